@@ -1,0 +1,88 @@
+package recall
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Each maps to one HTTP status in the HTTP layer (the one place
+// that knows about statuses) and to one retry decision in the worker.
+const (
+	EINVALID      = "invalid_request"        // the caller sent something malformed
+	EUNAUTHORIZED = "unauthorized"           // no or bad credentials
+	EPERMISSION   = "permission_denied"      // credentials fine, access not granted (e.g. model access)
+	ENOTFOUND     = "not_found"              // no such thing for this owner
+	EMETHOD       = "method_not_allowed"     // route exists, method does not
+	ECONFLICT     = "conflict"               // a condition on the current state failed
+	ETOOLARGE     = "payload_too_large"      // body or field over its limit
+	EMEDIA        = "unsupported_media_type" // body in a media type we do not read
+	ETHROTTLED    = "throttled"              // a dependency asked us to slow down
+	EUNAVAILABLE  = "unavailable"            // a dependency is down; retry later
+	EINTERNAL     = "internal"               // a bug; details are logged, never shown
+)
+
+// Error is Recall's error: a code for programs and a message for people.
+// The message must be safe to show to the caller; Err, if set, carries the
+// underlying cause for logs and errors.Is.
+type Error struct {
+	Code    string
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the given code and formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error with the given code and message whose cause is err.
+func Wrap(err error, code, message string) *Error {
+	return &Error{Code: code, Message: message, Err: err}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
+// any other non-nil error, and "" for nil.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the human message of the first *Error in err's chain,
+// or a generic sentence for any other error so internals never leak.
+func ErrorMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "An internal error has occurred."
+}
+
+// Retryable reports whether an analysis that failed with err may succeed if
+// tried again. Unknown errors (a dropped connection, a timeout) are
+// retryable; a refusal that will not change by itself (invalid input, access
+// not granted, missing credentials) is not.
+func Retryable(err error) bool {
+	switch ErrorCode(err) {
+	case EINVALID, EPERMISSION, EUNAUTHORIZED, ENOTFOUND, ETOOLARGE:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,368 @@
+package recall
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on what a client may send. They are part of the API contract.
+const (
+	MaxContentChars  = 100_000
+	MaxTitleChars    = 500
+	MaxPostTypeChars = 64
+	MaxIdemKeyChars  = 255
+	DefaultPageSize  = 20
+	MaxPageSize      = 100
+	DefaultPostType  = "update"
+)
+
+// Config builds a Service. Store, Queue and Analyzer are required; every other
+// field has a default suited to the local runner.
+type Config struct {
+	Store    Store
+	Queue    Queue
+	Analyzer Analyzer
+	Logger   *slog.Logger
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+	// CursorKey signs list cursors so a cursor cannot be forged or used by
+	// another owner. Every process serving one store must share it.
+	CursorKey []byte
+	// MaxAttempts is how many attempts a run gets before it fails (5).
+	MaxAttempts int
+	// RetryBase and RetryMax bound the exponential backoff between attempts
+	// (2s and 5m); each delay is jittered.
+	RetryBase, RetryMax time.Duration
+	// AnalyzeTimeout bounds one analysis (90s). Queue visibility timeouts must
+	// be longer.
+	AnalyzeTimeout time.Duration
+	// StaleAfter is how long a conversation may sit in pending or processing
+	// before the sweeper re-enqueues it (15s). Re-enqueueing something the
+	// queue still holds is a no-op, so this can be short.
+	StaleAfter time.Duration
+	// IdempotencyTTL is how long an Idempotency-Key is remembered (24h).
+	IdempotencyTTL time.Duration
+	// Observer, if set, is told about every job outcome (for metrics).
+	Observer Observer
+}
+
+// Observer receives events worth counting. Implementations must be cheap and
+// safe for concurrent use.
+type Observer interface {
+	ConversationCreated(priority Priority)
+	JobFinished(outcome Outcome, attempt int, took time.Duration, a *Analysis)
+}
+
+// Service is Recall's application logic: what the HTTP handlers, the worker
+// and the Lambda functions call. It owns validation, the order of store and
+// queue operations, and the retry policy; backends own storage and delivery.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	sweepMu     sync.Mutex
+	sweepCursor string
+}
+
+// NewService returns a Service over cfg's backends, filling in defaults.
+func NewService(cfg Config) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 2 * time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 5 * time.Minute
+	}
+	if cfg.AnalyzeTimeout <= 0 {
+		cfg.AnalyzeTimeout = 90 * time.Second
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 15 * time.Second
+	}
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = 24 * time.Hour
+	}
+	if len(cfg.CursorKey) == 0 {
+		cfg.CursorKey = []byte("recall-default-cursor-key")
+	}
+	return &Service{cfg: cfg, log: cfg.Logger}
+}
+
+// Config returns the service's configuration with defaults filled in.
+func (s *Service) Config() Config { return s.cfg }
+
+// CreateRequest is what a client sends to create a conversation.
+type CreateRequest struct {
+	Content  string
+	PostType string
+	Title    string
+	Priority Priority
+}
+
+// normalize applies defaults and checks every field, naming the field in the
+// error so the client knows what to fix.
+func (r *CreateRequest) normalize() error {
+	if strings.TrimSpace(r.Content) == "" {
+		return Errorf(EINVALID, "content is required and must not be blank")
+	}
+	if n := utf8.RuneCountInString(r.Content); n > MaxContentChars {
+		return Errorf(EINVALID, "content is %d characters; the limit is %d", n, MaxContentChars)
+	}
+	if r.PostType == "" {
+		r.PostType = DefaultPostType
+	}
+	if n := utf8.RuneCountInString(r.PostType); n > MaxPostTypeChars {
+		return Errorf(EINVALID, "post_type is %d characters; the limit is %d", n, MaxPostTypeChars)
+	}
+	for _, c := range r.PostType {
+		if !(c == '_' || c == '-' || unicode.IsLetter(c) || unicode.IsDigit(c)) {
+			return Errorf(EINVALID, "post_type may hold only letters, digits, '_' and '-'")
+		}
+	}
+	if n := utf8.RuneCountInString(r.Title); n > MaxTitleChars {
+		return Errorf(EINVALID, "title is %d characters; the limit is %d", n, MaxTitleChars)
+	}
+	if strings.ContainsFunc(r.Title, unicode.IsControl) {
+		return Errorf(EINVALID, "title must not contain control characters")
+	}
+	if r.Priority == "" {
+		r.Priority = PriorityDefault
+	}
+	if !r.Priority.Valid() {
+		return Errorf(EINVALID, "priority must be one of high, default, low")
+	}
+	return nil
+}
+
+func (r *CreateRequest) fingerprint() string {
+	h := sha256.New()
+	for _, f := range []string{r.Content, r.PostType, r.Title, string(r.Priority)} {
+		fmt.Fprintf(h, "%d:%s", len(f), f)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Create validates req, stores the conversation as pending and enqueues its
+// analysis. Once the store has accepted it, Create succeeds even if the queue
+// is down: the sweeper enqueues it later, so an accepted conversation is
+// never lost. replayed is true when idemKey matched an earlier create.
+func (s *Service) Create(ctx context.Context, owner string, req CreateRequest, idemKey string) (c *Conversation, replayed bool, err error) {
+	if owner == "" {
+		return nil, false, Errorf(EUNAUTHORIZED, "no authenticated owner")
+	}
+	if err := req.normalize(); err != nil {
+		return nil, false, err
+	}
+	var idem *Idempotency
+	if idemKey != "" {
+		if len(idemKey) > MaxIdemKeyChars || strings.ContainsFunc(idemKey, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+			return nil, false, Errorf(EINVALID, "Idempotency-Key must be 1 to %d printable ASCII characters", MaxIdemKeyChars)
+		}
+		idem = &Idempotency{Key: idemKey, Fingerprint: req.fingerprint(), Expires: s.cfg.Now().Add(s.cfg.IdempotencyTTL)}
+	}
+	now := s.cfg.Now().UTC()
+	c = &Conversation{
+		ID: NewID(now), Owner: owner, Title: req.Title, Content: req.Content,
+		PostType: req.PostType, Priority: req.Priority, CreatedAt: now, UpdatedAt: now,
+		Status: StatusPending, Run: 1,
+	}
+	stored, created, err := s.cfg.Store.Create(ctx, c, idem)
+	if err != nil {
+		return nil, false, storeErr(err, "save the conversation")
+	}
+	if !created {
+		return stored, true, nil
+	}
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.ConversationCreated(stored.Priority)
+	}
+	s.enqueue(ctx, stored)
+	return stored, false, nil
+}
+
+// enqueue hands c's current run to the queue. A failure is logged, not
+// returned: the conversation is already durable and the sweeper will enqueue
+// it once the queue is back.
+func (s *Service) enqueue(ctx context.Context, c *Conversation) {
+	if err := s.cfg.Queue.Enqueue(ctx, JobFor(c, s.cfg.Now())); err != nil {
+		s.log.WarnContext(ctx, "enqueue failed; the sweeper will retry",
+			"conversation_id", c.ID, "error", err.Error())
+	}
+}
+
+// storeErr turns a store failure into what the caller should see: domain
+// errors pass through, anything else means the store is unavailable.
+func storeErr(err error, doing string) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return Wrap(err, EUNAVAILABLE, "The conversation store is unavailable and could not "+doing+"; retry shortly.")
+}
+
+// Get returns owner's conversation id.
+func (s *Service) Get(ctx context.Context, owner, id string) (*Conversation, error) {
+	if !ValidID(id) {
+		return nil, Errorf(ENOTFOUND, "No conversation with id %q.", truncate(id, 40))
+	}
+	c, err := s.cfg.Store.Get(ctx, owner, id)
+	if err != nil {
+		return nil, storeErr(err, "read the conversation")
+	}
+	return c, nil
+}
+
+// Page is one page of a listing.
+type Page struct {
+	Items      []*Conversation
+	NextCursor string
+}
+
+// List returns a page of owner's conversations, newest first. cursor is one
+// returned by an earlier List for the same owner.
+func (s *Service) List(ctx context.Context, owner string, limit int, cursor string) (Page, error) {
+	if limit == 0 {
+		limit = DefaultPageSize
+	}
+	if limit < 1 || limit > MaxPageSize {
+		return Page{}, Errorf(EINVALID, "limit must be between 1 and %d", MaxPageSize)
+	}
+	after := ""
+	if cursor != "" {
+		var err error
+		if after, err = s.decodeCursor(owner, cursor); err != nil {
+			return Page{}, err
+		}
+	}
+	items, more, err := s.cfg.Store.List(ctx, owner, after, limit)
+	if err != nil {
+		return Page{}, storeErr(err, "list conversations")
+	}
+	p := Page{Items: items}
+	if more && len(items) > 0 {
+		p.NextCursor = s.encodeCursor(owner, items[len(items)-1].ID)
+	}
+	return p, nil
+}
+
+// A cursor is the last ID of a page and an HMAC binding it to the owner, so a
+// forged cursor or one from another owner's listing is refused.
+func (s *Service) encodeCursor(owner, after string) string {
+	return base64.RawURLEncoding.EncodeToString(append([]byte(after), s.cursorMAC(owner, after)...))
+}
+
+func (s *Service) decodeCursor(owner, cursor string) (string, error) {
+	bad := Errorf(EINVALID, "cursor is not valid for this listing; start again without it")
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(raw) <= 26 {
+		return "", bad
+	}
+	after, mac := string(raw[:26]), raw[26:]
+	if !ValidID(after) || !hmac.Equal(mac, s.cursorMAC(owner, after)) {
+		return "", bad
+	}
+	return after, nil
+}
+
+func (s *Service) cursorMAC(owner, after string) []byte {
+	m := hmac.New(sha256.New, s.cfg.CursorKey)
+	m.Write([]byte(owner))
+	m.Write([]byte{0})
+	m.Write([]byte(after))
+	return m.Sum(nil)[:16]
+}
+
+// Reprocess starts a new analysis run for owner's conversation id.
+func (s *Service) Reprocess(ctx context.Context, owner, id string) (*Conversation, error) {
+	if !ValidID(id) {
+		return nil, Errorf(ENOTFOUND, "No conversation with id %q.", truncate(id, 40))
+	}
+	c, err := s.cfg.Store.Transition(ctx, Ref{ID: id, Owner: owner}, Transition{Event: EventReprocess, At: s.cfg.Now().UTC()})
+	if err != nil {
+		return nil, storeErr(err, "restart the analysis")
+	}
+	s.enqueue(ctx, c)
+	return c, nil
+}
+
+// Health is the state of each component, for /api/health.
+type Health struct {
+	Healthy    bool
+	Components map[string]string
+}
+
+// HealthTimeout bounds each component's check so health answers promptly
+// even when a component hangs.
+const HealthTimeout = 800 * time.Millisecond
+
+// Health checks the store, the queue and the analyzer concurrently, each
+// within HealthTimeout. It never calls the model.
+func (s *Service) Health(ctx context.Context) Health {
+	type result struct {
+		name, state string
+		ok          bool
+	}
+	checks := map[string]func(context.Context) (string, error){
+		"database": func(ctx context.Context) (string, error) { return "ok", s.cfg.Store.Ping(ctx) },
+		"queue":    func(ctx context.Context) (string, error) { return "ok", s.cfg.Queue.Ping(ctx) },
+		"ai":       s.cfg.Analyzer.Health,
+	}
+	out := make(chan result, len(checks))
+	for name, check := range checks {
+		go func() {
+			ctx, cancel := context.WithTimeout(ctx, HealthTimeout)
+			defer cancel()
+			done := make(chan result, 1)
+			go func() {
+				state, err := check(ctx)
+				if err != nil {
+					done <- result{name, "error: " + err.Error(), false}
+					return
+				}
+				done <- result{name, state, true}
+			}()
+			select {
+			case r := <-done:
+				out <- r
+			case <-ctx.Done():
+				out <- result{name, "error: no answer within " + HealthTimeout.String(), false}
+			}
+		}()
+	}
+	h := Health{Healthy: true, Components: make(map[string]string, len(checks))}
+	for range checks {
+		r := <-out
+		h.Components[r.name] = r.state
+		h.Healthy = h.Healthy && r.ok
+	}
+	return h
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
