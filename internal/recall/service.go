@@ -55,6 +55,17 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	// Observer, if set, is told about every job outcome (for metrics).
 	Observer Observer
+	// Nudger, if set, is told after each successful enqueue, so a deployment
+	// whose workers do not poll (Lambda) can start processing at once
+	// instead of at the next scheduled drain.
+	Nudger Nudger
+}
+
+// Nudger starts processing of a freshly enqueued job somewhere else. A
+// failing nudge is only logged: the job is in the queue and the scheduled
+// drain will reach it.
+type Nudger interface {
+	Nudge(ctx context.Context, job Job) error
 }
 
 // Observer receives events worth counting. Implementations must be cheap and
@@ -203,9 +214,17 @@ func (s *Service) Create(ctx context.Context, owner string, req CreateRequest, i
 // returned: the conversation is already durable and the sweeper will enqueue
 // it once the queue is back.
 func (s *Service) enqueue(ctx context.Context, c *Conversation) {
-	if err := s.cfg.Queue.Enqueue(ctx, JobFor(c, s.cfg.Now())); err != nil {
+	job := JobFor(c, s.cfg.Now())
+	if err := s.cfg.Queue.Enqueue(ctx, job); err != nil {
 		s.log.WarnContext(ctx, "enqueue failed; the sweeper will retry",
 			"conversation_id", c.ID, "error", err.Error())
+		return
+	}
+	if s.cfg.Nudger != nil {
+		if err := s.cfg.Nudger.Nudge(ctx, job); err != nil {
+			s.log.WarnContext(ctx, "nudge failed; the scheduled drain will process it",
+				"conversation_id", c.ID, "error", err.Error())
+		}
 	}
 }
 
