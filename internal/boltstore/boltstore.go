@@ -1,0 +1,495 @@
+// Package boltstore is Recall's embedded, persistent Store on bbolt: one file
+// on local disk, no server to run, the default for the local runner.
+//
+// Layout (all keys are byte strings, compared bytewise by bbolt):
+//
+//	conversations  ownerKey(owner) + id          → JSON conversation
+//	idempotency    ownerKey(owner) + key         → JSON {id, fingerprint, expires}
+//	idem_expiry    be64(expires) + ownerKey + key → nothing (cleanup order)
+//	stuck          be64(updated_at) + id          → ownerKey(owner) + id
+//
+// ownerKey is the owner's length as a uvarint followed by the owner, so no
+// owner's prefix is another's and a List is one cursor scan over a prefix.
+// IDs are ULIDs, which sort by creation time, so that scan walks backwards to
+// list newest first. The stuck index holds exactly the conversations in
+// pending or processing; every write keeps it in step, so Stuck is a range
+// scan over the oldest entries rather than a scan of every conversation.
+//
+// Every write goes through bbolt's Batch, which groups concurrent writers
+// into one transaction and so one fsync: creates from many clients share the
+// cost of durability instead of queueing behind one fsync each. Sync is never
+// turned off.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"recall/internal/recall"
+)
+
+var _ recall.Store = (*Store)(nil)
+
+var (
+	bucketConversations = []byte("conversations")
+	bucketIdempotency   = []byte("idempotency")
+	bucketIdemExpiry    = []byte("idem_expiry")
+	bucketStuck         = []byte("stuck")
+)
+
+// idemCleanupPerWrite bounds how many expired idempotency keys one Create
+// deletes, so cleanup is spread over writes and never stalls one of them.
+const idemCleanupPerWrite = 16
+
+// ErrInUse is returned by Open when another process holds the database file.
+// bbolt takes an exclusive lock on the file, so two runners on one data
+// directory would otherwise wait on each other forever.
+var ErrInUse = errors.New("data dir is in use by another recall process")
+
+// Options tunes a Store. The zero value is ready to use.
+type Options struct {
+	// Timeout is how long Open waits for another process to release the file
+	// before failing with ErrInUse (1s).
+	Timeout time.Duration
+	// Now is the clock used to decide whether an idempotency key has
+	// expired; tests replace it. Defaults to time.Now.
+	Now func() time.Time
+	// MaxBatchDelay is how long a write waits for others to join its
+	// transaction (2ms). Shorter lowers latency under light load; longer
+	// raises throughput under heavy load.
+	MaxBatchDelay time.Duration
+	// MaxBatchSize caps how many writes share one transaction (1000).
+	MaxBatchSize int
+}
+
+// Store is a recall.Store in one bbolt file. It is safe for concurrent use
+// by many goroutines of one process.
+type Store struct {
+	db  *bolt.DB
+	now func() time.Time
+}
+
+// Open opens (creating if needed) the database file at path, creating its
+// directory too. It fails with an error wrapping ErrInUse when another
+// process has the file open.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxBatchDelay <= 0 {
+		opts.MaxBatchDelay = 2 * time.Millisecond
+	}
+	if opts.MaxBatchSize <= 0 {
+		opts.MaxBatchSize = 1000
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("boltstore: create data dir: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, ErrInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	db.MaxBatchDelay = opts.MaxBatchDelay
+	db.MaxBatchSize = opts.MaxBatchSize
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketConversations, bucketIdempotency, bucketIdemExpiry, bucketStuck} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: create buckets in %s: %w", path, err)
+	}
+	return &Store{db: db, now: opts.Now}, nil
+}
+
+// Close releases the file, so another process may open it.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("boltstore: close: %w", err)
+	}
+	return nil
+}
+
+// idemRecord is what an idempotency key remembers.
+type idemRecord struct {
+	ID          string    `json:"id"`
+	Fingerprint string    `json:"fingerprint"`
+	Expires     time.Time `json:"expires"`
+}
+
+// Create implements recall.Store.
+func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall.Idempotency) (*recall.Conversation, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, fmt.Errorf("boltstore: create %s: %w", c.ID, err)
+	}
+	rec := normalize(c)
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return nil, false, fmt.Errorf("boltstore: encode %s: %w", c.ID, err)
+	}
+	var idemVal []byte
+	if idem != nil {
+		idemVal, err = json.Marshal(idemRecord{ID: rec.ID, Fingerprint: idem.Fingerprint, Expires: idem.Expires.UTC()})
+		if err != nil {
+			return nil, false, fmt.Errorf("boltstore: encode idempotency key: %w", err)
+		}
+	}
+	ok := ownerKey(rec.Owner)
+	convKey := append(bytes.Clone(ok), rec.ID...)
+	now := s.now()
+
+	// Batch may run fn more than once; every result is reset at its top and
+	// domain outcomes are returned through variables, not as fn's error, so
+	// a refused create does not make bbolt re-run the whole batch.
+	var (
+		stored  *recall.Conversation
+		created bool
+		derr    error
+	)
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		stored, created, derr = nil, false, nil
+		convs := tx.Bucket(bucketConversations)
+		if idem != nil {
+			idemKey := append(bytes.Clone(ok), idem.Key...)
+			if raw := tx.Bucket(bucketIdempotency).Get(idemKey); raw != nil {
+				var prev idemRecord
+				if err := json.Unmarshal(raw, &prev); err != nil {
+					return fmt.Errorf("decode idempotency key: %w", err)
+				}
+				if prev.Expires.After(now) {
+					if prev.Fingerprint != idem.Fingerprint {
+						derr = recall.Errorf(recall.ECONFLICT, "Idempotency-Key %q was used for a different request.", idem.Key)
+						return nil
+					}
+					got, err := getConv(convs, append(bytes.Clone(ok), prev.ID...))
+					if err != nil {
+						return err
+					}
+					if got == nil {
+						derr = recall.Errorf(recall.ECONFLICT, "Idempotency-Key %q names a conversation that no longer exists.", idem.Key)
+						return nil
+					}
+					stored = got
+					return nil
+				}
+			}
+		}
+		// Nothing is written before this check: a refused create must leave
+		// no key behind.
+		if convs.Get(convKey) != nil {
+			derr = recall.Errorf(recall.ECONFLICT, "conversation %s already exists", rec.ID)
+			return nil
+		}
+		if idem != nil {
+			idemKey := append(bytes.Clone(ok), idem.Key...)
+			keys, exp := tx.Bucket(bucketIdempotency), tx.Bucket(bucketIdemExpiry)
+			if raw := keys.Get(idemKey); raw != nil {
+				var prev idemRecord
+				if err := json.Unmarshal(raw, &prev); err != nil {
+					return fmt.Errorf("decode idempotency key: %w", err)
+				}
+				if err := exp.Delete(expiryKey(prev.Expires, idemKey)); err != nil {
+					return err
+				}
+			}
+			if err := keys.Put(idemKey, idemVal); err != nil {
+				return err
+			}
+			if err := exp.Put(expiryKey(idem.Expires, idemKey), nil); err != nil {
+				return err
+			}
+		}
+		if err := convs.Put(convKey, val); err != nil {
+			return err
+		}
+		if rec.Status.Stuck() {
+			if err := tx.Bucket(bucketStuck).Put(stuckKey(rec.UpdatedAt, rec.ID), convKey); err != nil {
+				return err
+			}
+		}
+		if err := cleanExpired(tx, now); err != nil {
+			return err
+		}
+		stored, created = rec, true
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("boltstore: create %s: %w", c.ID, err)
+	}
+	if derr != nil {
+		return nil, false, derr
+	}
+	return stored, created, nil
+}
+
+// cleanExpired deletes a few idempotency keys that have expired, oldest
+// first, so the bucket does not grow without bound.
+func cleanExpired(tx *bolt.Tx, now time.Time) error {
+	exp := tx.Bucket(bucketIdemExpiry)
+	keys := tx.Bucket(bucketIdempotency)
+	limit := be64(now)
+	c := exp.Cursor()
+	var dead [][]byte
+	for k, _ := c.First(); k != nil && len(dead) < idemCleanupPerWrite && bytes.Compare(k[:8], limit) < 0; k, _ = c.Next() {
+		dead = append(dead, bytes.Clone(k))
+	}
+	for _, k := range dead {
+		if err := exp.Delete(k); err != nil {
+			return err
+		}
+		if err := keys.Delete(k[8:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Get implements recall.Store.
+func (s *Store) Get(ctx context.Context, owner, id string) (*recall.Conversation, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("boltstore: get %s: %w", id, err)
+	}
+	var got *recall.Conversation
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		got, err = getConv(tx.Bucket(bucketConversations), append(ownerKey(owner), id...))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: get %s: %w", id, err)
+	}
+	if got == nil {
+		return nil, recall.Errorf(recall.ENOTFOUND, "No conversation with id %q.", id)
+	}
+	return got, nil
+}
+
+// List implements recall.Store.
+func (s *Store) List(ctx context.Context, owner, after string, limit int) ([]*recall.Conversation, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, fmt.Errorf("boltstore: list: %w", err)
+	}
+	if limit <= 0 {
+		return nil, false, recall.Errorf(recall.EINVALID, "limit must be positive")
+	}
+	prefix := ownerKey(owner)
+	// Start just below after, or above every ID (0xff sorts after every
+	// ULID character) for the first page, and walk backwards.
+	start := append(bytes.Clone(prefix), after...)
+	if after == "" {
+		start = append(start, 0xff)
+	}
+	var (
+		items []*recall.Conversation
+		more  bool
+	)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketConversations).Cursor()
+		k, v := c.Seek(start)
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			if len(items) == limit {
+				more = true
+				return nil
+			}
+			conv, err := decode(v)
+			if err != nil {
+				return err
+			}
+			items = append(items, conv)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("boltstore: list: %w", err)
+	}
+	return items, more, nil
+}
+
+// Transition implements recall.Store.
+func (s *Store) Transition(ctx context.Context, ref recall.Ref, t recall.Transition) (*recall.Conversation, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("boltstore: %s %s: %w", t.Event, ref.ID, err)
+	}
+	convKey := append(ownerKey(ref.Owner), ref.ID...)
+	var (
+		updated *recall.Conversation
+		derr    error
+	)
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		updated, derr = nil, nil
+		convs := tx.Bucket(bucketConversations)
+		c, err := getConv(convs, convKey)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			derr = recall.Errorf(recall.ENOTFOUND, "No conversation with id %q.", ref.ID)
+			return nil
+		}
+		oldKey, wasStuck := stuckKey(c.UpdatedAt, c.ID), c.Status.Stuck()
+		if err := c.Apply(ref.Run, t); err != nil {
+			derr = err
+			return nil
+		}
+		c = normalize(c)
+		val, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("encode: %w", err)
+		}
+		if err := convs.Put(convKey, val); err != nil {
+			return err
+		}
+		idx := tx.Bucket(bucketStuck)
+		if wasStuck {
+			if err := idx.Delete(oldKey); err != nil {
+				return err
+			}
+		}
+		if c.Status.Stuck() {
+			if err := idx.Put(stuckKey(c.UpdatedAt, c.ID), convKey); err != nil {
+				return err
+			}
+		}
+		updated = c
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: %s %s: %w", t.Event, ref.ID, err)
+	}
+	if derr != nil {
+		return nil, derr
+	}
+	return updated, nil
+}
+
+// Stuck implements recall.Store. The cursor is the hex form of the last
+// index key returned.
+func (s *Store) Stuck(ctx context.Context, before time.Time, cursor string, limit int) ([]*recall.Conversation, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", fmt.Errorf("boltstore: stuck: %w", err)
+	}
+	if limit <= 0 {
+		return nil, "", recall.Errorf(recall.EINVALID, "limit must be positive")
+	}
+	var from []byte
+	if cursor != "" {
+		var err error
+		if from, err = hex.DecodeString(cursor); err != nil || len(from) <= 8 {
+			return nil, "", recall.Errorf(recall.EINVALID, "stuck cursor is not valid")
+		}
+	}
+	end := be64(before)
+	var (
+		items []*recall.Conversation
+		next  string
+	)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		convs := tx.Bucket(bucketConversations)
+		c := tx.Bucket(bucketStuck).Cursor()
+		var k, v []byte
+		if from == nil {
+			k, v = c.First()
+		} else if k, v = c.Seek(from); k != nil && bytes.Equal(k, from) {
+			k, v = c.Next()
+		}
+		var last []byte
+		for ; k != nil && bytes.Compare(k[:8], end) < 0; k, v = c.Next() {
+			if len(items) == limit {
+				next = hex.EncodeToString(last)
+				return nil
+			}
+			conv, err := getConv(convs, v)
+			if err != nil {
+				return err
+			}
+			if conv == nil {
+				return fmt.Errorf("stuck index names missing conversation %x", v)
+			}
+			items = append(items, conv)
+			last = k
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("boltstore: stuck: %w", err)
+	}
+	return items, next, nil
+}
+
+// Ping implements recall.Store: it fails once the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("boltstore: ping: %w", err)
+	}
+	if err := s.db.View(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("boltstore: ping: %w", err)
+	}
+	return nil
+}
+
+// normalize returns a copy of c with every time in UTC, so what Create
+// returns is exactly what a later Get decodes.
+func normalize(c *recall.Conversation) *recall.Conversation {
+	n := *c
+	n.CreatedAt = n.CreatedAt.UTC()
+	n.UpdatedAt = n.UpdatedAt.UTC()
+	if !n.ProcessedAt.IsZero() {
+		n.ProcessedAt = n.ProcessedAt.UTC()
+	}
+	return &n
+}
+
+func getConv(b *bolt.Bucket, key []byte) (*recall.Conversation, error) {
+	raw := b.Get(key)
+	if raw == nil {
+		return nil, nil
+	}
+	return decode(raw)
+}
+
+func decode(raw []byte) (*recall.Conversation, error) {
+	var c recall.Conversation
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("decode conversation: %w", err)
+	}
+	return &c, nil
+}
+
+func ownerKey(owner string) []byte {
+	b := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(owner)+26), uint64(len(owner)))
+	return append(b, owner...)
+}
+
+// be64 encodes t so that bytewise order is time order, before 1970 too.
+func be64(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())^(1<<63))
+}
+
+func stuckKey(updated time.Time, id string) []byte { return append(be64(updated), id...) }
+
+func expiryKey(expires time.Time, idemKey []byte) []byte { return append(be64(expires), idemKey...) }
