@@ -1,0 +1,60 @@
+package config
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"recall/internal/auth"
+	"recall/internal/httpapi"
+	"recall/internal/lambdafn"
+	"recall/internal/recall"
+)
+
+// The Lambda functions, by the name of their directory under functions/.
+const (
+	FunctionCreate  = "create"
+	FunctionGet     = "get"
+	FunctionHealth  = "health"
+	FunctionProcess = "process"
+)
+
+// Function returns the Lambda handler of the named function over a's
+// backends. The functions' mains and `recall invoke` both call it, so what
+// runs locally is what runs in Lambda.
+func (a *App) Function(name string) (lambda.Handler, error) {
+	switch name {
+	case FunctionCreate, FunctionGet, FunctionHealth:
+		// Behind API Gateway the JWT authorizer has verified the token; the
+		// handler reads the verified claims from the request context.
+		h := httpapi.Routes(a.Service, httpapi.Options{Auth: auth.Gateway{}, Logger: a.Log, Only: []string{name}})
+		return lambda.NewHandler(lambdafn.HTTP(h, lambdafn.WithLogger(a.Log))), nil
+	case FunctionProcess:
+		return lambda.NewHandler(lambdafn.Process(a.Service, lambdafn.ProcessOptions{
+			Worker: recall.WorkerConfig{Concurrency: a.Config.Concurrency},
+		})), nil
+	}
+	return nil, fmt.Errorf("no function %q: want create, get, health or process", name)
+}
+
+// LambdaHandler reads the configuration from the environment, opens the
+// backends and returns the named function's handler: everything a function's
+// main does before lambda.Start. The logger is usable even when err is not
+// nil, so main can report why it cannot start.
+func LambdaHandler(ctx context.Context, name string) (lambda.Handler, *slog.Logger, error) {
+	cfg, err := FromEnv(Lambda)
+	log := cfg.NewLogger(os.Stdout)
+	if err != nil {
+		return nil, log, fmt.Errorf("configuration: %w", err)
+	}
+	log.InfoContext(ctx, "recall function starting", append([]any{"function", name}, cfg.LogAttrs()...)...)
+	app, err := Open(ctx, cfg, log)
+	if err != nil {
+		return nil, log, err
+	}
+	h, err := app.Function(name)
+	return h, log, err
+}
