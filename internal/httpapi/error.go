@@ -1,0 +1,103 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"recall/internal/recall"
+)
+
+// statuses is the one table that turns recall error codes into HTTP
+// statuses. A code missing from it is treated as internal.
+var statuses = map[string]int{
+	recall.EINVALID:      http.StatusBadRequest,
+	recall.EUNAUTHORIZED: http.StatusUnauthorized,
+	recall.EPERMISSION:   http.StatusForbidden,
+	recall.ENOTFOUND:     http.StatusNotFound,
+	recall.EMETHOD:       http.StatusMethodNotAllowed,
+	recall.ECONFLICT:     http.StatusConflict,
+	recall.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	recall.EMEDIA:        http.StatusUnsupportedMediaType,
+	recall.ETHROTTLED:    http.StatusTooManyRequests,
+	recall.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	recall.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// Status returns the HTTP status for a recall error code (500 for codes it
+// does not know), so every layer that answers HTTP agrees with this one.
+func Status(code string) int {
+	if s, ok := statuses[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// RetryAfterSeconds is what 429 and 503 answers ask clients to wait.
+const RetryAfterSeconds = "5"
+
+// ErrorBody is the JSON shape of every error answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is a code for programs and a message for people.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error writes err as a JSON error answer with the status from the table,
+// the headers that status calls for, and a message that is safe to show: an
+// internal error's details are recorded for the request's log line, never
+// sent. The Lambda glue uses it for failures outside the handler.
+func Error(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, err)
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := recall.ErrorCode(err)
+	status := Status(code)
+	if _, ok := statuses[code]; !ok {
+		code = recall.EINTERNAL
+	}
+	msg := recall.ErrorMessage(err)
+	if status == http.StatusInternalServerError {
+		code, msg = recall.EINTERNAL, "An internal error has occurred."
+	}
+	if r != nil {
+		if info := infoFrom(r.Context()); info != nil {
+			info.err = err
+		}
+	}
+	h := w.Header()
+	switch status {
+	case http.StatusUnauthorized:
+		h.Set("WWW-Authenticate", `Bearer realm="recall"`)
+		if r != nil && r.Header.Get("Authorization") != "" {
+			h.Set("WWW-Authenticate", `Bearer realm="recall", error="invalid_token"`)
+		}
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		h.Set("Retry-After", RetryAfterSeconds)
+	}
+	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+}
+
+// writeJSON writes v with the headers every JSON answer carries.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Only a bug gets here (our views always marshal).
+		status = http.StatusInternalServerError
+		body = []byte(`{"error":{"code":"internal","message":"An internal error has occurred."}}`)
+	}
+	writeRaw(w, status, append(body, '\n'))
+}
+
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

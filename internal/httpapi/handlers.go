@@ -1,0 +1,228 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"recall/internal/recall"
+)
+
+// createBody is the JSON a client posts. Unknown fields are refused so a
+// typo ("contents") fails loudly instead of creating an empty conversation.
+type createBody struct {
+	Content  string `json:"content"`
+	PostType string `json:"post_type"`
+	Title    string `json:"title"`
+	Priority string `json:"priority"`
+}
+
+// create serves POST /api/conversations.
+func (a *api) create(w http.ResponseWriter, r *http.Request) error {
+	if err := checkContentType(r); err != nil {
+		return err
+	}
+	var body createBody
+	if err := decodeJSON(r, &body, a.opts.MaxBodyBytes); err != nil {
+		return err
+	}
+	// Header values are joined back: a key may itself contain commas, and
+	// some proxies (the Lambda adapter among them) split on them.
+	key := strings.Join(r.Header.Values("Idempotency-Key"), ",")
+	c, replayed, err := a.svc.Create(r.Context(), owner(r), recall.CreateRequest{
+		Content: body.Content, PostType: body.PostType, Title: body.Title, Priority: recall.Priority(body.Priority),
+	}, key)
+	if err != nil {
+		return err
+	}
+	setConversation(r, c.ID)
+	w.Header().Set("Location", "/api/conversations/"+c.ID)
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, http.StatusCreated, View(c))
+	return nil
+}
+
+// get serves GET /api/conversations/{id}.
+func (a *api) get(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	setConversation(r, id)
+	c, err := a.svc.Get(r.Context(), owner(r), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, View(c))
+	return nil
+}
+
+// reprocess serves POST /api/conversations/{id}/reprocess: the new run is
+// queued, so the answer is 202 with the conversation back in pending.
+func (a *api) reprocess(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	setConversation(r, id)
+	c, err := a.svc.Reprocess(r.Context(), owner(r), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, View(c))
+	return nil
+}
+
+// list serves GET /api/conversations?limit=&cursor=.
+func (a *api) list(w http.ResponseWriter, r *http.Request) error {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return recall.Errorf(recall.EINVALID, "The query string is malformed: %s.", truncate(err.Error(), 100))
+	}
+	limit := recall.DefaultPageSize
+	if q.Has("limit") {
+		n, err := strconv.Atoi(q.Get("limit"))
+		if err != nil || n < 1 || n > recall.MaxPageSize {
+			return recall.Errorf(recall.EINVALID, "limit must be an integer from 1 to %d, not %q.", recall.MaxPageSize, truncate(q.Get("limit"), 20))
+		}
+		limit = n
+	}
+	cursor := q.Get("cursor")
+	for {
+		page, err := a.svc.List(r.Context(), owner(r), limit, cursor)
+		if err != nil {
+			return err
+		}
+		out := ConversationList{Items: make([]Conversation, 0, len(page.Items))}
+		for _, c := range page.Items {
+			out.Items = append(out.Items, View(c))
+		}
+		if page.NextCursor != "" {
+			out.NextCursor = new(page.NextCursor)
+		}
+		body, err := json.Marshal(out)
+		if err != nil {
+			return fmt.Errorf("httpapi: encode list: %w", err)
+		}
+		// A page of long conversations can outgrow what Lambda may return;
+		// ask again for fewer so the service issues a cursor to the rest.
+		if len(body) > a.opts.MaxListBytes && len(page.Items) > 1 {
+			limit = len(page.Items) / 2
+			continue
+		}
+		writeRaw(w, http.StatusOK, append(body, '\n'))
+		return nil
+	}
+}
+
+// health serves GET /api/health, which needs no credentials. Failing
+// components show as "error" only: the detail (addresses, paths) is for the
+// log, not for anyone on the internet.
+func (a *api) health(w http.ResponseWriter, r *http.Request) error {
+	h := a.svc.Health(r.Context())
+	out := HealthReport{Status: "healthy", Components: make(map[string]string, len(h.Components))}
+	status := http.StatusOK
+	if !h.Healthy {
+		out.Status = "unhealthy"
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", RetryAfterSeconds)
+	}
+	reqID := ""
+	if info := infoFrom(r.Context()); info != nil {
+		reqID = info.id
+	}
+	for name, state := range h.Components {
+		if strings.HasPrefix(state, "error") {
+			a.log.WarnContext(r.Context(), "health check failed", "request_id", reqID, "component", name, "error", state)
+			state = "error"
+		}
+		out.Components[name] = state
+	}
+	writeJSON(w, status, out)
+	return nil
+}
+
+// checkContentType accepts a body in JSON: declared as application/json,
+// undeclared, or declared as form-encoded (curl -d's default, so
+// `curl -d '{...}'` works). Anything else, a charset other than UTF-8, or a
+// compressed body is 415.
+func checkContentType(r *http.Request) error {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return recall.Errorf(recall.EMEDIA, "Content-Encoding %q is not supported; send the body uncompressed.", truncate(ce, 40))
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return recall.Errorf(recall.EMEDIA, "Content-Type %q could not be parsed; send application/json.", truncate(ct, 60))
+	}
+	if mt != "application/json" && mt != "application/x-www-form-urlencoded" {
+		return recall.Errorf(recall.EMEDIA, "Content-Type %s is not supported; send application/json.", truncate(mt, 60))
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return recall.Errorf(recall.EMEDIA, "charset %q is not supported; send UTF-8.", truncate(cs, 40))
+	}
+	return nil
+}
+
+// decodeJSON reads exactly one JSON object from r's body into v, turning
+// every way that can fail into an error that names the field or the byte
+// offset at fault.
+func decodeJSON(r *http.Request, v any, limit int64) error {
+	if r.ContentLength > limit {
+		return tooLarge(limit)
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err, dec, limit)
+	}
+	end := dec.InputOffset()
+	switch _, err := dec.Token(); {
+	case err == io.EOF:
+		return nil
+	case isMaxBytes(err):
+		return tooLarge(limit)
+	default:
+		return recall.Errorf(recall.EINVALID, "The request body has data after the JSON object, which ends at byte offset %d; send a single object.", end)
+	}
+}
+
+func jsonError(err error, dec *json.Decoder, limit int64) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case isMaxBytes(err):
+		return tooLarge(limit)
+	case errors.Is(err, io.EOF):
+		return recall.Errorf(recall.EINVALID, `The request body is empty; send a JSON object such as {"content": "..."}.`)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return recall.Errorf(recall.EINVALID, "The request body ends inside the JSON object, at byte offset %d.", dec.InputOffset())
+	case errors.As(err, &syn):
+		// Offset counts the bytes read, the bad one included; report the
+		// bad byte's own (0-based) position.
+		return recall.Errorf(recall.EINVALID, "The request body is not valid JSON: %s at byte offset %d.", strings.TrimPrefix(syn.Error(), "json: "), max(syn.Offset-1, 0))
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return recall.Errorf(recall.EINVALID, "The request body must be a JSON object, not %s.", typ.Value)
+		}
+		return recall.Errorf(recall.EINVALID, "Field %q must be a %s, not %s.", typ.Field, typ.Type, typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return recall.Errorf(recall.EINVALID, "Unknown field %s; the fields are content, post_type, title and priority.",
+			truncate(strings.TrimPrefix(err.Error(), "json: unknown field "), 80))
+	}
+	return recall.Wrap(err, recall.EINVALID, "The request body could not be read.")
+}
+
+func isMaxBytes(err error) bool {
+	var mb *http.MaxBytesError
+	return errors.As(err, &mb)
+}
+
+func tooLarge(limit int64) error {
+	return recall.Errorf(recall.ETOOLARGE, "The request body is larger than %d bytes.", limit)
+}
