@@ -590,11 +590,17 @@ func (s *Store) Stuck(ctx context.Context, before time.Time, cursor string, limi
 	return items, next, nil
 }
 
-// Ping implements recall.Store with a DescribeTable: it fails when the
-// endpoint is unreachable, the credentials are refused or the table is
-// missing.
+// Ping implements recall.Store with an eventually consistent GetItem of a
+// key no item has: half a read unit, and it fails like real traffic does
+// when the endpoint is unreachable, the credentials or IAM policy refuse, or
+// the table is missing. (DescribeTable would need its own IAM permission and
+// has a far lower request limit than a health check may be polled at.)
 func (s *Store) Ping(ctx context.Context) error {
-	if _, err := s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)}); err != nil {
+	_, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table),
+		Key:       s.key("PING", "PING"),
+	})
+	if err != nil {
 		return fmt.Errorf("dynamo: ping %s: %w", s.table, err)
 	}
 	return nil

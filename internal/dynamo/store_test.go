@@ -232,3 +232,34 @@ func BenchmarkCreateGet(b *testing.B) {
 		b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds())/1000, "p99_ms")
 	}
 }
+
+// TestFaultsAreUnavailable checks a missing table or a dead endpoint fails
+// Ping and reaches clients as EUNAVAILABLE with a message that names no
+// AWS internals.
+func TestFaultsAreUnavailable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs dynalite")
+	}
+	endpoint := testenv.StartDynalite(t)
+	for name, client := range map[string]*dynamodb.Client{
+		"missing table": testenv.DynamoClient(t, endpoint),
+		"dead endpoint": testenv.DynamoClient(t, "http://127.0.0.1:1", func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			s := dynamo.New(client, "recall-no-such-table", dynamo.Options{})
+			if err := s.Ping(ctx); err == nil {
+				t.Fatal("Ping succeeded")
+			}
+			svc := recall.NewService(recall.Config{Store: s, Queue: memq.New(memq.Options{}), Analyzer: fixedAnalyzer{}})
+			_, err := svc.Get(ctx, "alice", recall.NewID(time.Now()))
+			recalltest.WantCode(t, err, recall.EUNAVAILABLE)
+			if msg := recall.ErrorMessage(err); strings.Contains(msg, "recall-no-such-table") || strings.Contains(msg, "Exception") {
+				t.Fatalf("client message leaks internals: %q", msg)
+			}
+			_, _, err = svc.Create(ctx, "alice", recall.CreateRequest{Content: "x"}, "key")
+			recalltest.WantCode(t, err, recall.EUNAVAILABLE)
+		})
+	}
+}
