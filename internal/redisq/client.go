@@ -1,0 +1,110 @@
+package redisq
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ClientOptions tunes NewClient.
+type ClientOptions struct {
+	// Cluster makes a cluster client, as ElastiCache Serverless and any
+	// Redis Cluster need. A URL can also say so with ?cluster=true.
+	Cluster bool
+	// Timeout bounds dialing and each read and write (2s when zero), so
+	// every queue call fails fast while Redis is down. URL parameters
+	// dial_timeout, read_timeout and write_timeout take precedence.
+	Timeout time.Duration
+	// ClientName is sent with CLIENT SETNAME, to tell connections apart in
+	// CLIENT LIST.
+	ClientName string
+}
+
+// NewClient opens a go-redis client for rawURL: redis://[user:password@]
+// host:port[/db] or rediss:// for TLS, with ?cluster=true (or
+// opts.Cluster) for a cluster client, plus any option go-redis's own URL
+// parser knows (pool_size, dial_timeout, ...). The client connects lazily;
+// nothing is dialed here.
+func NewClient(rawURL string, opts ClientOptions) (redis.UniversalClient, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redisq: parse redis url: %w", redactErr(err))
+	}
+	q := u.Query()
+	if v := q.Get("cluster"); v != "" {
+		c, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("redisq: redis url: cluster=%q is not a boolean", v)
+		}
+		opts.Cluster = opts.Cluster || c
+		q.Del("cluster")
+		u.RawQuery = q.Encode()
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	if opts.Cluster {
+		if u.Path != "" && u.Path != "/" && u.Path != "/0" {
+			return nil, fmt.Errorf("redisq: redis url: a cluster has only database 0")
+		}
+		u.Path = ""
+		o, err := redis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, fmt.Errorf("redisq: parse redis cluster url: %w", redactErr(err))
+		}
+		o.DialTimeout = or(o.DialTimeout, timeout)
+		o.ReadTimeout = or(o.ReadTimeout, timeout)
+		o.WriteTimeout = or(o.WriteTimeout, timeout)
+		if o.MaxRetries == 0 {
+			o.MaxRetries = 1
+		}
+		if o.DialerRetries == 0 {
+			o.DialerRetries = 1
+		}
+		if opts.ClientName != "" {
+			o.ClientName = opts.ClientName
+		}
+		return redis.NewClusterClient(o), nil
+	}
+	o, err := redis.ParseURL(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("redisq: parse redis url: %w", redactErr(err))
+	}
+	o.DialTimeout = or(o.DialTimeout, timeout)
+	o.ReadTimeout = or(o.ReadTimeout, timeout)
+	o.WriteTimeout = or(o.WriteTimeout, timeout)
+	if o.MaxRetries == 0 {
+		o.MaxRetries = 1
+	}
+	if o.DialerRetries == 0 {
+		o.DialerRetries = 1
+	}
+	if opts.ClientName != "" {
+		o.ClientName = opts.ClientName
+	}
+	return redis.NewClient(o), nil
+}
+
+func or(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// redactErr keeps a password in a malformed URL out of error messages.
+func redactErr(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			ue.URL = u.Redacted()
+		} else {
+			ue.URL = "(redacted)"
+		}
+		return ue
+	}
+	return err
+}

@@ -1,0 +1,622 @@
+// Package redisq is Recall's Redis Streams queue, and the only package that
+// speaks Redis: every key, script and command lives here.
+//
+// Layout. Each priority is a stream read by one consumer group; a hash maps
+// every outstanding job key to its stream entry (or its scheduled retry), a
+// sorted set holds retries by due time, and a stream holds dead letters.
+// Every key carries one hash tag ({recall}:q:high, ...), so the queue lives
+// in one cluster slot and each operation is a single Lua script: one round
+// trip, atomic even on a cluster or ElastiCache Serverless. No key has a TTL.
+//
+// Delivery is at least once. Receive reads new entries with XREADGROUP; Ack
+// does XACK and XDEL together, so acked entries never accumulate and no
+// MAXLEN trimming (which could drop unacked work) is needed. Entries held
+// longer than the visibility timeout by a consumer that died are taken over
+// with XAUTOCLAIM; a consumer restarted under the same name first takes back
+// its own pending entries (XREADGROUP from id 0) without waiting for the
+// timeout. Retries wait in the sorted set and are moved into their stream by
+// the next Receive after they fall due, so no consumer sleeps on a delay.
+//
+// Priorities follow the same weighted credit round robin as memq: each round
+// grants high, default and low 6, 3 and 1 deliveries, served in that order;
+// a lane without work passes its turn. With every lane busy high gets 60%,
+// default 30% and low 10%, so low is never starved. Credits are kept per
+// Queue value (per process), which keeps the policy without a shared counter
+// every consumer would contend on.
+package redisq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"recall/internal/recall"
+)
+
+// Weights are the deliveries each priority gets per round, highest first.
+var Weights = [3]int{6, 3, 1}
+
+// Defaults for Options.
+const (
+	DefaultPrefix     = "recall"
+	DefaultGroup      = "workers"
+	DefaultVisibility = 5 * time.Minute
+	// DefaultMaxDeadLetters bounds the dead-letter stream (approximately,
+	// oldest dropped first) so a failure storm cannot fill Redis.
+	DefaultMaxDeadLetters = 100_000
+)
+
+// promoteLimit caps how many due retries one Receive moves, so a backlog of
+// retries cannot make one script call slow.
+const promoteLimit = 100
+
+// Options tunes a Queue.
+type Options struct {
+	// Prefix is the hash tag every key shares ("recall": {recall}:q:high).
+	// Deployments sharing one Redis use different prefixes.
+	Prefix string
+	// Group is the consumer group name ("workers").
+	Group string
+	// Consumer names this process in the group. A consumer restarted under
+	// the same name takes back its pending jobs at once, so give
+	// long-running workers a stable name; two live processes must never
+	// share one. The default, host-pid, is unique but not stable.
+	Consumer string
+	// Visibility is how long a delivered job may stay unacked before
+	// another consumer takes it over. It must exceed the analyzer's timeout
+	// (DefaultVisibility when zero).
+	Visibility time.Duration
+	// ReclaimEvery is how often a Receive looks for jobs to take over
+	// (Visibility/4 between 50ms and 30s when zero).
+	ReclaimEvery time.Duration
+	// MaxDeadLetters bounds the dead-letter stream (DefaultMaxDeadLetters
+	// when zero, unbounded when negative).
+	MaxDeadLetters int64
+	// Logger receives warnings about entries the queue had to drop.
+	Logger *slog.Logger
+}
+
+// Queue is a recall.Queue on Redis Streams. It is safe for concurrent use.
+type Queue struct {
+	rdb      redis.UniversalClient
+	keys     []string
+	group    string
+	consumer string
+	vis      time.Duration
+	every    time.Duration
+	maxDead  int64
+	log      *slog.Logger
+
+	ready atomic.Bool // consumer groups exist
+
+	// takeMu serializes take scripts of this Queue, so the per-process
+	// state below (and the one-time PEL resume) is never raced.
+	takeMu      sync.Mutex
+	credits     [3]int
+	resume      [3]string
+	reclaim     [3]string
+	nextReclaim time.Time
+}
+
+var (
+	_ recall.Queue       = (*Queue)(nil)
+	_ recall.DeadLetters = (*Queue)(nil)
+)
+
+var laneCodes = [3]string{"h", "d", "l"}
+
+// New returns a queue on client. It does no I/O; the consumer groups are
+// created on first use.
+func New(client redis.UniversalClient, opts Options) *Queue {
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.Group == "" {
+		opts.Group = DefaultGroup
+	}
+	if opts.Consumer == "" {
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "recall"
+		}
+		opts.Consumer = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if opts.Visibility <= 0 {
+		opts.Visibility = DefaultVisibility
+	}
+	if opts.ReclaimEvery <= 0 {
+		opts.ReclaimEvery = min(max(opts.Visibility/4, 50*time.Millisecond), 30*time.Second)
+	}
+	if opts.MaxDeadLetters == 0 {
+		opts.MaxDeadLetters = DefaultMaxDeadLetters
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	tag := "{" + opts.Prefix + "}:q:"
+	return &Queue{
+		rdb:      client,
+		keys:     []string{tag + "high", tag + "default", tag + "low", tag + "jobs", tag + "retry", tag + "dead"},
+		group:    opts.Group,
+		consumer: opts.Consumer,
+		vis:      opts.Visibility,
+		every:    opts.ReclaimEvery,
+		maxDead:  max(opts.MaxDeadLetters, 0),
+		log:      opts.Logger,
+		credits:  Weights,
+		resume:   [3]string{"0", "0", "0"},
+		reclaim:  [3]string{"0-0", "0-0", "0-0"},
+	}
+}
+
+// Keys lists the Redis keys the queue uses: the high, default and low
+// streams, the jobs hash, the retry set and the dead-letter stream.
+func (q *Queue) Keys() []string { return append([]string(nil), q.keys...) }
+
+// Consumer is this process's name in the consumer group.
+func (q *Queue) Consumer() string { return q.consumer }
+
+func laneOf(p recall.Priority) (int, error) {
+	switch p {
+	case recall.PriorityHigh:
+		return 0, nil
+	case recall.PriorityDefault:
+		return 1, nil
+	case recall.PriorityLow:
+		return 2, nil
+	}
+	return 0, recall.Errorf(recall.EINVALID, "redisq: invalid priority %q", p)
+}
+
+// unavailable marks a Redis failure as a dependency outage (so the HTTP
+// layer answers 503, not 500) while keeping the cause for logs and errors.Is.
+func unavailable(err error, format string, args ...any) error {
+	return recall.Wrap(fmt.Errorf("redisq: "+format+": %w", append(args, err)...), recall.EUNAVAILABLE, "the queue is unavailable")
+}
+
+func encode(job recall.Job) (string, error) {
+	job.Receipt = ""
+	b, err := json.Marshal(job)
+	if err != nil {
+		return "", fmt.Errorf("redisq: encode job %s: %w", job.Key(), err)
+	}
+	return string(b), nil
+}
+
+// Enqueue adds job unless a job with the same key is outstanding: one
+// script, one round trip.
+func (q *Queue) Enqueue(ctx context.Context, job recall.Job) error {
+	lane, err := laneOf(job.Priority)
+	if err != nil {
+		return err
+	}
+	payload, err := encode(job)
+	if err != nil {
+		return err
+	}
+	if err := enqueueScript.Run(ctx, q.rdb, q.keys, laneCodes[lane], job.Key(), payload).Err(); err != nil {
+		return unavailable(err, "enqueue %s", job.Key())
+	}
+	return nil
+}
+
+// Receive returns up to n jobs, waiting up to wait for the first. While it
+// waits it blocks in XREAD on the three streams (which claims nothing, so
+// abandoning it on ctx cancellation loses nothing) and wakes for a new
+// entry, a retry falling due or the next reclaim pass.
+func (q *Queue) Receive(ctx context.Context, n int, wait time.Duration) ([]recall.Job, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		jobs, w, err := q.take(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		if len(jobs) > 0 {
+			return jobs, nil
+		}
+		block := time.Until(deadline)
+		if block <= 0 {
+			return nil, nil
+		}
+		if w.nextDue >= 0 {
+			block = min(block, time.Duration(w.nextDue-w.now)*time.Millisecond)
+		}
+		q.takeMu.Lock()
+		block = min(block, time.Until(q.nextReclaim))
+		q.takeMu.Unlock()
+		// XREAD BLOCK 0 would block forever; never ask for less than 1ms.
+		block = max(block, time.Millisecond)
+		if err := q.await(ctx, w.last, block); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// wakeInfo is what an empty take tells Receive about when to look again.
+type wakeInfo struct {
+	now, nextDue int64
+	last         [3]string
+}
+
+// await blocks until a stream gets an entry after last, block passes, or
+// ctx ends.
+func (q *Queue) await(ctx context.Context, last [3]string, block time.Duration) error {
+	for i, id := range last {
+		if id == "" {
+			last[i] = "0-0"
+		}
+	}
+	args := &redis.XReadArgs{Streams: []string{q.keys[0], q.keys[1], q.keys[2], last[0], last[1], last[2]}, Count: 1, Block: block}
+	done := make(chan error, 1)
+	go func() {
+		// Not ctx: a cancelled blocking read would poison its connection.
+		// The read claims nothing, so leaving it to finish is harmless.
+		err := q.rdb.XRead(context.WithoutCancel(ctx), args).Err()
+		if errors.Is(err, redis.Nil) {
+			err = nil
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return unavailable(err, "wait for jobs")
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// take runs the take script once.
+func (q *Queue) take(ctx context.Context, n int) ([]recall.Job, wakeInfo, error) {
+	if err := q.ensure(ctx); err != nil {
+		return nil, wakeInfo{}, err
+	}
+	q.takeMu.Lock()
+	now := time.Now()
+	idle := int64(0)
+	if !now.Before(q.nextReclaim) {
+		idle = q.vis.Milliseconds()
+		q.nextReclaim = now.Add(q.every)
+	}
+	args := []any{q.group, q.consumer, n,
+		q.credits[0], q.credits[1], q.credits[2], Weights[0], Weights[1], Weights[2],
+		q.resume[0], q.resume[1], q.resume[2], idle, q.reclaim[0], q.reclaim[1], q.reclaim[2], promoteLimit}
+	res, err := takeScript.Run(ctx, q.rdb, q.keys, args...).Slice()
+	if err != nil && strings.Contains(err.Error(), "NOGROUP") {
+		// The streams vanished (a flush, or a restart without persistence):
+		// recreate the groups and try once more.
+		q.ready.Store(false)
+		if err = q.ensure(ctx); err == nil {
+			res, err = takeScript.Run(ctx, q.rdb, q.keys, args...).Slice()
+		}
+	}
+	if err != nil {
+		if idle > 0 {
+			q.nextReclaim = time.Time{}
+		}
+		q.takeMu.Unlock()
+		return nil, wakeInfo{}, unavailable(err, "receive")
+	}
+	var w wakeInfo
+	entries, ok := parseTake(res, &q.credits, &q.resume, &q.reclaim, &w)
+	q.takeMu.Unlock()
+	if !ok {
+		return nil, wakeInfo{}, recall.Errorf(recall.EINTERNAL, "redisq: receive: unexpected script reply %v", res)
+	}
+	jobs := make([]recall.Job, 0, len(entries)/2)
+	for i := 0; i+1 < len(entries); i += 2 {
+		receipt, payload := entries[i], entries[i+1]
+		var job recall.Job
+		if err := json.Unmarshal([]byte(payload), &job); err != nil || !job.Priority.Valid() {
+			q.dropUndecodable(ctx, receipt, payload, err)
+			continue
+		}
+		job.Receipt = receipt
+		jobs = append(jobs, job)
+	}
+	return jobs, w, nil
+}
+
+// parseTake unpacks the take script's reply into the Queue's state.
+func parseTake(res []any, credits *[3]int, resume, reclaim *[3]string, w *wakeInfo) ([]string, bool) {
+	if len(res) != 7 {
+		return nil, false
+	}
+	entries, ok := strs(res[0])
+	if !ok {
+		return nil, false
+	}
+	c, ok1 := ints(res[1])
+	r, ok2 := strs(res[2])
+	rc, ok3 := strs(res[3])
+	last, ok4 := strs(res[6])
+	now, ok5 := res[4].(int64)
+	due, ok6 := res[5].(int64)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || len(c) != 3 || len(r) != 3 || len(rc) != 3 || len(last) != 3 {
+		return nil, false
+	}
+	for i := range 3 {
+		credits[i] = int(c[i])
+		resume[i] = r[i]
+		reclaim[i] = rc[i]
+		w.last[i] = last[i]
+	}
+	w.now, w.nextDue = now, due
+	return entries, true
+}
+
+func strs(v any) ([]string, bool) {
+	a, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, len(a))
+	for i, x := range a {
+		if out[i], ok = x.(string); !ok {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+func ints(v any) ([]int64, bool) {
+	a, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]int64, len(a))
+	for i, x := range a {
+		if out[i], ok = x.(int64); !ok {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// dropUndecodable moves an entry nobody can run to the dead letters, so it
+// is neither redelivered forever nor silently lost.
+func (q *Queue) dropUndecodable(ctx context.Context, receipt, payload string, cause error) {
+	reason := "undecodable job payload"
+	if cause != nil {
+		reason += ": " + cause.Error()
+	}
+	err := deadScript.Run(ctx, q.rdb, q.keys, q.group, receipt, "", payload, reason, q.maxDead, "1").Err()
+	q.log.WarnContext(ctx, "dropped undecodable queue entry", "receipt", receipt, "error", errString(err))
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// ensure creates the consumer groups (and streams) once.
+func (q *Queue) ensure(ctx context.Context) error {
+	if q.ready.Load() {
+		return nil
+	}
+	cmds, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range q.keys[:3] {
+			p.XGroupCreateMkStream(ctx, k, q.group, "0")
+		}
+		return nil
+	})
+	if err != nil {
+		for _, c := range cmds {
+			if e := c.Err(); e != nil && !strings.Contains(e.Error(), "BUSYGROUP") {
+				return unavailable(e, "create consumer groups")
+			}
+		}
+	}
+	q.ready.Store(true)
+	return nil
+}
+
+// Ack ends the jobs' deliveries for good in one round trip. Jobs without a
+// receipt, and receipts already settled, are ignored.
+func (q *Queue) Ack(ctx context.Context, jobs ...recall.Job) error {
+	args := make([]any, 1, 1+2*len(jobs))
+	args[0] = q.group
+	for _, j := range jobs {
+		if j.Receipt != "" {
+			args = append(args, j.Receipt, j.Key())
+		}
+	}
+	if len(args) == 1 {
+		return nil
+	}
+	if err := ackScript.Run(ctx, q.rdb, q.keys, args...).Err(); err != nil {
+		return unavailable(err, "ack %d jobs", len(jobs))
+	}
+	return nil
+}
+
+// Retry ends job's current delivery and schedules job (with the caller's
+// Attempt) after delay. A stale receipt, or an empty one while the key is
+// outstanding, makes it a no-op.
+func (q *Queue) Retry(ctx context.Context, job recall.Job, delay time.Duration) error {
+	lane, err := laneOf(job.Priority)
+	if err != nil {
+		return err
+	}
+	payload, err := encode(job)
+	if err != nil {
+		return err
+	}
+	ms := delay.Milliseconds()
+	if delay > 0 && ms == 0 {
+		ms = 1
+	}
+	if err := retryScript.Run(ctx, q.rdb, q.keys, q.group, job.Receipt, job.Key(), laneCodes[lane], payload, ms).Err(); err != nil {
+		return unavailable(err, "retry %s", job.Key())
+	}
+	return nil
+}
+
+// DeadLetter ends job's current delivery and appends it to the dead letters
+// with reason. A stale receipt makes it a no-op; an empty one only records.
+func (q *Queue) DeadLetter(ctx context.Context, job recall.Job, reason string) error {
+	payload, err := encode(job)
+	if err != nil {
+		return err
+	}
+	if err := deadScript.Run(ctx, q.rdb, q.keys, q.group, job.Receipt, job.Key(), payload, reason, q.maxDead, "0").Err(); err != nil {
+		return unavailable(err, "dead-letter %s", job.Key())
+	}
+	return nil
+}
+
+// DeadLetters lists up to limit dead letters (all when limit <= 0), oldest
+// first. An entry whose payload cannot be decoded is listed with an empty
+// Job so an operator still sees it.
+func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]recall.DeadLetter, error) {
+	var msgs []redis.XMessage
+	var err error
+	if limit > 0 {
+		msgs, err = q.rdb.XRangeN(ctx, q.keys[5], "-", "+", int64(limit)).Result()
+	} else {
+		msgs, err = q.rdb.XRange(ctx, q.keys[5], "-", "+").Result()
+	}
+	if err != nil {
+		return nil, unavailable(err, "list dead letters")
+	}
+	out := make([]recall.DeadLetter, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, deadLetterOf(m))
+	}
+	return out, nil
+}
+
+func deadLetterOf(m redis.XMessage) recall.DeadLetter {
+	d := recall.DeadLetter{ID: m.ID, At: idTime(m.ID)}
+	d.Reason, _ = m.Values["reason"].(string)
+	if p, ok := m.Values["j"].(string); ok {
+		if err := json.Unmarshal([]byte(p), &d.Job); err != nil && d.Reason == "" {
+			d.Reason = "undecodable job payload"
+		}
+	}
+	return d
+}
+
+// idTime is the time in a stream entry id ("<ms>-<seq>").
+func idTime(id string) time.Time {
+	ms, _, _ := strings.Cut(id, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+// Redrive moves the named dead letters (all when ids is empty) back into
+// the queue as first attempts, and returns how many it moved. Ids that are
+// not dead letters (any more) are ignored.
+func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
+	if len(ids) > 0 {
+		cmds, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, id := range ids {
+				p.XRange(ctx, q.keys[5], id, id)
+			}
+			return nil
+		})
+		if err != nil {
+			for _, c := range cmds {
+				if e := c.Err(); e != nil && !strings.Contains(e.Error(), "Invalid stream ID") {
+					return 0, unavailable(e, "read dead letters")
+				}
+			}
+		}
+		var msgs []redis.XMessage
+		for _, c := range cmds {
+			if m, err := c.(*redis.XMessageSliceCmd).Result(); err == nil {
+				msgs = append(msgs, m...)
+			}
+		}
+		return q.redrive(ctx, msgs)
+	}
+	total, start := 0, "-"
+	for {
+		msgs, err := q.rdb.XRangeN(ctx, q.keys[5], start, "+", 100).Result()
+		if err != nil {
+			return total, unavailable(err, "read dead letters")
+		}
+		if len(msgs) == 0 {
+			return total, nil
+		}
+		n, err := q.redrive(ctx, msgs)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
+}
+
+func (q *Queue) redrive(ctx context.Context, msgs []redis.XMessage) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	now := time.Now().UTC()
+	var args []any
+	for _, m := range msgs {
+		d := deadLetterOf(m)
+		lane, err := laneOf(d.Job.Priority)
+		if err != nil {
+			continue // undecodable: leave it for an operator to read
+		}
+		job := d.Job
+		job.Attempt = 1
+		job.EnqueuedAt = now
+		payload, err := encode(job)
+		if err != nil {
+			return 0, err
+		}
+		args = append(args, m.ID, laneCodes[lane], job.Key(), payload)
+	}
+	if len(args) == 0 {
+		return 0, nil
+	}
+	n, err := redriveScript.Run(ctx, q.rdb, q.keys, args...).Int()
+	if err != nil {
+		return 0, unavailable(err, "redrive")
+	}
+	return n, nil
+}
+
+// DeleteDeadLetters removes the named dead letters for good and returns how
+// many existed: for `recall queue dlq` when an operator gives up on a job.
+func (q *Queue) DeleteDeadLetters(ctx context.Context, ids ...string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	n, err := q.rdb.XDel(ctx, q.keys[5], ids...).Result()
+	if err != nil {
+		return 0, unavailable(err, "delete dead letters")
+	}
+	return int(n), nil
+}
+
+// Ping checks Redis answers.
+func (q *Queue) Ping(ctx context.Context) error {
+	if err := q.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable(err, "ping")
+	}
+	return nil
+}

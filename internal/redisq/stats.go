@@ -1,0 +1,136 @@
+package redisq
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"recall/internal/recall"
+)
+
+// Stats reports depth per priority (entries not yet delivered: XLEN minus
+// pending, which holds because acked entries are deleted), jobs in flight
+// (pending), the age of the oldest undelivered entry, scheduled retries,
+// dead letters and the consumers the groups know. It takes two round trips,
+// plus one for the eviction policy check, which is skipped silently where
+// CONFIG is disabled (as on ElastiCache).
+func (q *Queue) Stats(ctx context.Context) (recall.QueueStats, error) {
+	if err := q.ensure(ctx); err != nil {
+		return recall.QueueStats{}, err
+	}
+	var (
+		lens      [3]*redis.IntCmd
+		groups    [3]*redis.XInfoGroupsCmd
+		consumers [3]*redis.XInfoConsumersCmd
+		retry     *redis.IntCmd
+		dead      *redis.IntCmd
+	)
+	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range 3 {
+			lens[i] = p.XLen(ctx, q.keys[i])
+			groups[i] = p.XInfoGroups(ctx, q.keys[i])
+			consumers[i] = p.XInfoConsumers(ctx, q.keys[i], q.group)
+		}
+		retry = p.ZCard(ctx, q.keys[4])
+		dead = p.XLen(ctx, q.keys[5])
+		return nil
+	})
+	if err != nil {
+		if strings.Contains(err.Error(), "NOGROUP") || strings.Contains(err.Error(), "no such key") {
+			q.ready.Store(false) // flushed under us; the next call recreates
+		}
+		return recall.QueueStats{}, unavailable(err, "stats")
+	}
+	st := recall.QueueStats{
+		Depth:     map[recall.Priority]int64{},
+		Scheduled: retry.Val(),
+		Dead:      dead.Val(),
+	}
+	var lastDelivered [3]string
+	byName := map[string]*recall.ConsumerStats{}
+	for i, p := range recall.Priorities {
+		var pending int64
+		for _, g := range groups[i].Val() {
+			if g.Name == q.group {
+				pending = g.Pending
+				lastDelivered[i] = g.LastDeliveredID
+			}
+		}
+		st.InFlight += pending
+		st.Depth[p] = max(lens[i].Val()-pending, 0)
+		for _, c := range consumers[i].Val() {
+			cs := byName[c.Name]
+			if cs == nil {
+				cs = &recall.ConsumerStats{Name: c.Name, Idle: c.Idle}
+				byName[c.Name] = cs
+			}
+			cs.Pending += c.Pending
+			cs.Idle = min(cs.Idle, c.Idle)
+		}
+	}
+	for _, c := range byName {
+		st.Consumers = append(st.Consumers, *c)
+	}
+	slices.SortFunc(st.Consumers, func(a, b recall.ConsumerStats) int { return strings.Compare(a.Name, b.Name) })
+
+	// The oldest waiting job is the first entry after each group's last
+	// delivered id; its id holds the time it entered the stream.
+	var firsts [3]*redis.XMessageSliceCmd
+	_, err = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range 3 {
+			if st.Depth[recall.Priorities[i]] > 0 {
+				firsts[i] = p.XRangeN(ctx, q.keys[i], "("+lastDelivered[i], "+", 1)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return recall.QueueStats{}, unavailable(err, "stats")
+	}
+	now := time.Now()
+	for _, c := range firsts {
+		if c == nil || len(c.Val()) == 0 {
+			continue
+		}
+		if t := idTime(c.Val()[0].ID); !t.IsZero() {
+			st.OldestAge = max(st.OldestAge, now.Sub(t))
+		}
+	}
+
+	if policy, err := q.EvictionPolicy(ctx); err == nil && policy != "" && policy != "noeviction" {
+		st.Warnings = append(st.Warnings, "Redis maxmemory-policy is "+policy+", not noeviction: under memory pressure Redis may evict queued jobs")
+	}
+	return st, nil
+}
+
+// EvictionPolicy returns Redis's maxmemory-policy, for `recall doctor` and
+// Stats: anything but noeviction lets Redis drop queued jobs when full. It
+// returns an error where CONFIG is disabled (ElastiCache), which callers
+// should treat as "unknown", not as a fault.
+func (q *Queue) EvictionPolicy(ctx context.Context) (string, error) {
+	m, err := q.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		return "", unavailable(err, "config get maxmemory-policy")
+	}
+	return m["maxmemory-policy"], nil
+}
+
+// PruneConsumers removes consumers that hold no pending jobs and have been
+// idle at least idle, and returns how many it removed. Consumer names like
+// host-pid accumulate across restarts; this keeps Stats readable. The check
+// and the removal are one script, because XGROUP DELCONSUMER drops the
+// consumer's pending entries with it: a consumer that took a job in between
+// would lose that job for good.
+func (q *Queue) PruneConsumers(ctx context.Context, idle time.Duration) (int, error) {
+	if err := q.ensure(ctx); err != nil {
+		return 0, err
+	}
+	n, err := pruneScript.Run(ctx, q.rdb, q.keys, q.group, idle.Milliseconds()).Int()
+	if err != nil {
+		return 0, unavailable(err, "prune consumers")
+	}
+	return n, nil
+}
