@@ -114,6 +114,15 @@ func Error(errType, message string) Behavior {
 	}
 }
 
+// WithUsage makes b report exactly these token counts as the reply's usage.
+func WithUsage(inputTokens, outputTokens int, b Behavior) Behavior {
+	return func(ctx context.Context, req *Request) Response {
+		r := b(ctx, req)
+		r.InputTokens, r.OutputTokens = inputTokens, outputTokens
+		return r
+	}
+}
+
 // Delay waits d (or until the client gives up) and then answers as b.
 func Delay(d time.Duration, b Behavior) Behavior {
 	return func(ctx context.Context, req *Request) Response {

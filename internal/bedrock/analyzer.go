@@ -1,0 +1,430 @@
+// Package bedrock is Recall's Analyzer on Amazon Bedrock: one Converse call
+// per conversation that forces a tool whose JSON schema is the analysis
+// (summary, action items, keywords), validated and normalised before it is
+// returned. Around that call sit the pieces that make it cheap and safe to
+// run at volume: a content-addressed cache (identical conversations cost no
+// tokens), a limiter that paces calls under the account's requests- and
+// tokens-per-minute quotas, splitting of conversations too long for one
+// call, error classification into Recall's codes, and running usage and cost
+// totals.
+//
+// All Bedrock Runtime code of the project lives here; bedrocktest holds the
+// fake server its tests (and end-to-end tests elsewhere) run against.
+package bedrock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+
+	"recall/internal/recall"
+)
+
+// Defaults for Options.
+const (
+	// DefaultMaxTokens bounds the reply. The largest analysis the limits
+	// allow (2,000-char summary, 20 items of 500 chars, 10 keywords) is
+	// about 3,500 tokens; 4,096 is also Claude 3 Haiku's ceiling. Bedrock
+	// reserves input + maxTokens of the tokens-per-minute quota while a call
+	// runs, so it is not set higher than needed.
+	DefaultMaxTokens = 4096
+	// DefaultInputBudgetTokens is the content one call may carry before the
+	// conversation is split (by EstimateTokens, which overestimates). Recall's
+	// 100,000-character limit fits in one call for most text.
+	DefaultInputBudgetTokens = 40_000
+	// MinInputBudgetTokens keeps a misconfigured budget from splitting a
+	// conversation into thousands of calls.
+	MinInputBudgetTokens = 64
+	// DefaultMaxParts refuses a conversation that would need more parts.
+	DefaultMaxParts = 32
+	// DefaultCacheEntries sizes the default in-memory cache.
+	DefaultCacheEntries = 1024
+	// DefaultCacheTTL is how long a cached analysis is reused.
+	DefaultCacheTTL = 7 * 24 * time.Hour
+)
+
+// Options configures an Analyzer. Every field has a working default.
+type Options struct {
+	// ModelID is a Bedrock model ID, inference profile ID or ARN
+	// (BEDROCK_MODEL_ID). Default DefaultModelID.
+	ModelID string
+	// Region names the region in messages; default the client's region,
+	// else DefaultRegion. (The client decides where requests go.)
+	Region string
+	// MaxTokens bounds each reply (DefaultMaxTokens).
+	MaxTokens int
+	// InputBudgetTokens is the most content one call carries, by
+	// EstimateTokens (DefaultInputBudgetTokens, at least MinInputBudgetTokens).
+	InputBudgetTokens int
+	// MaxParts is the most parts a long conversation may be split into
+	// (DefaultMaxParts); beyond it Analyze fails with ETOOLARGE.
+	MaxParts int
+	// Cache stores analyses by content; nil means an in-memory LRU of
+	// DefaultCacheEntries. NewMemoryCache(0) disables caching.
+	Cache Cache
+	// CacheTTL is how long a cached analysis is reused (DefaultCacheTTL).
+	CacheTTL time.Duration
+	// Limiter paces calls; nil means NewLimiter with no configured limits
+	// (free until the first throttle, then paced at the observed rate).
+	Limiter Limiter
+	// Prices is the cost table by model ID (DefaultPrices).
+	Prices map[string]Price
+	// Strict asks for strict tool use (structured outputs); nil decides by
+	// model with SupportsStrictTools.
+	Strict *bool
+	// Logger receives one debug record per model call (never content);
+	// nil discards.
+	Logger *slog.Logger
+}
+
+// Analyzer is a recall.Analyzer backed by Bedrock's Converse API. It is safe
+// for concurrent use by many workers.
+type Analyzer struct {
+	client   *bedrockruntime.Client
+	model    string
+	region   string
+	maxTok   int
+	budget   int
+	maxParts int
+	cache    Cache
+	cacheTTL time.Duration
+	limiter  Limiter
+	prices   map[string]Price
+	strict   bool
+	burndown int
+	log      *slog.Logger
+
+	analyzeCfg *types.ToolConfiguration
+	combineCfg *types.ToolConfiguration
+	// overhead is the estimated tokens of everything but the user message:
+	// system prompt and tool schema, per tool.
+	analyzeOverhead, combineOverhead int
+
+	mu      sync.Mutex
+	started time.Time
+	byModel map[string]*ModelTotals
+	lastErr *recall.Error // last permanent error about the configuration
+}
+
+var _ recall.Analyzer = (*Analyzer)(nil)
+
+// New returns an Analyzer calling Bedrock through client, which should come
+// from NewClient (or carry the same retryer) so SDK and queue retries do not
+// multiply.
+func New(client *bedrockruntime.Client, o Options) *Analyzer {
+	if o.ModelID == "" {
+		o.ModelID = DefaultModelID
+	}
+	if o.Region == "" && client != nil {
+		o.Region = client.Options().Region
+	}
+	if o.Region == "" {
+		o.Region = DefaultRegion
+	}
+	if o.MaxTokens <= 0 {
+		o.MaxTokens = DefaultMaxTokens
+	}
+	if o.InputBudgetTokens <= 0 {
+		o.InputBudgetTokens = DefaultInputBudgetTokens
+	}
+	o.InputBudgetTokens = max(o.InputBudgetTokens, MinInputBudgetTokens)
+	if o.MaxParts <= 0 {
+		o.MaxParts = DefaultMaxParts
+	}
+	if o.Cache == nil {
+		o.Cache = NewMemoryCache(DefaultCacheEntries)
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = DefaultCacheTTL
+	}
+	if o.Limiter == nil {
+		o.Limiter = NewLimiter(LimiterOptions{})
+	}
+	if o.Prices == nil {
+		o.Prices = DefaultPrices
+	}
+	strict := SupportsStrictTools(o.ModelID)
+	if o.Strict != nil {
+		strict = *o.Strict
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	a := &Analyzer{
+		client: client, model: o.ModelID, region: o.Region, maxTok: o.MaxTokens,
+		budget: o.InputBudgetTokens, maxParts: o.MaxParts, cache: o.Cache, cacheTTL: o.CacheTTL,
+		limiter: o.Limiter, prices: o.Prices, strict: strict, burndown: outputBurndown(o.ModelID),
+		log: o.Logger, started: time.Now().UTC(), byModel: map[string]*ModelTotals{},
+	}
+	a.analyzeCfg = toolConfig(analyzeTool, analyzeToolDescription, analyzeSchema, strict)
+	a.combineCfg = toolConfig(combineTool, combineToolDescription, combineSchema, strict)
+	a.analyzeOverhead = PromptOverheadTokens(analyzeSystem, analyzeTool, analyzeToolDescription, analyzeSchema)
+	a.combineOverhead = PromptOverheadTokens(combineSystem, combineTool, combineToolDescription, combineSchema)
+	return a
+}
+
+// Model is the model ID the analyzer calls.
+func (a *Analyzer) Model() string { return a.model }
+
+// PromptOverheadTokens estimates what a call costs besides the conversation:
+// the system prompt and the tool's name, description and schema as sent, by
+// EstimateTokens. (The model adds its own hidden tool-use prompt on top.)
+func PromptOverheadTokens(system, tool, description string, schema map[string]any) int {
+	b, _ := json.Marshal(schema)
+	return EstimateTokens(system) + EstimateTokens(tool) + EstimateTokens(description) + EstimateTokens(string(b))
+}
+
+func toolConfig(name, description string, schema map[string]any, strict bool) *types.ToolConfiguration {
+	spec := types.ToolSpecification{
+		Name:        aws.String(name),
+		Description: aws.String(description),
+		InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(schema)},
+	}
+	if strict {
+		spec.Strict = aws.Bool(true)
+	}
+	return &types.ToolConfiguration{
+		Tools:      []types.Tool{&types.ToolMemberToolSpec{Value: spec}},
+		ToolChoice: &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: aws.String(name)}},
+	}
+}
+
+// Analyze implements recall.Analyzer. An identical conversation seen before
+// is answered from the cache (no call, zero usage, Cached). Otherwise the
+// content is analysed in PlanCalls(EstimateTokens(content), budget) calls:
+// one for a conversation within the budget; for a longer one, one per part
+// plus one that combines the part summaries, with action items and keywords
+// merged and deduplicated.
+//
+// Errors: ETHROTTLED (Bedrock or our own pacing says wait), EUNAVAILABLE
+// (Bedrock down, timed out, or replied outside the schema; retryable),
+// EINVALID and EPERMISSION (permanent; the message says what to fix),
+// ETOOLARGE (more parts than MaxParts).
+func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall.Analysis, error) {
+	if a.client == nil {
+		return recall.Analysis{}, recall.Errorf(recall.EINTERNAL, "bedrock analyzer has no client")
+	}
+	norm := recall.AnalysisInput{
+		ConversationID: in.ConversationID,
+		Title:          normaliseLine(in.Title),
+		PostType:       normaliseLine(in.PostType),
+	}
+	content := normaliseContent(in.Content)
+	if content == "" {
+		return recall.Analysis{}, recall.Errorf(recall.EINVALID, "the conversation has no content to analyse")
+	}
+	key := CacheKey(promptVersion, a.model, norm.Title, norm.PostType, content)
+	if hit, ok := a.cached(ctx, key); ok {
+		return hit, nil
+	}
+
+	parts := splitContent(content, a.budget)
+	if len(parts) > a.maxParts {
+		return recall.Analysis{}, recall.Errorf(recall.ETOOLARGE, "the conversation needs %d parts of %d tokens; the limit is %d parts", len(parts), a.budget, a.maxParts)
+	}
+	res := recall.Analysis{Model: a.model}
+	summaries := make([]string, 0, len(parts))
+	var items, keywords [][]string
+	for i, p := range parts {
+		f, u, err := a.call(ctx, callSpec{
+			system: analyzeSystem, tool: analyzeTool, cfg: a.analyzeCfg, overhead: a.analyzeOverhead,
+			user: analyzeMessage(norm, p, i+1, len(parts)), lists: true, part: i + 1, parts: len(parts),
+		})
+		res.Usage, res.Calls = res.Usage.Add(u), res.Calls+1
+		if err != nil {
+			return recall.Analysis{}, err
+		}
+		summaries = append(summaries, f.Summary)
+		items = append(items, f.ActionItems)
+		keywords = append(keywords, f.Keywords)
+	}
+	res.Summary = summaries[0]
+	if len(parts) > 1 {
+		f, u, err := a.call(ctx, callSpec{
+			system: combineSystem, tool: combineTool, cfg: a.combineCfg, overhead: a.combineOverhead,
+			user: combineMessage(norm, summaries), part: len(parts) + 1, parts: len(parts),
+		})
+		res.Usage, res.Calls = res.Usage.Add(u), res.Calls+1
+		if err != nil {
+			return recall.Analysis{}, err
+		}
+		res.Summary = f.Summary
+	}
+	res.ActionItems = normaliseItems(concat(items), MaxActionItems)
+	res.Keywords = mergeKeywords(keywords, MaxKeywords)
+
+	a.mu.Lock()
+	a.modelLocked(a.model).Analyses++
+	a.mu.Unlock()
+	if err := a.cache.Put(ctx, key, res, a.cacheTTL); err != nil {
+		a.log.WarnContext(ctx, "bedrock: cache put failed", "conversation_id", in.ConversationID, "error", err.Error())
+	}
+	return res, nil
+}
+
+// cached answers from the cache, as a free analysis.
+func (a *Analyzer) cached(ctx context.Context, key string) (recall.Analysis, bool) {
+	hit, ok, err := a.cache.Get(ctx, key)
+	if err != nil {
+		a.log.WarnContext(ctx, "bedrock: cache get failed", "error", err.Error())
+		return recall.Analysis{}, false
+	}
+	if !ok {
+		return recall.Analysis{}, false
+	}
+	hit.Usage, hit.Calls, hit.Cached = recall.Usage{}, 0, true
+	if hit.Model == "" {
+		hit.Model = a.model
+	}
+	a.mu.Lock()
+	a.modelLocked(a.model).CacheHits++
+	a.mu.Unlock()
+	return hit, true
+}
+
+// callSpec is one model call of an analysis.
+type callSpec struct {
+	system, tool string
+	cfg          *types.ToolConfiguration
+	overhead     int
+	user         string
+	lists        bool
+	part, parts  int
+}
+
+// call makes one paced Converse call and validates its reply. The usage is
+// returned (and counted) even when the reply is refused, since it was
+// billed.
+func (a *Analyzer) call(ctx context.Context, c callSpec) (fields, recall.Usage, error) {
+	est := c.overhead + EstimateTokens(c.user) + a.maxTok
+	if err := a.limiter.Wait(ctx, est); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fields{}, recall.Usage{}, recall.Wrap(err, recall.EUNAVAILABLE, "the analysis was cancelled while waiting for Bedrock capacity")
+		}
+		return fields{}, recall.Usage{}, recall.Wrap(err, recall.ETHROTTLED, "pacing Bedrock calls to stay under the quota for "+a.model)
+	}
+	start := time.Now()
+	out, err := a.client.Converse(ctx, &bedrockruntime.ConverseInput{
+		ModelId:         aws.String(a.model),
+		System:          []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: c.system}},
+		Messages:        []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: c.user}}}},
+		InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(int32(a.maxTok)), Temperature: aws.Float32(0)},
+		ToolConfig:      c.cfg,
+	})
+	took := time.Since(start)
+	if err != nil {
+		cl := classify(err, a.model, a.region)
+		spent := est
+		if cl.refused {
+			spent = 0
+		}
+		a.limiter.Record(ctx, est, spent)
+		if cl.throttle {
+			a.limiter.Throttled(ctx)
+		}
+		a.mu.Lock()
+		a.modelLocked(a.model).Failures++
+		if cl.config {
+			a.lastErr = &recall.Error{Code: cl.err.Code, Message: cl.err.Message}
+		}
+		a.mu.Unlock()
+		a.log.DebugContext(ctx, "bedrock call failed", "model", a.model, "tool", c.tool, "part", c.part, "parts", c.parts,
+			"code", cl.err.Code, "latency_ms", took.Milliseconds(), "error", err.Error())
+		return fields{}, recall.Usage{}, cl.err
+	}
+	var u recall.Usage
+	if out.Usage != nil {
+		u.InputTokens = int(aws.ToInt32(out.Usage.InputTokens))
+		u.OutputTokens = int(aws.ToInt32(out.Usage.OutputTokens))
+	}
+	a.limiter.Record(ctx, est, u.InputTokens+u.OutputTokens*a.burndown)
+	a.mu.Lock()
+	m := a.modelLocked(a.model)
+	m.Calls++
+	m.InputTokens += int64(u.InputTokens)
+	m.OutputTokens += int64(u.OutputTokens)
+	a.lastErr = nil
+	a.mu.Unlock()
+	a.log.DebugContext(ctx, "bedrock call", "model", a.model, "tool", c.tool, "part", c.part, "parts", c.parts,
+		"input_tokens", u.InputTokens, "output_tokens", u.OutputTokens, "stop_reason", string(out.StopReason),
+		"latency_ms", took.Milliseconds())
+
+	f, err := parseReply(out, c.tool, c.lists, a.maxTok)
+	if err != nil {
+		return fields{}, u, recall.Wrap(err, recall.EUNAVAILABLE, fmt.Sprintf("Bedrock's reply did not fit the %s schema: %s", c.tool, err.Error()))
+	}
+	return f, u, nil
+}
+
+// Health implements recall.Analyzer without calling the model:
+// ("configured", nil), or the last permanent configuration error (model
+// access, credentials, model ID) until a later call succeeds.
+func (a *Analyzer) Health(context.Context) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lastErr != nil {
+		return "", a.lastErr
+	}
+	return "configured", nil
+}
+
+// Totals returns the usage and estimated cost since the analyzer was made.
+func (a *Analyzer) Totals() Totals {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.totalsLocked()
+}
+
+func concat(lists [][]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// mergeKeywords ranks the parts' keywords by how many parts name them, then
+// by first appearance, and normalises the result.
+func mergeKeywords(lists [][]string, max int) []string {
+	if len(lists) == 1 {
+		return normaliseKeywords(lists[0], max)
+	}
+	type kw struct {
+		text  string
+		count int
+		first int
+	}
+	byKey := map[string]*kw{}
+	var order []*kw
+	for _, l := range lists {
+		for _, k := range l {
+			key := dedupKey(k)
+			if e, ok := byKey[key]; ok {
+				e.count++
+				continue
+			}
+			e := &kw{text: k, count: 1, first: len(order)}
+			byKey[key] = e
+			order = append(order, e)
+		}
+	}
+	ranked := make([]string, 0, len(order))
+	for c := len(lists); c >= 1; c-- {
+		for _, e := range order {
+			if e.count == c {
+				ranked = append(ranked, e.text)
+			}
+		}
+	}
+	return normaliseKeywords(ranked, max)
+}

@@ -1,0 +1,133 @@
+package bedrock
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"sync"
+	"time"
+
+	"recall/internal/recall"
+)
+
+// Cache stores finished analyses by key so an identical conversation (same
+// normalised title, type and content, same model, same prompt version) is
+// answered without a model call. Keys are hex SHA-256 digests (CacheKey);
+// values are plain recall.Analysis, so a shared implementation (the store, or
+// Redis) needs nothing from this package but the two methods.
+//
+// Implementations must be safe for concurrent use. A Get error is treated as
+// a miss and a Put error is logged: the cache never fails an analysis.
+type Cache interface {
+	// Get returns the analysis stored under key, ok=false when there is none
+	// or it has expired.
+	Get(ctx context.Context, key string) (a recall.Analysis, ok bool, err error)
+	// Put stores a under key for ttl (ttl <= 0: no expiry beyond eviction).
+	Put(ctx context.Context, key string, a recall.Analysis, ttl time.Duration) error
+}
+
+// CacheKey is the cache key of an analysis: SHA-256 over the prompt version,
+// the model ID and the normalised input, each length-prefixed so no two
+// different inputs can produce the same byte stream.
+func CacheKey(promptVersion, modelID, title, postType, content string) string {
+	h := sha256.New()
+	for _, s := range []string{"recall-bedrock-analysis", promptVersion, modelID, title, postType, content} {
+		var n [8]byte
+		l := uint64(len(s))
+		for i := range n {
+			n[i] = byte(l >> (8 * i))
+		}
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// MemoryCache is a bounded in-process LRU Cache: the default, and enough for
+// one process. Entries expire after their ttl and the least recently used
+// entry is evicted when the cache is full.
+type MemoryCache struct {
+	mu    sync.Mutex
+	max   int
+	ll    *list.List
+	items map[string]*list.Element
+	now   func() time.Time
+}
+
+type cacheEntry struct {
+	key     string
+	a       recall.Analysis
+	expires time.Time // zero: never
+}
+
+var _ Cache = (*MemoryCache)(nil)
+
+// NewMemoryCache returns an LRU holding at most maxEntries analyses
+// (maxEntries <= 0 holds none, which disables caching).
+func NewMemoryCache(maxEntries int) *MemoryCache {
+	return &MemoryCache{max: maxEntries, ll: list.New(), items: map[string]*list.Element{}, now: time.Now}
+}
+
+// Get implements Cache.
+func (c *MemoryCache) Get(_ context.Context, key string) (recall.Analysis, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[key]
+	if !ok {
+		return recall.Analysis{}, false, nil
+	}
+	e := el.Value.(*cacheEntry)
+	if !e.expires.IsZero() && !c.now().Before(e.expires) {
+		c.ll.Remove(el)
+		delete(c.items, key)
+		return recall.Analysis{}, false, nil
+	}
+	c.ll.MoveToFront(el)
+	return cloneAnalysis(e.a), true, nil
+}
+
+// Put implements Cache.
+func (c *MemoryCache) Put(_ context.Context, key string, a recall.Analysis, ttl time.Duration) error {
+	if c.max <= 0 {
+		return nil
+	}
+	var expires time.Time
+	if ttl > 0 {
+		expires = c.now().Add(ttl)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		e := el.Value.(*cacheEntry)
+		e.a, e.expires = cloneAnalysis(a), expires
+		c.ll.MoveToFront(el)
+		return nil
+	}
+	c.items[key] = c.ll.PushFront(&cacheEntry{key: key, a: cloneAnalysis(a), expires: expires})
+	for c.ll.Len() > c.max {
+		old := c.ll.Back()
+		c.ll.Remove(old)
+		delete(c.items, old.Value.(*cacheEntry).key)
+	}
+	return nil
+}
+
+// Len is the number of entries held, expired ones included until touched.
+func (c *MemoryCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ll.Len()
+}
+
+// cloneAnalysis copies the slices so neither the cache nor its callers can
+// change what the other holds.
+func cloneAnalysis(a recall.Analysis) recall.Analysis {
+	if a.ActionItems != nil {
+		a.ActionItems = append([]string{}, a.ActionItems...)
+	}
+	if a.Keywords != nil {
+		a.Keywords = append([]string{}, a.Keywords...)
+	}
+	return a
+}

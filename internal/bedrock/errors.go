@@ -1,0 +1,163 @@
+package bedrock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	smithy "github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"recall/internal/recall"
+)
+
+// MissingCredentialsMessage is the error message when the SDK finds no
+// credentials anywhere in its chain.
+const MissingCredentialsMessage = "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run on a role"
+
+// credentialCodes are the front-door errors for credentials AWS does not
+// accept (unknown key, bad signature, expired session).
+var credentialCodes = map[string]bool{
+	"UnrecognizedClientException":         true,
+	"InvalidSignatureException":           true,
+	"IncompleteSignatureException":        true,
+	"MissingAuthenticationTokenException": true,
+	"InvalidClientTokenId":                true,
+	"SignatureDoesNotMatch":               true,
+	"ExpiredTokenException":               true,
+	"ExpiredToken":                        true,
+}
+
+// unavailableCodes are Bedrock faults that are expected to clear by
+// themselves; the queue retries them with backoff.
+var unavailableCodes = map[string]string{
+	"ServiceUnavailableException":   "Bedrock is temporarily unavailable",
+	"InternalServerException":       "Bedrock had an internal error",
+	"ModelTimeoutException":         "the model timed out processing the request",
+	"ModelNotReadyException":        "the model is not ready to serve requests yet",
+	"ModelErrorException":           "the model failed while processing the request",
+	"ModelStreamErrorException":     "the model failed while processing the request",
+	"ConflictException":             "Bedrock reported a conflicting request",
+	"ServiceQuotaExceededException": "the account's Bedrock quota is used up for now",
+	"RequestTimeout":                "Bedrock timed out reading the request",
+	"RequestTimeoutException":       "Bedrock timed out reading the request",
+}
+
+// throttleCodes are the ways AWS says "slow down".
+var throttleCodes = map[string]bool{
+	"ThrottlingException":      true,
+	"Throttling":               true,
+	"TooManyRequestsException": true,
+	"RequestLimitExceeded":     true,
+}
+
+// classification is an SDK error mapped to Recall's codes, with what the
+// analyzer should do about it.
+type classification struct {
+	err *recall.Error
+	// throttle slows the limiter (ThrottlingException, quota exhaustion).
+	throttle bool
+	// config marks a permanent error that concerns every conversation (model
+	// access, credentials, model ID), which Health reports until a call
+	// succeeds. Permanent errors about one conversation's content are not.
+	config bool
+	// refused is true when Bedrock refused the request before the model ran,
+	// so the tokens reserved for it were not spent.
+	refused bool
+}
+
+// classify maps an error from Converse to a recall.Error by type and by the
+// x-amzn-ErrorType code:
+//
+//	ThrottlingException                       → ETHROTTLED (limiter slowed; retried without spending an attempt)
+//	ServiceUnavailable, InternalServer, ModelTimeout, ModelNotReady, ModelError,
+//	ServiceQuotaExceeded, connection errors, 5xx, timeouts → EUNAVAILABLE (retryable)
+//	ValidationException, ResourceNotFound     → EINVALID (permanent)
+//	AccessDeniedException                     → EPERMISSION (model access or IAM; says what to do)
+//	bad or missing credentials                → EPERMISSION
+func classify(err error, model, region string) classification {
+	if errors.Is(err, context.Canceled) {
+		return classification{err: recall.Wrap(err, recall.EUNAVAILABLE, "the analysis was cancelled before Bedrock answered")}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return classification{err: recall.Wrap(err, recall.EUNAVAILABLE, "Bedrock did not answer before the analysis deadline")}
+	}
+	if missingCredentials(err) {
+		return classification{err: recall.Wrap(err, recall.EPERMISSION, MissingCredentialsMessage), config: true, refused: true}
+	}
+
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		code, msg := apiErr.ErrorCode(), apiErr.ErrorMessage()
+		switch {
+		case throttleCodes[code]:
+			return classification{err: recall.Wrap(err, recall.ETHROTTLED, "Bedrock is throttling requests for "+model+" in "+region), throttle: true, refused: true}
+		case code == "ServiceQuotaExceededException":
+			return classification{err: recall.Wrap(err, recall.EUNAVAILABLE, unavailableCodes[code]+" (Service Quotas shows the limits for "+model+")"), throttle: true, refused: true}
+		case unavailableCodes[code] != "":
+			return classification{err: recall.Wrap(err, recall.EUNAVAILABLE, unavailableCodes[code])}
+		case code == "AccessDeniedException":
+			if strings.Contains(msg, "not authorized to perform") {
+				return classification{err: recall.Wrap(err, recall.EPERMISSION, fmt.Sprintf("the AWS identity may not call bedrock:InvokeModel on %s in %s: allow it in IAM", model, region)), config: true, refused: true}
+			}
+			return classification{err: recall.Wrap(err, recall.EPERMISSION, fmt.Sprintf("model access for %s is not enabled in %s: request it in the Bedrock console (Model access)", model, region)), config: true, refused: true}
+		case credentialCodes[code]:
+			return classification{err: recall.Wrap(err, recall.EPERMISSION, fmt.Sprintf("AWS rejected the credentials (%s): check AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or refresh the session", code)), config: true, refused: true}
+		case code == "ResourceNotFoundException":
+			return classification{err: recall.Wrap(err, recall.EINVALID, fmt.Sprintf("model %s was not found in %s: check BEDROCK_MODEL_ID (aws bedrock list-foundation-models)", model, region)), config: true, refused: true}
+		case code == "ValidationException":
+			return validation(err, msg, model, region)
+		}
+		// An unmodelled code: decide by HTTP status.
+		var respErr *smithyhttp.ResponseError
+		if errors.As(err, &respErr) {
+			switch s := respErr.HTTPStatusCode(); {
+			case s == http.StatusTooManyRequests:
+				return classification{err: recall.Wrap(err, recall.ETHROTTLED, "Bedrock is throttling requests for "+model+" in "+region), throttle: true, refused: true}
+			case s == http.StatusUnauthorized || s == http.StatusForbidden:
+				return classification{err: recall.Wrap(err, recall.EPERMISSION, fmt.Sprintf("Bedrock refused access (%s): check the credentials and model access for %s in %s", code, model, region)), config: true, refused: true}
+			case s >= 400 && s < 500 && s != http.StatusRequestTimeout:
+				return classification{err: recall.Wrap(err, recall.EINVALID, fmt.Sprintf("Bedrock refused the request (%s): %s", code, msg)), refused: true}
+			}
+		}
+		return classification{err: recall.Wrap(err, recall.EUNAVAILABLE, fmt.Sprintf("Bedrock failed (%s)", code))}
+	}
+	var respErr *smithyhttp.ResponseError
+	if errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusTooManyRequests {
+		return classification{err: recall.Wrap(err, recall.ETHROTTLED, "Bedrock is throttling requests for "+model+" in "+region), throttle: true, refused: true}
+	}
+	// Connection refused or reset, DNS, TLS, a truncated or garbled answer:
+	// the SDK already retried once; the queue retries later.
+	return classification{err: recall.Wrap(err, recall.EUNAVAILABLE, "could not get an answer from Bedrock Runtime in "+region)}
+}
+
+// validation words a ValidationException so a person knows what to change.
+// Those about the model ID concern every call; others (an input too long for
+// the model, say) concern this conversation only.
+func validation(err error, msg, model, region string) classification {
+	switch low := strings.ToLower(msg); {
+	case strings.Contains(low, "on-demand throughput"):
+		return classification{err: recall.Wrap(err, recall.EINVALID, fmt.Sprintf("model %s cannot be called on-demand by its bare ID in %s: set BEDROCK_MODEL_ID to an inference profile ID such as us.%s (aws bedrock list-inference-profiles)", model, region, BaseModelID(model))), config: true, refused: true}
+	case strings.Contains(low, "model identifier is invalid"):
+		return classification{err: recall.Wrap(err, recall.EINVALID, fmt.Sprintf("model %s is not a valid model ID in %s: check BEDROCK_MODEL_ID (aws bedrock list-foundation-models)", model, region)), config: true, refused: true}
+	}
+	return classification{err: recall.Wrap(err, recall.EINVALID, "Bedrock refused the request as invalid: "+msg), refused: true}
+}
+
+// missingCredentials recognises the SDK's failure to find credentials. The
+// SDK has no error type for it, so the chain's wording is matched: the
+// credential cache's "failed to refresh cached credentials", the signer's
+// "failed to retrieve credentials", the auth middleware's "get identity".
+func missingCredentials(err error) bool {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return false // the request was answered: credentials existed
+	}
+	s := err.Error()
+	return strings.Contains(s, "failed to refresh cached credentials") ||
+		strings.Contains(s, "failed to retrieve credentials") ||
+		strings.Contains(s, "get identity:") ||
+		strings.Contains(s, "could not select an auth scheme")
+}

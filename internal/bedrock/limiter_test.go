@@ -1,0 +1,171 @@
+package bedrock
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock tests move by hand; sleeping advances it.
+type fakeClock struct {
+	mu     sync.Mutex
+	t      time.Time
+	sleeps []time.Duration
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.sleeps = append(c.sleeps, d)
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+	return ctx.Err()
+}
+
+func limiter(c *fakeClock, rpm, tpm int) *RateLimiter {
+	return NewLimiter(LimiterOptions{RequestsPerMinute: rpm, TokensPerMinute: tpm, Now: c.Now, Sleep: c.Sleep})
+}
+
+func TestLimiterRequestsPerMinute(t *testing.T) {
+	t.Parallel()
+	c := newFakeClock()
+	l := limiter(c, 2, 0)
+	for i, want := range []time.Duration{0, 0, 30 * time.Second, time.Minute} {
+		if got := l.Reserve(10); got != want {
+			t.Errorf("reservation %d: wait %s, want %s", i+1, got, want)
+		}
+	}
+	c.Advance(time.Minute) // one minute refills two requests, both owed
+	if got := l.Reserve(10); got != 30*time.Second {
+		t.Errorf("after a minute: wait %s, want 30s", got)
+	}
+}
+
+func TestLimiterTokensPerMinuteAndRecord(t *testing.T) {
+	t.Parallel()
+	c := newFakeClock()
+	l := limiter(c, 0, 6000)
+	if got := l.Reserve(6000); got != 0 {
+		t.Fatalf("first: %s", got)
+	}
+	// 600 more tokens at 100 a second: 6s.
+	if got := l.Reserve(600); got != 6*time.Second {
+		t.Errorf("over quota: wait %s, want 6s", got)
+	}
+	// Both calls turned out cheaper: the difference comes back.
+	l.Record(context.Background(), 6000, 1000)
+	l.Record(context.Background(), 600, 100)
+	if got := l.Reserve(4900); got != 0 { // 6000-6000-600+5000+500
+		t.Errorf("after corrections: wait %s, want 0", got)
+	}
+	// A call bigger than a minute of quota waits for full buckets, not forever.
+	c.Advance(10 * time.Minute)
+	if got := l.Reserve(10_000); got != 0 {
+		t.Errorf("oversized call on full bucket: %s", got)
+	}
+	if got := l.Reserve(10_000); got != time.Minute {
+		t.Errorf("oversized call on empty bucket: %s, want 1m", got)
+	}
+}
+
+func TestLimiterThrottledHalvesForACooldown(t *testing.T) {
+	t.Parallel()
+	c := newFakeClock()
+	l := limiter(c, 60, 0)
+	if got := l.Reserve(1); got != 0 {
+		t.Fatal(got)
+	}
+	l.Throttled(context.Background())
+	if rpm, _ := l.Rates(); rpm != 30 {
+		t.Errorf("after a throttle: %v rpm, want 30", rpm)
+	}
+	// Buckets were emptied: the next call waits one request at 30/min.
+	if got := l.Reserve(1); got != 2*time.Second {
+		t.Errorf("wait %s, want 2s", got)
+	}
+	l.Throttled(context.Background())
+	if rpm, _ := l.Rates(); rpm != 15 {
+		t.Errorf("after two throttles: %v rpm, want 15", rpm)
+	}
+	for range 10 {
+		l.Throttled(context.Background())
+	}
+	if rpm, _ := l.Rates(); rpm != 60.0/16 {
+		t.Errorf("floor: %v rpm, want %v", rpm, 60.0/16)
+	}
+	c.Advance(time.Minute)
+	if rpm, _ := l.Rates(); rpm != 60 {
+		t.Errorf("after the cooldown: %v rpm, want 60", rpm)
+	}
+}
+
+func TestLimiterLearnsARateWhenUnlimited(t *testing.T) {
+	t.Parallel()
+	c := newFakeClock()
+	l := limiter(c, 0, 0)
+	for range 10 {
+		if got := l.Reserve(100); got != 0 {
+			t.Fatalf("unlimited limiter made a call wait %s", got)
+		}
+		l.Record(context.Background(), 100, 50)
+		c.Advance(time.Second)
+	}
+	l.Throttled(context.Background())
+	rpm, tpm := l.Rates()
+	if rpm != 5 || tpm != 250 {
+		t.Errorf("learned %v rpm, %v tpm; want half the observed 10 and 500", rpm, tpm)
+	}
+	if got := l.Reserve(10); got != 12*time.Second {
+		t.Errorf("wait %s, want 12s (one request at 5/min)", got)
+	}
+	c.Advance(2 * time.Minute)
+	if rpm, tpm := l.Rates(); rpm != 0 || tpm != 0 {
+		t.Errorf("after the cooldown: %v, %v; want unlimited again", rpm, tpm)
+	}
+}
+
+func TestLimiterWaitHonoursTheDeadline(t *testing.T) {
+	t.Parallel()
+	c := newFakeClock()
+	l := limiter(c, 1, 0)
+	if err := l.Wait(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), c.Now().Add(10*time.Second))
+	defer cancel()
+	err := l.Wait(ctx, 1)
+	if !errors.Is(err, ErrPaced) {
+		t.Fatalf("err = %v, want ErrPaced", err)
+	}
+	if len(c.sleeps) != 0 {
+		t.Errorf("slept %v before refusing", c.sleeps)
+	}
+	// The refused reservation was given back: the next wait is one request's.
+	if err := l.Wait(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.sleeps) != 1 || c.sleeps[0] != time.Minute {
+		t.Errorf("sleeps %v, want [1m]", c.sleeps)
+	}
+
+	cancelled, stop := context.WithCancel(context.Background())
+	stop()
+	if err := l.Wait(cancelled, 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
