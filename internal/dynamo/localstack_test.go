@@ -275,6 +275,12 @@ func TestStoreOnInitScriptTable(t *testing.T) {
 		t.Fatalf("CreateTable from the init script: %v", err)
 	}
 	t.Cleanup(func() { client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &name}) })
+	w := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 50*time.Millisecond, time.Second
+	})
+	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: &name}, time.Minute); err != nil {
+		t.Fatalf("wait for table: %v", err)
+	}
 	s := dynamo.New(client, name, dynamo.Options{})
 	c := recalltest.NewConversation("alice", time.Now().Add(-time.Minute))
 	if _, _, err := s.Create(ctx, c, nil); err != nil {
