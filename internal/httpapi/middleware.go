@@ -136,14 +136,15 @@ func RequestID(r *http.Request) string {
 }
 
 // saneRequestID accepts ids that are safe to echo in a header and a log: 1
-// to 128 characters of letters, digits and "-_.:".
+// to 128 characters of letters, digits and "-_.:+/=" (API Gateway's ids are
+// base64, with "=").
 func saneRequestID(id string) bool {
 	if id == "" || len(id) > 128 {
 		return false
 	}
 	for _, c := range []byte(id) {
 		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.', c == ':':
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.', c == ':', c == '+', c == '/', c == '=':
 		default:
 			return false
 		}
