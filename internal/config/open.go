@@ -8,7 +8,12 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"recall/internal/boltstore"
+	"recall/internal/dynamo"
 	"recall/internal/extract"
 	"recall/internal/memq"
 	"recall/internal/recall"
@@ -25,6 +30,22 @@ type App struct {
 	Log      *slog.Logger
 
 	closers []func() error
+	awsCfg  *aws.Config
+}
+
+// aws loads the AWS SDK configuration once: credentials, region and the
+// SDK's own endpoint overrides (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB,
+// ...), so one binary talks to AWS, LocalStack or a test server alike.
+func (a *App) aws(ctx context.Context) (aws.Config, error) {
+	if a.awsCfg != nil {
+		return *a.awsCfg, nil
+	}
+	c, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(a.Config.Region))
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("config: load AWS configuration: %w", err)
+	}
+	a.awsCfg = &c
+	return c, nil
 }
 
 // Close releases the backends in reverse order of opening.
@@ -69,9 +90,19 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (app *App, err erro
 	return app, nil
 }
 
-func openStore(_ context.Context, cfg Config, app *App) (recall.Store, error) {
+func openStore(ctx context.Context, cfg Config, app *App) (recall.Store, error) {
 	if cfg.DynamoTable != "" {
-		return nil, fmt.Errorf("config: DYNAMODB_TABLE is set but this build has no DynamoDB store yet")
+		awsCfg, err := app.aws(ctx)
+		if err != nil {
+			return nil, err
+		}
+		st := dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.DynamoTable, dynamo.Options{Logger: app.Log})
+		if cfg.CreateTable {
+			if err := st.CreateTable(ctx); err != nil {
+				return nil, fmt.Errorf("config: create table %s: %w", cfg.DynamoTable, err)
+			}
+		}
+		return st, nil
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("config: create data dir %s: %w", cfg.DataDir, err)

@@ -17,8 +17,10 @@ type Store interface {
 	// Create saves a new conversation. With a non-nil idem, a second Create by
 	// the same owner with the same key (before it expires) returns the first
 	// conversation and created=false instead of saving a duplicate; the same
-	// key with a different fingerprint is ECONFLICT. Create and the key are
-	// written together or not at all.
+	// key with a different fingerprint is ECONFLICT. A store that cannot
+	// write both atomically must still make a retry with the same key end
+	// in exactly one conversation (DynamoDB writes the key first and lets
+	// the retry complete a create that died in between).
 	Create(ctx context.Context, c *Conversation, idem *Idempotency) (stored *Conversation, created bool, err error)
 
 	// Get returns the conversation id of owner; ENOTFOUND if it does not exist
