@@ -107,6 +107,11 @@ type Queue struct {
 	resume      [3]string
 	reclaim     [3]string
 	nextReclaim time.Time
+
+	// Acks in flight and waiting; see Ack.
+	ackMu    sync.Mutex
+	ackQueue []*ackReq
+	ackBusy  bool
 }
 
 var (
@@ -431,21 +436,81 @@ func (q *Queue) ensure(ctx context.Context) error {
 
 // Ack ends the jobs' deliveries for good in one round trip. Jobs without a
 // receipt, and receipts already settled, are ignored.
+//
+// Concurrent Acks are committed together: while one script call is on the
+// wire, the acks that arrive queue up and go out as the next single call.
+// A worker finishing fifty jobs at once then costs Redis a few calls, not
+// fifty, which keeps ack latency (and so slot turnaround) flat under load.
 func (q *Queue) Ack(ctx context.Context, jobs ...recall.Job) error {
-	args := make([]any, 1, 1+2*len(jobs))
-	args[0] = q.group
+	pairs := make([]any, 0, 2*len(jobs))
 	for _, j := range jobs {
 		if j.Receipt != "" {
-			args = append(args, j.Receipt, j.Key())
+			pairs = append(pairs, j.Receipt, j.Key())
 		}
 	}
-	if len(args) == 1 {
+	if len(pairs) == 0 {
 		return nil
 	}
-	if err := ackScript.Run(ctx, q.rdb, q.keys, args...).Err(); err != nil {
-		return unavailable(err, "ack %d jobs", len(jobs))
+	req := &ackReq{pairs: pairs, done: make(chan error, 1)}
+	q.ackMu.Lock()
+	q.ackQueue = append(q.ackQueue, req)
+	lead := !q.ackBusy
+	q.ackBusy = true
+	q.ackMu.Unlock()
+	if lead {
+		q.flushAcks(context.WithoutCancel(ctx))
 	}
-	return nil
+	select {
+	case err := <-req.done:
+		if err != nil {
+			return unavailable(err, "ack %d jobs", len(jobs))
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ackReq is one Ack call waiting for its batch to be committed.
+type ackReq struct {
+	pairs []any
+	done  chan error
+}
+
+// maxAckBatch bounds one ack script's work (in receipt, key pairs).
+const maxAckBatch = 512
+
+// flushAcks commits one batch of queued acks, then hands the next batch to
+// a new goroutine, so no caller waits on acks other than its own batch.
+func (q *Queue) flushAcks(ctx context.Context) {
+	q.ackMu.Lock()
+	var batch []*ackReq
+	n := 0
+	for len(q.ackQueue) > 0 && (n == 0 || n+len(q.ackQueue[0].pairs) <= 2*maxAckBatch) {
+		n += len(q.ackQueue[0].pairs)
+		batch = append(batch, q.ackQueue[0])
+		q.ackQueue[0] = nil
+		q.ackQueue = q.ackQueue[1:]
+	}
+	q.ackMu.Unlock()
+
+	args := make([]any, 1, 1+n)
+	args[0] = q.group
+	for _, r := range batch {
+		args = append(args, r.pairs...)
+	}
+	err := ackScript.Run(ctx, q.rdb, q.keys, args...).Err()
+	for _, r := range batch {
+		r.done <- err
+	}
+
+	q.ackMu.Lock()
+	more := len(q.ackQueue) > 0
+	q.ackBusy = more
+	q.ackMu.Unlock()
+	if more {
+		go q.flushAcks(ctx)
+	}
 }
 
 // Retry ends job's current delivery and schedules job (with the caller's

@@ -818,3 +818,54 @@ func TestNewClient(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentAcks acks 200 jobs from 200 goroutines at once: every ack
+// must land (the queue ends empty) though they share script calls.
+func TestConcurrentAcks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs redis-server")
+	}
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	c := client(t, srv.URL())
+	q := redisq.New(c, redisq.Options{Prefix: uniquePrefix(), Visibility: time.Minute})
+	ctx := ctxT(t)
+	const n = 200
+	for i := range n {
+		if err := q.Enqueue(ctx, job(fmt.Sprintf("a%d", i), recall.Priorities[i%3])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []recall.Job
+	for len(got) < n {
+		jobs, err := q.Receive(ctx, n-len(got), time.Second)
+		if err != nil || len(jobs) == 0 {
+			t.Fatalf("Receive after %d: %v", len(got), err)
+		}
+		got = append(got, jobs...)
+	}
+	hook := &countHook{}
+	c.AddHook(hook)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, j := range got {
+		wg.Go(func() {
+			<-start
+			if err := q.Ack(ctx, j); err != nil {
+				errs <- err
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("%d acks took %d round trips", n, hook.n.Load())
+	if hook.n.Load() > n {
+		t.Errorf("%d acks took %d round trips", n, hook.n.Load())
+	}
+	assertEmpty(t, c, q)
+}
