@@ -59,6 +59,9 @@ type Options struct {
 	// BearerToken, if set, is also accepted as "Authorization: Bearer …", the
 	// Bedrock API key scheme (AWS_BEARER_TOKEN_BEDROCK).
 	BearerToken string
+	// TLS serves HTTPS with a self-signed certificate; clients must use
+	// HTTPClient(). The SDK sends bearer tokens only over HTTPS.
+	TLS bool
 	// Default answers requests when the queue is empty and the hook (if any)
 	// returns nil. Nil means Echo().
 	Default Behavior
@@ -104,7 +107,12 @@ func NewServer(t testing.TB, opts Options) *Server {
 			t.Errorf("bedrocktest: %d request(s) failed the fake's checks:\n  %s", len(v), strings.Join(v, "\n  "))
 		}
 	})
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	if opts.TLS {
+		s.ts.StartTLS()
+	} else {
+		s.ts.Start()
+	}
 	t.Cleanup(s.ts.Close)
 	s.URL = s.ts.URL
 	return s
@@ -114,6 +122,10 @@ func NewServer(t testing.TB, opts Options) *Server {
 func (s *Server) Credentials() aws.CredentialsProvider {
 	return credentials.NewStaticCredentialsProvider(s.opts.AccessKeyID, s.opts.SecretAccessKey, "")
 }
+
+// HTTPClient returns an HTTP client for the server (one that trusts its
+// certificate when it serves TLS).
+func (s *Server) HTTPClient() *http.Client { return s.ts.Client() }
 
 // Region is the region requests must be signed for.
 func (s *Server) Region() string { return s.opts.Region }
