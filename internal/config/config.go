@@ -164,6 +164,9 @@ func FromLookup(mode Mode, lookup func(string) (string, bool)) (Config, error) {
 			errs = append(errs, fmt.Errorf("REDIS_URL: want redis://[user:password@]host:port[/db] or rediss://… for TLS"))
 		}
 	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		errs = append(errs, fmt.Errorf("RECALL_JWT_SECRET is %d bytes; use at least 32 (e.g. openssl rand -hex 32), or unset it to have one generated", len(c.JWTSecret)))
+	}
 	if c.Visibility <= c.AnalyzeTimeout {
 		errs = append(errs, fmt.Errorf("RECALL_VISIBILITY_TIMEOUT (%s) must be longer than RECALL_ANALYZE_TIMEOUT (%s), or slow analyses would be delivered twice", c.Visibility, c.AnalyzeTimeout))
 	}

@@ -92,6 +92,7 @@ func TestFromLookupErrorsNameTheVariable(t *testing.T) {
 		{"REDIS_URL", "localhost:6379"},
 		{"RECALL_LOG_FORMAT", "xml"},
 		{"RECALL_VISIBILITY_TIMEOUT", "1s"},
+		{"RECALL_JWT_SECRET", "short"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -125,8 +126,8 @@ func TestSecretIsGeneratedOnceAndKept(t *testing.T) {
 	if st.Mode().Perm() != 0o600 {
 		t.Errorf("secret file mode = %v, want 0600", st.Mode().Perm())
 	}
-	c.JWTSecret = "from-env"
-	if s, _ := c.Secret(); string(s) != "from-env" {
+	c.JWTSecret = "from-env-0123456789abcdef0123456789"
+	if s, _ := c.Secret(); string(s) != "from-env-0123456789abcdef0123456789" {
 		t.Errorf("RECALL_JWT_SECRET not preferred: %q", s)
 	}
 }
