@@ -280,7 +280,7 @@ func TestRepliesOutsideTheSchemaAreRetryableFailures(t *testing.T) {
 		{"summary wrong type", bedrocktest.ToolInput(`{"summary": ["a"], "action_items": [], "keywords": []}`), "summary is an array, not a string"},
 		{"items wrong type", bedrocktest.ToolInput(`{"summary": "S.", "action_items": "call Bob", "keywords": []}`), "action_items is a string, not an array of strings"},
 		{"keyword wrong type", bedrocktest.ToolInput(`{"summary": "S.", "action_items": [], "keywords": [1]}`), "keywords[0] is a number, not a string"},
-		{"cut off at maxTokens", bedrocktest.Truncated(`{"summary": "The team agreed`+`"}`), "the reply was cut off at maxTokens"},
+		{"cut off at maxTokens", bedrocktest.Truncated(`{"summary": "The team agreed"}`), "the reply was cut off at maxTokens"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

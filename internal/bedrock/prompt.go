@@ -84,8 +84,8 @@ var promptVersion = func() string {
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }()
 
-// fenceTags are the tag names that delimit data in our prompts. Content may
-// not open or close them.
+// fenceTag matches an opening or closing tag (any case, any spacing) of the
+// elements that delimit data in our prompts. Content may not contain them.
 var fenceTag = regexp.MustCompile(`(?i)<(\s*/?\s*)(conversation|summaries|summary)\b`)
 
 // neutralise breaks any of our fence tags inside data ("</conversation>"

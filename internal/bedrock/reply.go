@@ -192,8 +192,9 @@ func normaliseItems(items []string, max int) []string {
 	return out
 }
 
-// keywordTrim is stripped from both ends of a keyword; '#', '+' and '.' are
-// kept inside and at the end where they belong ("C#", "C++", ".NET").
+// keywordTrim is stripped from both ends of a keyword. Beyond it a leading
+// '#' (hashtags) and a trailing '.' go; '#', '+' and a leading '.' stay where
+// they belong ("C#", "C++", ".NET").
 const keywordTrim = "\"'“”‘’«»()[]{}<>,;:!?*_`"
 
 // normaliseKeywords trims spacing, surrounding punctuation and hash signs,
