@@ -84,6 +84,11 @@ var promptVersion = func() string {
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }()
 
+// PromptVersion is the fingerprint of the prompts and tool schemas in use,
+// the first input of CacheKey: analyses cached under another version are
+// never served.
+func PromptVersion() string { return promptVersion }
+
 // fenceTag matches an opening or closing tag (any case, any spacing) of the
 // elements that delimit data in our prompts. Content may not contain them.
 var fenceTag = regexp.MustCompile(`(?i)<(\s*/?\s*)(conversation|summaries|summary)\b`)
