@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"recall/internal/bedrock/bedrocktest"
+	"recall/internal/config"
 )
 
 // buildRecall compiles this command once per test binary run.
@@ -253,5 +256,51 @@ func TestServeRecoversAfterKill(t *testing.T) {
 	}
 	if code := s2.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit code = %d", code)
+	}
+}
+
+// TestServeWithBedrock runs the whole pipeline through `recall serve` with
+// RECALL_AI=bedrock against a server speaking Bedrock Runtime's wire
+// protocol: create → done with the model's fields, one model call each.
+func TestServeWithBedrock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	fake := bedrocktest.NewServer(t, bedrocktest.Options{Region: "us-west-2", AccessKeyID: "AKIDRECALLTEST", SecretAccessKey: "recall-test-secret"})
+	s := startServe(t, t.TempDir(),
+		"RECALL_AI=bedrock", "AWS_REGION=us-west-2", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME="+fake.URL,
+		"AWS_ACCESS_KEY_ID=AKIDRECALLTEST", "AWS_SECRET_ACCESS_KEY=recall-test-secret",
+		"AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	code, health := s.do("GET", "/api/health", nil)
+	if code != 200 || health["components"].(map[string]any)["ai"] != "configured" {
+		t.Fatalf("health = %d %v", code, health)
+	}
+	var ids []string
+	for i := range 3 {
+		code, c := s.do("POST", "/api/conversations", map[string]any{
+			"content": fmt.Sprintf("Dana: I will draft the migration plan by Monday (%d). Eli: please book the review meeting.", i),
+		})
+		if code != 201 {
+			t.Fatalf("create = %d %v", code, c)
+		}
+		ids = append(ids, c["id"].(string))
+	}
+	for id, c := range s.waitDone(ids, 20*time.Second) {
+		if c["ai_status"] != "done" || c["ai_model"] != config.DefaultBedrockModel {
+			t.Fatalf("%s: %v", id, c)
+		}
+		usage := c["ai_usage"].(map[string]any)
+		if usage["input_tokens"].(float64) <= 0 || usage["output_tokens"].(float64) <= 0 {
+			t.Errorf("%s: usage not recorded: %v", id, usage)
+		}
+		if sum, _ := c["ai_summary"].(string); sum == "" {
+			t.Errorf("%s: no summary", id)
+		}
+	}
+	if calls := fake.Calls(); calls != len(ids) {
+		t.Errorf("model calls = %d, want one per conversation (%d)", calls, len(ids))
+	}
+	if v := fake.TakeViolations(); len(v) > 0 {
+		t.Errorf("requests the fake refused as not Bedrock-shaped: %v", v)
 	}
 }

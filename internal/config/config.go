@@ -48,6 +48,12 @@ type Config struct {
 	Region          string        // AWS_REGION (us-east-1)
 	AnalyzerLatency time.Duration // RECALL_ANALYZER_LATENCY: added to each local analysis, for load tests
 
+	BedrockMaxTokens   int           // BEDROCK_MAX_TOKENS: bound on each reply (the analyzer's default)
+	BedrockInputBudget int           // BEDROCK_INPUT_BUDGET_TOKENS: content per call before splitting
+	BedrockRPM         int           // BEDROCK_RPM: requests-per-minute quota to pace under (0: learn from throttling)
+	BedrockTPM         int           // BEDROCK_TPM: tokens-per-minute quota to pace under
+	BedrockCacheTTL    time.Duration // BEDROCK_CACHE_TTL: how long an identical conversation reuses an analysis
+
 	MaxAttempts    int           // RECALL_MAX_ATTEMPTS (5)
 	RetryBase      time.Duration // RECALL_RETRY_BASE (2s)
 	RetryMax       time.Duration // RECALL_RETRY_MAX (5m)
@@ -127,6 +133,7 @@ func FromLookup(mode Mode, lookup func(string) (string, bool)) (Config, error) {
 		BedrockModel:    get("BEDROCK_MODEL_ID", DefaultBedrockModel),
 		Region:          get("AWS_REGION", get("AWS_DEFAULT_REGION", "us-east-1")),
 		AnalyzerLatency: dur("RECALL_ANALYZER_LATENCY", 0),
+		BedrockCacheTTL: dur("BEDROCK_CACHE_TTL", 0),
 		MaxAttempts:     num("RECALL_MAX_ATTEMPTS", 5),
 		RetryBase:       dur("RECALL_RETRY_BASE", 2*time.Second),
 		RetryMax:        dur("RECALL_RETRY_MAX", 5*time.Minute),
@@ -136,6 +143,16 @@ func FromLookup(mode Mode, lookup func(string) (string, bool)) (Config, error) {
 		LogFormat:       strings.ToLower(get("RECALL_LOG_FORMAT", "auto")),
 		LogLevel:        strings.ToLower(get("RECALL_LOG_LEVEL", "info")),
 	}
+	optNum := func(k string) int {
+		if get(k, "") == "" {
+			return 0
+		}
+		return num(k, 0)
+	}
+	c.BedrockMaxTokens = optNum("BEDROCK_MAX_TOKENS")
+	c.BedrockInputBudget = optNum("BEDROCK_INPUT_BUDGET_TOKENS")
+	c.BedrockRPM = optNum("BEDROCK_RPM")
+	c.BedrockTPM = optNum("BEDROCK_TPM")
 	defTimeout := 90 * time.Second
 	if c.AI == "local" {
 		defTimeout = 30*time.Second + c.AnalyzerLatency

@@ -12,6 +12,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"recall/internal/bedrock"
 	"recall/internal/boltstore"
 	"recall/internal/dynamo"
 	"recall/internal/extract"
@@ -124,9 +125,18 @@ func openQueue(_ context.Context, cfg Config, app *App) (recall.Queue, error) {
 	return q, nil
 }
 
-func openAnalyzer(_ context.Context, cfg Config, _ *App) (recall.Analyzer, error) {
-	if cfg.AI == "bedrock" {
-		return nil, fmt.Errorf("config: RECALL_AI=bedrock but this build has no Bedrock analyzer yet")
+func openAnalyzer(ctx context.Context, cfg Config, app *App) (recall.Analyzer, error) {
+	if cfg.AI != "bedrock" {
+		return extract.New(extract.Options{Latency: cfg.AnalyzerLatency}), nil
 	}
-	return extract.New(extract.Options{Latency: cfg.AnalyzerLatency}), nil
+	client, err := bedrock.NewClient(ctx, cfg.Region)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return bedrock.New(client, bedrock.Options{
+		ModelID: cfg.BedrockModel, Region: cfg.Region,
+		MaxTokens: cfg.BedrockMaxTokens, InputBudgetTokens: cfg.BedrockInputBudget,
+		CacheTTL: cfg.BedrockCacheTTL, Logger: app.Log,
+		Limiter: bedrock.NewLimiter(bedrock.LimiterOptions{RequestsPerMinute: cfg.BedrockRPM, TokensPerMinute: cfg.BedrockTPM}),
+	}), nil
 }
