@@ -359,8 +359,9 @@ func (q *Queue) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close drops every job and wakes blocked receivers, which return ErrClosed.
-// It is safe to call more than once.
+// Close stops the queue: blocked receivers wake and every method returns
+// ErrClosed from then on. Jobs still held are dropped with the process, as
+// always with memq. It is safe to call more than once.
 func (q *Queue) Close() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -64,7 +64,8 @@ const promoteLimit = 100
 // Options tunes a Queue.
 type Options struct {
 	// Prefix is the hash tag every key shares ("recall": {recall}:q:high).
-	// Deployments sharing one Redis use different prefixes.
+	// Deployments sharing one Redis use different prefixes. It must not
+	// contain braces, or the keys would spread over cluster slots.
 	Prefix string
 	// Group is the consumer group name ("workers").
 	Group string
