@@ -26,10 +26,11 @@ type command struct {
 // package variable, because cmdHelp reads the table it is part of.
 func commands() map[string]command {
 	return map[string]command{
-		"serve":  {"run the API and the worker in one process", serveUsage, cmdServe},
-		"token":  {"print a bearer token for local use", tokenUsage, cmdToken},
-		"invoke": {"run one Lambda function's handler on an event file", invokeUsage, cmdInvoke},
-		"help":   {"explain a command", "recall help [COMMAND]", cmdHelp},
+		"serve":   {"run the API and the worker in one process", serveUsage, cmdServe},
+		"token":   {"print a bearer token for local use", tokenUsage, cmdToken},
+		"invoke":  {"run one Lambda function's handler on an event file", invokeUsage, cmdInvoke},
+		"analyze": {"run the configured analyzer once on a file", analyzeUsage, cmdAnalyze},
+		"help":    {"explain a command", "recall help [COMMAND]", cmdHelp},
 	}
 }
 

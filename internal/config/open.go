@@ -76,7 +76,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (app *App, err erro
 	if app.Queue, err = openQueue(ctx, cfg, app); err != nil {
 		return nil, err
 	}
-	if app.Analyzer, err = openAnalyzer(ctx, cfg, app); err != nil {
+	if app.Analyzer, err = OpenAnalyzer(ctx, cfg, log); err != nil {
 		return nil, err
 	}
 	key, err := cfg.cursorKey()
@@ -125,7 +125,9 @@ func openQueue(_ context.Context, cfg Config, app *App) (recall.Queue, error) {
 	return q, nil
 }
 
-func openAnalyzer(ctx context.Context, cfg Config, app *App) (recall.Analyzer, error) {
+// OpenAnalyzer builds only the analyzer cfg selects, for commands that need
+// no store or queue (recall analyze).
+func OpenAnalyzer(ctx context.Context, cfg Config, log *slog.Logger) (recall.Analyzer, error) {
 	if cfg.AI != "bedrock" {
 		return extract.New(extract.Options{Latency: cfg.AnalyzerLatency}), nil
 	}
@@ -136,7 +138,7 @@ func openAnalyzer(ctx context.Context, cfg Config, app *App) (recall.Analyzer, e
 	return bedrock.New(client, bedrock.Options{
 		ModelID: cfg.BedrockModel, Region: cfg.Region,
 		MaxTokens: cfg.BedrockMaxTokens, InputBudgetTokens: cfg.BedrockInputBudget,
-		CacheTTL: cfg.BedrockCacheTTL, Logger: app.Log,
+		CacheTTL: cfg.BedrockCacheTTL, Logger: log,
 		Limiter: bedrock.NewLimiter(bedrock.LimiterOptions{RequestsPerMinute: cfg.BedrockRPM, TokensPerMinute: cfg.BedrockTPM}),
 	}), nil
 }

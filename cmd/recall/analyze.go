@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"recall/internal/config"
+	"recall/internal/recall"
+)
+
+const analyzeUsage = `
+Usage: recall analyze [--json] [--title T] FILE|-
+
+Runs the configured analyzer (RECALL_AI: local by default, or bedrock) once
+on the conversation in FILE ('-' for standard input) and prints the summary,
+action items, keywords and token usage. It touches no store or queue, so it
+is the quickest way to check model access and prompt behaviour.`
+
+func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("analyze", analyzeUsage, stderr)
+	asJSON := fs.Bool("json", false, "print the analysis as JSON")
+	title := fs.String("title", "", "the conversation's title, if it has one")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "recall analyze: name one file, or - for standard input")
+		return errUsage
+	}
+	var content []byte
+	var err error
+	if fs.Arg(0) == "-" {
+		content, err = io.ReadAll(io.LimitReader(os.Stdin, 4<<20))
+	} else {
+		content, err = os.ReadFile(fs.Arg(0))
+	}
+	if err != nil {
+		return fmt.Errorf("read conversation: %w", err)
+	}
+	if strings.TrimSpace(string(content)) == "" {
+		return fmt.Errorf("%s is empty", fs.Arg(0))
+	}
+	cfg, err := config.FromEnv(config.Local)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log := cfg.NewLogger(stderr)
+	analyzer, err := config.OpenAnalyzer(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.AnalyzeTimeout)
+	defer cancel()
+	start := time.Now()
+	a, err := analyzer.Analyze(ctx, recall.AnalysisInput{ConversationID: "cli", Title: *title, PostType: recall.DefaultPostType, Content: string(content)})
+	took := time.Since(start)
+	if err != nil {
+		return fmt.Errorf("analysis failed (%s): %s", recall.ErrorCode(err), recall.ErrorMessage(err))
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(a)
+	}
+	fmt.Fprintf(stdout, "Summary:\n  %s\n\nAction items:\n", a.Summary)
+	if len(a.ActionItems) == 0 {
+		fmt.Fprintln(stdout, "  (none)")
+	}
+	for _, item := range a.ActionItems {
+		fmt.Fprintf(stdout, "  - %s\n", item)
+	}
+	fmt.Fprintf(stdout, "\nKeywords:\n  %s\n\n", strings.Join(a.Keywords, ", "))
+	fmt.Fprintf(stdout, "Model %s: %d call(s), %d input + %d output tokens, %s\n",
+		a.Model, a.Calls, a.Usage.InputTokens, a.Usage.OutputTokens, took.Round(time.Millisecond))
+	return nil
+}
