@@ -7,6 +7,7 @@
 //	idempotency    ownerKey(owner) + key         → JSON {id, fingerprint, expires}
 //	idem_expiry    be64(expires) + ownerKey + key → nothing (cleanup order)
 //	stuck          be64(updated_at) + id          → ownerKey(owner) + id
+//	probe          random key                      → nothing, briefly (Probe)
 //
 // ownerKey is the owner's length as a uvarint followed by the owner, so no
 // owner's prefix is another's and a List is one cursor scan over a prefix.
@@ -24,6 +25,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -38,13 +40,17 @@ import (
 	"recall/internal/recall"
 )
 
-var _ recall.Store = (*Store)(nil)
+var (
+	_ recall.Store   = (*Store)(nil)
+	_ recall.Scanner = (*Store)(nil)
+)
 
 var (
 	bucketConversations = []byte("conversations")
 	bucketIdempotency   = []byte("idempotency")
 	bucketIdemExpiry    = []byte("idem_expiry")
 	bucketStuck         = []byte("stuck")
+	bucketProbe         = []byte("probe")
 )
 
 // idemCleanupPerWrite bounds how many expired idempotency keys one Create
@@ -493,3 +499,112 @@ func be64(t time.Time) []byte {
 func stuckKey(updated time.Time, id string) []byte { return append(be64(updated), id...) }
 
 func expiryKey(expires time.Time, idemKey []byte) []byte { return append(be64(expires), idemKey...) }
+
+// scanReadBudget bounds how many conversations one Scan page reads, so a
+// filter that matches little never holds one read transaction over the
+// whole file.
+const scanReadBudget = 5000
+
+// Scan implements recall.Scanner: a walk of the conversations bucket in key
+// order (owner, then ID), one owner's prefix when the filter names one.
+// The cursor is the hex form of the last key read.
+func (s *Store) Scan(ctx context.Context, f recall.ScanFilter, cursor string, limit int) (recall.ScanPage, error) {
+	if err := ctx.Err(); err != nil {
+		return recall.ScanPage{}, fmt.Errorf("boltstore: scan: %w", err)
+	}
+	if limit <= 0 {
+		return recall.ScanPage{}, recall.Errorf(recall.EINVALID, "limit must be positive")
+	}
+	var from []byte
+	if cursor != "" {
+		var err error
+		if from, err = hex.DecodeString(cursor); err != nil || len(from) == 0 {
+			return recall.ScanPage{}, recall.Errorf(recall.EINVALID, "scan cursor is not valid")
+		}
+	}
+	var prefix []byte
+	if f.Owner != "" {
+		prefix = ownerKey(f.Owner)
+	}
+	var page recall.ScanPage
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketConversations).Cursor()
+		var k, v []byte
+		switch {
+		case from != nil:
+			if k, v = c.Seek(from); k != nil && bytes.Equal(k, from) {
+				k, v = c.Next()
+			}
+		case prefix != nil:
+			k, v = c.Seek(prefix)
+		default:
+			k, v = c.First()
+		}
+		var lastKey []byte
+		for read := 0; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(page.Items) == limit || read == scanReadBudget {
+				page.Next = hex.EncodeToString(lastKey)
+				return nil
+			}
+			read++
+			lastKey = k
+			conv, err := decode(v)
+			if err != nil {
+				return err
+			}
+			if f.Match(conv) {
+				page.Items = append(page.Items, conv)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return recall.ScanPage{}, fmt.Errorf("boltstore: scan: %w", err)
+	}
+	return page, nil
+}
+
+// ScanCursor implements recall.Scanner.
+func (s *Store) ScanCursor(c *recall.Conversation) string {
+	return hex.EncodeToString(append(ownerKey(c.Owner), c.ID...))
+}
+
+// Probe writes, reads back and deletes a scratch key, each in its own
+// transaction, so `recall doctor` knows the file is writable and synced, not
+// only open. It touches no conversation.
+func (s *Store) Probe(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("boltstore: probe: %w", err)
+	}
+	key := make([]byte, 16)
+	rand.Read(key)
+	val := []byte(time.Now().UTC().Format(time.RFC3339Nano))
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketProbe)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, val)
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: probe write: %w", err)
+	}
+	var got []byte
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketProbe); b != nil {
+			got = bytes.Clone(b.Get(key))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: probe read: %w", err)
+	}
+	if !bytes.Equal(got, val) {
+		return fmt.Errorf("boltstore: probe read back %q, wrote %q", got, val)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketProbe).Delete(key) })
+	if err != nil {
+		return fmt.Errorf("boltstore: probe delete: %w", err)
+	}
+	return nil
+}
