@@ -39,6 +39,7 @@ type Config struct {
 
 	RedisURL     string // REDIS_URL: redis:// or rediss:// selects the Redis queue
 	RedisCluster bool   // RECALL_REDIS_CLUSTER: use the cluster client (ElastiCache Serverless)
+	Consumer     string // RECALL_CONSUMER: this worker's name in the Redis consumer group
 
 	DynamoTable string // DYNAMODB_TABLE: selects the DynamoDB store
 	CreateTable bool   // RECALL_CREATE_TABLE: create the table when missing (local use)
@@ -127,6 +128,7 @@ func FromLookup(mode Mode, lookup func(string) (string, bool)) (Config, error) {
 		CursorKey:       get("RECALL_CURSOR_KEY", ""),
 		RedisURL:        get("REDIS_URL", ""),
 		RedisCluster:    flag("RECALL_REDIS_CLUSTER"),
+		Consumer:        get("RECALL_CONSUMER", ""),
 		DynamoTable:     get("DYNAMODB_TABLE", ""),
 		CreateTable:     flag("RECALL_CREATE_TABLE"),
 		AI:              strings.ToLower(get("RECALL_AI", "local")),
@@ -188,6 +190,31 @@ func FromLookup(mode Mode, lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Errorf("RECALL_VISIBILITY_TIMEOUT (%s) must be longer than RECALL_ANALYZE_TIMEOUT (%s), or slow analyses would be delivered twice", c.Visibility, c.AnalyzeTimeout))
 	}
 	return c, errors.Join(errs...)
+}
+
+// ConsumerName is this process's name in the Redis consumer group. A
+// restarted `recall serve` must come back under the same name so it takes
+// its unacknowledged jobs back at once instead of waiting out the visibility
+// timeout, and two live processes must never share one: locally the name is
+// the host plus the data directory (which only one runner can hold open);
+// in Lambda every container gets a fresh random name, since a container
+// never restarts and its jobs are reclaimed after the visibility timeout.
+func (c Config) ConsumerName() string {
+	if c.Consumer != "" {
+		return c.Consumer
+	}
+	if c.Mode == Lambda {
+		b := make([]byte, 6)
+		rand.Read(b)
+		return "lambda-" + hex.EncodeToString(b)
+	}
+	host, _ := os.Hostname()
+	dir, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		dir = c.DataDir
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return fmt.Sprintf("%s-serve-%x", host, sum[:4])
 }
 
 // DefaultBedrockModel is Claude Haiku 4.5 through its US cross-region

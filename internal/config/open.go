@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/redis/go-redis/v9"
 
 	"recall/internal/bedrock"
 	"recall/internal/boltstore"
@@ -18,6 +19,7 @@ import (
 	"recall/internal/extract"
 	"recall/internal/memq"
 	"recall/internal/recall"
+	"recall/internal/redisq"
 )
 
 // App is a configured Recall: the service over the chosen backends, and what
@@ -29,6 +31,9 @@ type App struct {
 	Queue    recall.Queue
 	Analyzer recall.Analyzer
 	Log      *slog.Logger
+	// Redis is the Redis client when REDIS_URL is set, for commands that
+	// inspect it (doctor, queue).
+	Redis redis.UniversalClient
 
 	closers []func() error
 	awsCfg  *aws.Config
@@ -118,7 +123,14 @@ func openStore(ctx context.Context, cfg Config, app *App) (recall.Store, error) 
 
 func openQueue(_ context.Context, cfg Config, app *App) (recall.Queue, error) {
 	if cfg.RedisURL != "" {
-		return nil, fmt.Errorf("config: REDIS_URL is set but this build has no Redis queue yet")
+		consumer := cfg.ConsumerName()
+		client, err := redisq.NewClient(cfg.RedisURL, redisq.ClientOptions{Cluster: cfg.RedisCluster, ClientName: "recall-" + consumer})
+		if err != nil {
+			return nil, fmt.Errorf("config: REDIS_URL: %w", err)
+		}
+		app.closers = append(app.closers, client.Close)
+		app.Redis = client
+		return redisq.New(client, redisq.Options{Consumer: consumer, Visibility: cfg.Visibility, Logger: app.Log}), nil
 	}
 	q := memq.New(memq.Options{Visibility: cfg.Visibility})
 	app.closers = append(app.closers, func() error { q.Close(); return nil })

@@ -60,6 +60,18 @@ func (s *Service) handle(ctx context.Context, job Job) (Outcome, int, *Analysis,
 		return s.release(ctx, job, "start: "+err.Error())
 	}
 	attempt := c.Attempts
+	if attempt > s.cfg.MaxAttempts {
+		// Every earlier attempt started and never reported back: the worker
+		// died or hung on this conversation. Stop before it takes down more.
+		reason := "analysis failed: gave up after " + itoa(attempt-1) + " attempts that never finished (the worker stopped or timed out mid-analysis)"
+		if _, err := s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventFail, At: s.cfg.Now().UTC(), Reason: reason}); err != nil && ErrorCode(err) != ECONFLICT {
+			return s.release(ctx, job, "record failure: "+err.Error())
+		}
+		if err := s.cfg.Queue.DeadLetter(ctx, job, reason); err != nil {
+			return OutcomeReleased, attempt, nil, "dead-letter: " + err.Error()
+		}
+		return OutcomeFailed, attempt, nil, reason
+	}
 
 	actx, cancel := context.WithTimeout(ctx, s.cfg.AnalyzeTimeout)
 	a, err := s.cfg.Analyzer.Analyze(actx, AnalysisInput{ConversationID: c.ID, Title: c.Title, PostType: c.PostType, Content: c.Content})
