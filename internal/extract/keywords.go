@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 const (
@@ -11,6 +12,8 @@ const (
 	MaxKeywords = 8
 	// maxPhraseWords is the longest keyword phrase.
 	maxPhraseWords = 3
+	// maxRun is the longest run of content words split into phrases.
+	maxRun = 4
 	// shortDoc is the number of content words under which a phrase seen
 	// once may be a keyword; in longer text a phrase must recur, and so must
 	// a single word.
@@ -18,12 +21,15 @@ const (
 )
 
 type keyword struct {
+	unspaced bool   // a character n-gram of a script written without spaces
 	key      string // stems, space-separated
 	stems    []string
 	pf       float64 // how often the phrase occurs
 	first    int     // order of first occurrence
 	score    float64
-	surfaces map[string]int
+	seen     int            // occurrences, unweighted
+	surface  string         // the first form seen
+	surfaces map[string]int // counts of every form, once a second one is seen
 }
 
 // keywords ranks the conversation's topics. As in RAKE, stop words and
@@ -39,7 +45,13 @@ func keywords(d *document, title []token) []string {
 	order := 0
 	var run []token
 	flush := func(weight float64) {
-		for n := 1; n <= maxPhraseWords && n <= len(run); n++ {
+		maxN := maxPhraseWords
+		if len(run) > maxRun {
+			// No stop words to split on (a language we have no list for, or
+			// a string of nouns): phrases would be arbitrary windows.
+			maxN = 1
+		}
+		for n := 1; n <= maxN && n <= len(run); n++ {
 			for i := 0; i+n <= len(run); i++ {
 				addCandidate(cands, run[i:i+n], weight, &order)
 			}
@@ -54,17 +66,17 @@ func keywords(d *document, title []token) []string {
 			if t.skip {
 				continue
 			}
-			tf[t.stem] += weight
 			if t.cjk {
-				addCandidate(cands, []token{t}, weight, &order)
-				continue
+				continue // counted by unspacedCandidates
 			}
+			tf[t.stem] += weight
 			run = append(run, t)
 		}
 		flush(weight)
 	}
 	scan(title, 2)
 	content := 0
+	var unspaced []string
 	for _, s := range d.sents {
 		weight := 1.0
 		if d.units[s.unit].title {
@@ -72,6 +84,9 @@ func keywords(d *document, title []token) []string {
 		}
 		scan(s.toks, weight)
 		content += s.nContent
+		if slices.ContainsFunc(s.toks, func(t token) bool { return t.cjk }) {
+			unspaced = append(unspaced, s.text)
+		}
 	}
 
 	list := make([]*keyword, 0, len(cands))
@@ -94,6 +109,7 @@ func keywords(d *document, title []token) []string {
 		}
 		list = append(list, k)
 	}
+	list = append(list, unspacedCandidates(unspaced, order)...)
 	slices.SortFunc(list, func(a, b *keyword) int {
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
@@ -107,10 +123,13 @@ func keywords(d *document, title []token) []string {
 		if len(out) == MaxKeywords {
 			break
 		}
-		if slices.ContainsFunc(chosen, func(c *keyword) bool { return contains(c.stems, k.stems) || contains(k.stems, c.stems) }) {
+		if slices.ContainsFunc(chosen, func(c *keyword) bool { return redundant(c, k) }) {
 			continue
 		}
-		surface := bestSurface(k.surfaces)
+		surface := k.surface
+		if k.surfaces != nil {
+			surface = bestSurface(k.surfaces)
+		}
 		if slices.Contains(out, surface) {
 			continue
 		}
@@ -133,12 +152,18 @@ func addCandidate(cands map[string]*keyword, toks []token, weight float64, order
 	}
 	k, ok := cands[key]
 	if !ok {
-		k = &keyword{key: key, stems: keyParts(toks), first: *order, surfaces: map[string]int{}}
+		k = &keyword{key: key, stems: keyParts(toks), first: *order, surface: surface}
 		cands[key] = k
 		*order++
 	}
 	k.pf += weight
-	k.surfaces[surface]++
+	switch {
+	case k.surfaces != nil:
+		k.surfaces[surface]++
+	case surface != k.surface:
+		k.surfaces = map[string]int{k.surface: k.seen, surface: 1}
+	}
+	k.seen++
 }
 
 // keyParts returns the stems of toks, hyphenated words also split into
@@ -178,4 +203,100 @@ func bestSurface(m map[string]int) string {
 		}
 	}
 	return best
+}
+
+// redundant reports whether keyword k repeats the chosen keyword c: one's
+// words contain the other's, or, for character n-grams, they share a pair
+// of characters.
+func redundant(c, k *keyword) bool {
+	if c.unspaced != k.unspaced {
+		return false
+	}
+	if !k.unspaced {
+		return contains(c.stems, k.stems) || contains(k.stems, c.stems)
+	}
+	kr := []rune(k.key)
+	for i := 0; i+1 < len(kr); i++ {
+		if strings.Contains(c.key, string(kr[i:i+2])) {
+			return true
+		}
+	}
+	return false
+}
+
+// unspacedCandidates finds keywords in scripts written without spaces
+// (Chinese, Japanese, Thai), where there are no words to count: character
+// n-grams of two to four characters that occur at least twice, neither
+// starting nor ending with a particle, and not just part of a longer n-gram
+// that occurs as often. They score their frequency times their length.
+func unspacedCandidates(texts []string, order int) []*keyword {
+	const minN, maxN = 2, 4
+	freq := map[string]int{}
+	first := map[string]int{}
+	for _, text := range texts {
+		for run := range unspacedRuns(text) {
+			for n := minN; n <= maxN && n <= len(run); n++ {
+				for i := 0; i+n <= len(run); i++ {
+					g := string(run[i : i+n])
+					if _, ok := first[g]; !ok {
+						first[g] = order
+						order++
+					}
+					freq[g]++
+				}
+			}
+		}
+	}
+	// An n-gram that only ever occurs inside one longer n-gram is a
+	// fragment of it: "リリー" of "リリース".
+	subsumed := map[string]bool{}
+	for g, f := range freq {
+		r := []rune(g)
+		if len(r) == minN || f < 2 {
+			continue
+		}
+		for _, part := range []string{string(r[:len(r)-1]), string(r[1:])} {
+			if freq[part] == f {
+				subsumed[part] = true
+			}
+		}
+	}
+	var out []*keyword
+	for g, f := range freq {
+		r := []rune(g)
+		if f < 2 || subsumed[g] || isParticle(r[0]) || isParticle(r[len(r)-1]) || !slices.ContainsFunc(r, func(c rune) bool {
+			return unicode.IsLetter(c) && unicode.In(c, unicode.Han, unicode.Katakana, unicode.Thai)
+		}) {
+			continue
+		}
+		out = append(out, &keyword{key: g, unspaced: true, first: first[g], score: float64(f * len(r)), surface: g})
+	}
+	return out
+}
+
+// unspacedRuns yields the runs of unspaced script in s.
+func unspacedRuns(s string) func(func([]rune) bool) {
+	return func(yield func([]rune) bool) {
+		var run []rune
+		for _, r := range s {
+			if isUnspaced(r) {
+				run = append(run, r)
+				continue
+			}
+			if len(run) > 0 && !yield(run) {
+				return
+			}
+			run = nil
+		}
+		if len(run) > 0 {
+			yield(run)
+		}
+	}
+}
+
+// isParticle reports whether r is a grammatical particle or function
+// character that never starts or ends a keyword: Hiragana, and the
+// commonest Chinese function characters.
+func isParticle(r rune) bool {
+	return unicode.Is(unicode.Hiragana, r) || strings.ContainsRune("的了是在和与我你他她它们这那有也都就要会把被对从到吗呢吧啊一个之而及或很还", r)
 }

@@ -29,11 +29,13 @@ type unit struct {
 type rawLine struct {
 	text      string
 	cand      string // speaker candidate
+	candNote  string // what followed it in parentheses: "Agent (Luis):", "TODO(alice):"
 	candRest  string // text after the candidate's colon
 	bullet    bool
 	box       byte // 0, ' ' or 'x'
 	heading   bool
 	h1        bool // a top-level "# Heading"
+	timed     bool // opened with a timestamp, as chat exports do
 	indented  bool
 	blank     bool
 	prevBlank bool
@@ -46,7 +48,7 @@ var (
 	timeRE = regexp.MustCompile(`^[\[(]?(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}[T ,]*)?\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:\s*[AaPp]\.?[Mm]\.?)?(?:Z|[+-]\d{2}:?\d{2})?[\])]?(?:\s*[-–—|>]+)?(?:\s+|$)`)
 	// speakerRE matches "Name:", "**Name:**", "<name>", "Name (role):" and
 	// "Name [10:02]:" at the start of a line.
-	speakerRE = regexp.MustCompile(`^(?:\*\*|__)?<?([\p{L}][\p{L}\p{N}._'’ -]{0,38}?)>?(?:\s*[(\[][^)\]]{0,40}[)\]])?(?:\*\*|__)?\s*:(?:\*\*|__)?(?:\s+|$)`)
+	speakerRE = regexp.MustCompile(`^(?:\*\*|__)?<?([\p{L}][\p{L}\p{N}._'’ -]{0,38}?)>?(?:\s*[(\[]([^)\]]{0,40})[)\]])?(?:\*\*|__)?\s*:(?:\*\*|__)?(?:\s+|$)`)
 	ircRE     = regexp.MustCompile(`^<([\p{L}][\p{L}\p{N}._'’ -]{0,38})>\s+`)
 	bulletRE  = regexp.MustCompile(`^(?:[-*+–—]\s+|[•·‣◦▪]\s*|\d{1,3}[.)]\s+|[a-zA-Z][.)]\s+)`)
 	boxRE     = regexp.MustCompile(`^\[([ xX✓✔-]?)\]\s*`)
@@ -59,22 +61,32 @@ var (
 func parse(content string) []unit {
 	lines := strings.Split(content, "\n")
 	raws := make([]rawLine, 0, len(lines))
-	counts, shapes := map[string]int{}, map[string]string{}
+	counts, shapes, headers := map[string]int{}, map[string]string{}, map[string]bool{}
 	prevBlank := true
+	nonBlank, prefixed := 0, 0
 	for _, l := range lines {
 		r := parseLine(l)
 		r.prevBlank = prevBlank
 		prevBlank = r.blank
+		if !r.blank {
+			nonBlank++
+		}
 		if r.cand != "" {
+			prefixed++
 			name := strings.ToLower(r.cand)
 			counts[name]++
 			if _, ok := shapes[name]; !ok {
 				shapes[name] = r.cand
 			}
+			if r.candRest == "" || r.timed {
+				// "Marco:" alone heads a block; "[10:02] Sam:" is a chat line.
+				headers[name] = true
+			}
 		}
 		raws = append(raws, r)
 	}
-	speakers := acceptSpeakers(counts, shapes, strings.ToLower(content))
+	chat := nonBlank >= 2 && prefixed*2 >= nonBlank
+	speakers := acceptSpeakers(counts, shapes, headers, chat, strings.ToLower(content))
 
 	var units []unit
 	inSection, inDecisions, lastSpeaker, header := false, false, "", ""
@@ -99,6 +111,8 @@ func parse(content string) []unit {
 				u.marker, u.text = true, r.candRest
 				if r.candRest == "" {
 					u.heading = true
+				} else if r.candNote != "" && hasLetter(r.candNote) && !strings.ContainsAny(r.candNote, "0123456789") {
+					u.text = r.candNote + ": " + r.candRest // "TODO(alice): …" keeps its owner
 				}
 			case has(metaLabels, name):
 				u.text = r.cand + ": " + cleanInline(r.candRest)
@@ -113,7 +127,8 @@ func parse(content string) []unit {
 				u.marker, u.text = true, rest
 			}
 		}
-		if !u.heading && !u.bullet && u.box() == 0 && u.speaker == "" && isHeadingLike(u.text) {
+		if !u.heading && !u.bullet && u.box() == 0 && u.speaker == "" && (isHeadingLike(u.text) ||
+			(!u.marker && u.labelEnd == 0 && ri+1 < len(raws) && (raws[ri+1].bullet || raws[ri+1].box != 0) && isListHeader(u.text))) {
 			u.heading = true
 		}
 		if len(units) == 0 && (r.h1 || (ri+1 < len(raws) && raws[ri+1].blank && looksLikeTitle(u))) {
@@ -201,7 +216,9 @@ func parseLine(l string) rawLine {
 		r.blank = true
 		return r
 	}
-	s = stripTimestamp(s)
+	if t := stripTimestamp(s); t != s {
+		r.timed, s = true, t
+	}
 	if h := strings.TrimLeft(s, "#"); len(h) < len(s) && len(s)-len(h) <= 6 && (h == "" || h[0] == ' ') {
 		r.heading, r.h1 = true, len(s)-len(h) == 1
 		s = strings.TrimSpace(strings.TrimRight(h, "# "))
@@ -220,6 +237,9 @@ func parseLine(l string) rawLine {
 	s = stripTimestamp(s)
 	if m := speakerRE.FindStringSubmatchIndex(s); m != nil {
 		r.cand = strings.TrimSpace(s[m[2]:m[3]])
+		if m[4] >= 0 {
+			r.candNote = strings.TrimSpace(s[m[4]:m[5]])
+		}
 		r.candRest = stripTimestamp(strings.TrimSpace(s[m[1]:]))
 	} else if m := ircRE.FindStringSubmatchIndex(s); m != nil {
 		r.cand = strings.TrimSpace(s[m[2]:m[3]])
@@ -297,16 +317,35 @@ func plausibleName(name string) bool {
 // two lines, a role ("Customer:") even once, and a name shaped like a
 // person's ("Dana", "Lee Park") that opens one line when the document has
 // other speakers too and either one of them speaks repeatedly or the name
-// also occurs elsewhere ("Attendees: Dana, Lee"). Labels never are. counts
-// is keyed by the lower-case name; shapes holds the name as first written;
-// lower is the lower-cased content.
-func acceptSpeakers(counts map[string]int, shapes map[string]string, lower string) map[string]bool {
+// also occurs elsewhere ("Attendees: Dana, Lee"), and a capitalised name on
+// a line of its own that heads a block ("Marco:") or after a timestamp, and
+// any person-like name when most lines start with one (a chat). Labels
+// never are. counts is keyed by the lower-case name; shapes holds the name
+// as first written; headers marks names seen alone on their line or after
+// a timestamp; lower is the lower-cased content.
+func acceptSpeakers(counts map[string]int, shapes map[string]string, headers map[string]bool, chat bool, lower string) map[string]bool {
 	distinct, repeated := 0, false
 	for name, n := range counts {
 		if !isLabel(name) {
 			distinct++
 			repeated = repeated || n >= 2
 		}
+	}
+	var words map[string]int // built only if needed
+	mentions := func(name string) int {
+		if words == nil {
+			words = map[string]int{}
+			for w := range strings.FieldsFuncSeq(lower, func(r rune) bool { return !isWordRune(r) && r != '\'' && r != '’' }) {
+				words[w]++
+			}
+		}
+		n := -1
+		for w := range strings.FieldsFuncSeq(name, func(r rune) bool { return !isWordRune(r) && r != '\'' && r != '’' }) {
+			if c := words[w]; n < 0 || c < n {
+				n = c
+			}
+		}
+		return n
 	}
 	out := make(map[string]bool, len(counts))
 	for name, n := range counts {
@@ -316,30 +355,13 @@ func acceptSpeakers(counts map[string]int, shapes map[string]string, lower strin
 		switch {
 		case n >= 2 || has(roleNames, name):
 			out[name] = true
+		case headers[name] && personLike(shapes[name]) && startsUpper(shapes[name]):
+			out[name] = true
 		case distinct >= 2 && personLike(shapes[name]):
-			out[name] = repeated || wordCount(lower, name) > n
+			out[name] = chat || repeated || mentions(name) > n
 		}
 	}
 	return out
-}
-
-// wordCount counts the occurrences of word in s that stand as whole words.
-func wordCount(s, word string) int {
-	n := 0
-	for i := 0; ; {
-		j := strings.Index(s[i:], word)
-		if j < 0 {
-			return n
-		}
-		j += i
-		end := j + len(word)
-		before, _ := utf8.DecodeLastRuneInString(s[:j])
-		after, _ := utf8.DecodeRuneInString(s[end:])
-		if (j == 0 || !isWordRune(before)) && (end == len(s) || !isWordRune(after)) {
-			n++
-		}
-		i = end
-	}
 }
 
 // personLike reports whether name looks like a person's name: one word, or
@@ -405,6 +427,12 @@ func isHeadingLike(s string) bool {
 	return len(strings.Fields(s)) <= 6
 }
 
+// isListHeader reports whether a line that introduces a list reads as its
+// heading: a few words without closing punctuation ("What went well").
+func isListHeader(s string) bool {
+	return endsOpen(s) && len(strings.Fields(s)) <= 6
+}
+
 func isBold(s string) bool {
 	for _, m := range []string{"**", "__"} {
 		if len(s) > 4 && strings.HasPrefix(s, m) && (strings.HasSuffix(s, m) || strings.HasSuffix(s, m+":")) && !strings.Contains(strings.TrimSuffix(strings.TrimSuffix(s, ":"), m)[2:], m) {
@@ -457,6 +485,11 @@ func joinText(a, b string) string {
 func endsOpen(s string) bool {
 	r, _ := utf8.DecodeLastRuneInString(strings.TrimSpace(s))
 	return r != utf8.RuneError && !isTerminator(r) && r != ':' && !isCloser(r)
+}
+
+func startsUpper(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsUpper(r)
 }
 
 func startsLower(s string) bool {

@@ -108,6 +108,9 @@ func followsWordRune(s string) bool {
 }
 
 func isWordRune(r rune) bool {
+	if r < utf8.RuneSelf {
+		return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+	}
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r)
 }
 
@@ -118,6 +121,14 @@ func isJoiner(r rune) bool {
 // isUnspaced reports whether r belongs to a script written without spaces
 // between words.
 func isUnspaced(r rune) bool {
+	if r < 0x0E00 { // below Thai: Latin, Cyrillic, Greek, Arabic, Hebrew, Indic
+		return false
+	}
+	if r == 'ー' || r == '々' {
+		// The prolonged sound mark and the repetition mark belong to no
+		// script but occur only inside Japanese and Chinese words.
+		return true
+	}
 	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Thai, unicode.Lao, unicode.Khmer, unicode.Myanmar)
 }
 

@@ -37,6 +37,7 @@ gonna wanna gotta kinda sorta dunno
 guys folks everyone all y'all team
 really actually basically literally totally probably definitely certainly quickly honestly obviously
 thing things stuff bit lot lots kind sort way ways
+dr mr mrs ms mx prof jr sr
 `)
 
 // keywordSkip are words that carry meaning in a sentence but never name a
@@ -62,6 +63,8 @@ issue issues problem problems idea ideas point points plan plans
 new old big small same different able sure ready quick easy hard better best worse worst
 yes no maybe thing things someone anyone everyone roll fail fails failed failing daily weekly monthly quarterly
 pair pairing review reviews reviewed reviewing project projects kickoff
+talk talks talked talking discuss discussed discussing mention mentioned
+sprint sprints retro retros retrospective
 january february march april june july august september october november december
 `)
 
@@ -81,9 +84,10 @@ kick label land launch lead learn list load log look loop
 mail make manage map mark measure meet mention merge message migrate monitor move
 note notify
 onboard open order organise organize own
-pair patch pay pick pin ping plan polish post prepare present prioritise prioritize produce profile provide publish pull purchase push
+pair patch pay pick pin ping plan polish post prepare present prioritise prioritize produce profile propose provide publish pull purchase push
+quarantine
 raise reach read rebase rebuild recheck record reduce refactor refresh reject release remind remove rename renew reopen reply report reproduce request reschedule research reserve resolve respond restart restore resume retest retry revert review revisit rewrite roll rotate run
-schedule scope send set setup share ship sign sort split spike start submit summarise summarize support swap sync
+schedule scope send set setup share ship sign sort split spike start submit suggest summarise summarize support swap sync
 tag take talk test tidy track train transfer triage try turn tweak
 unblock update upgrade upload
 validate verify
@@ -148,7 +152,7 @@ var softAbbreviations = wordSet(`etc inc ltd co corp llc jan feb mar apr jun jul
 var foreignStop = map[string]map[string]struct{}{
 	"de": wordSet(`aber alle allem allen aller alles als also am an ander andere anderem anderen anderer anderes auch auf aus bei beim bin bis bist da damit dann das dass dem den denn der des dich die dies diese diesem diesen dieser dieses dir doch dort du durch ein eine einem einen einer eines er es etwas euch euer für gegen gewesen hab habe haben hat hatte hier hin hinter ich ihm ihn ihnen ihr ihre im in ist ja jede jedem jeden jeder jetzt kann kein keine können man mein meine mich mir mit muss müssen nach nicht nichts noch nun nur ob oder ohne schon sehr sein seine sich sie sind so soll sollen sollte über um und uns unser unter vom von vor war waren warum was weil weiter welche wenn wer werde werden wie wieder will wir wird wo wollen zu zum zur zwischen danke bitte genau okay mal gerne`),
 	"fr": wordSet(`au aux avec ce ces cette cela ça dans de des du elle elles en est et être eu il ils je la le les leur leurs lui ma mais me même mes moi mon ne nos notre nous on ou où par pas pour qu que qui sa se ses si son sur ta te tes toi ton tu un une vos votre vous été avoir fait faire sont était avons avez ont sera doit faut aussi bien très plus tout tous toute toutes comme donc alors encore déjà merci oui non bon voilà peut va vais`),
-	"es": wordSet(`a al algo algunos ante antes como con contra cual cuando de del desde donde durante e el ella ellas ellos en entre era es esa esas ese eso esos esta estaba estamos estar este esto estos fue ha había hay la las le les lo los más me mi mis mucho muy nada ni no nos nosotros o otra otro para pero poco por porque que quien se ser si sin sobre somos son su sus también tan te tenemos tengo tiene todo todos tu tus un una uno unos usted vamos y ya yo gracias sí bueno vale hola puede hacer hace hay`),
+	"es": wordSet(`a al algo algunos ante antes como con contra cual cuando de del desde donde durante e el ella ellas ellos en entre era es esa esas ese eso esos esta estaba estamos estar este esto estos fue ha había hay la las le les lo los más me mi mis mucho muy nada ni no nos nosotros o otra otro para pero poco por porque que quien se ser si sin sobre somos son su sus también tan te tenemos tengo tiene todo todos tu tus un una uno unos usted vamos y ya yo gracias sí bueno vale hola puede hacer hace va van voy`),
 	"pt": wordSet(`a ao aos as até com como da das de dela dele do dos e ela ele eles em entre era essa esse esta este eu foi há isso isto já lhe mais mas me mesmo meu minha muito na nas não nem no nos nós num numa o os ou para pela pelo por qual quando que quem se sem ser seu sua são só também te tem temos tu um uma você vocês obrigado obrigada sim vamos está estão fazer pode`),
 	"it": wordSet(`a ad al alla alle anche c che chi ci come con da dal dalla dei del della delle di dove e è ed gli ha hanno ho i il in io la le lei lo loro lui ma mi mio nel nella no noi non o per più perché quando questa questo se si sono su sua suo tra tu un una uno voi grazie sì va bene allora fare può deve siamo`),
 	"nl": wordSet(`aan al als bij dan dat de deze die dit doen door een en er haar heb hebben het hier hij hoe ik in is ja je kan maar me met mij moet na naar niet nog nu of om onder ons ook op over te tot uit van voor was wat we wel wie wij wil worden wordt zal ze zijn zo zou dank bedankt graag even`),
