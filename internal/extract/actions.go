@@ -110,7 +110,7 @@ func splitTasks(s string) []string {
 // final period, and capitalises the first letter.
 func tidyItem(s string) string {
 	s = trimFiller(strings.TrimSpace(s))
-	if rest, ok := cutTodo(s); ok {
+	if _, rest, ok := cutTodo(s); ok {
 		s = rest
 	}
 	s = strings.TrimSpace(strings.TrimRight(s, " ,;:"))

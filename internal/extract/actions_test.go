@@ -42,7 +42,7 @@ func TestActionItems(t *testing.T) {
 		// Task markup.
 		{"todo label", "TODO: rotate the keys", []string{"Rotate the keys"}},
 		{"todo lower case", "todo - fix the flaky test", []string{"Fix the flaky test"}},
-		{"todo with owner", "TODO(alice): fix the flaky test", []string{"Alice: fix the flaky test"}},
+		{"todo with owner", "TODO(alice): fix the flaky test", []string{"alice: Fix the flaky test"}},
 		{"action item label", "Action item: Bob to book a room", []string{"Bob to book a room"}},
 		{"ai label", "AI: Carol - schedule the retro", []string{"Carol - schedule the retro"}},
 		{"action label", "Action: renew the TLS certificate", []string{"Renew the TLS certificate"}},

@@ -264,9 +264,7 @@ func unspacedCandidates(texts []string, order int) []*keyword {
 	var out []*keyword
 	for g, f := range freq {
 		r := []rune(g)
-		if f < 2 || subsumed[g] || isParticle(r[0]) || isParticle(r[len(r)-1]) || !slices.ContainsFunc(r, func(c rune) bool {
-			return unicode.IsLetter(c) && unicode.In(c, unicode.Han, unicode.Katakana, unicode.Thai)
-		}) {
+		if f < 2 || subsumed[g] || isParticle(r[0]) || isParticle(r[len(r)-1]) || !slices.ContainsFunc(r, isContentChar) {
 			continue
 		}
 		out = append(out, &keyword{key: g, unspaced: true, first: first[g], score: float64(f * len(r)), surface: g})
@@ -292,6 +290,12 @@ func unspacedRuns(s string) func(func([]rune) bool) {
 			yield(run)
 		}
 	}
+}
+
+// isContentChar reports whether r can carry the meaning of a character
+// n-gram: a Han character, Katakana (loanwords) or a Thai letter.
+func isContentChar(r rune) bool {
+	return unicode.IsLetter(r) && unicode.In(r, unicode.Han, unicode.Katakana, unicode.Thai)
 }
 
 // isParticle reports whether r is a grammatical particle or function

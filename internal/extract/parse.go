@@ -112,7 +112,7 @@ func parse(content string) []unit {
 				if r.candRest == "" {
 					u.heading = true
 				} else if r.candNote != "" && hasLetter(r.candNote) && !strings.ContainsAny(r.candNote, "0123456789") {
-					u.text = r.candNote + ": " + r.candRest // "TODO(alice): …" keeps its owner
+					u.speaker = r.candNote // "TODO(alice): …" names its owner
 				}
 			case has(metaLabels, name):
 				u.text = r.cand + ": " + cleanInline(r.candRest)
@@ -123,8 +123,8 @@ func parse(content string) []unit {
 		}
 		if u.speaker == "" && !u.heading && !u.bullet && !u.marker && u.labelEnd == 0 {
 			// A task marker without a colon: "TODO fix the flaky test".
-			if rest, ok := cutTodo(u.text); ok {
-				u.marker, u.text = true, rest
+			if owner, rest, ok := cutTodo(u.text); ok {
+				u.marker, u.speaker, u.text = true, owner, rest
 			}
 		}
 		if !u.heading && !u.bullet && u.box() == 0 && u.speaker == "" && (isHeadingLike(u.text) ||
@@ -151,9 +151,6 @@ func parse(content string) []unit {
 		u.section = inSection && !u.heading
 		u.decision = inDecisions && !u.heading
 		u.text = cleanInline(u.text)
-		if u.speaker == "" && header != "" {
-			u.speaker = header
-		}
 
 		// Chat messages continue on following lines without repeating the
 		// speaker; indented lines continue a bullet; hard-wrapped prose
@@ -172,6 +169,9 @@ func parse(content string) []unit {
 			case lastSpeaker != "" && !prev.bullet:
 				u.speaker = lastSpeaker
 			}
+		}
+		if u.speaker == "" && header != "" {
+			u.speaker = header
 		}
 		if u.speaker != "" {
 			lastSpeaker = u.speaker
@@ -313,16 +313,18 @@ func plausibleName(name string) bool {
 	return true
 }
 
-// acceptSpeakers decides which candidates are speakers: a name that opens
-// two lines, a role ("Customer:") even once, and a name shaped like a
-// person's ("Dana", "Lee Park") that opens one line when the document has
-// other speakers too and either one of them speaks repeatedly or the name
-// also occurs elsewhere ("Attendees: Dana, Lee"), and a capitalised name on
-// a line of its own that heads a block ("Marco:") or after a timestamp, and
-// any person-like name when most lines start with one (a chat). Labels
-// never are. counts is keyed by the lower-case name; shapes holds the name
-// as first written; headers marks names seen alone on their line or after
-// a timestamp; lower is the lower-cased content.
+// acceptSpeakers decides which "Name:" prefixes are speakers rather than
+// labels ("Target:", "Decision:"). A candidate is a speaker when
+//   - it opens two or more lines, or is a role ("Customer:");
+//   - it is a capitalised, person-like name alone on its line heading a
+//     block ("Marco:") or following a timestamp ("[10:02] Sam:");
+//   - it is person-like, the document has other candidates, and the
+//     document is a chat (most lines are prefixed), someone speaks
+//     repeatedly, or the name occurs elsewhere ("Attendees: Dana, Lee").
+//
+// Labels never are. counts is keyed by the lower-case name; shapes holds
+// the name as first written; headers marks names seen alone on their line
+// or after a timestamp; lower is the lower-cased content.
 func acceptSpeakers(counts map[string]int, shapes map[string]string, headers map[string]bool, chat bool, lower string) map[string]bool {
 	distinct, repeated := 0, false
 	for name, n := range counts {
@@ -442,25 +444,24 @@ func isBold(s string) bool {
 	return false
 }
 
-// cutTodo removes a leading "TODO" or "FIXME" written without a colon.
-func cutTodo(s string) (string, bool) {
+// cutTodo removes a leading "TODO" or "FIXME" written without a colon,
+// returning the owner of "TODO(alice) …" separately.
+func cutTodo(s string) (owner, rest string, ok bool) {
 	for _, p := range []string{"TODO", "todo", "ToDo", "FIXME", "fixme"} {
-		if rest, ok := strings.CutPrefix(s, p); ok && rest != "" && (rest[0] == ' ' || rest[0] == '-' || rest[0] == '(') {
-			rest = strings.TrimLeft(rest, " -–—")
-			if strings.HasPrefix(rest, "(") {
-				// "TODO(alice): …" keeps the owner.
-				if end := strings.IndexByte(rest, ')'); end > 0 {
-					owner := rest[1:end]
-					rest = strings.TrimLeft(rest[end+1:], " :-–—")
-					if owner != "" && rest != "" {
-						return owner + ": " + rest, true
-					}
-				}
-			}
-			return rest, rest != ""
+		rest, ok := strings.CutPrefix(s, p)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '-' && rest[0] != '(') {
+			continue
 		}
+		rest = strings.TrimLeft(rest, " -–—")
+		if strings.HasPrefix(rest, "(") {
+			if end := strings.IndexByte(rest, ')'); end > 0 {
+				owner, rest = strings.TrimSpace(rest[1:end]), rest[end+1:]
+			}
+		}
+		rest = strings.TrimLeft(rest, " :-–—")
+		return owner, rest, rest != ""
 	}
-	return s, false
+	return "", s, false
 }
 
 // cleanInline removes markdown emphasis and link targets, keeping the words.

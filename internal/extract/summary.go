@@ -53,19 +53,22 @@ func summarize(d *document, title []token) string {
 
 	want := summaryLength(len(cands), words)
 	var picked []int
+	texts := map[string]bool{}
 	for _, i := range order {
 		if len(picked) == want {
 			break
 		}
-		redundant := false
+		text := displaySentence(d.sents[cands[i]].text)
+		redundant := texts[text]
 		for _, j := range picked {
-			if cosine(bags[i], bags[j]) > maxOverlap {
+			if redundant || cosine(bags[i], bags[j]) > maxOverlap {
 				redundant = true
 				break
 			}
 		}
 		if !redundant {
 			picked = append(picked, i)
+			texts[text] = true
 		}
 	}
 	slices.Sort(picked)
