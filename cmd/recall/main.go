@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"token":   {"print a bearer token for local use", tokenUsage, cmdToken},
 		"invoke":  {"run one Lambda function's handler on an event file", invokeUsage, cmdInvoke},
 		"analyze": {"run the configured analyzer once on a file", analyzeUsage, cmdAnalyze},
+		"doctor":  {"check every component the configuration uses, with fixes", doctorUsage, cmdDoctor},
 		"help":    {"explain a command", "recall help [COMMAND]", cmdHelp},
 	}
 }

@@ -1,0 +1,475 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"recall/internal/boltstore"
+	"recall/internal/config"
+	"recall/internal/recall"
+)
+
+const doctorUsage = `
+Usage: recall doctor [--live] [--data ./.recall] [--timeout 5s]
+
+Checks what the current configuration would use and prints one line per
+component, ✅ or ❌, with the fix to try under every ❌:
+
+  config    the environment parses (every bad variable is named)
+  store     a write, read and delete of a probe item in the embedded file
+            or the DynamoDB table
+  queue     Redis answers, its eviction policy keeps jobs (noeviction), and
+            the consumer group's depth, in-flight jobs, dead letters and
+            consumers; the in-process queue has nothing to check
+  analyzer  the local analyzer, or Bedrock's credentials, region and model
+            ID; --live makes one tiny model call (a few tokens)
+
+Each check has its own --timeout, so doctor answers even when a component
+hangs. It exits 1 when any check fails.`
+
+// check is one component's verdict.
+type check struct {
+	name   string
+	ok     bool
+	detail string   // what was found
+	fix    string   // for a failure: what a person should try
+	notes  []string // worth knowing even when ok
+}
+
+func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("doctor", doctorUsage, stderr)
+	live := fs.Bool("live", false, "make one tiny model call to prove model access (costs a few tokens on Bedrock)")
+	data := fs.String("data", "", "data directory of the embedded store (default $RECALL_DATA_DIR or ./.recall)")
+	timeout := fs.Duration("timeout", 5*time.Second, "how long each check may take")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *timeout <= 0 {
+		fmt.Fprintln(stderr, "recall doctor: --timeout must be positive")
+		return errUsage
+	}
+	cfg, err := config.FromEnv(config.Local)
+	if *data != "" {
+		cfg.DataDir = *data
+	}
+	if err != nil {
+		printChecks(stdout, []check{{name: "config", detail: strings.ReplaceAll(err.Error(), "\n", "; "),
+			fix: "correct the variables named above (the README's configuration table lists each one), or unset them for the defaults"}})
+		return exitCode(1)
+	}
+	checks := runDoctor(ctx, cfg, *live, *timeout)
+	printChecks(stdout, checks)
+	for _, c := range checks {
+		if !c.ok {
+			return exitCode(1)
+		}
+	}
+	return nil
+}
+
+// runDoctor runs the checks concurrently and returns them in a fixed order.
+// Each component is opened on its own (config.Open with the other two set
+// to scratch defaults), so one broken component neither hides nor blames
+// another.
+func runDoctor(ctx context.Context, cfg config.Config, live bool, timeout time.Duration) []check {
+	store, queue, ai := cfg.Backends()
+	desc := []string{}
+	switch store {
+	case "embedded":
+		desc = append(desc, "embedded store in "+cfg.DataDir)
+	default:
+		desc = append(desc, "DynamoDB table "+cfg.DynamoTable)
+	}
+	switch queue {
+	case "redis":
+		desc = append(desc, "Redis queue at "+config.RedactURL(cfg.RedisURL))
+	default:
+		desc = append(desc, "in-process queue")
+	}
+	switch ai {
+	case "bedrock":
+		desc = append(desc, "Bedrock analyzer")
+	default:
+		desc = append(desc, "local analyzer")
+	}
+	results := []check{{name: "config", ok: true, detail: strings.Join(desc, ", ")}}
+
+	scratch, err := os.MkdirTemp("", "recall-doctor-")
+	if err != nil {
+		return append(results, check{name: "store", detail: "cannot make a scratch directory: " + err.Error(), fix: "check that the temporary directory ($TMPDIR) is writable"})
+	}
+	defer os.RemoveAll(scratch)
+
+	type job struct {
+		name string
+		fn   func(context.Context) check
+		fix  string // when the check does not answer in time
+	}
+	jobs := []job{
+		{"store", func(ctx context.Context) check { return checkStore(ctx, cfg) }, storeTimeoutFix(cfg)},
+		{"queue", func(ctx context.Context) check { return checkQueue(ctx, cfg, scratch) }, queueTimeoutFix(cfg)},
+		{"analyzer", func(ctx context.Context) check { return checkAnalyzer(ctx, cfg, scratch, live) }, analyzerTimeoutFix(cfg)},
+	}
+	out := make([]chan check, len(jobs))
+	for i, j := range jobs {
+		out[i] = make(chan check, 1)
+		go func() { out[i] <- withTimeout(ctx, timeout, j.name, j.fix, j.fn) }()
+	}
+	for i := range jobs {
+		results = append(results, <-out[i])
+	}
+	return results
+}
+
+// withTimeout runs fn with a deadline and gives up on it at the deadline
+// even if fn ignores its context, so doctor never hangs on a component.
+func withTimeout(ctx context.Context, d time.Duration, name, fix string, fn func(context.Context) check) check {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	done := make(chan check, 1)
+	go func() { done <- fn(ctx) }()
+	select {
+	case c := <-done:
+		c.name = name
+		return c
+	case <-ctx.Done():
+		return check{name: name, detail: "no answer within " + d.String(), fix: fix}
+	}
+}
+
+func printChecks(w io.Writer, checks []check) {
+	failed := 0
+	for _, c := range checks {
+		mark := "✅"
+		if !c.ok {
+			mark = "❌"
+			failed++
+		}
+		fmt.Fprintf(w, "%s %-9s %s\n", mark, c.name, c.detail)
+		if !c.ok && c.fix != "" {
+			fmt.Fprintf(w, "   %-9s fix: %s\n", "", c.fix)
+		}
+		for _, n := range c.notes {
+			fmt.Fprintf(w, "   %-9s note: %s\n", "", n)
+		}
+	}
+	if failed == 0 {
+		fmt.Fprintln(w, "All checks passed.")
+	} else {
+		fmt.Fprintf(w, "%d of %d checks failed.\n", failed, len(checks))
+	}
+}
+
+var discardLog = slog.New(slog.DiscardHandler)
+
+// openOnly opens cfg with every component but the named one replaced by a
+// scratch default, so the check sees only its own component's faults.
+//
+// A panic inside config.Open (its error path has closed a nil App) is turned
+// into an error, so one broken component still leaves a report to read.
+func openOnly(ctx context.Context, cfg config.Config, component, scratch string) (app *config.App, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			app, err = nil, fmt.Errorf("opening the %s failed, and config.Open panicked on its error path (%v); run recall serve to see the original error", component, r)
+		}
+	}()
+	c := cfg
+	if component != "store" {
+		c.DynamoTable, c.CreateTable = "", false
+		c.DataDir = scratch
+	}
+	if component != "queue" {
+		c.RedisURL = ""
+	}
+	if component != "analyzer" {
+		c.AI = "local"
+		c.AnalyzerLatency = 0
+	}
+	return config.Open(ctx, c, discardLog)
+}
+
+// prober is the optional store method doctor prefers to Ping: a write, a
+// read and a delete, which prove more than a read.
+type prober interface {
+	Probe(ctx context.Context) error
+}
+
+func checkStore(ctx context.Context, cfg config.Config) check {
+	var where string
+	if cfg.DynamoTable != "" {
+		where = "DynamoDB table " + cfg.DynamoTable
+		if ep := dynamoEndpoint(); ep != "" {
+			where += " at " + ep
+		} else {
+			where += " in " + cfg.Region
+		}
+	} else {
+		where = "embedded store " + filepath.Join(cfg.DataDir, "recall.db")
+	}
+	if cfg.DynamoTable == "" {
+		// The file is opened directly first, so the commonest fault (recall
+		// serve holds it) is named precisely whatever config.Open makes of it.
+		st, err := boltstore.Open(filepath.Join(cfg.DataDir, "recall.db"), boltstore.Options{})
+		if err != nil {
+			return check{detail: where + ": " + err.Error(), fix: storeFix(cfg, err)}
+		}
+		st.Close()
+	}
+	app, err := openOnly(ctx, cfg, "store", "")
+	if err != nil {
+		return check{detail: where + ": " + err.Error(), fix: storeFix(cfg, err)}
+	}
+	defer app.Close()
+	start := time.Now()
+	what := "write/read/delete probe"
+	if p, ok := app.Store.(prober); ok {
+		err = p.Probe(ctx)
+	} else {
+		what = "ping"
+		err = app.Store.Ping(ctx)
+	}
+	if err != nil {
+		return check{detail: where + ": " + err.Error(), fix: storeFix(cfg, err)}
+	}
+	return check{ok: true, detail: fmt.Sprintf("%s: %s ok in %s", where, what, time.Since(start).Round(time.Millisecond))}
+}
+
+func dynamoEndpoint() string {
+	for _, k := range []string{"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func storeFix(cfg config.Config, err error) string {
+	msg := err.Error()
+	if cfg.DynamoTable == "" {
+		if errors.Is(err, boltstore.ErrInUse) {
+			return "another recall process (recall serve?) holds " + cfg.DataDir + ": stop recall serve or point --data elsewhere"
+		}
+		return "check that " + cfg.DataDir + " is a writable directory on a local disk (RECALL_DATA_DIR or --data)"
+	}
+	ep := dynamoEndpoint()
+	switch {
+	case strings.Contains(msg, "ResourceNotFoundException") || strings.Contains(msg, "non-existent table"):
+		return "table " + cfg.DynamoTable + " does not exist: set RECALL_CREATE_TABLE=1 to create it (local stacks), deploy the SAM template (AWS), or fix DYNAMODB_TABLE"
+	case isCredentialError(msg):
+		return "no usable AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (any values, e.g. test/test, for LocalStack or dynalite)"
+	case strings.Contains(msg, "UnrecognizedClientException") || strings.Contains(msg, "InvalidSignatureException") || strings.Contains(msg, "security token"):
+		return "DynamoDB refused the credentials: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and AWS_REGION (now " + cfg.Region + ")"
+	case strings.Contains(msg, "AccessDenied"):
+		return "the credentials may not use table " + cfg.DynamoTable + ": allow dynamodb:GetItem, PutItem, UpdateItem, DeleteItem, Query and Scan on it"
+	case isConnError(msg):
+		if ep != "" {
+			return "nothing answers at " + ep + ": start it with docker compose up -d localstack (or run dynalite), or fix AWS_ENDPOINT_URL_DYNAMODB"
+		}
+		return "DynamoDB in " + cfg.Region + " is unreachable: check the network, AWS_REGION, or set AWS_ENDPOINT_URL_DYNAMODB for a local stack"
+	}
+	return "check DYNAMODB_TABLE (" + cfg.DynamoTable + "), AWS_REGION (" + cfg.Region + ") and the credentials"
+}
+
+func storeTimeoutFix(cfg config.Config) string {
+	if cfg.DynamoTable == "" {
+		return "the embedded file did not answer: another process may hold it (stop recall serve or point --data elsewhere), or the disk is hung"
+	}
+	if ep := dynamoEndpoint(); ep != "" {
+		return "the endpoint " + ep + " accepts connections but does not answer: restart it (docker compose restart localstack)"
+	}
+	return "DynamoDB did not answer: check the network path to DynamoDB in " + cfg.Region
+}
+
+func isConnError(msg string) bool {
+	for _, s := range []string{"connection refused", "no such host", "i/o timeout", "connection reset", "network is unreachable", "dial tcp", "EOF"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func isCredentialError(msg string) bool {
+	for _, s := range []string{"failed to retrieve credentials", "no EC2 IMDS role found", "get credentials", "credentials not found", "static credentials are empty"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// evictionPolicy is redisq.Queue's optional check, asserted so doctor works
+// with any queue.
+type evictionPolicy interface {
+	EvictionPolicy(ctx context.Context) (string, error)
+}
+
+func checkQueue(ctx context.Context, cfg config.Config, scratch string) check {
+	if cfg.RedisURL == "" {
+		return check{ok: true, detail: "in-process queue: it lives inside recall serve (its depth is on serve's /metrics); nothing to check"}
+	}
+	where := "Redis " + config.RedactURL(cfg.RedisURL)
+	app, err := openOnly(ctx, cfg, "queue", scratch)
+	if err != nil {
+		return check{detail: where + ": " + err.Error(), fix: queueFix(cfg, err)}
+	}
+	defer app.Close()
+	start := time.Now()
+	if err := app.Queue.Ping(ctx); err != nil {
+		return check{detail: where + ": " + err.Error(), fix: queueFix(cfg, err)}
+	}
+	ping := time.Since(start).Round(time.Millisecond)
+	c := check{ok: true}
+	if ep, ok := app.Queue.(evictionPolicy); ok {
+		switch policy, err := ep.EvictionPolicy(ctx); {
+		case err != nil:
+			c.notes = append(c.notes, "eviction policy unknown (CONFIG is disabled, as on ElastiCache): make sure the parameter group sets maxmemory-policy noeviction")
+		case policy != "noeviction":
+			c.ok = false
+			c.fix = "maxmemory-policy is " + policy + ", so a full Redis may silently drop queued jobs: run redis-cli CONFIG SET maxmemory-policy noeviction, and set it in redis.conf or the parameter group so it survives a restart"
+		}
+	}
+	st, err := app.Queue.Stats(ctx)
+	if err != nil {
+		return check{detail: where + ": answers ping but not stats: " + err.Error(), fix: queueFix(cfg, err)}
+	}
+	c.detail = fmt.Sprintf("%s: ping %s; waiting high/default/low %d/%d/%d, oldest %s, in flight %d, retrying %d, dead %d, %s",
+		where, ping, st.Depth[recall.PriorityHigh], st.Depth[recall.PriorityDefault], st.Depth[recall.PriorityLow],
+		st.OldestAge.Round(time.Second), st.InFlight, st.Scheduled, st.Dead, consumers(st.Consumers))
+	if !c.ok {
+		c.detail += "; eviction policy is not noeviction"
+	}
+	for _, w := range st.Warnings {
+		if !strings.Contains(w, "maxmemory-policy") {
+			c.notes = append(c.notes, w)
+		}
+	}
+	if st.Dead > 0 {
+		c.notes = append(c.notes, fmt.Sprintf("%d dead letters: conversations that failed for good; see why with GET on them (ai_error), re-run with recall reprocess --status failed", st.Dead))
+	}
+	return c
+}
+
+func consumers(cs []recall.ConsumerStats) string {
+	if len(cs) == 0 {
+		return "no consumers yet (no worker has read from this queue)"
+	}
+	parts := make([]string, 0, len(cs))
+	for _, c := range cs {
+		parts = append(parts, fmt.Sprintf("%s (pending %d, idle %s)", c.Name, c.Pending, c.Idle.Round(time.Second)))
+	}
+	slices.Sort(parts)
+	return fmt.Sprintf("%d consumers: %s", len(cs), strings.Join(parts, ", "))
+}
+
+func queueFix(cfg config.Config, err error) string {
+	msg := err.Error()
+	url := config.RedactURL(cfg.RedisURL)
+	switch {
+	case strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "invalid password") || strings.Contains(msg, "invalid username-password"):
+		return "Redis refused the credentials: check user:password in REDIS_URL (" + url + ")"
+	case strings.Contains(msg, "tls:") || strings.Contains(msg, "TLS handshake") || strings.Contains(msg, "x509"):
+		return "TLS mismatch: use rediss:// for an endpoint with in-transit encryption (ElastiCache) and redis:// for a plain one"
+	case strings.Contains(msg, "MOVED") || strings.Contains(msg, "CROSSSLOT") || strings.Contains(msg, "CLUSTERDOWN"):
+		return "this Redis is a cluster: set RECALL_REDIS_CLUSTER=1 (or ?cluster=true on REDIS_URL)"
+	case strings.Contains(msg, "REDIS_URL"):
+		return "fix REDIS_URL (" + url + "): redis://[user:password@]host:port[/db], or rediss:// for TLS"
+	}
+	return "nothing usable answers at " + url + ": start it with docker compose up -d redis, or point REDIS_URL at a running Redis"
+}
+
+func queueTimeoutFix(cfg config.Config) string {
+	return "Redis at " + config.RedactURL(cfg.RedisURL) + " accepts connections but does not answer: check it is Redis (not another service) and not stuck (redis-cli -u URL PING), and whether TLS needs rediss://"
+}
+
+func checkAnalyzer(ctx context.Context, cfg config.Config, scratch string, live bool) check {
+	if cfg.AI != "bedrock" {
+		app, err := openOnly(ctx, cfg, "analyzer", scratch)
+		if err != nil {
+			return check{detail: "local analyzer: " + err.Error(), fix: "report this: the local analyzer has nothing to configure"}
+		}
+		defer app.Close()
+		detail := "local extractive analyzer: no model, no network"
+		if cfg.AnalyzerLatency > 0 {
+			detail += fmt.Sprintf(", %s added to each analysis (RECALL_ANALYZER_LATENCY)", cfg.AnalyzerLatency)
+		}
+		if !live {
+			return check{ok: true, detail: detail}
+		}
+		return liveCall(ctx, app.Analyzer, check{ok: true, detail: detail}, "")
+	}
+	where := fmt.Sprintf("Bedrock model %s in %s", cfg.BedrockModel, cfg.Region)
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.Region))
+	if err != nil {
+		return check{detail: where + ": " + err.Error(), fix: "fix the AWS configuration the error names (AWS_PROFILE, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE)"}
+	}
+	creds, err := awsCfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return check{detail: where + ": no AWS credentials: " + err.Error(),
+			fix: "set AWS_PROFILE (after aws sso login), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with a role that may call bedrock:InvokeModel"}
+	}
+	detail := fmt.Sprintf("%s, credentials from %s", where, creds.Source)
+	if ep := os.Getenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME"); ep != "" {
+		detail += ", endpoint " + ep
+	}
+	app, err := openOnly(ctx, cfg, "analyzer", scratch)
+	if err != nil {
+		return check{detail: where + ": " + err.Error(), fix: "fix the setting the error names (BEDROCK_* variables, AWS_REGION)"}
+	}
+	defer app.Close()
+	if !live {
+		return check{ok: true, detail: detail + " (no model call made; --live makes one tiny call)"}
+	}
+	return liveCall(ctx, app.Analyzer, check{ok: true, detail: detail}, cfg.BedrockModel)
+}
+
+// liveCall runs one tiny analysis and adds what it cost to c.
+func liveCall(ctx context.Context, a recall.Analyzer, c check, model string) check {
+	start := time.Now()
+	an, err := a.Analyze(ctx, recall.AnalysisInput{
+		ConversationID: "doctor", PostType: recall.DefaultPostType,
+		Content: "Ana: I will send the report on Friday. Ben: thanks.",
+	})
+	took := time.Since(start).Round(time.Millisecond)
+	switch code := recall.ErrorCode(err); {
+	case err == nil:
+		c.detail += fmt.Sprintf("; live call ok in %s (%s, %d in / %d out tokens)", took, an.Model, an.Usage.InputTokens, an.Usage.OutputTokens)
+		return c
+	case code == recall.ETHROTTLED:
+		c.detail += "; live call throttled: access works but the quota is busy"
+		c.notes = append(c.notes, "the model throttled a single call: other traffic is using the account's quota, or the quota is very low (Service Quotas, Bedrock)")
+		return c
+	default:
+		c.ok = false
+		c.detail += "; live call failed: " + recall.ErrorMessage(err)
+		switch code {
+		case recall.EPERMISSION, recall.EUNAUTHORIZED:
+			c.fix = recall.ErrorMessage(err)
+			if model != "" && !strings.Contains(c.fix, "Model access") {
+				c.fix += " (enable model access for " + model + " in the Bedrock console, Model access)"
+			}
+		case recall.EINVALID:
+			c.fix = recall.ErrorMessage(err) + " (check BEDROCK_MODEL_ID)"
+		default:
+			c.fix = "retry in a minute; if it persists, check the network path to Bedrock and the AWS Health dashboard"
+		}
+		return c
+	}
+}
+
+func analyzerTimeoutFix(cfg config.Config) string {
+	if cfg.AI != "bedrock" {
+		return "the local analyzer did not finish: lower RECALL_ANALYZER_LATENCY or raise --timeout"
+	}
+	return "Bedrock did not answer in time: raise --timeout (a first call can take seconds), check the network path to bedrock-runtime." + cfg.Region + ".amazonaws.com, or that the credential source (SSO, IMDS) answers"
+}
