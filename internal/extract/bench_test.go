@@ -80,3 +80,21 @@ func BenchmarkAnalyze2KB(b *testing.B) {
 func BenchmarkAnalyze100KB(b *testing.B) {
 	benchmarkAnalyze(b, longConversation(recall.MaxContentChars))
 }
+
+// BenchmarkAnalyze2KBParallel measures throughput with every core busy, as
+// in a worker pool: ns/op is wall time per analysis across all goroutines.
+func BenchmarkAnalyze2KBParallel(b *testing.B) {
+	a := New(Options{})
+	in := recall.AnalysisInput{Title: "Ops channel", Content: conversation2KB(b)}
+	b.SetBytes(int64(len(in.Content)))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			if _, err := a.Analyze(ctx, in); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
