@@ -62,7 +62,12 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	handler := httpapi.Routes(app.Service, httpapi.Options{Auth: verifier, Logger: log})
+	// /metrics (Prometheus) sits on the API's listener, outside its auth.
+	metricsHandler, err := instrument(app)
+	if err != nil {
+		return err
+	}
+	handler := withMetrics(httpapi.Routes(app.Service, httpapi.Options{Auth: verifier, Logger: log}), metricsHandler)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -78,3 +78,32 @@ func isRetry(o recall.Outcome) bool {
 // SampleTimeout bounds one Queue.Stats call made to sample the gauges, so a
 // hung queue cannot hang a scrape or the end of an invocation.
 const SampleTimeout = time.Second
+
+// Tee returns an Observer that tells every one of obs (nils skipped), so a
+// process can feed an exporter and something else at once.
+func Tee(obs ...recall.Observer) recall.Observer {
+	var t tee
+	for _, o := range obs {
+		if o != nil {
+			t = append(t, o)
+		}
+	}
+	if len(t) == 1 {
+		return t[0]
+	}
+	return t
+}
+
+type tee []recall.Observer
+
+func (t tee) ConversationCreated(p recall.Priority) {
+	for _, o := range t {
+		o.ConversationCreated(p)
+	}
+}
+
+func (t tee) JobFinished(outcome recall.Outcome, attempt int, took time.Duration, a *recall.Analysis) {
+	for _, o := range t {
+		o.JobFinished(outcome, attempt, took, a)
+	}
+}
