@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"analyze": {"run the configured analyzer once on a file", analyzeUsage, cmdAnalyze},
 		"doctor":  {"check every component the configuration uses, with fixes", doctorUsage, cmdDoctor},
 		"help":    {"explain a command", "recall help [COMMAND]", cmdHelp},
+		"queue":   {"inspect the Redis queue: stats, dead letters, redrive", queueUsage, cmdQueue},
 	}
 }
 

@@ -121,6 +121,19 @@ func openStore(ctx context.Context, cfg Config, app *App) (recall.Store, error) 
 	return st, nil
 }
 
+// OpenQueue builds only the queue cfg selects, for commands that inspect the
+// queue without holding the store (recall queue). Close the App when done.
+func OpenQueue(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	app := &App{Config: cfg, Log: log}
+	q, err := openQueue(ctx, cfg, app)
+	if err != nil {
+		app.Close()
+		return nil, err
+	}
+	app.Queue = q
+	return app, nil
+}
+
 func openQueue(_ context.Context, cfg Config, app *App) (recall.Queue, error) {
 	if cfg.RedisURL != "" {
 		consumer := cfg.ConsumerName()
