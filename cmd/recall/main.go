@@ -31,7 +31,9 @@ func commands() map[string]command {
 		"invoke":  {"run one Lambda function's handler on an event file", invokeUsage, cmdInvoke},
 		"analyze": {"run the configured analyzer once on a file", analyzeUsage, cmdAnalyze},
 		"doctor":  {"check every component the configuration uses, with fixes", doctorUsage, cmdDoctor},
+		"bench":   {"load-test an API: create N conversations, wait for their analyses, report", benchUsage, cmdBench},
 		"help":    {"explain a command", "recall help [COMMAND]", cmdHelp},
+		"worker":  {"run only the worker and sweeper (with REDIS_URL)", workerUsage, cmdWorker},
 		"queue":   {"inspect the Redis queue: stats, dead letters, redrive", queueUsage, cmdQueue},
 	}
 }

@@ -85,3 +85,13 @@ func TestQueueCommandWithoutRedis(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errOut.String())
 	}
 }
+
+func TestSeparateWorkerNeedsASharedQueue(t *testing.T) {
+	t.Setenv("REDIS_URL", "")
+	for _, args := range [][]string{{"worker"}, {"serve", "--no-worker", "--addr", "127.0.0.1:0"}} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "REDIS_URL") {
+			t.Errorf("recall %v: exit %d, stderr %q; want 2 naming REDIS_URL", args, code, errOut.String())
+		}
+	}
+}

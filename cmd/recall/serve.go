@@ -18,13 +18,16 @@ import (
 )
 
 const serveUsage = `
-Usage: recall serve [--addr :8000] [--data ./.recall] [--grace 15s]
+Usage: recall serve [--addr :8000] [--data ./.recall] [--grace 15s] [--no-worker]
 
 Runs the HTTP API and the processing worker in one process, with the sweeper
 that re-enqueues conversations a queue lost. With no configuration it uses
 embedded defaults: a persistent store in --data, an in-process queue and the
 local extractive analyzer. REDIS_URL, DYNAMODB_TABLE and RECALL_AI=bedrock
 select the other backends (see the README's configuration table).
+
+With --no-worker it serves only the API (and the sweeper), leaving processing
+to 'recall worker' processes that share its Redis queue and store.
 
 Tokens for the API come from 'recall token --user NAME'. SIGINT or SIGTERM
 stops accepting requests, lets in-flight jobs finish within --grace, and exits 0.`
@@ -34,6 +37,7 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	addr := fs.String("addr", envOr("RECALL_ADDR", ":8000"), "listen address (also RECALL_ADDR)")
 	data := fs.String("data", "", "data directory for the embedded store and local secret (default $RECALL_DATA_DIR or ./.recall)")
 	grace := fs.Duration("grace", 15*time.Second, "how long shutdown waits for in-flight requests and jobs")
+	noWorker := fs.Bool("no-worker", false, "serve the API only; process with 'recall worker' (needs REDIS_URL)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -43,6 +47,10 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	if *data != "" {
 		cfg.DataDir = *data
+	}
+	if *noWorker && cfg.RedisURL == "" {
+		fmt.Fprintln(stderr, "recall serve: --no-worker needs REDIS_URL: the in-process queue is only worked by this process")
+		return exitCode(2)
 	}
 	log := cfg.NewLogger(stderr)
 
@@ -88,6 +96,10 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	workerDone := make(chan error, 1)
 	go func() {
+		if *noWorker {
+			workerDone <- app.Service.SweepLoop(workerCtx, cfg.SweepEvery)
+			return
+		}
 		workerDone <- app.Service.Work(workerCtx, recall.WorkerConfig{
 			Concurrency: cfg.Concurrency, SweepEvery: cfg.SweepEvery, Grace: *grace,
 		})

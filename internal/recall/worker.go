@@ -249,7 +249,7 @@ func (s *Service) Work(ctx context.Context, wc WorkerConfig) error {
 
 	var wg sync.WaitGroup
 	if wc.SweepEvery > 0 {
-		wg.Go(func() { s.sweepLoop(ctx, wc.SweepEvery) })
+		wg.Go(func() { s.SweepLoop(ctx, wc.SweepEvery) })
 	}
 	slots := make(chan struct{}, wc.Concurrency)
 	var jobs sync.WaitGroup
@@ -300,7 +300,14 @@ func (s *Service) Work(ctx context.Context, wc WorkerConfig) error {
 	}
 }
 
-func (s *Service) sweepLoop(ctx context.Context, every time.Duration) {
+// SweepLoop runs Sweep every interval until ctx is cancelled; it returns nil
+// then. Work runs it itself when WorkerConfig.SweepEvery is set; an API-only
+// process runs it alone. With a non-positive interval it only waits for ctx.
+func (s *Service) SweepLoop(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		<-ctx.Done()
+		return nil
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -309,7 +316,7 @@ func (s *Service) sweepLoop(ctx context.Context, every time.Duration) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
 	}
