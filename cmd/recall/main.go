@@ -26,15 +26,16 @@ type command struct {
 // package variable, because cmdHelp reads the table it is part of.
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the API and the worker in one process", serveUsage, cmdServe},
-		"token":   {"print a bearer token for local use", tokenUsage, cmdToken},
-		"invoke":  {"run one Lambda function's handler on an event file", invokeUsage, cmdInvoke},
-		"analyze": {"run the configured analyzer once on a file", analyzeUsage, cmdAnalyze},
-		"doctor":  {"check every component the configuration uses, with fixes", doctorUsage, cmdDoctor},
-		"bench":   {"load-test an API: create N conversations, wait for their analyses, report", benchUsage, cmdBench},
-		"help":    {"explain a command", "recall help [COMMAND]", cmdHelp},
-		"worker":  {"run only the worker and sweeper (with REDIS_URL)", workerUsage, cmdWorker},
-		"queue":   {"inspect the Redis queue: stats, dead letters, redrive", queueUsage, cmdQueue},
+		"serve":     {"run the API and the worker in one process", serveUsage, cmdServe},
+		"token":     {"print a bearer token for local use", tokenUsage, cmdToken},
+		"invoke":    {"run one Lambda function's handler on an event file", invokeUsage, cmdInvoke},
+		"analyze":   {"run the configured analyzer once on a file", analyzeUsage, cmdAnalyze},
+		"doctor":    {"check every component the configuration uses, with fixes", doctorUsage, cmdDoctor},
+		"bench":     {"load-test an API: create N conversations, wait for their analyses, report", benchUsage, cmdBench},
+		"reprocess": {"re-run analyses in bulk by status, age and owner, throttled and resumable", reprocessUsage, cmdReprocess},
+		"help":      {"explain a command", "recall help [COMMAND]", cmdHelp},
+		"worker":    {"run only the worker and sweeper (with REDIS_URL)", workerUsage, cmdWorker},
+		"queue":     {"inspect the Redis queue: stats, dead letters, redrive", queueUsage, cmdQueue},
 	}
 }
 
