@@ -45,7 +45,10 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Cleanup(func() { store.Close() })
 	queue := memq.New(memq.Options{})
 	t.Cleanup(func() { queue.Close() })
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	svc := recall.NewService(recall.Config{
+		Logger:         logger,
 		Store:          store,
 		Queue:          queue,
 		Analyzer:       extract.New(extract.Options{}),
@@ -57,8 +60,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatalf("NewHS256: %v", err)
 	}
-	logs := &syncBuffer{}
-	o := httpapi.Options{Auth: hs, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	o := httpapi.Options{Auth: hs, Logger: logger}
 	for _, opt := range opts {
 		opt(&o)
 	}

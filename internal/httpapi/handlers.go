@@ -117,9 +117,10 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
-// health serves GET /api/health, which needs no credentials. Failing
-// components show as "error" only: the detail (addresses, paths) is for the
-// log, not for anyone on the internet.
+// health serves GET /api/health, which needs no credentials. A failing
+// component shows "error: " and the domain's human message (model access not
+// granted, queue unavailable); raw causes, which name hosts and paths, are
+// logged by the service and never shown.
 func (a *api) health(w http.ResponseWriter, r *http.Request) error {
 	h := a.svc.Health(r.Context())
 	out := HealthReport{Status: "healthy", Components: make(map[string]string, len(h.Components))}
@@ -129,15 +130,7 @@ func (a *api) health(w http.ResponseWriter, r *http.Request) error {
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", RetryAfterSeconds)
 	}
-	reqID := ""
-	if info := infoFrom(r.Context()); info != nil {
-		reqID = info.id
-	}
 	for name, state := range h.Components {
-		if strings.HasPrefix(state, "error") {
-			a.log.WarnContext(r.Context(), "health check failed", "request_id", reqID, "component", name, "error", state)
-			state = "error"
-		}
 		out.Components[name] = state
 	}
 	writeJSON(w, status, out)

@@ -354,7 +354,16 @@ func (s *Service) Health(ctx context.Context) Health {
 			go func() {
 				state, err := check(ctx)
 				if err != nil {
-					done <- result{name, "error: " + err.Error(), false}
+					// Health is public: show the domain's human message
+					// (safe by contract) and keep raw causes, which name
+					// hosts and paths, for the log.
+					msg := "unreachable"
+					var e *Error
+					if errors.As(err, &e) {
+						msg = e.Message
+					}
+					s.log.WarnContext(ctx, "health check failed", "component", name, "error", err.Error())
+					done <- result{name, "error: " + msg, false}
 					return
 				}
 				done <- result{name, state, true}
