@@ -169,8 +169,23 @@ func (e *emulator) stop() {
 }
 
 // invoke sends payload as one invocation and returns the function's
-// response payload.
+// response payload; a function error fails the test.
 func (e *emulator) invoke(t testing.TB, payload []byte) []byte {
+	t.Helper()
+	body := e.invokeRaw(t, payload)
+	var lambdaErr struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}
+	if json.Unmarshal(body, &lambdaErr) == nil && lambdaErr.ErrorType != "" {
+		t.Fatalf("deploy: %s returned a function error %s: %s\n%s", e.name, lambdaErr.ErrorType, lambdaErr.ErrorMessage, e.out.String())
+	}
+	return body
+}
+
+// invokeRaw sends payload as one invocation and returns what the emulator
+// answered, function errors included.
+func (e *emulator) invokeRaw(t testing.TB, payload []byte) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -183,13 +198,6 @@ func (e *emulator) invoke(t testing.TB, payload []byte) []byte {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("deploy: invoke %s: emulator answered %d %s\n%s", e.name, resp.StatusCode, body, e.out.String())
-	}
-	var lambdaErr struct {
-		ErrorMessage string `json:"errorMessage"`
-		ErrorType    string `json:"errorType"`
-	}
-	if json.Unmarshal(body, &lambdaErr) == nil && lambdaErr.ErrorType != "" {
-		t.Fatalf("deploy: %s returned a function error %s: %s\n%s", e.name, lambdaErr.ErrorType, lambdaErr.ErrorMessage, e.out.String())
 	}
 	return body
 }
@@ -507,4 +515,56 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 			t.Errorf("list shows %v; want %v", ids, want)
 		}
 	})
+}
+
+// BenchmarkColdStart starts each function cold under the emulator, b.N
+// times, and reports medians: ns/op and first-response-ms are the time from
+// the emulator's process start to the function's first response (the
+// emulator's own start-up included), cold-invoke-ms the first invocation
+// alone (bootstrap start, Go runtime and config init, the handler), rss-MB
+// the bootstrap's VmRSS after it. The functions run on the embedded store
+// and the local analyzer, so no network is involved.
+func BenchmarkColdStart(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("the Lambda Runtime Interface Emulator runs only on Linux")
+	}
+	bins := buildFunctions(b, runtime.GOARCH)
+	events := map[string][]byte{
+		"create":  mustJSON(b, sampleEvent(b, "create")),
+		"get":     mustJSON(b, sampleEvent(b, "get")),
+		"health":  mustJSON(b, sampleEvent(b, "health")),
+		"process": mustJSON(b, sampleEvent(b, "process-direct")),
+	}
+	for _, name := range lambdaFunctions {
+		b.Run(name, func(b *testing.B) {
+			env := map[string]string{"RECALL_DATA_DIR": b.TempDir(), "RECALL_CURSOR_KEY": "bench", "RECALL_LOG_LEVEL": "error"}
+			var firsts, colds, rss []float64
+			for b.Loop() {
+				e := startEmulator(b, name, bins[name], env)
+				start := time.Now()
+				e.invokeRaw(b, events[name])
+				now := time.Now()
+				firsts = append(firsts, ms(now.Sub(e.started)))
+				colds = append(colds, ms(now.Sub(start)))
+				rss = append(rss, float64(e.rssKB())/1024)
+				e.stop()
+			}
+			b.ReportMetric(median(firsts)*1e6, "ns/op")
+			b.ReportMetric(median(firsts), "first-response-ms")
+			b.ReportMetric(median(colds), "cold-invoke-ms")
+			b.ReportMetric(median(rss), "rss-MB")
+		})
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
