@@ -1,0 +1,133 @@
+package redisq
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"recall/internal/bedrock"
+	"recall/internal/recall"
+)
+
+// usageFields are the counters kept per model, in the order of
+// bedrock.ModelTotals.
+var usageFields = []string{"calls", "failures", "analyses", "cache_hits", "input_tokens", "output_tokens"}
+
+// Usage keeps running model usage totals shared by every worker, for
+// `recall usage`: what bedrock.Analyzer.Totals counts for one process,
+// summed over all of them and kept across restarts.
+//
+// Layout. One hash, {prefix}:usage, with a field "<counter>:<model>" per
+// model and counter (calls, failures, analyses, cache_hits, input_tokens,
+// output_tokens; counter names hold no colon, model IDs may) and "since",
+// the Unix time of the first Add. Each Add is one HINCRBY per non-zero
+// counter in a MULTI, one round trip; Totals is one HGETALL, a consistent
+// snapshot. The hash has no TTL: these are records, not a cache, and under
+// a volatile-* eviction policy they are never evicted.
+type Usage struct {
+	rdb redis.UniversalClient
+	key string
+	log *slog.Logger
+}
+
+// NewUsage returns the usage totals on client under prefix (DefaultPrefix
+// when empty); logger receives RecordUsage's failures (nil discards). It
+// does no I/O.
+func NewUsage(client redis.UniversalClient, prefix string, logger *slog.Logger) *Usage {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Usage{rdb: client, key: "{" + prefix + "}:usage", log: logger}
+}
+
+// Key is the Redis key of the totals hash.
+func (u *Usage) Key() string { return u.key }
+
+func counts(m *bedrock.ModelTotals) []*int64 {
+	return []*int64{&m.Calls, &m.Failures, &m.Analyses, &m.CacheHits, &m.InputTokens, &m.OutputTokens}
+}
+
+// Add adds d's counters (calls, failures, analyses, cache hits, input and
+// output tokens; the cost fields are ignored) to the totals of model
+// d.Model, atomically. Errors are EUNAVAILABLE.
+func (u *Usage) Add(ctx context.Context, d bedrock.ModelTotals) error {
+	if d.Model == "" {
+		return recall.Errorf(recall.EINVALID, "redisq: usage: no model named")
+	}
+	_, err := u.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSetNX(ctx, u.key, "since", strconv.FormatInt(time.Now().Unix(), 10))
+		for i, c := range counts(&d) {
+			if *c != 0 {
+				p.HIncrBy(ctx, u.key, usageFields[i]+":"+d.Model, *c)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return recall.Wrap(fmt.Errorf("redisq: usage add %s: %w", d.Model, err), recall.EUNAVAILABLE, "the usage totals are unavailable")
+	}
+	return nil
+}
+
+// RecordUsage is Add for the analyzer's per-call hook: a failure is logged,
+// never returned, because losing a count must not fail an analysis.
+func (u *Usage) RecordUsage(ctx context.Context, d bedrock.ModelTotals) {
+	if err := u.Add(ctx, d); err != nil {
+		u.log.WarnContext(ctx, "usage not recorded", "model", d.Model, "error", err.Error())
+	}
+}
+
+// UsageTotals is the shared usage since the first recorded call.
+type UsageTotals struct {
+	// Since is when the first usage was recorded (zero when none was).
+	Since time.Time
+	// Models holds one entry per model, sorted by model ID, with the
+	// counters filled in; pricing them is the caller's (bedrock's table).
+	Models []bedrock.ModelTotals
+}
+
+// Totals reads every model's totals in one round trip. Errors are
+// EUNAVAILABLE.
+func (u *Usage) Totals(ctx context.Context) (UsageTotals, error) {
+	h, err := u.rdb.HGetAll(ctx, u.key).Result()
+	if err != nil {
+		return UsageTotals{}, recall.Wrap(fmt.Errorf("redisq: usage totals: %w", err), recall.EUNAVAILABLE, "the usage totals are unavailable")
+	}
+	var out UsageTotals
+	byModel := map[string]*bedrock.ModelTotals{}
+	for f, v := range h {
+		if f == "since" {
+			if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+				out.Since = time.Unix(s, 0).UTC()
+			}
+			continue
+		}
+		name, model, ok := strings.Cut(f, ":")
+		i := slices.Index(usageFields, name)
+		n, err := strconv.ParseInt(v, 10, 64)
+		if !ok || i < 0 || err != nil {
+			continue // not ours; leave it to whoever wrote it
+		}
+		m := byModel[model]
+		if m == nil {
+			m = &bedrock.ModelTotals{Model: model}
+			byModel[model] = m
+		}
+		*counts(m)[i] = n
+	}
+	for _, m := range byModel {
+		out.Models = append(out.Models, *m)
+	}
+	slices.SortFunc(out.Models, func(a, b bedrock.ModelTotals) int { return strings.Compare(a.Model, b.Model) })
+	return out, nil
+}
