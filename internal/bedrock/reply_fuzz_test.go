@@ -44,9 +44,9 @@ func (c *cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // freeLimiter never waits, so a fuzzed throttle does not slow later inputs.
 type freeLimiter struct{}
 
-func (freeLimiter) Wait(context.Context, int) error    { return nil }
+func (freeLimiter) Wait(context.Context, int) error  { return nil }
 func (freeLimiter) Record(context.Context, int, int) {}
-func (freeLimiter) Throttled(context.Context)         {}
+func (freeLimiter) Throttled(context.Context)        {}
 
 // noDelay is production's retryer without its backoff sleeps, so a fuzzed
 // 5xx costs the fuzzer a retry, not seconds.
