@@ -15,11 +15,12 @@ import (
 
 // CacheFallbackTTL is the expiry a cache entry gets when Put is asked for
 // none. Every cache key carries a TTL on purpose: under a volatile-*
-// eviction policy (ElastiCache's default, and what ElastiCache Serverless
-// applies when it reaches its data limit) only keys with a TTL are evicted,
-// so cache entries are the first to go and the queue's keys, which carry
-// none, are never touched. A cache key without a TTL would compete with the
-// queue for memory forever.
+// eviction policy (ElastiCache's default; ElastiCache Serverless, too, evicts
+// only keys with a TTL, least recently used first, once it reaches its data
+// storage maximum) only keys with a TTL are evicted, so cache entries are
+// the first to go (the limiter's keys also carry one but are touched on
+// every call) and the queue's keys, which carry none, are never touched. A
+// cache key without a TTL would compete with the queue for memory forever.
 const CacheFallbackTTL = 30 * 24 * time.Hour
 
 // Cache is a bedrock.Cache in Redis, shared by every worker, so an identical

@@ -273,3 +273,24 @@ func TestAnalyzersShareTheCache(t *testing.T) {
 		t.Errorf("with the cache down: Cached %v, %d fake calls; want a fresh paid call", got.Cached, s.Calls())
 	}
 }
+
+// BenchmarkCacheGetHit is the price of a cache hit: one GET and a JSON
+// decode of a typical analysis, against a local redis-server.
+func BenchmarkCacheGetHit(b *testing.B) {
+	c, err := redisq.NewClient(testenv.StartRedis(b).URL(), redisq.ClientOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	cache := redisq.NewCache(c, "bench")
+	ctx := context.Background()
+	if err := cache.Put(ctx, "k", analysis("Bob will send the report by Friday; the build needs fixing first."), time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok, err := cache.Get(ctx, "k"); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}

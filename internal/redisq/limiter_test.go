@@ -557,3 +557,23 @@ func TestAnalyzersShareTheLimiter(t *testing.T) {
 		t.Errorf("a paced analysis still reached Bedrock (%d requests, had %d)", n, sent)
 	}
 }
+
+// BenchmarkLimiterWait is the price of pacing one model call when the
+// budget has room: one script call (read, refill, reserve, write, renew the
+// TTL) on Redis's clock, against a local redis-server. Record, after the
+// call, is one more script of the same cost.
+func BenchmarkLimiterWait(b *testing.B) {
+	c, err := redisq.NewClient(testenv.StartRedis(b).URL(), redisq.ClientOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	l := redisq.NewLimiter(c, redisq.LimiterOptions{Prefix: "bench", Model: "m", RequestsPerMinute: 1 << 40, TokensPerMinute: 1 << 50})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.Wait(ctx, 4500); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
