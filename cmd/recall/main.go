@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"reprocess": {"re-run analyses in bulk by status, age and owner, throttled and resumable", reprocessUsage, cmdReprocess},
 		"help":      {"explain a command", "recall help [COMMAND]", cmdHelp},
 		"worker":    {"run only the worker and sweeper (with REDIS_URL)", workerUsage, cmdWorker},
+		"usage":     {"print model usage and estimated cost across workers", usageUsage, cmdUsage},
 		"queue":     {"inspect the Redis queue: stats, dead letters, redrive", queueUsage, cmdQueue},
 	}
 }

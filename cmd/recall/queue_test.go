@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"recall/internal/bedrock"
 	"recall/internal/recall"
 	"recall/internal/redisq"
 	"recall/internal/testenv"
@@ -92,6 +93,41 @@ func TestSeparateWorkerNeedsASharedQueue(t *testing.T) {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "REDIS_URL") {
 			t.Errorf("recall %v: exit %d, stderr %q; want 2 naming REDIS_URL", args, code, errOut.String())
+		}
+	}
+}
+
+func TestUsageCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	srv := testenv.StartRedis(t)
+	t.Setenv("REDIS_URL", srv.URL())
+	ctx := context.Background()
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"usage"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "No model usage") {
+		t.Fatalf("empty usage: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	client, err := redisq.NewClient(srv.URL(), redisq.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	u := redisq.NewUsage(client, "", nil)
+	// Two workers' spend on Claude Haiku 4.5: 3M input and 1M output tokens
+	// cost 3 × $1 + 1 × $5 = $8.
+	for range 2 {
+		if err := u.Add(ctx, bedrock.ModelTotals{Model: bedrock.DefaultModelID, Calls: 5, Analyses: 5, InputTokens: 1_500_000, OutputTokens: 500_000}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out.Reset()
+	if code := run(ctx, []string{"usage"}, &out, &errOut); code != 0 {
+		t.Fatalf("usage: exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{bedrock.DefaultModelID, "3000000", "1000000", "8.0000"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage output lacks %q:\n%s", want, out.String())
 		}
 	}
 }

@@ -85,6 +85,10 @@ type Options struct {
 	// Logger receives one debug record per model call (never content);
 	// nil discards.
 	Logger *slog.Logger
+	// Usage, if set, receives every change to the running totals, so they
+	// can be kept across processes (recall usage); nil keeps them in this
+	// process only.
+	Usage UsageRecorder
 }
 
 // Analyzer is a recall.Analyzer backed by Bedrock's Converse API. It is safe
@@ -103,6 +107,7 @@ type Analyzer struct {
 	strict   bool
 	burndown int
 	log      *slog.Logger
+	usage    UsageRecorder
 
 	analyzeCfg *types.ToolConfiguration
 	combineCfg *types.ToolConfiguration
@@ -164,7 +169,7 @@ func New(client *bedrockruntime.Client, o Options) *Analyzer {
 		client: client, model: o.ModelID, region: o.Region, maxTok: o.MaxTokens,
 		budget: o.InputBudgetTokens, maxParts: o.MaxParts, cache: o.Cache, cacheTTL: o.CacheTTL,
 		limiter: o.Limiter, prices: o.Prices, strict: strict, burndown: outputBurndown(o.ModelID),
-		log: o.Logger, started: time.Now().UTC(), byModel: map[string]*ModelTotals{},
+		log: o.Logger, usage: o.Usage, started: time.Now().UTC(), byModel: map[string]*ModelTotals{},
 	}
 	a.analyzeCfg = toolConfig(analyzeTool, analyzeToolDescription, analyzeSchema, strict)
 	a.combineCfg = toolConfig(combineTool, combineToolDescription, combineSchema, strict)
@@ -266,6 +271,7 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 	a.mu.Lock()
 	a.modelLocked(a.model).Analyses++
 	a.mu.Unlock()
+	a.record(ctx, ModelTotals{Analyses: 1})
 	if err := a.cache.Put(ctx, key, res, a.cacheTTL); err != nil {
 		a.log.WarnContext(ctx, "bedrock: cache put failed", "conversation_id", in.ConversationID, "error", err.Error())
 	}
@@ -289,6 +295,7 @@ func (a *Analyzer) cached(ctx context.Context, key string) (recall.Analysis, boo
 	a.mu.Lock()
 	a.modelLocked(a.model).CacheHits++
 	a.mu.Unlock()
+	a.record(ctx, ModelTotals{CacheHits: 1})
 	return hit, true
 }
 
@@ -338,6 +345,7 @@ func (a *Analyzer) call(ctx context.Context, c callSpec) (fields, recall.Usage, 
 			a.lastErr = &recall.Error{Code: cl.err.Code, Message: cl.err.Message}
 		}
 		a.mu.Unlock()
+		a.record(ctx, ModelTotals{Failures: 1})
 		a.log.DebugContext(ctx, "bedrock call failed", "model", a.model, "tool", c.tool, "part", c.part, "parts", c.parts,
 			"code", cl.err.Code, "latency_ms", took.Milliseconds(), "error", err.Error())
 		return fields{}, recall.Usage{}, cl.err
@@ -355,6 +363,7 @@ func (a *Analyzer) call(ctx context.Context, c callSpec) (fields, recall.Usage, 
 	m.OutputTokens += int64(u.OutputTokens)
 	a.lastErr = nil
 	a.mu.Unlock()
+	a.record(ctx, ModelTotals{Calls: 1, InputTokens: int64(u.InputTokens), OutputTokens: int64(u.OutputTokens)})
 	a.log.DebugContext(ctx, "bedrock call", "model", a.model, "tool", c.tool, "part", c.part, "parts", c.parts,
 		"input_tokens", u.InputTokens, "output_tokens", u.OutputTokens, "stop_reason", string(out.StopReason),
 		"latency_ms", took.Milliseconds())
@@ -376,6 +385,20 @@ func (a *Analyzer) Health(context.Context) (string, error) {
 		return "", a.lastErr
 	}
 	return "configured", nil
+}
+
+// UsageRecorder keeps running totals beyond this process. It receives each
+// change as a delta (counters to add; Model is filled in) and is called on
+// the analysis path, so it must be quick and must not fail the analysis.
+type UsageRecorder interface {
+	RecordUsage(ctx context.Context, delta ModelTotals)
+}
+
+func (a *Analyzer) record(ctx context.Context, d ModelTotals) {
+	if a.usage != nil {
+		d.Model = a.model
+		a.usage.RecordUsage(ctx, d)
+	}
 }
 
 // Totals returns the usage and estimated cost since the analyzer was made.

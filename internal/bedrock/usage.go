@@ -49,10 +49,23 @@ func (p Price) Cost(inputTokens, outputTokens int64) float64 {
 
 // totals returns a snapshot; the caller holds a.mu.
 func (a *Analyzer) totalsLocked() Totals {
-	t := Totals{Since: a.started}
+	models := make([]ModelTotals, 0, len(a.byModel))
 	for _, m := range a.byModel {
-		mt := *m
-		if p, ok := priceFor(a.prices, mt.Model); ok {
+		models = append(models, *m)
+	}
+	return TotalsOf(a.started, models, a.prices)
+}
+
+// TotalsOf prices per-model counters with a price table (DefaultPrices when
+// nil) and sums them: how `recall usage` turns totals kept elsewhere (Redis)
+// into the same report the analyzer gives.
+func TotalsOf(since time.Time, models []ModelTotals, prices map[string]Price) Totals {
+	if prices == nil {
+		prices = DefaultPrices
+	}
+	t := Totals{Since: since}
+	for _, mt := range models {
+		if p, ok := priceFor(prices, mt.Model); ok {
 			mt.Priced = true
 			mt.EstimatedCostUSD = p.Cost(mt.InputTokens, mt.OutputTokens)
 		} else if mt.InputTokens+mt.OutputTokens > 0 {

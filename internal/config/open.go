@@ -81,7 +81,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (app *App, err erro
 	if app.Queue, err = openQueue(ctx, cfg, app); err != nil {
 		return nil, err
 	}
-	if app.Analyzer, err = OpenAnalyzer(ctx, cfg, log); err != nil {
+	if app.Analyzer, err = openAnalyzer(ctx, cfg, log, app.Redis); err != nil {
 		return nil, err
 	}
 	key, err := cfg.cursorKey()
@@ -151,8 +151,18 @@ func openQueue(_ context.Context, cfg Config, app *App) (recall.Queue, error) {
 }
 
 // OpenAnalyzer builds only the analyzer cfg selects, for commands that need
-// no store or queue (recall analyze).
+// no store or queue (recall analyze). It uses a process-local cache and
+// limiter even when REDIS_URL is set.
 func OpenAnalyzer(ctx context.Context, cfg Config, log *slog.Logger) (recall.Analyzer, error) {
+	return openAnalyzer(ctx, cfg, log, nil)
+}
+
+// openAnalyzer builds the analyzer. With a Redis client (REDIS_URL set) the
+// Bedrock analyzer's cache, quota limiter and usage totals live in Redis and
+// are shared by every worker: an identical conversation costs no tokens on
+// any worker, the fleet as a whole stays under the model's quota, and
+// `recall usage` sees every worker's spend.
+func openAnalyzer(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient) (recall.Analyzer, error) {
 	if cfg.AI != "bedrock" {
 		return extract.New(extract.Options{Latency: cfg.AnalyzerLatency}), nil
 	}
@@ -160,10 +170,17 @@ func OpenAnalyzer(ctx context.Context, cfg Config, log *slog.Logger) (recall.Ana
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return bedrock.New(client, bedrock.Options{
+	o := bedrock.Options{
 		ModelID: cfg.BedrockModel, Region: cfg.Region,
 		MaxTokens: cfg.BedrockMaxTokens, InputBudgetTokens: cfg.BedrockInputBudget,
 		CacheTTL: cfg.BedrockCacheTTL, Logger: log,
 		Limiter: bedrock.NewLimiter(bedrock.LimiterOptions{RequestsPerMinute: cfg.BedrockRPM, TokensPerMinute: cfg.BedrockTPM}),
-	}), nil
+	}
+	if rdb != nil {
+		o.Cache = redisq.NewCache(rdb, "")
+		o.Limiter = redisq.NewLimiter(rdb, redisq.LimiterOptions{Model: cfg.BedrockModel,
+			RequestsPerMinute: cfg.BedrockRPM, TokensPerMinute: cfg.BedrockTPM, Logger: log})
+		o.Usage = redisq.NewUsage(rdb, "", log)
+	}
+	return bedrock.New(client, o), nil
 }
