@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/awslabs/goformation/v7/cloudformation/elasticache"
+	"github.com/redis/go-redis/v9"
 
 	"recall/internal/bedrock/bedrocktest"
 	"recall/internal/config"
@@ -43,6 +47,31 @@ func TestDeployedShapeUnderEmulator(t *testing.T) {
 		t.Fatalf("create table: %v", err)
 	}
 
+	// The functions log in as the cache user infra/recall-infra.yaml
+	// defines, with its access string, so a command or key the ACL forbids
+	// fails here as it would in ElastiCache.
+	user := resources[*elasticache.User](infraStack(t))["CacheAppUser"]
+	if user == nil {
+		t.Fatal("infra/recall-infra.yaml defines no CacheAppUser")
+	}
+	const password = "deploy-shape-cache-password"
+	acl := []any{"ACL", "SETUSER", user.UserName, "reset"}
+	for _, rule := range strings.Fields(deref(user.AccessString)) {
+		acl = append(acl, rule)
+		if rule == "on" {
+			acl = append(acl, ">"+password)
+		}
+	}
+	for _, addr := range cluster.Addrs() {
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		err := c.Do(ctx, acl...).Err()
+		c.Close()
+		if err != nil {
+			t.Fatalf("ACL SETUSER on %s: %v", addr, err)
+		}
+	}
+	redisURL := "redis://" + url.UserPassword(user.UserName, password).String() + "@" + cluster.Addrs()[0]
+
 	// The environment template.yaml gives function name, with deployed
 	// resources replaced by the local ones.
 	envOf := func(name string, extra map[string]string) map[string]string {
@@ -54,7 +83,7 @@ func TestDeployedShapeUnderEmulator(t *testing.T) {
 			case k == "RECALL_CURSOR_KEY":
 				v = "deploy-shape-cursor-key"
 			case k == "REDIS_URL":
-				v = "redis://" + cluster.Addrs()[0]
+				v = redisURL
 			case k == "RECALL_PROCESS_FUNCTION":
 				v = "function" // the emulator serves its function under this name
 			case strings.Contains(v, "${") || strings.Contains(v, "{{resolve:"):

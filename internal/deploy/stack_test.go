@@ -1229,9 +1229,16 @@ func TestInfraCache(t *testing.T) {
 	if def.UserName != "default" || !strings.HasPrefix(deref(def.AccessString), "off ") {
 		t.Errorf("the required \"default\" user must be switched off; got %s %q", def.UserName, deref(def.AccessString))
 	}
-	keys := "~{" + redisq.DefaultPrefix + "}:*"
-	if acc := strings.Fields(deref(app.AccessString)); !slices.Contains(acc, "on") || !slices.Contains(acc, keys) || slices.Contains(acc, "~*") || !slices.Contains(acc, "-@dangerous") {
-		t.Errorf("app user access %q; want on, only the queue's keys %s, and -@dangerous", deref(app.AccessString), keys)
+	// The key prefixes the functions use: the queue, limiter and usage
+	// keys share the hash tag; the analysis cache has its own prefix.
+	acc := strings.Fields(deref(app.AccessString))
+	for _, keys := range []string{"~{" + redisq.DefaultPrefix + "}:*", "~" + redisq.NewCache(nil, "").Key("") + "*"} {
+		if !slices.Contains(acc, keys) {
+			t.Errorf("app user access %q does not allow %s, which the functions use", deref(app.AccessString), keys)
+		}
+	}
+	if !slices.Contains(acc, "on") || slices.Contains(acc, "~*") || slices.Contains(acc, "allkeys") || !slices.Contains(acc, "-@dangerous") {
+		t.Errorf("app user access %q; want on, only Recall's keys, and -@dangerous", deref(app.AccessString))
 	}
 	if app.AuthenticationMode == nil || app.AuthenticationMode.Type != "password" ||
 		!slices.Equal(app.AuthenticationMode.Passwords, []string{"{{resolve:secretsmanager:" + symbol("CacheUserSecret") + ":SecretString:password}}"}) {
