@@ -519,6 +519,8 @@ type localRunner struct {
 	stopWorker context.CancelFunc
 	workerDone chan error
 	serveDone  chan error
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // startLocal opens cfg's backends and serves them. tweak, if set, may
@@ -577,7 +579,13 @@ func (r *localRunner) Token(user string, ttl time.Duration) (string, error) {
 }
 
 // Close stops the API, lets in-flight jobs finish, and closes the backends.
+// Calls after the first return the first's result.
 func (r *localRunner) Close() error {
+	r.closeOnce.Do(func() { r.closeErr = r.close() })
+	return r.closeErr
+}
+
+func (r *localRunner) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	serr := r.srv.Shutdown(ctx)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"recall/internal/boltstore"
 	"recall/internal/config"
 	"recall/internal/recall"
 )
@@ -137,7 +139,7 @@ func cmdReprocess(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := cfg.NewLogger(stderr)
-	app, err := config.Open(ctx, cfg, log)
+	app, err := openBackends(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -390,4 +392,20 @@ func parseRate(s string) (float64, error) {
 		return n / 3600, nil
 	}
 	return 0, fmt.Errorf("%q: the unit must be s, m or h", s)
+}
+
+// openBackends is config.Open preceded by a check of the commonest fault
+// of an operator command, the embedded file held by recall serve, so it is
+// reported with its fix rather than as whatever Open makes of it.
+func openBackends(ctx context.Context, cfg config.Config, log *slog.Logger) (*config.App, error) {
+	if cfg.DynamoTable == "" {
+		st, err := boltstore.Open(filepath.Join(cfg.DataDir, "recall.db"), boltstore.Options{})
+		if errors.Is(err, boltstore.ErrInUse) {
+			return nil, fmt.Errorf("%w: stop recall serve or point --data elsewhere", err)
+		}
+		if err == nil {
+			st.Close()
+		}
+	}
+	return config.Open(ctx, cfg, log)
 }
