@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
+
 	"recall/internal/metrics"
 	"recall/internal/recall"
 )
@@ -330,5 +332,26 @@ func TestAroundReportsWriteErrors(t *testing.T) {
 	}
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "stdout closed") {
 		t.Errorf("OnError heard %v", errs)
+	}
+}
+
+// TestAroundIsALambdaHandler pins what the Lambda mains rely on: Around
+// takes and returns lambda.Handler values, and a typed handler's answer and
+// metrics both come through.
+func TestAroundIsALambdaHandler(t *testing.T) {
+	var buf bytes.Buffer
+	e := metrics.NewEMF(&buf, metrics.EMFOptions{})
+	typed := lambda.NewHandler(func(_ context.Context, ev map[string]int) (map[string]int, error) {
+		e.JobFinished(recall.OutcomeDone, 1, 2*time.Second, &recall.Analysis{Usage: recall.Usage{InputTokens: 9, OutputTokens: 3}})
+		return map[string]int{"jobs": ev["n"]}, nil
+	})
+	var h lambda.Handler = e.Around(typed, nil)
+	out, err := h.Invoke(context.Background(), []byte(`{"n": 1}`))
+	if err != nil || string(out) != `{"jobs":1}` {
+		t.Fatalf("Invoke = %s, %v", out, err)
+	}
+	got := emfSeries(parseEMF(t, buf.Bytes()))
+	if got["recall_input_tokens_total"] != 9 || got["recall_output_tokens_total"] != 3 || got[`recall_jobs_total{outcome="done"}`] != 1 {
+		t.Errorf("series = %v", got)
 	}
 }
