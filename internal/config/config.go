@@ -41,6 +41,8 @@ type Config struct {
 	RedisCluster bool   // RECALL_REDIS_CLUSTER: use the cluster client (ElastiCache Serverless)
 	Consumer     string // RECALL_CONSUMER: this worker's name in the Redis consumer group
 
+	ProcessFunction string // RECALL_PROCESS_FUNCTION: Lambda function create nudges after enqueueing
+
 	DynamoTable string // DYNAMODB_TABLE: selects the DynamoDB store
 	CreateTable bool   // RECALL_CREATE_TABLE: create the table when missing (local use)
 
@@ -130,6 +132,7 @@ func FromLookup(mode Mode, lookup func(string) (string, bool)) (Config, error) {
 		RedisCluster:    flag("RECALL_REDIS_CLUSTER"),
 		Consumer:        get("RECALL_CONSUMER", ""),
 		DynamoTable:     get("DYNAMODB_TABLE", ""),
+		ProcessFunction: get("RECALL_PROCESS_FUNCTION", ""),
 		CreateTable:     flag("RECALL_CREATE_TABLE"),
 		AI:              strings.ToLower(get("RECALL_AI", "local")),
 		BedrockModel:    get("BEDROCK_MODEL_ID", DefaultBedrockModel),
@@ -251,6 +254,9 @@ func (c Config) LogAttrs() []any {
 	}
 	if c.AnalyzerLatency > 0 {
 		attrs = append(attrs, "analyzer_latency", c.AnalyzerLatency.String())
+	}
+	if c.ProcessFunction != "" {
+		attrs = append(attrs, "process_function", c.ProcessFunction)
 	}
 	return append(attrs,
 		"jwt_secret", secretSource(c.JWTSecret, "RECALL_JWT_SECRET"),

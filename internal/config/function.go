@@ -44,14 +44,16 @@ func (a *App) Function(name string) (lambda.Handler, error) {
 // backends and returns the named function's handler: everything a function's
 // main does before lambda.Start. The logger is usable even when err is not
 // nil, so main can report why it cannot start.
-func LambdaHandler(ctx context.Context, name string) (lambda.Handler, *slog.Logger, error) {
+//
+// with names the parts the function needs beyond the core (see Part).
+func LambdaHandler(ctx context.Context, name string, with ...Part) (lambda.Handler, *slog.Logger, error) {
 	cfg, err := FromEnv(Lambda)
 	log := cfg.NewLogger(os.Stdout)
 	if err != nil {
 		return nil, log, fmt.Errorf("configuration: %w", err)
 	}
 	log.InfoContext(ctx, "recall function starting", append([]any{"function", name}, cfg.LogAttrs()...)...)
-	app, err := Open(ctx, cfg, log)
+	app, err := OpenWith(ctx, cfg, log, with...)
 	if err != nil {
 		return nil, log, err
 	}

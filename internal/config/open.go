@@ -11,8 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/redis/go-redis/v9"
 
+	"recall/internal/awslambda"
 	"recall/internal/bedrock"
 	"recall/internal/boltstore"
 	"recall/internal/dynamo"
@@ -64,11 +66,47 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-// Open builds the backends cfg selects and the service over them. It does not
-// wait for remote backends to answer: a Redis or DynamoDB outage at start-up
-// shows in health checks, not as a failure to start, so creates keep being
-// accepted.
-func Open(ctx context.Context, cfg Config, log *slog.Logger) (app *App, err error) {
+// Part is an optional piece a binary links in. The local runner takes every
+// part (Open); each Lambda function names only those it uses (OpenWith), so
+// the linker leaves the Bedrock analyzer out of the functions that never
+// analyse and the Lambda client out of those that never nudge: smaller
+// binaries, faster cold starts.
+type Part func(*parts)
+
+type parts struct {
+	bedrock func(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient) (recall.Analyzer, error)
+	nudger  func(awsCfg aws.Config, function string) recall.Nudger
+}
+
+// WithBedrock links in the Bedrock analyzer (RECALL_AI=bedrock). Without it
+// the binary cannot analyse with Bedrock; its health check reports the
+// analyzer as configured.
+func WithBedrock() Part { return func(p *parts) { p.bedrock = openBedrock } }
+
+// WithNudger links in the Lambda client that nudges the process function
+// after each enqueue (RECALL_PROCESS_FUNCTION).
+func WithNudger() Part {
+	return func(p *parts) {
+		p.nudger = func(awsCfg aws.Config, fn string) recall.Nudger {
+			return awslambda.NewNudger(lambda.NewFromConfig(awsCfg), fn)
+		}
+	}
+}
+
+// Open builds the backends cfg selects, with every part, and the service
+// over them. It does not wait for remote backends to answer: a Redis or
+// DynamoDB outage at start-up shows in health checks, not as a failure to
+// start, so creates keep being accepted.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	return OpenWith(ctx, cfg, log, WithBedrock(), WithNudger())
+}
+
+// OpenWith is Open with only the named parts linked in.
+func OpenWith(ctx context.Context, cfg Config, log *slog.Logger, with ...Part) (app *App, err error) {
+	var p parts
+	for _, part := range with {
+		part(&p)
+	}
 	app = &App{Config: cfg, Log: log}
 	defer func() {
 		if err != nil {
@@ -81,15 +119,26 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (app *App, err erro
 	if app.Queue, err = openQueue(ctx, cfg, app); err != nil {
 		return nil, err
 	}
-	if app.Analyzer, err = openAnalyzer(ctx, cfg, log, app.Redis); err != nil {
+	if cfg.AI == "bedrock" && p.bedrock == nil {
+		app.Analyzer = configuredElsewhere{}
+	} else if app.Analyzer, err = openAnalyzer(ctx, cfg, log, app.Redis, p.bedrock); err != nil {
 		return nil, err
 	}
 	key, err := cfg.cursorKey()
 	if err != nil {
 		return nil, err
 	}
+	var nudger recall.Nudger
+	if cfg.ProcessFunction != "" && p.nudger != nil {
+		awsCfg, err := app.aws(ctx)
+		if err != nil {
+			return nil, err
+		}
+		nudger = p.nudger(awsCfg, cfg.ProcessFunction)
+	}
 	app.Service = recall.NewService(recall.Config{
-		Store: app.Store, Queue: app.Queue, Analyzer: app.Analyzer, Logger: log,
+		Nudger: nudger,
+		Store:  app.Store, Queue: app.Queue, Analyzer: app.Analyzer, Logger: log,
 		CursorKey: key, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
 		AnalyzeTimeout: cfg.AnalyzeTimeout, StaleAfter: cfg.StaleAfter,
 	})
@@ -154,7 +203,7 @@ func openQueue(_ context.Context, cfg Config, app *App) (recall.Queue, error) {
 // no store or queue (recall analyze). It uses a process-local cache and
 // limiter even when REDIS_URL is set.
 func OpenAnalyzer(ctx context.Context, cfg Config, log *slog.Logger) (recall.Analyzer, error) {
-	return openAnalyzer(ctx, cfg, log, nil)
+	return openAnalyzer(ctx, cfg, log, nil, openBedrock)
 }
 
 // openAnalyzer builds the analyzer. With a Redis client (REDIS_URL set) the
@@ -162,10 +211,15 @@ func OpenAnalyzer(ctx context.Context, cfg Config, log *slog.Logger) (recall.Ana
 // are shared by every worker: an identical conversation costs no tokens on
 // any worker, the fleet as a whole stays under the model's quota, and
 // `recall usage` sees every worker's spend.
-func openAnalyzer(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient) (recall.Analyzer, error) {
+func openAnalyzer(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient,
+	bedrockFn func(context.Context, Config, *slog.Logger, redis.UniversalClient) (recall.Analyzer, error)) (recall.Analyzer, error) {
 	if cfg.AI != "bedrock" {
 		return extract.New(extract.Options{Latency: cfg.AnalyzerLatency}), nil
 	}
+	return bedrockFn(ctx, cfg, log, rdb)
+}
+
+func openBedrock(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient) (recall.Analyzer, error) {
 	client, err := bedrock.NewClient(ctx, cfg.Region)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -184,3 +238,15 @@ func openAnalyzer(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.U
 	}
 	return bedrock.New(client, o), nil
 }
+
+// configuredElsewhere stands for the Bedrock analyzer in a function that
+// never analyses (create, get, health): the process function holds the real
+// one. Its health says "configured" as the real one does until a call fails,
+// and a function of that process is not the one that would see the failure.
+type configuredElsewhere struct{}
+
+func (configuredElsewhere) Analyze(context.Context, recall.AnalysisInput) (recall.Analysis, error) {
+	return recall.Analysis{}, recall.Errorf(recall.EINTERNAL, "this function does not analyse conversations; the process function does")
+}
+
+func (configuredElsewhere) Health(context.Context) (string, error) { return "configured", nil }
