@@ -10,6 +10,7 @@ import (
 
 	"recall/internal/config"
 	"recall/internal/metrics"
+	"recall/internal/metrics/prom"
 	"recall/internal/recall"
 )
 
@@ -26,7 +27,7 @@ func instrument(app *config.App) (http.Handler, error) {
 	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	p, err := metrics.NewPrometheus(reg)
+	p, err := prom.New(reg)
 	if err != nil {
 		return nil, err
 	}

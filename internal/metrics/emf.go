@@ -87,10 +87,10 @@ func (e *EMF) JobFinished(outcome recall.Outcome, _ int, took time.Duration, a *
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.jobs[outcome]++
-	if isRetry(outcome) {
+	if IsRetry(outcome) {
 		e.retries++
 	}
-	if ranAnalyzer(outcome, a) {
+	if RanAnalyzer(outcome, a) {
 		e.latencies = append(e.latencies, took.Seconds())
 	}
 	if a != nil {

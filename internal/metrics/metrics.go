@@ -1,8 +1,10 @@
 // Package metrics is what Recall counts and how it is exported: one set of
-// metric names with two exporters that share them. Prometheus serves them on
-// /metrics of the local runner; EMF writes them as CloudWatch Embedded
-// Metric Format lines to stdout in Lambda, where CloudWatch Logs turns them
-// into metrics under the "Recall" namespace without a single API call.
+// metric names with two exporters that share them. Package prom serves them
+// on /metrics of the local runner; EMF here writes them as CloudWatch
+// Embedded Metric Format lines to stdout in Lambda, where CloudWatch Logs
+// turns them into metrics under the "Recall" namespace without a single API
+// call. This package does not import the Prometheus client, so the Lambda
+// functions do not carry it.
 //
 // Both implement recall.Observer, which the Service calls on every create
 // and job outcome, and both sample the queue's gauges from Queue.Stats on
@@ -60,9 +62,10 @@ var Outcomes = []recall.Outcome{
 	recall.OutcomeFailed, recall.OutcomeSkipped, recall.OutcomeReleased,
 }
 
-// ranAnalyzer reports whether a job with this outcome went as far as the
-// analyzer, so its duration says something about the model.
-func ranAnalyzer(o recall.Outcome, a *recall.Analysis) bool {
+// RanAnalyzer reports whether a job with this outcome went as far as the
+// analyzer, so its duration says something about the model. Every exporter
+// decides ModelLatency by it, so they agree.
+func RanAnalyzer(o recall.Outcome, a *recall.Analysis) bool {
 	switch o {
 	case recall.OutcomeDone, recall.OutcomeRetry, recall.OutcomeThrottled, recall.OutcomeFailed:
 		return a == nil || !a.Cached
@@ -70,8 +73,9 @@ func ranAnalyzer(o recall.Outcome, a *recall.Analysis) bool {
 	return false
 }
 
-// isRetry reports whether the outcome put the job back for another attempt.
-func isRetry(o recall.Outcome) bool {
+// IsRetry reports whether the outcome put the job back for another attempt:
+// what every exporter counts as JobRetries.
+func IsRetry(o recall.Outcome) bool {
 	return o == recall.OutcomeRetry || o == recall.OutcomeThrottled
 }
 

@@ -1,3 +1,7 @@
+// The tests of both exporters live here, in one external test package, so
+// that the EMF writer and package prom are checked against the same known
+// run and the same expected values: the metric names must mean the same in
+// CloudWatch and in Prometheus.
 package metrics_test
 
 import (
@@ -20,6 +24,7 @@ import (
 	"recall/internal/boltstore"
 	"recall/internal/memq"
 	"recall/internal/metrics"
+	"recall/internal/metrics/prom"
 	"recall/internal/recall"
 )
 
@@ -197,7 +202,7 @@ func labels(m *dto.Metric) string {
 
 func TestPrometheusAfterKnownRun(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	p, err := metrics.NewPrometheus(reg)
+	p, err := prom.New(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,14 +223,14 @@ func TestPrometheusAfterKnownRun(t *testing.T) {
 		t.Errorf("sampling the queue failed: %v", sampleErrs)
 	}
 	// A second registration of the same names is refused, not a panic.
-	if _, err := metrics.NewPrometheus(reg); err == nil {
+	if _, err := prom.New(reg); err == nil {
 		t.Error("NewPrometheus on a registry that has the metrics succeeded")
 	}
 }
 
 func TestPrometheusQueueGauges(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	p, err := metrics.NewPrometheus(reg)
+	p, err := prom.New(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +291,7 @@ func TestScrapeSurvivesQueueFaults(t *testing.T) {
 	for _, hang := range []bool{false, true} {
 		t.Run(fmt.Sprint("hang=", hang), func(t *testing.T) {
 			reg := prometheus.NewRegistry()
-			p, err := metrics.NewPrometheus(reg)
+			p, err := prom.New(reg)
 			if err != nil {
 				t.Fatal(err)
 			}
