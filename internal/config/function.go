@@ -11,6 +11,7 @@ import (
 	"recall/internal/auth"
 	"recall/internal/httpapi"
 	"recall/internal/lambdafn"
+	"recall/internal/metrics"
 	"recall/internal/recall"
 )
 
@@ -53,10 +54,23 @@ func LambdaHandler(ctx context.Context, name string, with ...Part) (lambda.Handl
 		return nil, log, fmt.Errorf("configuration: %w", err)
 	}
 	log.InfoContext(ctx, "recall function starting", append([]any{"function", name}, cfg.LogAttrs()...)...)
-	app, err := OpenWith(ctx, cfg, log, with...)
+	// CloudWatch metrics as Embedded Metric Format lines on stdout, flushed
+	// at the end of every invocation; the process function also samples the
+	// queue then, which feeds the dead-letter and queue-age alarms.
+	emf := metrics.NewEMF(os.Stdout, metrics.EMFOptions{OnError: func(err error) {
+		log.Warn("metrics not written", "error", err.Error())
+	}})
+	app, err := OpenWith(ctx, cfg, log, append(with, WithObserver(emf))...)
 	if err != nil {
 		return nil, log, err
 	}
 	h, err := app.Function(name)
-	return h, log, err
+	if err != nil {
+		return nil, log, err
+	}
+	var q recall.Queue
+	if name == FunctionProcess {
+		q = app.Queue
+	}
+	return emf.Around(h, q), log, nil
 }

@@ -74,9 +74,14 @@ func (a *App) Close() error {
 type Part func(*parts)
 
 type parts struct {
-	bedrock func(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient) (recall.Analyzer, error)
-	nudger  func(awsCfg aws.Config, function string) recall.Nudger
+	bedrock  func(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient) (recall.Analyzer, error)
+	nudger   func(awsCfg aws.Config, function string) recall.Nudger
+	observer recall.Observer
 }
+
+// WithObserver has the service report creates and job outcomes to obs (the
+// Lambda functions' CloudWatch metrics).
+func WithObserver(obs recall.Observer) Part { return func(p *parts) { p.observer = obs } }
 
 // WithBedrock links in the Bedrock analyzer (RECALL_AI=bedrock). Without it
 // the binary cannot analyse with Bedrock; its health check reports the
@@ -108,9 +113,10 @@ func OpenWith(ctx context.Context, cfg Config, log *slog.Logger, with ...Part) (
 		part(&p)
 	}
 	app = &App{Config: cfg, Log: log}
+	opened := app // the error returns below clear app before this defer runs
 	defer func() {
 		if err != nil {
-			app.Close()
+			opened.Close()
 		}
 	}()
 	if app.Store, err = openStore(ctx, cfg, app); err != nil {
@@ -137,8 +143,8 @@ func OpenWith(ctx context.Context, cfg Config, log *slog.Logger, with ...Part) (
 		nudger = p.nudger(awsCfg, cfg.ProcessFunction)
 	}
 	app.Service = recall.NewService(recall.Config{
-		Nudger: nudger,
-		Store:  app.Store, Queue: app.Queue, Analyzer: app.Analyzer, Logger: log,
+		Nudger: nudger, Observer: p.observer,
+		Store: app.Store, Queue: app.Queue, Analyzer: app.Analyzer, Logger: log,
 		CursorKey: key, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
 		AnalyzeTimeout: cfg.AnalyzeTimeout, StaleAfter: cfg.StaleAfter,
 	})
