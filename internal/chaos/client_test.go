@@ -1,0 +1,409 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"recall/internal/httpapi"
+)
+
+// client is an API client for one owner.
+type client struct {
+	base, token string
+	hc          *http.Client
+}
+
+func newClient(base, token string) *client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
+	return &client{base: base, token: token, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// reply is one answer of the API (or the network error instead of one).
+type reply struct {
+	status   int
+	conv     httpapi.Conversation
+	err      httpapi.ErrorDetail
+	replayed bool
+	took     time.Duration
+	netErr   error
+	body     []byte
+}
+
+func (r reply) String() string {
+	if r.netErr != nil {
+		return "network error: " + r.netErr.Error()
+	}
+	return fmt.Sprintf("%d %s", r.status, truncate(strings.TrimSpace(string(r.body)), 200))
+}
+
+func (c *client) do(ctx context.Context, method, path string, body []byte, header http.Header) reply {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return reply{netErr: err}
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return reply{netErr: err, took: time.Since(start)}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	r := reply{status: resp.StatusCode, took: time.Since(start), body: raw, replayed: resp.Header.Get("Idempotent-Replayed") == "true"}
+	if err != nil {
+		r.netErr = err
+		return r
+	}
+	if resp.StatusCode < 300 {
+		json.Unmarshal(raw, &r.conv)
+	} else {
+		var eb httpapi.ErrorBody
+		json.Unmarshal(raw, &eb)
+		r.err = eb.Error
+	}
+	return r
+}
+
+// create posts one conversation, with an Idempotency-Key when key is set.
+func (c *client) create(ctx context.Context, title, content, key string) reply {
+	b, _ := json.Marshal(map[string]string{"title": title, "content": content})
+	h := http.Header{}
+	if key != "" {
+		h.Set("Idempotency-Key", key)
+	}
+	return c.do(ctx, http.MethodPost, "/api/conversations", b, h)
+}
+
+// listAll reads every conversation of the owner, newest first.
+func (c *client) listAll(ctx context.Context) ([]httpapi.Conversation, error) {
+	var all []httpapi.Conversation
+	cursor := ""
+	for {
+		path := "/api/conversations?limit=100"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		r := c.do(ctx, http.MethodGet, path, nil, nil)
+		if r.netErr != nil || r.status != http.StatusOK {
+			return nil, fmt.Errorf("list: %s", r)
+		}
+		var page httpapi.ConversationList
+		if err := json.Unmarshal(r.body, &page); err != nil {
+			return nil, fmt.Errorf("list: %v", err)
+		}
+		all = append(all, page.Items...)
+		if page.NextCursor == nil {
+			return all, nil
+		}
+		cursor = *page.NextCursor
+	}
+}
+
+// settle lists the owner's conversations until every id in want is done or
+// failed, or within passes; it returns the last listing by id.
+func (c *client) settle(t *testing.T, want map[string]bool, within time.Duration) map[string]httpapi.Conversation {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		all, err := c.listAll(ctx)
+		cancel()
+		byID := map[string]httpapi.Conversation{}
+		open := 0
+		if err == nil {
+			for _, v := range all {
+				byID[v.ID] = v
+			}
+			for id := range want {
+				if v, ok := byID[id]; !ok || (v.AIStatus != "done" && v.AIStatus != "failed") {
+					open++
+				}
+			}
+			if open == 0 {
+				return byID
+			}
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				t.Errorf("settle: %v", err)
+			} else {
+				t.Errorf("%d of %d conversations not finished within %s", open, len(want), within)
+			}
+			return byID
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// producer posts numbered conversations at a steady rate from several
+// goroutines and remembers what the API answered.
+type producer struct {
+	prefix string
+	// retry re-sends a create that got no 201 with the same
+	// Idempotency-Key until it does (or the context ends).
+	retry bool
+
+	mu        sync.Mutex
+	ids       map[string]string // conversation id → key
+	byKey     map[string]string // key → conversation id
+	firstTry  []time.Duration   // latency of every first attempt
+	latencies []time.Duration   // of every attempt
+	stamped   []stamped         // every attempt's start and answer, for windows
+	refusals  map[string]int    // non-201 answers by "status code" or "network"
+	samples   map[string]string // one example answer per refusal kind
+	unsettled []string          // keys never accepted
+	replays   int               // 201s marked Idempotent-Replayed
+	wg        sync.WaitGroup
+}
+
+type stamped struct {
+	at     time.Time
+	took   time.Duration
+	status int
+}
+
+func (p *producer) title(i int) string { return fmt.Sprintf("%s-%05d", p.prefix, i) }
+
+// content is what conversation i says; it carries its title so a listing
+// can be matched to what was sent.
+func (p *producer) content(i int) string {
+	return fmt.Sprintf("%s. Alice: I will send the budget deck to finance by Friday. Bob: we need to fix the login bug before the release. Carol: please review the onboarding draft.", p.title(i))
+}
+
+// produce starts n creates at rate per second (0: as fast as the workers
+// go) from workers goroutines; wait for them with p.wait.
+func produce(ctx context.Context, c *client, prefix string, n int, rate float64, workers int, retry bool) *producer {
+	p := &producer{prefix: prefix, retry: retry, ids: map[string]string{}, byKey: map[string]string{},
+		refusals: map[string]int{}, samples: map[string]string{}}
+	next := make(chan int)
+	p.wg.Go(func() {
+		defer close(next)
+		start := time.Now()
+		for i := range n {
+			if rate > 0 {
+				if d := time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))); d > 0 {
+					select {
+					case <-time.After(d):
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	for range workers {
+		p.wg.Go(func() {
+			for i := range next {
+				p.one(ctx, c, i)
+			}
+		})
+	}
+	return p
+}
+
+func (p *producer) one(ctx context.Context, c *client, i int) {
+	key := p.title(i)
+	for try := 0; ; try++ {
+		at := time.Now()
+		r := c.create(ctx, p.title(i), p.content(i), key)
+		p.mu.Lock()
+		p.latencies = append(p.latencies, r.took)
+		p.stamped = append(p.stamped, stamped{at: at, took: r.took, status: r.status})
+		if try == 0 {
+			p.firstTry = append(p.firstTry, r.took)
+		}
+		if r.netErr == nil && r.status == http.StatusCreated && r.conv.ID != "" {
+			if prev, ok := p.byKey[key]; ok && prev != r.conv.ID {
+				p.refusals["replay with another id"]++
+				p.samples["replay with another id"] = fmt.Sprintf("key %s: %s then %s", key, prev, r.conv.ID)
+			}
+			p.byKey[key] = r.conv.ID
+			p.ids[r.conv.ID] = key
+			if r.replayed {
+				p.replays++
+			}
+			p.mu.Unlock()
+			return
+		}
+		kind := "network"
+		if r.netErr == nil {
+			kind = fmt.Sprintf("%d %s", r.status, r.err.Code)
+		}
+		p.refusals[kind]++
+		if _, ok := p.samples[kind]; !ok {
+			p.samples[kind] = r.String()
+		}
+		p.mu.Unlock()
+		if !p.retry || ctx.Err() != nil {
+			p.mu.Lock()
+			p.unsettled = append(p.unsettled, key)
+			p.mu.Unlock()
+			return
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (p *producer) wait() { p.wg.Wait() }
+
+// accepted returns the ids of every conversation the API accepted.
+func (p *producer) accepted() map[string]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]bool, len(p.ids))
+	for id := range p.ids {
+		out[id] = true
+	}
+	return out
+}
+
+// refused renders the non-201 answers, e.g. "503 unavailable: 12".
+func (p *producer) refused() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.refusals) == 0 {
+		return "none"
+	}
+	var parts []string
+	for k, n := range p.refusals {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, n))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (p *producer) totalRefused() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, v := range p.refusals {
+		n += v
+	}
+	return n
+}
+
+// window returns the latencies of attempts started between from and to.
+func (p *producer) window(from, to time.Time) []time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []time.Duration
+	for _, s := range p.stamped {
+		if !s.at.Before(from) && s.at.Before(to) {
+			out = append(out, s.took)
+		}
+	}
+	return out
+}
+
+// account fills the scenario's row from what was accepted, what the API
+// lists at the end and what the workers logged, and fails the test on any
+// loss or duplicate. killed says whether processes were SIGKILLed, the only
+// way a result can be stored without its job log line.
+func (s *scenario) account(accepted map[string]bool, final map[string]httpapi.Conversation, ls logStats, killed bool) {
+	t := s.t
+	t.Helper()
+	r := s.res
+	r.Accepted = len(accepted)
+	var missing, unfinished, noReason, unlogged []string
+	for id := range accepted {
+		v, ok := final[id]
+		switch {
+		case !ok:
+			missing = append(missing, id)
+		case v.AIStatus == "done":
+			r.Done++
+			if ls.doneWrites[id] == 0 {
+				unlogged = append(unlogged, id)
+			}
+		case v.AIStatus == "failed":
+			r.Failed++
+			if v.AIError == nil || strings.TrimSpace(*v.AIError) == "" {
+				noReason = append(noReason, id)
+			}
+		default:
+			unfinished = append(unfinished, id+" ("+v.AIStatus+")")
+		}
+	}
+	r.Lost = len(missing) + len(unfinished)
+	var dups, extras []string
+	for id, n := range ls.doneWrites {
+		if n > 1 {
+			dups = append(dups, fmt.Sprintf("%s written %d times", id, n))
+		}
+	}
+	for id := range final {
+		if !accepted[id] {
+			extras = append(extras, id)
+		}
+	}
+	r.Duplicated = len(dups) + len(extras)
+	if len(missing) > 0 {
+		t.Errorf("LOST: %d accepted conversations are missing, e.g. %s", len(missing), missing[0])
+	}
+	if len(unfinished) > 0 {
+		t.Errorf("LOST: %d accepted conversations never finished, e.g. %s", len(unfinished), unfinished[0])
+	}
+	if len(dups) > 0 {
+		t.Errorf("DUPLICATE: %d conversations had more than one result written, e.g. %s", len(dups), dups[0])
+	}
+	if len(extras) > 0 {
+		t.Errorf("DUPLICATE: %d conversations exist that no create was answered with, e.g. %s", len(extras), extras[0])
+	}
+	if len(noReason) > 0 {
+		t.Errorf("%d conversations failed without a reason, e.g. %s", len(noReason), noReason[0])
+	}
+	if len(unlogged) > 0 {
+		if killed {
+			r.note("%d results stored by a worker killed before it logged the job line (their redelivery found them done and skipped)", len(unlogged))
+		} else {
+			t.Errorf("%d conversations are done with no job line saying so, e.g. %s", len(unlogged), unlogged[0])
+		}
+	}
+}
+
+// processedTimes is processed_at − created_at, as the server stamped them,
+// for every finished conversation among ids.
+func processedTimes(final map[string]httpapi.Conversation, ids map[string]bool) []time.Duration {
+	var out []time.Duration
+	for id := range ids {
+		v, ok := final[id]
+		if !ok || v.ProcessedAt == nil {
+			continue
+		}
+		created, err1 := time.Parse(time.RFC3339Nano, v.CreatedAt)
+		done, err2 := time.Parse(time.RFC3339Nano, *v.ProcessedAt)
+		if err1 == nil && err2 == nil {
+			out = append(out, done.Sub(created))
+		}
+	}
+	return out
+}

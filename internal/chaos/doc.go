@@ -1,0 +1,35 @@
+// Package chaos proves Recall's promise — an accepted conversation is never
+// lost and bad input never breaks it — against real processes on loopback:
+// the recall binary (serve, serve --no-worker, worker, bench), redis-server,
+// dynalite and the Bedrock wire fake, with faults injected from outside.
+//
+// The package holds only tests. Each scenario counts the conversations it
+// had accepted, done, failed with a reason, duplicated and lost, and fails
+// on any loss, any duplicate result, any HTTP 500 and any panic in a
+// process log:
+//
+//   - the worker process SIGKILLed at random moments while conversations
+//     flow through Redis (every one done, each result written once);
+//   - Redis restarted mid-run with its append-only file, and stopped for a
+//     while (creates keep answering 201, everything is processed after);
+//   - the DynamoDB-API store killed during creates (503 "unavailable",
+//     nothing half-written, a retry with the same Idempotency-Key gives
+//     exactly one conversation);
+//   - the model throttling, timing out and breaking its schema (every
+//     conversation done or failed with a reason, retries and their delays
+//     bounded);
+//   - recall serve stopped with SIGTERM under load (a clean exit within the
+//     grace period, nothing lost across the restart);
+//   - hostile clients over the real listener: forged, expired and
+//     cross-owner tokens, path tricks, oversized headers and bodies, and
+//     slowloris connections that must not starve normal requests;
+//   - load: 10,000 creates at concurrency 64 on embedded defaults and on
+//     Redis + dynalite, through `recall bench`.
+//
+// A plain `go test ./...` runs every scenario at a reduced size (nothing is
+// skipped, `-short` aside); RECALL_CHAOS=1 runs them at full size, which is
+// what `make chaos` does. At the end a table of every scenario's counts is
+// printed and written to a file (RECALL_CHAOS_REPORT, or a temporary file
+// whose path is printed). RECALL_CHAOS_REDIS_OUTAGE sets how long Redis
+// stays down (30s at full size).
+package chaos

@@ -1,0 +1,176 @@
+package chaos
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// result is one row of the final table.
+type result struct {
+	Name                                     string
+	Accepted, Done, Failed, Duplicated, Lost int
+	HTTP500, Panics                          int
+	Notes                                    []string
+	Took                                     time.Duration
+	Broken                                   bool // the scenario's test failed
+}
+
+func (r *result) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+var (
+	resultsMu sync.Mutex
+	results   []*result
+)
+
+func record(r *result) {
+	resultsMu.Lock()
+	defer resultsMu.Unlock()
+	results = append(results, r)
+}
+
+// finalReport renders every scenario's counts as a table, then each
+// scenario's figures.
+func finalReport(total time.Duration) string {
+	resultsMu.Lock()
+	defer resultsMu.Unlock()
+	var b strings.Builder
+	mode := "reduced sizes (set RECALL_CHAOS=1 for the full suite)"
+	if sz.full {
+		mode = "full sizes (RECALL_CHAOS=1)"
+	}
+	fmt.Fprintf(&b, "Recall chaos suite — %s — %d scenarios in %s\n\n", mode, len(results), total.Round(time.Second))
+	w := len("scenario")
+	for _, r := range results {
+		w = max(w, len(r.Name))
+	}
+	fmt.Fprintf(&b, "%-*s %9s %6s %7s %11s %5s %5s %7s %8s  %s\n", w, "scenario", "accepted", "done", "failed", "duplicated", "lost", "500s", "panics", "time", "result")
+	for _, r := range results {
+		verdict := "PASS"
+		if r.Broken {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(&b, "%-*s %9d %6d %7d %11d %5d %5d %7d %8s  %s\n", w, r.Name, r.Accepted, r.Done, r.Failed, r.Duplicated, r.Lost,
+			r.HTTP500, r.Panics, r.Took.Round(100*time.Millisecond), verdict)
+	}
+	for _, r := range results {
+		if len(r.Notes) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s:\n", r.Name)
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "  - %s\n", n)
+		}
+	}
+	return b.String()
+}
+
+// jobLine is one "job" log line of a worker.
+type jobLine struct {
+	Time           time.Time `json:"time"`
+	ConversationID string    `json:"conversation_id"`
+	Outcome        string    `json:"outcome"`
+	Attempt        int       `json:"attempt"`
+	Reason         string    `json:"reason"`
+	DurationMS     int64     `json:"duration_ms"`
+}
+
+// logStats is what the suite reads from the processes' JSON logs.
+type logStats struct {
+	// doneWrites counts, per conversation, the jobs that wrote a result
+	// (outcome "done"): exactly one per conversation and run is the promise.
+	doneWrites map[string]int
+	outcomes   map[string]int
+	jobs       []jobLine
+	// status counts request log lines by HTTP status.
+	status   map[int]int
+	requests int
+	// panics holds lines that show a panic, a fatal runtime error or a
+	// data race.
+	panics []string
+}
+
+// scanLogs reads the log files of a scenario's processes.
+func scanLogs(paths ...string) logStats {
+	ls := logStats{doneWrites: map[string]int{}, outcomes: map[string]int{}, status: map[int]int{}}
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			low := strings.ToLower(string(line))
+			if strings.Contains(low, "panic") || strings.Contains(low, "fatal error") || strings.Contains(low, "data race") {
+				ls.panics = append(ls.panics, path+": "+truncate(string(line), 300))
+			}
+			if len(line) == 0 || line[0] != '{' {
+				continue
+			}
+			var rec struct {
+				Msg    string `json:"msg"`
+				Status int    `json:"status"`
+			}
+			if json.Unmarshal(line, &rec) != nil {
+				continue
+			}
+			switch rec.Msg {
+			case "request":
+				ls.requests++
+				ls.status[rec.Status]++
+			case "job":
+				var j jobLine
+				if json.Unmarshal(line, &j) == nil {
+					ls.jobs = append(ls.jobs, j)
+					ls.outcomes[j.Outcome]++
+					if j.Outcome == "done" {
+						ls.doneWrites[j.ConversationID]++
+					}
+				}
+			}
+		}
+		f.Close()
+	}
+	return ls
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// pct returns the q-quantile (nearest rank) of ds.
+func pct(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// ms formats a duration in milliseconds with one decimal.
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000)
+}
+
+// latencies summarises ds as "p50 … p99 … max …".
+func latencies(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("p50 %s, p99 %s, max %s (n=%d)", ms(pct(ds, .5)), ms(pct(ds, .99)), ms(pct(ds, 1)), len(ds))
+}
