@@ -361,7 +361,9 @@ func TestHostileClients(t *testing.T) {
 		for _, pr := range []func() reply{
 			func() reply { return c.do(ctx, http.MethodGet, "/api/health", nil, nil) },
 			func() reply { return c.do(ctx, http.MethodGet, "/api/conversations/"+own.conv.ID, nil, nil) },
-			func() reply { return c.create(ctx, fmt.Sprintf("victim-%d", probes+1), "Eli: please book the review meeting.", "") },
+			func() reply {
+				return c.create(ctx, fmt.Sprintf("victim-%d", probes+1), "Eli: please book the review meeting.", "")
+			},
 		} {
 			r := pr()
 			probes++
