@@ -35,8 +35,8 @@ func stopClean(t *testing.T, p *proc, d time.Duration) {
 func TestWorkerSIGKILL(t *testing.T) {
 	s := newScenario(t, fmt.Sprintf("worker SIGKILL x%d (Redis+dynalite)", sz.kills))
 	redis := testenv.StartRedis(t)
-	dyn := testenv.StartDynalite(t)
-	env := recallEnv(append(dynamoEnv(dyn, "chaos-kill"), "REDIS_URL="+redis.URL(), "RECALL_DATA_DIR="+t.TempDir(),
+	dyn := startDynalite(t, s.dir, true)
+	env := recallEnv(append(dynamoEnv(dyn.Endpoint(), "chaos-kill"), "REDIS_URL="+redis.URL(), "RECALL_DATA_DIR="+t.TempDir(),
 		"RECALL_SWEEP_EVERY=500ms", "RECALL_STALE_AFTER=3s", "RECALL_RETRY_BASE=100ms", "RECALL_RETRY_MAX=2s")...)
 	addr := freeAddr(t)
 	api := s.serve(addr, env, "--no-worker", "--grace", "5s")
@@ -165,7 +165,8 @@ func TestRedisOutage(t *testing.T) {
 	}
 	during := p.window(down, up)
 	s.res.note("%d creates while Redis was down, all 201: %s", len(during), latencies(during))
-	s.res.note("everything processed %s after Redis returned (sweeper every 500ms, stale after 2s)", settled.Round(100*time.Millisecond))
+	s.res.note("everything processed %s after Redis returned (creates went on for %s after; sweeper every 500ms, stale after 2s; the sweepers re-enqueued %d)",
+		settled.Round(100*time.Millisecond), trail, ls.swept)
 	s.res.note("job outcomes: %v", ls.outcomes)
 }
 
@@ -176,7 +177,7 @@ func TestRedisOutage(t *testing.T) {
 // end up as exactly one conversation, whole, and processed.
 func TestStoreOutage(t *testing.T) {
 	s := newScenario(t, fmt.Sprintf("store killed for %s during creates", sz.storeDown))
-	dyn := startDynalite(t, s.dir)
+	dyn := startDynalite(t, s.dir, false)
 	addr := freeAddr(t)
 	env := recallEnv(append(dynamoEnv(dyn.Endpoint(), "chaos-store"), "RECALL_DATA_DIR="+t.TempDir(),
 		"RECALL_SWEEP_EVERY=500ms", "RECALL_STALE_AFTER=2s", "RECALL_RETRY_BASE=100ms", "RECALL_RETRY_MAX=1s")...)
@@ -326,5 +327,6 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	}
 	s.res.note("exit after SIGTERM (grace %s): %s", grace, latencies(exits))
 	s.res.note("client retries while the API restarted: %s; %d answered Idempotent-Replayed", p.refused(), p.replays)
+	s.res.note("the sweepers re-enqueued %d conversations whose queued jobs died with the in-process queue", ls.swept)
 	s.res.note("job outcomes across incarnations: %v", ls.outcomes)
 }

@@ -39,8 +39,8 @@ func TestLoadEmbedded(t *testing.T) {
 func TestLoadRedisDynalite(t *testing.T) {
 	s := newScenario(t, fmt.Sprintf("load %d creates @%d, Redis+dynalite", sz.loadN, sz.loadC))
 	redis := testenv.StartRedis(t)
-	dyn := testenv.StartDynalite(t)
-	load(t, s, recallEnv(append(dynamoEnv(dyn, "chaos-load"), "REDIS_URL="+redis.URL(), "RECALL_DATA_DIR="+t.TempDir())...))
+	dyn := startDynalite(t, s.dir, true)
+	load(t, s, recallEnv(append(dynamoEnv(dyn.Endpoint(), "chaos-load"), "REDIS_URL="+redis.URL(), "RECALL_DATA_DIR="+t.TempDir())...))
 }
 
 func load(t *testing.T, s *scenario, env []string, flags ...string) {

@@ -175,6 +175,10 @@ func modelChaos(t *testing.T, name string, n int, within time.Duration, extraEnv
 	s.res.note("model calls: %d (%s); per conversation: mean %.1f, max %d; most attempt-spending failures in one run: %d of %d allowed",
 		len(fake.Requests()), fmtKinds(kinds), meanInt(perConv), maxCalls, maxReal, maxAttempt)
 	s.res.note("job outcomes: %v", ls.outcomes)
+	if paced := ls.outcomes["throttled"] - kinds["error:ThrottlingException"]; paced > 0 {
+		s.res.note("%d throttled outcomes had no model call behind them: the analyzer's limiter refused to call (ErrPaced, a wait beyond the analysis deadline) and the job was requeued after RECALL_RETRY_BASE/2..RECALL_RETRY_BASE without spending an attempt, i.e. %.0f requeues per model call",
+			paced, float64(paced)/float64(max(len(fake.Requests()), 1)))
+	}
 	s.res.note("delay before the next attempt after a retry (backoff %s..%s, jittered): %s", retryBase, retryMax, latencies(delays["retry"]))
 	s.res.note("delay before the next attempt after a throttle (no attempt spent; includes the analyzer's pacing): %s", latencies(delays["throttled"]))
 	s.res.note("%d poisoned conversations (every reply breaks the schema) must fail after %d attempts; failed with reasons: %v", poison, maxAttempt, reasons)

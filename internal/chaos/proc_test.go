@@ -53,8 +53,9 @@ func startProc(t *testing.T, dir, name string, env []string, bin string, args ..
 		t.Fatalf("start %s: %v", name, err)
 	}
 	go func() {
-		p.cmd.Wait()
+		err := p.cmd.Wait()
 		p.exited = time.Now()
+		fmt.Fprintf(f, "[chaos] %s exited after %s: %v\n", name, p.exited.Sub(p.started).Round(time.Millisecond), err)
 		f.Close()
 		close(p.done)
 	}()
@@ -296,9 +297,9 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// dynalite is a DynamoDB-API server whose tables live on disk (LevelDB), so
-// it can be killed and started again with its data: what the store-outage
-// scenario needs and testenv's in-memory one cannot give.
+// dynalite is a DynamoDB-API server. With its tables on disk (LevelDB) it can
+// be killed and started again with its data: what the store-outage scenario
+// needs and testenv's in-memory one cannot give.
 type dynalite struct {
 	t    *testing.T
 	dir  string
@@ -308,12 +309,17 @@ type dynalite struct {
 	n    int
 }
 
-// startDynalite starts dynalite with --path on a free port and waits until
-// it answers.
-func startDynalite(t *testing.T, logDir string) *dynalite {
+// startDynalite starts dynalite on a free port, its tables on disk (so a
+// restart keeps them) unless inMemory, and waits until it answers. The
+// suite runs its own rather than testenv's so that its output and exit
+// status are in the scenario's logs.
+func startDynalite(t *testing.T, logDir string, inMemory bool) *dynalite {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(freeAddr(t))
-	d := &dynalite{t: t, dir: t.TempDir(), port: port, logs: logDir}
+	d := &dynalite{t: t, port: port, logs: logDir}
+	if !inMemory {
+		d.dir = t.TempDir()
+	}
 	d.Start()
 	return d
 }
@@ -335,9 +341,11 @@ func (d *dynalite) Start() {
 	var lastErr error
 	for range 50 { // the old socket may linger a moment after a kill
 		d.n++
-		d.p = startProc(d.t, d.logs, fmt.Sprintf("dynalite-%d", d.n), os.Environ(), node, cli,
-			"--host", "127.0.0.1", "--port", d.port, "--path", filepath.Join(d.dir, "db"),
-			"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
+		args := []string{filepath.Join(repoRoot, "internal", "chaos", "testdata", "dynalite.js"), cli, "--host", "127.0.0.1", "--port", d.port, "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}
+		if d.dir != "" {
+			args = append(args, "--path", filepath.Join(d.dir, "db"))
+		}
+		d.p = startProc(d.t, d.logs, fmt.Sprintf("dynalite-%d", d.n), os.Environ(), node, args...)
 		if lastErr = d.waitReady(15 * time.Second); lastErr == nil {
 			return
 		}

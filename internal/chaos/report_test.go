@@ -93,6 +93,8 @@ type logStats struct {
 	// status counts request log lines by HTTP status.
 	status   map[int]int
 	requests int
+	// swept sums what the sweepers re-enqueued ("sweep" lines).
+	swept int
 	// panics holds lines that show a panic, a fatal runtime error or a
 	// data race.
 	panics []string
@@ -110,24 +112,36 @@ func scanLogs(paths ...string) logStats {
 		sc.Buffer(make([]byte, 1<<20), 16<<20)
 		for sc.Scan() {
 			line := sc.Bytes()
-			low := strings.ToLower(string(line))
-			if strings.Contains(low, "panic") || strings.Contains(low, "fatal error") || strings.Contains(low, "data race") {
-				ls.panics = append(ls.panics, path+": "+truncate(string(line), 300))
-			}
-			if len(line) == 0 || line[0] != '{' {
-				continue
-			}
 			var rec struct {
 				Msg    string `json:"msg"`
 				Status int    `json:"status"`
+				Error  string `json:"error"`
 			}
-			if json.Unmarshal(line, &rec) != nil {
+			if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &rec) != nil {
+				// Not a log record: the Go runtime's own output (a panic,
+				// a fatal error, a race report) or a command's last words.
+				low := strings.ToLower(string(line))
+				if strings.Contains(low, "panic") || strings.Contains(low, "fatal error") || strings.Contains(low, "data race") {
+					ls.panics = append(ls.panics, path+": "+truncate(string(line), 300))
+				}
 				continue
+			}
+			// A record: ids are random text, so look only where a
+			// recovered panic is reported.
+			if strings.Contains(strings.ToLower(rec.Msg), "panic") || strings.HasPrefix(rec.Error, "panic") {
+				ls.panics = append(ls.panics, path+": "+truncate(string(line), 300))
 			}
 			switch rec.Msg {
 			case "request":
 				ls.requests++
 				ls.status[rec.Status]++
+			case "sweep":
+				var sw struct {
+					Enqueued int `json:"enqueued"`
+				}
+				if json.Unmarshal(line, &sw) == nil {
+					ls.swept += sw.Enqueued
+				}
 			case "job":
 				var j jobLine
 				if json.Unmarshal(line, &j) == nil {
