@@ -51,7 +51,7 @@ func BenchmarkCreateHTTP(b *testing.B) {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusCreated {
-				b.Error(fmt.Sprintf("status %d", resp.StatusCode))
+				b.Errorf("status %d", resp.StatusCode)
 				return
 			}
 			local = append(local, time.Since(t0))
