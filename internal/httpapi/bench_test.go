@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
