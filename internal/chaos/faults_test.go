@@ -165,7 +165,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 	during := p.window(down, up)
 	s.res.note("%d creates while Redis was down, all 201: %s", len(during), latencies(during))
-	s.res.note("everything processed %s after Redis returned (creates went on for %s after; sweeper every 500ms, stale after 2s; the sweepers re-enqueued %d)",
+	s.res.note("everything processed %s after Redis returned (creates went on for %s after; sweeper every 500ms, stale after 2s; the sweepers made %d re-enqueue calls, no-ops for jobs the queue still held)",
 		settled.Round(100*time.Millisecond), trail, ls.swept)
 	s.res.note("job outcomes: %v", ls.outcomes)
 }
@@ -327,6 +327,6 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	}
 	s.res.note("exit after SIGTERM (grace %s): %s", grace, latencies(exits))
 	s.res.note("client retries while the API restarted: %s; %d answered Idempotent-Replayed", p.refused(), p.replays)
-	s.res.note("the sweepers re-enqueued %d conversations whose queued jobs died with the in-process queue", ls.swept)
+	s.res.note("the sweepers made %d re-enqueue calls (for jobs that died with the in-process queue; no-ops for jobs it still held)", ls.swept)
 	s.res.note("job outcomes across incarnations: %v", ls.outcomes)
 }

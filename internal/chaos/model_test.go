@@ -104,7 +104,7 @@ func modelChaos(t *testing.T, name string, n int, within time.Duration, extraEnv
 		case poisoned(key):
 			poison++
 			if v.AIStatus != "failed" || v.AIError == nil || !strings.Contains(*v.AIError, fmt.Sprintf("after %d attempts", maxAttempt)) {
-				t.Errorf("%s (%s), whose every reply breaks the schema, ended %s: %v", id, key, v.AIStatus, v.AIError)
+				t.Errorf("%s (%s), whose every reply breaks the schema, ended %s: %s", id, key, v.AIStatus, deref(v.AIError))
 			}
 		case v.AIStatus == "failed":
 			t.Errorf("%s (%s) failed: %v", id, key, *v.AIError)
@@ -176,6 +176,10 @@ func modelChaos(t *testing.T, name string, n int, within time.Duration, extraEnv
 		len(fake.Requests()), fmtKinds(kinds), meanInt(perConv), maxCalls, maxReal, maxAttempt)
 	s.res.note("job outcomes: %v", ls.outcomes)
 	if paced := ls.outcomes["throttled"] - kinds["error:ThrottlingException"]; paced > 0 {
+		if perCall := paced / max(len(fake.Requests()), 1); perCall > 20 {
+			t.Errorf("hot loop: %d jobs were requeued because the analyzer's limiter would not call the model (ErrPaced → ETHROTTLED → requeued after Backoff(1), no attempt spent), %d per model call; after one ThrottlingException the unconfigured limiter paces at half of 'requests seen in the last minute', here a handful, so every wait outlasts the analysis deadline",
+				paced, perCall)
+		}
 		s.res.note("%d throttled outcomes had no model call behind them: the analyzer's limiter refused to call (ErrPaced, a wait beyond the analysis deadline) and the job was requeued after RECALL_RETRY_BASE/2..RECALL_RETRY_BASE without spending an attempt, i.e. %.0f requeues per model call",
 			paced, float64(paced)/float64(max(len(fake.Requests()), 1)))
 	}
@@ -183,6 +187,13 @@ func modelChaos(t *testing.T, name string, n int, within time.Duration, extraEnv
 	s.res.note("delay before the next attempt after a throttle (no attempt spent; includes the analyzer's pacing): %s", latencies(delays["throttled"]))
 	s.res.note("%d poisoned conversations (every reply breaks the schema) must fail after %d attempts; failed with reasons: %v", poison, maxAttempt, reasons)
 	s.res.note("time to processed: %s", latencies(processedTimes(final, p.accepted())))
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }
 
 func fmtKinds(m map[string]int) string {
