@@ -378,6 +378,9 @@ func (s *scenario) account(accepted map[string]bool, final map[string]httpapi.Co
 	if len(extras) > 0 {
 		t.Errorf("DUPLICATE: %d conversations exist that no create was answered with, e.g. %s", len(extras), extras[0])
 	}
+	if s.allDone && r.Failed > 0 {
+		t.Errorf("%d conversations failed; in this scenario every one must end done", r.Failed)
+	}
 	if len(noReason) > 0 {
 		t.Errorf("%d conversations failed without a reason, e.g. %s", len(noReason), noReason[0])
 	}

@@ -51,6 +51,7 @@ func TestModelChaosLearnedPacing(t *testing.T) {
 
 func modelChaos(t *testing.T, name string, n int, within time.Duration, extraEnv ...string) {
 	s := newScenario(t, name)
+	s.allDone = false
 	const (
 		region     = "us-west-2"
 		key        = "AKIDRECALLCHAOS"

@@ -149,6 +149,9 @@ type scenario struct {
 	procs []*proc
 	seq   map[string]int
 	res   *result
+	// allDone makes account fail on any failed conversation: only the
+	// model scenario has analyses that are meant to fail.
+	allDone bool
 }
 
 // newScenario starts a scenario whose row is added to the final table when
@@ -160,7 +163,7 @@ func newScenario(t *testing.T, name string) *scenario {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s := &scenario{t: t, dir: dir, seq: map[string]int{}, res: &result{Name: name}}
+	s := &scenario{t: t, dir: dir, seq: map[string]int{}, res: &result{Name: name}, allDone: true}
 	start := time.Now()
 	t.Cleanup(func() {
 		s.res.Took = time.Since(start)
