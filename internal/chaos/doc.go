@@ -31,5 +31,11 @@
 // what `make chaos` does. At the end a table of every scenario's counts is
 // printed and written to a file (RECALL_CHAOS_REPORT, or a temporary file
 // whose path is printed). RECALL_CHAOS_REDIS_OUTAGE sets how long Redis
-// stays down (30s at full size).
+// stays down (30s at full size). Every process's log is kept when a
+// scenario fails (or with RECALL_CHAOS_KEEP=1), in a directory whose path is
+// printed.
+//
+// dynalite runs through testdata/dynalite.js, which keeps it serving when a
+// client dies mid-request (dynalite itself exits on that, and the suite
+// kills clients mid-request on purpose).
 package chaos

@@ -106,20 +106,14 @@ func TestMain(m *testing.M) {
 			fmt.Println("chaos report written to", path)
 		}
 	}
-	// Process logs are kept when something failed (or when asked), so the
-	// failure can be read; otherwise only the report stays.
-	if code != 0 || os.Getenv("RECALL_CHAOS_KEEP") != "" {
+	// Each scenario removed its logs if it passed (see newScenario); what
+	// is left is the failures' logs, kept to be read.
+	os.Remove(binary)
+	entries, _ := os.ReadDir(runDir)
+	if len(entries) == 0 {
+		os.Remove(runDir)
+	} else if len(entries) > 1 || filepath.Join(runDir, entries[0].Name()) != path {
 		fmt.Println("chaos process logs kept in", runDir)
-	} else {
-		entries, _ := os.ReadDir(runDir)
-		for _, e := range entries {
-			if filepath.Join(runDir, e.Name()) != path {
-				os.RemoveAll(filepath.Join(runDir, e.Name()))
-			}
-		}
-		if path == "" || filepath.Dir(path) != runDir {
-			os.Remove(runDir)
-		}
 	}
 	os.Exit(code)
 }

@@ -166,9 +166,13 @@ func newScenario(t *testing.T, name string) *scenario {
 	s := &scenario{t: t, dir: dir, seq: map[string]int{}, res: &result{Name: name}, allDone: true}
 	start := time.Now()
 	t.Cleanup(func() {
+		// Registered first, so it runs after every process has stopped.
 		s.res.Took = time.Since(start)
 		s.res.Broken = t.Failed()
 		record(s.res)
+		if !t.Failed() && os.Getenv("RECALL_CHAOS_KEEP") == "" {
+			os.RemoveAll(dir)
+		}
 	})
 	return s
 }
