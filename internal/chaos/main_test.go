@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -123,7 +122,7 @@ func TestMain(m *testing.M) {
 func build(dir string) (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("the go command is needed to build recall: %w", err)
 	}
 	bin := filepath.Join(dir, "recall")
 	cmd := exec.Command(goBin, "build", "-o", bin, "recall/cmd/recall")
