@@ -318,7 +318,11 @@ func (a *Analyzer) call(ctx context.Context, c callSpec) (fields, recall.Usage, 
 		if errors.Is(err, context.Canceled) {
 			return fields{}, recall.Usage{}, recall.Wrap(err, recall.EUNAVAILABLE, "the analysis was cancelled while waiting for Bedrock capacity")
 		}
-		return fields{}, recall.Usage{}, recall.Wrap(err, recall.ETHROTTLED, "pacing Bedrock calls to stay under the quota for "+a.model)
+		e := recall.Wrap(err, recall.ETHROTTLED, "pacing Bedrock calls to stay under the quota for "+a.model)
+		if pe := (*PacedError)(nil); errors.As(err, &pe) {
+			e.RetryAfter = pe.Wait
+		}
+		return fields{}, recall.Usage{}, e
 	}
 	start := time.Now()
 	out, err := a.client.Converse(ctx, &bedrockruntime.ConverseInput{

@@ -37,6 +37,18 @@ type Limiter interface {
 // job later without spending an attempt.
 var ErrPaced = errors.New("bedrock: pacing wait would outlast the deadline")
 
+// PacedError is what a limiter returns instead of waiting past the deadline:
+// it wraps ErrPaced and says how long the wait would have been, which the
+// analyzer passes on as the error's RetryAfter so the job comes back when a
+// call can go out.
+type PacedError struct{ Wait time.Duration }
+
+func (e *PacedError) Error() string {
+	return fmt.Sprintf("%v (would wait %s)", ErrPaced, e.Wait.Round(time.Millisecond))
+}
+
+func (e *PacedError) Unwrap() error { return ErrPaced }
+
 // LimiterOptions configures RateLimiter. Zero limits mean "no limit known":
 // the limiter then lets calls through until the first throttle, and from then
 // on paces at half the rate it had observed.
@@ -71,20 +83,34 @@ type RateLimiter struct {
 	last               time.Time
 	factor             float64   // 1, or less while slowed
 	slowUntil          time.Time // end of the current slowdown
+	halvedAt           time.Time // when the factor was last halved
 	learnedRPM         float64   // rates observed at the first throttle, when unlimited
 	learnedTPM         float64
-	history            []usageEvent // the last minute, for observed rates
-}
 
-type usageEvent struct {
-	at       time.Time
-	requests int
-	tokens   int
+	// The observed rate is a sliding-window count, the same arithmetic the
+	// shared Redis limiter runs: requests and tokens in the current window
+	// (starting at ws) and in the one before it.
+	ws             time.Time
+	curReq, curTok float64
+	preReq, preTok float64
 }
 
 var _ Limiter = (*RateLimiter)(nil)
 
 const minFactor = 1.0 / 16
+
+// throttleDebounce is how soon after one halving a throttle may halve the
+// rate again. Calls admitted before a slowdown keep answering for a while;
+// their throttles say nothing about the new pace, and counting each of them
+// would collapse the rate to the floor after one burst.
+const throttleDebounce = 5 * time.Second
+
+// recoveryStep is what each call the model answered adds back to a slowed
+// rate factor (additive increase, multiplicative decrease, as TCP does): a
+// pace learned from one early burst, or cut by a throttle that was bad luck
+// rather than a quota, climbs back while calls succeed, and a real quota
+// keeps the pace oscillating just under it.
+const recoveryStep = 1.0 / 16
 
 // NewLimiter returns an in-process limiter.
 func NewLimiter(o LimiterOptions) *RateLimiter {
@@ -164,7 +190,12 @@ func (l *RateLimiter) Reserve(estTokens int) time.Duration {
 		l.tokLevel -= min(float64(estTokens), tpm)
 		wait = max(wait, deficit(l.tokLevel, tpm))
 	}
-	l.observe(usageEvent{at: now.Add(wait), requests: 1}, now)
+	// The slowed pace ends with the slowdown: no wait outlasts it.
+	if l.factor < 1 {
+		wait = min(wait, max(l.slowUntil.Sub(now), 0))
+	}
+	l.roll(now)
+	l.curReq++
 	return wait
 }
 
@@ -187,9 +218,8 @@ func (l *RateLimiter) unreserve(estTokens int) {
 	if tpm > 0 {
 		l.tokLevel = min(l.tokLevel+min(float64(estTokens), tpm), tpm)
 	}
-	if n := len(l.history); n > 0 && l.history[n-1].requests == 1 {
-		l.history = l.history[:n-1]
-	}
+	l.roll(l.now())
+	l.curReq = max(l.curReq-1, 0)
 }
 
 // Wait implements Limiter.
@@ -203,7 +233,7 @@ func (l *RateLimiter) Wait(ctx context.Context, estTokens int) error {
 	}
 	if deadline, ok := ctx.Deadline(); ok && deadline.Sub(l.now()) < d {
 		l.unreserve(estTokens)
-		return fmt.Errorf("%w (would wait %s)", ErrPaced, d.Round(time.Millisecond))
+		return &PacedError{Wait: d}
 	}
 	if err := l.sleep(ctx, d); err != nil {
 		l.unreserve(estTokens)
@@ -221,47 +251,74 @@ func (l *RateLimiter) Record(_ context.Context, estTokens, actualTokens int) {
 	if tpm > 0 {
 		l.tokLevel = min(l.tokLevel+min(float64(estTokens), tpm)-float64(actualTokens), tpm)
 	}
-	l.observe(usageEvent{at: now, tokens: actualTokens}, now)
+	if actualTokens > 0 && l.factor < 1 {
+		l.factor = min(1, l.factor+recoveryStep)
+	}
+	l.roll(now)
+	l.curTok += float64(actualTokens)
 }
 
-// Throttled implements Limiter: the rate is halved (down to 1/16) until
-// Cooldown passes without another throttle, and both buckets are emptied
+// Throttled implements Limiter: the rate is halved (down to 1/16, at most
+// once per throttleDebounce) until Cooldown passes without another throttle, and both buckets are emptied
 // because Bedrock has just said this minute's quota is spent. With no limit
-// configured, the rate observed over the last minute becomes the limit.
+// configured, the rate observed over the last minute (or since the first
+// call, if that was less than a minute ago) becomes the limit.
 func (l *RateLimiter) Throttled(context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	l.refill(now)
 	if l.factor == 1 {
-		var reqs, toks int
-		for _, e := range l.history {
-			if !e.at.After(now) {
-				reqs += e.requests
-				toks += e.tokens
-			}
-		}
+		reqs, toks := l.observed(now)
 		if l.rpm == 0 {
-			l.learnedRPM = float64(max(reqs, 1))
+			l.learnedRPM = max(reqs, 1)
 		}
 		if l.tpm == 0 && toks > 0 {
-			l.learnedTPM = float64(toks)
+			l.learnedTPM = toks
 		}
 	}
-	l.factor = max(l.factor/2, minFactor)
+	if l.factor == 1 || now.Sub(l.halvedAt) >= throttleDebounce {
+		l.factor = max(l.factor/2, minFactor)
+		l.halvedAt = now
+	}
 	l.slowUntil = now.Add(l.cooldown)
 	l.last = now
 	l.reqLevel, l.tokLevel = min(l.reqLevel, 0), min(l.tokLevel, 0)
 }
 
-// observe keeps the last minute of events for the observed rate.
-func (l *RateLimiter) observe(e usageEvent, now time.Time) {
-	cut := now.Add(-time.Minute)
-	i := 0
-	for i < len(l.history) && l.history[i].at.Before(cut) {
-		i++
+// roll moves the observation window forward to now.
+func (l *RateLimiter) roll(now time.Time) {
+	if l.ws.IsZero() {
+		l.ws = now
 	}
-	l.history = append(l.history[i:], e)
+	if now.Sub(l.ws) < time.Minute {
+		return
+	}
+	if now.Sub(l.ws) < 2*time.Minute {
+		l.preReq, l.preTok, l.ws = l.curReq, l.curTok, l.ws.Add(time.Minute)
+	} else {
+		l.preReq, l.preTok, l.ws = 0, 0, now
+	}
+	l.curReq, l.curTok = 0, 0
+}
+
+// observed returns the requests and tokens per minute seen lately: a
+// sliding-window count over the last minute, or, when nothing was seen
+// before the current window, the count since it began scaled to a minute.
+// Without that scaling a throttle in the first seconds after start would
+// set the pace at the handful of calls made so far per minute.
+func (l *RateLimiter) observed(now time.Time) (reqs, toks float64) {
+	l.roll(now)
+	if l.preReq == 0 && l.preTok == 0 {
+		span := max(now.Sub(l.ws), time.Second)
+		if span < time.Minute {
+			scale := float64(time.Minute) / float64(span)
+			return l.curReq * scale, l.curTok * scale
+		}
+		return l.curReq, l.curTok
+	}
+	w := max(0, 1-float64(now.Sub(l.ws))/float64(time.Minute))
+	return l.curReq + l.preReq*w, l.curTok + l.preTok*w
 }
 
 // Rates reports the per-minute limits in force now (0 = none), for logs and

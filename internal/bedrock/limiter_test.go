@@ -98,11 +98,19 @@ func TestLimiterThrottledHalvesForACooldown(t *testing.T) {
 	if got := l.Reserve(1); got != 2*time.Second {
 		t.Errorf("wait %s, want 2s", got)
 	}
+	// A throttle right after the halving is a call admitted at the old
+	// pace: it does not halve again.
+	l.Throttled(context.Background())
+	if rpm, _ := l.Rates(); rpm != 30 {
+		t.Errorf("a second throttle within the debounce: %v rpm, want still 30", rpm)
+	}
+	c.Advance(5 * time.Second)
 	l.Throttled(context.Background())
 	if rpm, _ := l.Rates(); rpm != 15 {
 		t.Errorf("after two throttles: %v rpm, want 15", rpm)
 	}
 	for range 10 {
+		c.Advance(5 * time.Second)
 		l.Throttled(context.Background())
 	}
 	if rpm, _ := l.Rates(); rpm != 60.0/16 {
@@ -125,13 +133,15 @@ func TestLimiterLearnsARateWhenUnlimited(t *testing.T) {
 		l.Record(context.Background(), 100, 50)
 		c.Advance(time.Second)
 	}
+	// 10 requests and 500 tokens in the 10s since the first call is a rate
+	// of 60 requests and 3,000 tokens a minute; a throttle halves it.
 	l.Throttled(context.Background())
 	rpm, tpm := l.Rates()
-	if rpm != 5 || tpm != 250 {
-		t.Errorf("learned %v rpm, %v tpm; want half the observed 10 and 500", rpm, tpm)
+	if rpm != 30 || tpm != 1500 {
+		t.Errorf("learned %v rpm, %v tpm; want half the observed 60 and 3000 per minute", rpm, tpm)
 	}
-	if got := l.Reserve(10); got != 12*time.Second {
-		t.Errorf("wait %s, want 12s (one request at 5/min)", got)
+	if got := l.Reserve(10); got != 2*time.Second {
+		t.Errorf("wait %s, want 2s (one request at 30/min)", got)
 	}
 	c.Advance(2 * time.Minute)
 	if rpm, tpm := l.Rates(); rpm != 0 || tpm != 0 {
@@ -167,5 +177,31 @@ func TestLimiterWaitHonoursTheDeadline(t *testing.T) {
 	stop()
 	if err := l.Wait(cancelled, 1); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
+	}
+}
+
+func TestLimiterRecoversAsCallsSucceed(t *testing.T) {
+	t.Parallel()
+	c := newFakeClock()
+	l := limiter(c, 64, 0)
+	l.Throttled(context.Background())
+	if rpm, _ := l.Rates(); rpm != 32 {
+		t.Fatalf("after a throttle: %v rpm, want 32", rpm)
+	}
+	// Each answered call gives back a sixteenth of the full rate; refused
+	// calls (no tokens) give back nothing.
+	l.Record(context.Background(), 100, 0)
+	if rpm, _ := l.Rates(); rpm != 32 {
+		t.Errorf("after a refused call: %v rpm, want still 32", rpm)
+	}
+	for i := range 8 {
+		l.Record(context.Background(), 100, 80)
+		if rpm, _ := l.Rates(); rpm != 32+4*float64(i+1) {
+			t.Fatalf("after %d answered calls: %v rpm, want %v", i+1, rpm, 32+4*float64(i+1))
+		}
+	}
+	l.Record(context.Background(), 100, 80)
+	if rpm, _ := l.Rates(); rpm != 64 {
+		t.Errorf("recovery overshot: %v rpm, want the configured 64", rpm)
 	}
 }

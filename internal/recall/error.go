@@ -3,6 +3,7 @@ package recall
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. Each maps to one HTTP status in the HTTP layer (the one place
@@ -28,6 +29,10 @@ type Error struct {
 	Code    string
 	Message string
 	Err     error
+	// RetryAfter, if set, is the earliest a retry can usefully happen (a
+	// pacing limiter's wait, say). The worker waits at least this long
+	// before redelivering, so a paced job is not spun through the queue.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -73,6 +78,19 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "An internal error has occurred."
+}
+
+// RetryAfter returns the largest RetryAfter of any *Error in err's chain, or
+// 0 when none says.
+func RetryAfter(err error) time.Duration {
+	var d time.Duration
+	for err != nil {
+		if e, ok := err.(*Error); ok {
+			d = max(d, e.RetryAfter)
+		}
+		err = errors.Unwrap(err)
+	}
+	return d
 }
 
 // Retryable reports whether an analysis that failed with err may succeed if

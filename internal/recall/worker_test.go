@@ -3,6 +3,7 @@ package recall_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -385,6 +386,59 @@ func TestBackoffGrowsAndStaysBounded(t *testing.T) {
 			if d := svc.Backoff(tt.attempt); d < tt.min || d > tt.max {
 				t.Fatalf("Backoff(%d) = %s, want within [%s, %s]", tt.attempt, d, tt.min, tt.max)
 			}
+		}
+	}
+}
+
+// TestPacedJobWaitsForTheLimiter: a throttle that says when a call could go
+// out (a pacing limiter's wait) puts the job back for at least that long, so
+// a paced job does not spin through the queue while no call can be made.
+func TestPacedJobWaitsForTheLimiter(t *testing.T) {
+	t.Parallel()
+	paced := recall.Wrap(errors.New("bedrock: pacing wait would outlast the deadline"), recall.ETHROTTLED, "pacing")
+	paced.RetryAfter = 400 * time.Millisecond
+	h := newHarness(t, recall.Wrap(paced, recall.ETHROTTLED, "outer"))
+	c := h.create(t)
+	job, _ := h.next(t)
+	if o := h.svc.Handle(context.Background(), job); o != recall.OutcomeThrottled {
+		t.Fatalf("outcome %s, want throttled", o)
+	}
+	// The harness's base backoff is 1ms: without the hint the job would be
+	// back at once.
+	if jobs, err := h.queue.Receive(context.Background(), 1, 150*time.Millisecond); err != nil || len(jobs) != 0 {
+		t.Fatalf("paced job redelivered before the limiter's wait: %v %v", jobs, err)
+	}
+	jobs, err := h.queue.Receive(context.Background(), 1, 3*time.Second)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("paced job not redelivered after the wait: %v %v", jobs, err)
+	}
+	if o := h.svc.Handle(context.Background(), jobs[0]); o != recall.OutcomeDone {
+		t.Fatalf("after the wait: %s", o)
+	}
+	if c = h.get(t, c.ID); c.Status != recall.StatusDone || c.Attempts != 1 {
+		t.Fatalf("status %s attempts %d; want done on the first counted attempt", c.Status, c.Attempts)
+	}
+}
+
+func TestRetryAfterTakesTheLargestHintInTheChain(t *testing.T) {
+	t.Parallel()
+	inner := recall.Errorf(recall.ETHROTTLED, "inner")
+	inner.RetryAfter = 3 * time.Second
+	outer := recall.Wrap(inner, recall.ETHROTTLED, "outer")
+	outer.RetryAfter = time.Second
+	tests := []struct {
+		name string
+		err  error
+		want time.Duration
+	}{
+		{"nil", nil, 0},
+		{"plain error", errors.New("x"), 0},
+		{"no hint", recall.Errorf(recall.EUNAVAILABLE, "down"), 0},
+		{"nested", fmt.Errorf("analyze: %w", outer), 3 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := recall.RetryAfter(tt.err); got != tt.want {
+			t.Errorf("%s: RetryAfter = %s, want %s", tt.name, got, tt.want)
 		}
 	}
 }

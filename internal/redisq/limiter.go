@@ -265,8 +265,9 @@ func (l *Limiter) Wait(ctx context.Context, estTokens int) error {
 	}
 	d := micros(w)
 	if !ok {
-		return recall.Wrap(fmt.Errorf("%w (would wait %s)", bedrock.ErrPaced, d.Round(time.Millisecond)),
-			recall.ETHROTTLED, "pacing model calls to stay under the shared quota")
+		e := recall.Wrap(&bedrock.PacedError{Wait: d}, recall.ETHROTTLED, "pacing model calls to stay under the shared quota")
+		e.RetryAfter = d
+		return e
 	}
 	if d <= 0 {
 		return nil
@@ -321,6 +322,7 @@ func (l *Limiter) Rates(ctx context.Context) (requestsPerMinute, tokensPerMinute
 //	ws       start of the current observation window (µs)
 //	cr, ct   requests and tokens observed in the current window
 //	pr, pt   … and in the window before it
+//	th       when the rate was last halved (µs)
 //
 // ARGV: op (reserve, unreserve, record, throttle, rates), now in µs (""
 // for Redis's TIME), requests and tokens per minute configured (0: none),
@@ -332,6 +334,8 @@ func (l *Limiter) Rates(ctx context.Context) (requestsPerMinute, tokensPerMinute
 var limiterScript = redis.NewScript(`
 local WINDOW = 60000000
 local MINF = 1 / 16
+local DEBOUNCE = 5000000
+local STEP = 1 / 16
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
 if not now then
@@ -343,7 +347,7 @@ local cooldown = tonumber(ARGV[5])
 local est, actual = tonumber(ARGV[6]), tonumber(ARGV[7])
 local maxwait = tonumber(ARGV[8])
 
-local h = redis.call('HMGET', KEYS[1], 'rl', 'tl', 'last', 'f', 'su', 'lr', 'lt', 'ws', 'cr', 'ct', 'pr', 'pt')
+local h = redis.call('HMGET', KEYS[1], 'rl', 'tl', 'last', 'f', 'su', 'lr', 'lt', 'ws', 'cr', 'ct', 'pr', 'pt', 'th')
 local rl, tl = tonumber(h[1]), tonumber(h[2])
 local last = tonumber(h[3]) or now
 local f, su = tonumber(h[4]) or 1, tonumber(h[5]) or 0
@@ -351,6 +355,7 @@ local lr, lt = tonumber(h[6]) or 0, tonumber(h[7]) or 0
 local ws = tonumber(h[8]) or now
 local cr, ct = tonumber(h[9]) or 0, tonumber(h[10]) or 0
 local pr, pt = tonumber(h[11]) or 0, tonumber(h[12]) or 0
+local th = tonumber(h[13]) or 0
 
 -- rates: the effective limits, ending a slowdown whose cooldown has passed.
 local function rates()
@@ -394,9 +399,16 @@ local function roll()
   end
 end
 
--- observed: requests and tokens over the last minute (sliding window count).
+-- observed: requests and tokens per minute seen lately: a sliding-window
+-- count, or, when nothing was seen before the current window, the count
+-- since it began scaled to a minute (bedrock.RateLimiter.observed).
 local function observed()
   roll()
+  if pr == 0 and pt == 0 then
+    local span = math.max(now - ws, 1000000)
+    if span < WINDOW then return cr * WINDOW / span, ct * WINDOW / span end
+    return cr, ct
+  end
   local w = math.max(0, 1 - (now - ws) / WINDOW)
   return cr + pr * w, ct + pt * w
 end
@@ -405,7 +417,7 @@ local function num(x) return string.format('%.17g', x) end
 
 local function save(r, t)
   redis.call('HSET', KEYS[1], 'rl', num(rl), 'tl', num(tl), 'last', num(last), 'f', num(f), 'su', num(su),
-    'lr', num(lr), 'lt', num(lt), 'ws', num(ws), 'cr', num(cr), 'ct', num(ct), 'pr', num(pr), 'pt', num(pt))
+    'lr', num(lr), 'lt', num(lt), 'ws', num(ws), 'cr', num(cr), 'ct', num(ct), 'pr', num(pr), 'pt', num(pt), 'th', num(th))
   -- Keep the key until its state equals no key at all: buckets full, the
   -- slowdown over, the observation window empty; then a minute more.
   local ttl = 2 * WINDOW
@@ -431,6 +443,8 @@ if op == 'reserve' then
     tl = tl - math.min(est, t)
     wait = math.max(wait, deficit(tl, t))
   end
+  -- The slowed pace ends with the slowdown: no wait outlasts it.
+  if f < 1 then wait = math.min(wait, math.max(su - now, 0)) end
   if maxwait >= 0 and wait > maxwait then
     return {0, num(wait), '0'}
   end
@@ -445,6 +459,8 @@ elseif op == 'unreserve' then
   cr = math.max(cr - 1, 0)
 elseif op == 'record' then
   if t > 0 then tl = math.min(tl + math.min(est, t) - actual, t) end
+  -- Additive increase (bedrock.recoveryStep) for each call the model answered.
+  if actual > 0 and f < 1 then f = math.min(1, f + STEP) end
   roll()
   ct = ct + actual
 elseif op == 'throttle' then
@@ -453,7 +469,11 @@ elseif op == 'throttle' then
     if crpm == 0 then lr = math.max(orq, 1) end
     if ctpm == 0 and otk > 0 then lt = otk end
   end
-  f = math.max(f / 2, MINF)
+  -- Halve at most once per DEBOUNCE (bedrock.throttleDebounce).
+  if f == 1 or now - th >= DEBOUNCE then
+    f = math.max(f / 2, MINF)
+    th = now
+  end
   su = now + cooldown
   last = now
   rl, tl = math.min(rl, 0), math.min(tl, 0)

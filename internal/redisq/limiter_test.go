@@ -185,11 +185,19 @@ func TestLimiterThrottledSlowsEveryWorker(t *testing.T) {
 	if got := reserve(t, a, 1); got != 2*time.Second {
 		t.Errorf("wait %s, want 2s", got)
 	}
+	// A throttle right after the halving is a call admitted at the old
+	// pace: it does not halve again, whichever worker reports it.
+	a.Throttled(ctx)
+	if rpm, _ := rates(t, b); rpm != 30 {
+		t.Errorf("a second throttle within the debounce: %v rpm, want still 30", rpm)
+	}
+	clock.Advance(5 * time.Second)
 	a.Throttled(ctx)
 	if rpm, _ := rates(t, b); rpm != 15 {
 		t.Errorf("after two throttles: %v rpm, want 15", rpm)
 	}
 	for i := range 10 {
+		clock.Advance(5 * time.Second)
 		ls[i%2].Throttled(ctx)
 	}
 	if rpm, _ := rates(t, a); rpm != 60.0/16 {
@@ -217,13 +225,15 @@ func TestLimiterLearnsTheFleetRateWhenUnlimited(t *testing.T) {
 		ls[i%2].Record(ctx, 100, 50)
 		clock.Advance(time.Second)
 	}
+	// The fleet made 10 requests and 500 tokens in the 10s since its first
+	// call: 60 requests and 3,000 tokens a minute; a throttle halves it.
 	ls[0].Throttled(ctx)
 	rpm, tpm := rates(t, ls[1])
-	if rpm != 5 || tpm != 250 {
-		t.Errorf("learned %v rpm, %v tpm; want half the fleet's observed 10 and 500", rpm, tpm)
+	if rpm != 30 || tpm != 1500 {
+		t.Errorf("learned %v rpm, %v tpm; want half the fleet's observed 60 and 3000 per minute", rpm, tpm)
 	}
-	if got := reserve(t, ls[1], 10); got != 12*time.Second {
-		t.Errorf("wait %s, want 12s (one request at 5/min)", got)
+	if got := reserve(t, ls[1], 10); got != 2*time.Second {
+		t.Errorf("wait %s, want 2s (one request at 30/min)", got)
 	}
 	clock.Advance(2 * time.Minute)
 	if rpm, tpm := rates(t, ls[0]); rpm != 0 || tpm != 0 {
