@@ -1,7 +1,7 @@
 # The two commands a new developer needs:
 #   make run    run Recall locally on embedded defaults (same as: go run ./cmd/recall serve)
 #   make test   install missing test servers, then vet and run every test with the race detector
-.PHONY: run test deps vet bench functions clean
+.PHONY: run test deps vet bench functions clean chaos fuzz
 
 GO ?= go
 FUNCTIONS := create get health process
@@ -19,6 +19,21 @@ vet:
 
 test: deps vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Faults, hostile input and load against real processes and servers on
+# loopback (internal/chaos), at full size; prints a table of every scenario
+# and fails on any loss, duplicate, 500 or panic. About 4 minutes.
+chaos: deps
+	RECALL_CHAOS=1 RECALL_CHAOS_REPORT=chaos-report.txt $(GO) test -count=1 -v -timeout 20m ./internal/chaos
+
+# Each fuzz target for a bounded time (FUZZTIME each).
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzCreateRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzCursor$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/recall
+	$(GO) test -run '^$$' -fuzz '^FuzzBearerToken$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzModelReply$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/bedrock
+	$(GO) test -run '^$$' -fuzz '^FuzzAnalyze$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/extract
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -count 5 ./...
