@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	h, log, err := config.LambdaHandler(context.Background(), config.FunctionCreate, config.WithNudger())
+	h, log, err := config.LambdaHandler(context.Background(), config.FunctionCreate, config.HTTPFunction, config.WithNudger())
 	if err != nil {
 		log.Error("create: start", "error", err.Error())
 		os.Exit(1)

@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	h, log, err := config.LambdaHandler(context.Background(), config.FunctionGet)
+	h, log, err := config.LambdaHandler(context.Background(), config.FunctionGet, config.HTTPFunction)
 	if err != nil {
 		log.Error("get: start", "error", err.Error())
 		os.Exit(1)

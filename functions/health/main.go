@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	h, log, err := config.LambdaHandler(context.Background(), config.FunctionHealth)
+	h, log, err := config.LambdaHandler(context.Background(), config.FunctionHealth, config.HTTPFunction)
 	if err != nil {
 		log.Error("health: start", "error", err.Error())
 		os.Exit(1)

@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	h, log, err := config.LambdaHandler(context.Background(), config.FunctionProcess, config.WithBedrock())
+	h, log, err := config.LambdaHandler(context.Background(), config.FunctionProcess, config.ProcessFunction, config.WithBedrock())
 	if err != nil {
 		log.Error("process: start", "error", err.Error())
 		os.Exit(1)

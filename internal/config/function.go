@@ -24,21 +24,37 @@ const (
 )
 
 // Function returns the Lambda handler of the named function over a's
-// backends. The functions' mains and `recall invoke` both call it, so what
-// runs locally is what runs in Lambda.
+// backends, for `recall invoke`, so what runs locally is what runs in Lambda.
 func (a *App) Function(name string) (lambda.Handler, error) {
 	switch name {
 	case FunctionCreate, FunctionGet, FunctionHealth:
-		// Behind API Gateway the JWT authorizer has verified the token; the
-		// handler reads the verified claims from the request context.
-		h := httpapi.Routes(a.Service, httpapi.Options{Auth: auth.Gateway{}, Logger: a.Log, Only: []string{name}})
-		return lambda.NewHandler(lambdafn.HTTP(h, lambdafn.WithLogger(a.Log))), nil
+		return HTTPFunction(a, name)
 	case FunctionProcess:
-		return lambda.NewHandler(lambdafn.Process(a.Service, lambdafn.ProcessOptions{
-			Worker: recall.WorkerConfig{Concurrency: a.Config.Concurrency},
-		})), nil
+		return ProcessFunction(a, name)
 	}
 	return nil, fmt.Errorf("no function %q: want create, get, health or process", name)
+}
+
+// Builder makes a function's handler over an App. The mains name theirs, so
+// a binary links only its own kind of handler: the process function has no
+// HTTP stack, the HTTP functions no drain.
+type Builder func(a *App, name string) (lambda.Handler, error)
+
+// HTTPFunction is the Builder of the API functions (create, get, health):
+// the shared HTTP handler limited to the function's routes, behind the API
+// Gateway adapter. Behind API Gateway the JWT authorizer has verified the
+// token; the handler reads the verified claims from the request context.
+func HTTPFunction(a *App, name string) (lambda.Handler, error) {
+	h := httpapi.Routes(a.Service, httpapi.Options{Auth: auth.Gateway{}, Logger: a.Log, Only: []string{name}})
+	return lambda.NewHandler(lambdafn.HTTP(h, lambdafn.WithLogger(a.Log))), nil
+}
+
+// ProcessFunction is the Builder of the process function: a direct
+// invocation analyses one conversation, a scheduled one sweeps and drains.
+func ProcessFunction(a *App, _ string) (lambda.Handler, error) {
+	return lambda.NewHandler(lambdafn.Process(a.Service, lambdafn.ProcessOptions{
+		Worker: recall.WorkerConfig{Concurrency: a.Config.Concurrency},
+	})), nil
 }
 
 // LambdaHandler reads the configuration from the environment, opens the
@@ -46,8 +62,9 @@ func (a *App) Function(name string) (lambda.Handler, error) {
 // main does before lambda.Start. The logger is usable even when err is not
 // nil, so main can report why it cannot start.
 //
-// with names the parts the function needs beyond the core (see Part).
-func LambdaHandler(ctx context.Context, name string, with ...Part) (lambda.Handler, *slog.Logger, error) {
+// build makes the handler (HTTPFunction or ProcessFunction), and with names
+// the parts the function needs beyond the core (see Part).
+func LambdaHandler(ctx context.Context, name string, build Builder, with ...Part) (lambda.Handler, *slog.Logger, error) {
 	cfg, err := FromEnv(Lambda)
 	log := cfg.NewLogger(os.Stdout)
 	if err != nil {
@@ -64,7 +81,7 @@ func LambdaHandler(ctx context.Context, name string, with ...Part) (lambda.Handl
 	if err != nil {
 		return nil, log, err
 	}
-	h, err := app.Function(name)
+	h, err := build(app, name)
 	if err != nil {
 		return nil, log, err
 	}

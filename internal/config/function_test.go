@@ -40,10 +40,11 @@ func TestLambdaHandlerEmitsMetrics(t *testing.T) {
 	t.Setenv("RECALL_AI", "")
 	tests := []struct {
 		function, event string
+		build           Builder
 		wantMetric      string
 	}{
-		{FunctionCreate, "create.json", "recall_conversations_created_total"},
-		{FunctionProcess, "process-scheduled.json", "recall_queue_oldest_age_seconds"},
+		{FunctionCreate, "create.json", HTTPFunction, "recall_conversations_created_total"},
+		{FunctionProcess, "process-scheduled.json", ProcessFunction, "recall_queue_oldest_age_seconds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.function, func(t *testing.T) {
@@ -54,7 +55,7 @@ func TestLambdaHandlerEmitsMetrics(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := captureStdout(t, func() {
-				h, _, err := LambdaHandler(context.Background(), tt.function, WithBedrock())
+				h, _, err := LambdaHandler(context.Background(), tt.function, tt.build, WithBedrock())
 				if err != nil {
 					t.Fatal(err)
 				}
