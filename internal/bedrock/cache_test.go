@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"recall/internal/recall"
+	"recall/internal/testenv"
 )
 
 func TestMemoryCacheLRUAndTTL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c := NewMemoryCache(2)
-	clock := newFakeClock()
+	clock := testenv.NewClock()
 	c.now = clock.Now
 	put := func(k string, ttl time.Duration) {
 		t.Helper()

@@ -3,47 +3,18 @@ package bedrock
 import (
 	"context"
 	"errors"
-	"sync"
+	"recall/internal/testenv"
 	"testing"
 	"time"
 )
 
-// fakeClock is a clock tests move by hand; sleeping advances it.
-type fakeClock struct {
-	mu     sync.Mutex
-	t      time.Time
-	sleeps []time.Duration
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.mu.Lock()
-	c.sleeps = append(c.sleeps, d)
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-	return ctx.Err()
-}
-
-func limiter(c *fakeClock, rpm, tpm int) *RateLimiter {
+func limiter(c *testenv.Clock, rpm, tpm int) *RateLimiter {
 	return NewLimiter(LimiterOptions{RequestsPerMinute: rpm, TokensPerMinute: tpm, Now: c.Now, Sleep: c.Sleep})
 }
 
 func TestLimiterRequestsPerMinute(t *testing.T) {
 	t.Parallel()
-	c := newFakeClock()
+	c := testenv.NewClock()
 	l := limiter(c, 2, 0)
 	for i, want := range []time.Duration{0, 0, 30 * time.Second, time.Minute} {
 		if got := l.Reserve(10); got != want {
@@ -58,7 +29,7 @@ func TestLimiterRequestsPerMinute(t *testing.T) {
 
 func TestLimiterTokensPerMinuteAndRecord(t *testing.T) {
 	t.Parallel()
-	c := newFakeClock()
+	c := testenv.NewClock()
 	l := limiter(c, 0, 6000)
 	if got := l.Reserve(6000); got != 0 {
 		t.Fatalf("first: %s", got)
@@ -85,7 +56,7 @@ func TestLimiterTokensPerMinuteAndRecord(t *testing.T) {
 
 func TestLimiterThrottledHalvesForACooldown(t *testing.T) {
 	t.Parallel()
-	c := newFakeClock()
+	c := testenv.NewClock()
 	l := limiter(c, 60, 0)
 	if got := l.Reserve(1); got != 0 {
 		t.Fatal(got)
@@ -124,7 +95,7 @@ func TestLimiterThrottledHalvesForACooldown(t *testing.T) {
 
 func TestLimiterLearnsARateWhenUnlimited(t *testing.T) {
 	t.Parallel()
-	c := newFakeClock()
+	c := testenv.NewClock()
 	l := limiter(c, 0, 0)
 	for range 10 {
 		if got := l.Reserve(100); got != 0 {
@@ -151,7 +122,7 @@ func TestLimiterLearnsARateWhenUnlimited(t *testing.T) {
 
 func TestLimiterWaitHonoursTheDeadline(t *testing.T) {
 	t.Parallel()
-	c := newFakeClock()
+	c := testenv.NewClock()
 	l := limiter(c, 1, 0)
 	if err := l.Wait(context.Background(), 1); err != nil {
 		t.Fatal(err)
@@ -162,15 +133,15 @@ func TestLimiterWaitHonoursTheDeadline(t *testing.T) {
 	if !errors.Is(err, ErrPaced) {
 		t.Fatalf("err = %v, want ErrPaced", err)
 	}
-	if len(c.sleeps) != 0 {
-		t.Errorf("slept %v before refusing", c.sleeps)
+	if len(c.Sleeps()) != 0 {
+		t.Errorf("slept %v before refusing", c.Sleeps())
 	}
 	// The refused reservation was given back: the next wait is one request's.
 	if err := l.Wait(context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}
-	if len(c.sleeps) != 1 || c.sleeps[0] != time.Minute {
-		t.Errorf("sleeps %v, want [1m]", c.sleeps)
+	if len(c.Sleeps()) != 1 || c.Sleeps()[0] != time.Minute {
+		t.Errorf("sleeps %v, want [1m]", c.Sleeps())
 	}
 
 	cancelled, stop := context.WithCancel(context.Background())
@@ -182,7 +153,7 @@ func TestLimiterWaitHonoursTheDeadline(t *testing.T) {
 
 func TestLimiterRecoversAsCallsSucceed(t *testing.T) {
 	t.Parallel()
-	c := newFakeClock()
+	c := testenv.NewClock()
 	l := limiter(c, 64, 0)
 	l.Throttled(context.Background())
 	if rpm, _ := l.Rates(); rpm != 32 {

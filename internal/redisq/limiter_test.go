@@ -20,45 +20,9 @@ import (
 	"recall/internal/testenv"
 )
 
-// fakeClock is a clock tests move by hand; sleeping advances it and is
-// recorded, so waits are asserted as computed, never timed.
-type fakeClock struct {
-	mu     sync.Mutex
-	t      time.Time
-	sleeps []time.Duration
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.mu.Lock()
-	c.sleeps = append(c.sleeps, d)
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-	return ctx.Err()
-}
-
-func (c *fakeClock) Sleeps() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.sleeps...)
-}
-
 // workers returns n limiters sharing one budget on c, as n worker
 // processes would, all reading clock.
-func workers(c redis.UniversalClient, clock *fakeClock, n int, o redisq.LimiterOptions) []*redisq.Limiter {
+func workers(c redis.UniversalClient, clock *testenv.Clock, n int, o redisq.LimiterOptions) []*redisq.Limiter {
 	if o.Prefix == "" {
 		o.Prefix = uniquePrefix()
 	}
@@ -97,7 +61,7 @@ func TestLimiterSharedRequestsPerMinute(t *testing.T) {
 	}
 	t.Parallel()
 	c := client(t, testenv.StartRedis(t).URL())
-	clock := newFakeClock()
+	clock := testenv.NewClock()
 	ls := workers(c, clock, 2, redisq.LimiterOptions{RequestsPerMinute: 60})
 	// Two workers take turns: 60 reservations fit in the minute's budget,
 	// whoever makes them.
@@ -125,7 +89,7 @@ func TestLimiterSharedTokensAndRecord(t *testing.T) {
 	}
 	t.Parallel()
 	c := client(t, testenv.StartRedis(t).URL())
-	clock := newFakeClock()
+	clock := testenv.NewClock()
 	ls := workers(c, clock, 2, redisq.LimiterOptions{TokensPerMinute: 6000})
 	a, b := ls[0], ls[1]
 	if got := reserve(t, a, 6000); got != 0 {
@@ -170,7 +134,7 @@ func TestLimiterThrottledSlowsEveryWorker(t *testing.T) {
 	}
 	t.Parallel()
 	c := client(t, testenv.StartRedis(t).URL())
-	clock := newFakeClock()
+	clock := testenv.NewClock()
 	ls := workers(c, clock, 2, redisq.LimiterOptions{RequestsPerMinute: 60})
 	a, b := ls[0], ls[1]
 	ctx := context.Background()
@@ -215,7 +179,7 @@ func TestLimiterLearnsTheFleetRateWhenUnlimited(t *testing.T) {
 	}
 	t.Parallel()
 	c := client(t, testenv.StartRedis(t).URL())
-	clock := newFakeClock()
+	clock := testenv.NewClock()
 	ls := workers(c, clock, 2, redisq.LimiterOptions{})
 	ctx := context.Background()
 	for i := range 10 {
@@ -250,7 +214,7 @@ func TestLimiterWaitHonoursTheDeadline(t *testing.T) {
 	}
 	t.Parallel()
 	c := client(t, testenv.StartRedis(t).URL())
-	clock := newFakeClock()
+	clock := testenv.NewClock()
 	ls := workers(c, clock, 2, redisq.LimiterOptions{RequestsPerMinute: 1})
 	a, b := ls[0], ls[1]
 	if err := a.Wait(context.Background(), 1); err != nil {
@@ -288,7 +252,7 @@ func TestLimiterSleepCutShortGivesTheReservationBack(t *testing.T) {
 	}
 	t.Parallel()
 	c := client(t, testenv.StartRedis(t).URL())
-	clock := newFakeClock()
+	clock := testenv.NewClock()
 	prefix := uniquePrefix()
 	o := redisq.LimiterOptions{Prefix: prefix, Model: "m", RequestsPerMinute: 60, Now: clock.Now,
 		Sleep: func(ctx context.Context, d time.Duration) error { return context.Canceled }}
@@ -320,7 +284,7 @@ func TestLimiterMatchesInProcess(t *testing.T) {
 	// observed, the in-process one from an exact event list and the shared
 	// one from a sliding-window count, which may differ slightly.
 	for _, q := range []struct{ rpm, tpm int }{{60, 20_000}, {120, 50_000}, {6, 4000}} {
-		clock := newFakeClock()
+		clock := testenv.NewClock()
 		mem := bedrock.NewLimiter(bedrock.LimiterOptions{RequestsPerMinute: q.rpm, TokensPerMinute: q.tpm, Now: clock.Now, Sleep: clock.Sleep})
 		red := workers(c, clock, 1, redisq.LimiterOptions{RequestsPerMinute: q.rpm, TokensPerMinute: q.tpm})[0]
 		rng := rand.New(rand.NewPCG(uint64(q.rpm), uint64(q.tpm)))
@@ -384,7 +348,7 @@ func TestLimiterKeyExpiresOnlyWhenIdle(t *testing.T) {
 	}
 	t.Parallel()
 	c := client(t, testenv.StartRedis(t).URL())
-	clock := newFakeClock()
+	clock := testenv.NewClock()
 	l := workers(c, clock, 1, redisq.LimiterOptions{Model: "m", RequestsPerMinute: 6, Cooldown: 5 * time.Minute})[0]
 	ctx := context.Background()
 	pttl := func() time.Duration {
@@ -424,7 +388,7 @@ func TestLimiterFallsBackWhenRedisIsDown(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartRedis(t, testenv.WithAppendOnly())
 	c := client(t, srv.URL())
-	clock := newFakeClock()
+	clock := testenv.NewClock()
 	var logs syncLog
 	o := redisq.LimiterOptions{Prefix: uniquePrefix(), Model: "m", RequestsPerMinute: 1, RetryAfter: 10 * time.Second,
 		Now: clock.Now, Sleep: clock.Sleep, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
@@ -486,7 +450,7 @@ func TestLimiterCluster(t *testing.T) {
 	}
 	t.Parallel()
 	c := client(t, clusterURL(testenv.StartRedisCluster(t)))
-	clock := newFakeClock()
+	clock := testenv.NewClock()
 	ls := workers(c, clock, 2, redisq.LimiterOptions{RequestsPerMinute: 2, TokensPerMinute: 1000})
 	if got := reserve(t, ls[0], 500); got != 0 {
 		t.Fatal(got)
