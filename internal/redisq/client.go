@@ -56,37 +56,32 @@ func NewClient(rawURL string, opts ClientOptions) (redis.UniversalClient, error)
 		if err != nil {
 			return nil, fmt.Errorf("redisq: parse redis cluster url: %w", redactErr(err))
 		}
-		o.DialTimeout = or(o.DialTimeout, timeout)
-		o.ReadTimeout = or(o.ReadTimeout, timeout)
-		o.WriteTimeout = or(o.WriteTimeout, timeout)
-		if o.MaxRetries == 0 {
-			o.MaxRetries = 1
-		}
-		if o.DialerRetries == 0 {
-			o.DialerRetries = 1
-		}
-		if opts.ClientName != "" {
-			o.ClientName = opts.ClientName
-		}
+		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries, &o.ClientName, timeout, opts.ClientName)
 		return redis.NewClusterClient(o), nil
 	}
 	o, err := redis.ParseURL(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("redisq: parse redis url: %w", redactErr(err))
 	}
-	o.DialTimeout = or(o.DialTimeout, timeout)
-	o.ReadTimeout = or(o.ReadTimeout, timeout)
-	o.WriteTimeout = or(o.WriteTimeout, timeout)
-	if o.MaxRetries == 0 {
-		o.MaxRetries = 1
-	}
-	if o.DialerRetries == 0 {
-		o.DialerRetries = 1
-	}
-	if opts.ClientName != "" {
-		o.ClientName = opts.ClientName
-	}
+	failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries, &o.ClientName, timeout, opts.ClientName)
 	return redis.NewClient(o), nil
+}
+
+// failFast applies the settings that make every queue call fail quickly
+// while Redis is down, to either client's options (go-redis's single-node
+// and cluster options share these fields but no type): timeouts the URL did
+// not set, one retry, and the client name.
+func failFast(dial, read, write *time.Duration, retries, dialerRetries *int, name *string, timeout time.Duration, clientName string) {
+	*dial, *read, *write = or(*dial, timeout), or(*read, timeout), or(*write, timeout)
+	if *retries == 0 {
+		*retries = 1
+	}
+	if *dialerRetries == 0 {
+		*dialerRetries = 1
+	}
+	if clientName != "" {
+		*name = clientName
+	}
 }
 
 func or(d, def time.Duration) time.Duration {
