@@ -262,22 +262,7 @@ func (s *Service) Work(ctx context.Context, wc WorkerConfig) error {
 	var jobs sync.WaitGroup
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
-		// Wait for at least one free slot, then ask for as many jobs as there
-		// are free slots.
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			continue
-		}
-		free := 1
-		for len(slots) < cap(slots) {
-			slots <- struct{}{}
-			free++
-		}
-		batch, err := s.cfg.Queue.Receive(ctx, free, wc.Wait)
-		for range free - len(batch) {
-			<-slots
-		}
+		batch, err := s.receive(ctx, slots, wc.Wait)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -357,18 +342,11 @@ func (s *Service) Drain(ctx context.Context, deadline time.Time, wc WorkerConfig
 		if left <= 0 || ctx.Err() != nil {
 			break
 		}
-		slots <- struct{}{}
-		free := 1
-		for len(slots) < cap(slots) {
-			slots <- struct{}{}
-			free++
-		}
-		batch, err := s.cfg.Queue.Receive(ctx, free, min(wc.Wait, left))
-		for range free - len(batch) {
-			<-slots
-		}
+		batch, err := s.receive(ctx, slots, min(wc.Wait, left))
 		if err != nil {
-			rerr = err
+			if ctx.Err() == nil {
+				rerr = err
+			}
 			break
 		}
 		if len(batch) == 0 {
@@ -387,6 +365,27 @@ func (s *Service) Drain(ctx context.Context, deadline time.Time, wc WorkerConfig
 	}
 	jobs.Wait()
 	return rep, rerr
+}
+
+// receive waits for at least one free slot, takes every free slot, asks the
+// queue for that many jobs, and gives back the slots it got no job for. Each
+// returned job holds one slot, which its handler must release.
+func (s *Service) receive(ctx context.Context, slots chan struct{}, wait time.Duration) ([]Job, error) {
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	free := 1
+	for len(slots) < cap(slots) {
+		slots <- struct{}{}
+		free++
+	}
+	batch, err := s.cfg.Queue.Receive(ctx, free, wait)
+	for range free - len(batch) {
+		<-slots
+	}
+	return batch, err
 }
 
 func sleep(ctx context.Context, d time.Duration) {
