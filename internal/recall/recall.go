@@ -7,6 +7,7 @@ package recall
 
 import (
 	"crypto/rand"
+	"strconv"
 	"sync"
 	"time"
 
@@ -129,33 +130,11 @@ func (j Job) Ref() Ref { return Ref{ID: j.ConversationID, Owner: j.Owner, Run: j
 
 // Key identifies the job's (conversation, run) pair; queues use it to make
 // Enqueue idempotent.
-func (j Job) Key() string { return j.ConversationID + ":" + itoa(j.Run) }
+func (j Job) Key() string { return j.ConversationID + ":" + strconv.Itoa(j.Run) }
 
 // JobFor builds the first-attempt job for c's current run.
 func JobFor(c *Conversation, now time.Time) Job {
 	return Job{ConversationID: c.ID, Owner: c.Owner, Run: c.Run, Priority: c.Priority, Attempt: c.Attempts + 1, EnqueuedAt: now}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }
 
 var (

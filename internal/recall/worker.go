@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -63,7 +64,7 @@ func (s *Service) handle(ctx context.Context, job Job) (Outcome, int, *Analysis,
 	if attempt > s.cfg.MaxAttempts {
 		// Every earlier attempt started and never reported back: the worker
 		// died or hung on this conversation. Stop before it takes down more.
-		reason := "analysis failed: gave up after " + itoa(attempt-1) + " attempts that never finished (the worker stopped or timed out mid-analysis)"
+		reason := "analysis failed: gave up after " + strconv.Itoa(attempt-1) + " attempts that never finished (the worker stopped or timed out mid-analysis)"
 		if _, err := s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventFail, At: s.cfg.Now().UTC(), Reason: reason}); err != nil && ErrorCode(err) != ECONFLICT {
 			return s.release(ctx, job, "record failure: "+err.Error())
 		}
@@ -138,7 +139,7 @@ func (s *Service) failed(ctx context.Context, job Job, c *Conversation, aerr err
 		if !Retryable(aerr) {
 			reason = "analysis failed: " + reason
 		} else {
-			reason = "analysis failed after " + itoa(attempt) + " attempts: " + reason
+			reason = "analysis failed after " + strconv.Itoa(attempt) + " attempts: " + reason
 		}
 		if _, err := s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventFail, At: now, Reason: reason}); err != nil && ErrorCode(err) != ECONFLICT {
 			return s.release(ctx, job, "record failure: "+err.Error())
