@@ -526,7 +526,11 @@ type localRunner struct {
 // startLocal opens cfg's backends and serves them. tweak, if set, may
 // change the service's configuration first (tests swap the analyzer).
 func startLocal(ctx context.Context, cfg config.Config, log *slog.Logger, tweak func(*recall.Config)) (*localRunner, error) {
-	app, err := config.Open(ctx, cfg, log)
+	pm, err := newPromMetrics()
+	if err != nil {
+		return nil, err
+	}
+	app, err := config.Open(ctx, cfg, log, config.WithObserver(pm.exp))
 	if err != nil {
 		return nil, err
 	}
@@ -547,17 +551,13 @@ func startLocal(ctx context.Context, cfg config.Config, log *slog.Logger, tweak 
 	if err != nil {
 		return fail(err)
 	}
-	metricsHandler, err := instrument(app)
-	if err != nil {
-		return fail(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fail(fmt.Errorf("listen: %w", err))
 	}
 	r.URL = "http://" + ln.Addr().String()
 	r.srv = &http.Server{
-		Handler:           withMetrics(httpapi.Routes(app.Service, httpapi.Options{Auth: verifier, Logger: log}), metricsHandler),
+		Handler:           withMetrics(httpapi.Routes(app.Service, httpapi.Options{Auth: verifier, Logger: log}), pm.handler(app)),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	r.serveDone = make(chan error, 1)

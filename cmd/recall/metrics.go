@@ -9,17 +9,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"recall/internal/config"
-	"recall/internal/metrics"
 	"recall/internal/metrics/prom"
-	"recall/internal/recall"
 )
 
-// instrument gives app's service a Prometheus observer (keeping any observer
-// it already has) and returns the /metrics handler: Recall's metrics, with
-// the queue's gauges sampled on every scrape, plus the Go runtime's and the
-// process's own. It replaces app.Service, so call it before anything takes
-// hold of the service.
-func instrument(app *config.App) (http.Handler, error) {
+// promMetrics is the local runner's Prometheus exporter: Recall's metrics
+// plus the Go runtime's and the process's own. Its exporter is the service's
+// Observer (config.WithObserver), given when the app is opened.
+type promMetrics struct {
+	reg *prometheus.Registry
+	exp *prom.Exporter
+}
+
+func newPromMetrics() (*promMetrics, error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -31,13 +32,15 @@ func instrument(app *config.App) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := app.Service.Config()
-	c.Observer = metrics.Tee(c.Observer, p)
-	app.Service = recall.NewService(c)
+	return &promMetrics{reg: reg, exp: p}, nil
+}
+
+// handler serves /metrics, sampling app's queue gauges on every scrape.
+func (m *promMetrics) handler(app *config.App) http.Handler {
 	log := app.Log
-	return p.Handler(reg, app.Queue, func(err error) {
+	return m.exp.Handler(m.reg, app.Queue, func(err error) {
 		log.WarnContext(context.Background(), "metrics: queue gauges not sampled", "error", err.Error())
-	}), nil
+	})
 }
 
 // withMetrics serves GET /metrics with m and everything else with api: the

@@ -57,7 +57,12 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	app, err := config.Open(ctx, cfg, log)
+	// /metrics (Prometheus) sits on the API's listener, outside its auth.
+	pm, err := newPromMetrics()
+	if err != nil {
+		return err
+	}
+	app, err := config.Open(ctx, cfg, log, config.WithObserver(pm.exp))
 	if err != nil {
 		return err
 	}
@@ -70,12 +75,7 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// /metrics (Prometheus) sits on the API's listener, outside its auth.
-	metricsHandler, err := instrument(app)
-	if err != nil {
-		return err
-	}
-	handler := withMetrics(httpapi.Routes(app.Service, httpapi.Options{Auth: verifier, Logger: log}), metricsHandler)
+	handler := withMetrics(httpapi.Routes(app.Service, httpapi.Options{Auth: verifier, Logger: log}), pm.handler(app))
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

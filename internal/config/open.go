@@ -98,12 +98,12 @@ func WithNudger() Part {
 	}
 }
 
-// Open builds the backends cfg selects, with every part, and the service
-// over them. It does not wait for remote backends to answer: a Redis or
-// DynamoDB outage at start-up shows in health checks, not as a failure to
-// start, so creates keep being accepted.
-func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
-	return OpenWith(ctx, cfg, log, WithBedrock(), WithNudger())
+// Open builds the backends cfg selects, with every part (and any extra, such
+// as WithObserver), and the service over them. It does not wait for remote
+// backends to answer: a Redis or DynamoDB outage at start-up shows in health
+// checks, not as a failure to start, so creates keep being accepted.
+func Open(ctx context.Context, cfg Config, log *slog.Logger, extra ...Part) (*App, error) {
+	return OpenWith(ctx, cfg, log, append([]Part{WithBedrock(), WithNudger()}, extra...)...)
 }
 
 // OpenWith is Open with only the named parts linked in.
