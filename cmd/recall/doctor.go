@@ -174,15 +174,7 @@ var discardLog = slog.New(slog.DiscardHandler)
 
 // openOnly opens cfg with every component but the named one replaced by a
 // scratch default, so the check sees only its own component's faults.
-//
-// A panic inside config.Open (its error path has closed a nil App) is turned
-// into an error, so one broken component still leaves a report to read.
-func openOnly(ctx context.Context, cfg config.Config, component, scratch string) (app *config.App, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			app, err = nil, fmt.Errorf("opening the %s failed, and config.Open panicked on its error path (%v); run recall serve to see the original error", component, r)
-		}
-	}()
+func openOnly(ctx context.Context, cfg config.Config, component, scratch string) (*config.App, error) {
 	c := cfg
 	if component != "store" {
 		c.DynamoTable, c.CreateTable = "", false
@@ -216,15 +208,8 @@ func checkStore(ctx context.Context, cfg config.Config) check {
 	} else {
 		where = "embedded store " + filepath.Join(cfg.DataDir, "recall.db")
 	}
-	if cfg.DynamoTable == "" {
-		// The file is opened directly first, so the commonest fault (recall
-		// serve holds it) is named precisely whatever config.Open makes of it.
-		st, err := boltstore.Open(filepath.Join(cfg.DataDir, "recall.db"), boltstore.Options{})
-		if err != nil {
-			return check{detail: where + ": " + err.Error(), fix: storeFix(cfg, err)}
-		}
-		st.Close()
-	}
+	// The commonest fault, recall serve holding the embedded file, comes
+	// back as boltstore.ErrInUse, which storeFix names with its fix.
 	app, err := openOnly(ctx, cfg, "store", "")
 	if err != nil {
 		return check{detail: where + ": " + err.Error(), fix: storeFix(cfg, err)}

@@ -394,18 +394,12 @@ func parseRate(s string) (float64, error) {
 	return 0, fmt.Errorf("%q: the unit must be s, m or h", s)
 }
 
-// openBackends is config.Open preceded by a check of the commonest fault
-// of an operator command, the embedded file held by recall serve, so it is
-// reported with its fix rather than as whatever Open makes of it.
+// openBackends is config.Open with the commonest fault of an operator
+// command, the embedded file held by recall serve, given its fix.
 func openBackends(ctx context.Context, cfg config.Config, log *slog.Logger) (*config.App, error) {
-	if cfg.DynamoTable == "" {
-		st, err := boltstore.Open(filepath.Join(cfg.DataDir, "recall.db"), boltstore.Options{})
-		if errors.Is(err, boltstore.ErrInUse) {
-			return nil, fmt.Errorf("%w: stop recall serve or point --data elsewhere", err)
-		}
-		if err == nil {
-			st.Close()
-		}
+	app, err := config.Open(ctx, cfg, log)
+	if errors.Is(err, boltstore.ErrInUse) {
+		return nil, fmt.Errorf("%w: stop recall serve or point --data elsewhere", err)
 	}
-	return config.Open(ctx, cfg, log)
+	return app, err
 }
