@@ -410,7 +410,7 @@ func (b *bench) run(ctx context.Context) *BenchReport {
 		pending = slices.DeleteFunc(pending, func(c *created) bool { return c.finished })
 		if len(pending) > 0 && finished.Load() == before {
 			// Nothing finished this round: let the workers get ahead.
-			sleepCtx(ctx, 100*time.Millisecond)
+			recall.Sleep(ctx, 100*time.Millisecond)
 		}
 	}
 	pp.Finish()
@@ -429,15 +429,6 @@ func (b *bench) run(ctx context.Context) *BenchReport {
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
 
 // benchContent is a short meeting chat with commitments, requests and
 // names, varied per conversation so no cache can answer for the model.

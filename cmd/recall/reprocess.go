@@ -236,7 +236,7 @@ func (r *reprocessRun) run(ctx context.Context) error {
 			if !r.dryRun {
 				// Pace: one call per interval, without bursts after a stall.
 				if wait := time.Until(next); wait > 0 {
-					sleepCtx(ctx, wait)
+					recall.Sleep(ctx, wait)
 				}
 				if ctx.Err() != nil {
 					return ctx.Err()

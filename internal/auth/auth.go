@@ -110,7 +110,7 @@ func tokenError(tok *jwt.Token, err error) error {
 			if alg == "" {
 				return unauthorized("token header names no alg; tokens must be signed with HS256")
 			}
-			return unauthorized("token algorithm %q is not accepted; tokens must be signed with HS256", truncate(alg, 20))
+			return unauthorized("token algorithm %q is not accepted; tokens must be signed with HS256", recall.Truncate(alg, 20))
 		}
 	}
 	switch {
@@ -214,11 +214,4 @@ func ValidOwner(sub string) bool {
 
 func unauthorized(format string, args ...any) error {
 	return recall.Errorf(recall.EUNAUTHORIZED, format, args...)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

@@ -229,7 +229,7 @@ func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall
 		if err := convs.Put(convKey, val); err != nil {
 			return err
 		}
-		if rec.Status.Stuck() {
+		if rec.Status.InProgress() {
 			if err := tx.Bucket(bucketStuck).Put(stuckKey(rec.UpdatedAt, rec.ID), convKey); err != nil {
 				return err
 			}
@@ -358,7 +358,7 @@ func (s *Store) Transition(ctx context.Context, ref recall.Ref, t recall.Transit
 			derr = recall.Errorf(recall.ENOTFOUND, "No conversation with id %q.", ref.ID)
 			return nil
 		}
-		oldKey, wasStuck := stuckKey(c.UpdatedAt, c.ID), c.Status.Stuck()
+		oldKey, wasStuck := stuckKey(c.UpdatedAt, c.ID), c.Status.InProgress()
 		if err := c.Apply(ref.Run, t); err != nil {
 			derr = err
 			return nil
@@ -377,7 +377,7 @@ func (s *Store) Transition(ctx context.Context, ref recall.Ref, t recall.Transit
 				return err
 			}
 		}
-		if c.Status.Stuck() {
+		if c.Status.InProgress() {
 			if err := idx.Put(stuckKey(c.UpdatedAt, c.ID), convKey); err != nil {
 				return err
 			}

@@ -110,7 +110,7 @@ func encodeConversation(c *recall.Conversation, idemKey string) (map[string]type
 	if !c.ProcessedAt.IsZero() {
 		item[attrProcessedAt] = str(formatTime(c.ProcessedAt))
 	}
-	if c.Status.Stuck() {
+	if c.Status.InProgress() {
 		item[AttrStuckPK] = str(stuckShard(c.ID))
 		item[AttrStuckSK] = str(stuckSK(c.UpdatedAt, c.ID))
 	}

@@ -79,13 +79,13 @@ func (a *api) reprocess(w http.ResponseWriter, r *http.Request) error {
 func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return recall.Errorf(recall.EINVALID, "The query string is malformed: %s.", truncate(err.Error(), 100))
+		return recall.Errorf(recall.EINVALID, "The query string is malformed: %s.", recall.Truncate(err.Error(), 100))
 	}
 	limit := recall.DefaultPageSize
 	if q.Has("limit") {
 		n, err := strconv.Atoi(q.Get("limit"))
 		if err != nil || n < 1 || n > recall.MaxPageSize {
-			return recall.Errorf(recall.EINVALID, "limit must be an integer from 1 to %d, not %q.", recall.MaxPageSize, truncate(q.Get("limit"), 20))
+			return recall.Errorf(recall.EINVALID, "limit must be an integer from 1 to %d, not %q.", recall.MaxPageSize, recall.Truncate(q.Get("limit"), 20))
 		}
 		limit = n
 	}
@@ -143,7 +143,7 @@ func (a *api) health(w http.ResponseWriter, r *http.Request) error {
 // compressed body is 415.
 func checkContentType(r *http.Request) error {
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return recall.Errorf(recall.EMEDIA, "Content-Encoding %q is not supported; send the body uncompressed.", truncate(ce, 40))
+		return recall.Errorf(recall.EMEDIA, "Content-Encoding %q is not supported; send the body uncompressed.", recall.Truncate(ce, 40))
 	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
@@ -151,13 +151,13 @@ func checkContentType(r *http.Request) error {
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return recall.Errorf(recall.EMEDIA, "Content-Type %q could not be parsed; send application/json.", truncate(ct, 60))
+		return recall.Errorf(recall.EMEDIA, "Content-Type %q could not be parsed; send application/json.", recall.Truncate(ct, 60))
 	}
 	if mt != "application/json" && mt != "application/x-www-form-urlencoded" {
-		return recall.Errorf(recall.EMEDIA, "Content-Type %s is not supported; send application/json.", truncate(mt, 60))
+		return recall.Errorf(recall.EMEDIA, "Content-Type %s is not supported; send application/json.", recall.Truncate(mt, 60))
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-		return recall.Errorf(recall.EMEDIA, "charset %q is not supported; send UTF-8.", truncate(cs, 40))
+		return recall.Errorf(recall.EMEDIA, "charset %q is not supported; send UTF-8.", recall.Truncate(cs, 40))
 	}
 	return nil
 }
@@ -206,7 +206,7 @@ func jsonError(err error, dec *json.Decoder, limit int64) error {
 		return recall.Errorf(recall.EINVALID, "Field %q must be a %s, not %s.", typ.Field, typ.Type, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return recall.Errorf(recall.EINVALID, "Unknown field %s; the fields are content, post_type, title and priority.",
-			truncate(strings.TrimPrefix(err.Error(), "json: unknown field "), 80))
+			recall.Truncate(strings.TrimPrefix(err.Error(), "json: unknown field "), 80))
 	}
 	return recall.Wrap(err, recall.EINVALID, "The request body could not be read.")
 }

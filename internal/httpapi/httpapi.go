@@ -171,7 +171,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p == "" || p != cleanPath(p) {
 			// ServeMux would redirect "/a//b" or "/a/../b"; no route of ours
 			// is reached that way.
-			writeError(w, r, recall.Errorf(recall.ENOTFOUND, "No route for path %q.", truncate(p, 100)))
+			writeError(w, r, recall.Errorf(recall.ENOTFOUND, "No route for path %q.", recall.Truncate(p, 100)))
 			return
 		}
 		if _, pat := a.mux.Handler(r); a.known(pat) {
@@ -180,10 +180,10 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if allow := a.allowed(r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			writeError(w, r, recall.Errorf(recall.EMETHOD, "Method %s is not allowed here; allowed: %s.", truncate(r.Method, 20), strings.Join(allow, ", ")))
+			writeError(w, r, recall.Errorf(recall.EMETHOD, "Method %s is not allowed here; allowed: %s.", recall.Truncate(r.Method, 20), strings.Join(allow, ", ")))
 			return
 		}
-		writeError(w, r, recall.Errorf(recall.ENOTFOUND, "No route for %s %s.", truncate(r.Method, 20), truncate(p, 100)))
+		writeError(w, r, recall.Errorf(recall.ENOTFOUND, "No route for %s %s.", recall.Truncate(r.Method, 20), recall.Truncate(p, 100)))
 	})
 }
 
@@ -266,11 +266,4 @@ func cleanPath(p string) string {
 		}
 	}
 	return np
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

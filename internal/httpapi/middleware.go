@@ -95,13 +95,13 @@ func (a *api) logRequest(r *http.Request, info *requestInfo, status int, start t
 	}
 	attrs := []slog.Attr{
 		slog.String("request_id", info.id),
-		slog.String("method", truncate(r.Method, 20)),
+		slog.String("method", recall.Truncate(r.Method, 20)),
 		slog.String("route", info.route),
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 	}
 	if info.route == "" {
-		attrs = append(attrs, slog.String("path", truncate(r.URL.EscapedPath(), 200)))
+		attrs = append(attrs, slog.String("path", recall.Truncate(r.URL.EscapedPath(), 200)))
 	}
 	if info.owner != "" {
 		attrs = append(attrs, slog.String("owner", info.owner))

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -108,7 +107,7 @@ func Process(svc *recall.Service, opts ProcessOptions) ProcessHandler {
 		case d.ConversationID == "":
 			return ProcessResult{}, errors.New("process: direct invocation: conversation_id is required")
 		case !recall.ValidID(d.ConversationID):
-			return ProcessResult{}, fmt.Errorf("process: direct invocation: conversation_id %q is not a conversation id", truncate(d.ConversationID, 40))
+			return ProcessResult{}, fmt.Errorf("process: direct invocation: conversation_id %q is not a conversation id", recall.Truncate(d.ConversationID, 40))
 		case d.Owner == "":
 			return ProcessResult{}, errors.New("process: direct invocation: owner is required")
 		}
@@ -128,7 +127,7 @@ func scheduled(ctx context.Context, svc *recall.Service, opts ProcessOptions, ra
 	}
 	if ev.Source != "aws.events" || ev.DetailType != "Scheduled Event" {
 		return ProcessResult{}, fmt.Errorf("process: unsupported event (source %q, detail-type %q); expected source \"aws.events\" and detail-type \"Scheduled Event\"",
-			truncate(ev.Source, 60), truncate(ev.DetailType, 60))
+			recall.Truncate(ev.Source, 60), recall.Truncate(ev.DetailType, 60))
 	}
 	deadline, ok := ctx.Deadline()
 	if ok {
@@ -151,11 +150,4 @@ func scheduled(ctx context.Context, svc *recall.Service, opts ProcessOptions, ra
 			window.Round(time.Millisecond), opts.Margin, analyze)
 	}
 	return res, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

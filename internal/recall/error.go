@@ -1,8 +1,10 @@
 package recall
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -103,4 +105,28 @@ func Retryable(err error) bool {
 		return false
 	}
 	return true
+}
+
+// Truncate shortens s to at most n bytes (never splitting a character, and
+// dropping invalid UTF-8) and marks the cut with "…", so an error message or
+// log attribute that quotes caller input stays short and printable.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// Sleep waits d or until ctx ends, whichever comes first, and returns ctx's
+// error in the second case: the one context-aware sleep every retry loop and
+// pacing wait uses.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -47,6 +47,37 @@ func (p Priority) Valid() bool {
 	return p == PriorityHigh || p == PriorityDefault || p == PriorityLow
 }
 
+// Lane is p's index in Priorities (high 0, default 1, low 2), or -1 for an
+// invalid priority: the slot of p in a backend that keeps one lane each.
+func (p Priority) Lane() int {
+	switch p {
+	case PriorityHigh:
+		return 0
+	case PriorityDefault:
+		return 1
+	case PriorityLow:
+		return 2
+	}
+	return -1
+}
+
+// Weight is how many deliveries p gets in each round of a queue's weighted
+// round robin (6, 3 and 1; 0 for an invalid priority). With every lane busy
+// high gets 60% of deliveries, default 30% and low 10%, so low work is
+// slowed, never starved. It is the one statement of the priority policy;
+// every queue backend serves by it.
+func (p Priority) Weight() int {
+	switch p {
+	case PriorityHigh:
+		return 6
+	case PriorityDefault:
+		return 3
+	case PriorityLow:
+		return 1
+	}
+	return 0
+}
+
 // Usage counts model tokens spent on one analysis. A cached or local analysis
 // spends none.
 type Usage struct {

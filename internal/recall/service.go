@@ -241,7 +241,7 @@ func storeErr(err error, doing string) error {
 // Get returns owner's conversation id.
 func (s *Service) Get(ctx context.Context, owner, id string) (*Conversation, error) {
 	if !ValidID(id) {
-		return nil, Errorf(ENOTFOUND, "No conversation with id %q.", truncate(id, 40))
+		return nil, Errorf(ENOTFOUND, "No conversation with id %q.", Truncate(id, 40))
 	}
 	c, err := s.cfg.Store.Get(ctx, owner, id)
 	if err != nil {
@@ -313,7 +313,7 @@ func (s *Service) cursorMAC(owner, after string) []byte {
 // Reprocess starts a new analysis run for owner's conversation id.
 func (s *Service) Reprocess(ctx context.Context, owner, id string) (*Conversation, error) {
 	if !ValidID(id) {
-		return nil, Errorf(ENOTFOUND, "No conversation with id %q.", truncate(id, 40))
+		return nil, Errorf(ENOTFOUND, "No conversation with id %q.", Truncate(id, 40))
 	}
 	c, err := s.cfg.Store.Transition(ctx, Ref{ID: id, Owner: owner}, Transition{Event: EventReprocess, At: s.cfg.Now().UTC()})
 	if err != nil {
@@ -383,14 +383,4 @@ func (s *Service) Health(ctx context.Context) Health {
 		h.Healthy = h.Healthy && r.ok
 	}
 	return h
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -161,5 +161,8 @@ func (e Event) AllowedFrom() []Status {
 
 func (e Event) allowedFrom(s Status) bool { return slices.Contains(e.AllowedFrom(), s) }
 
-// Stuck reports whether s is a state the sweeper watches.
-func (s Status) Stuck() bool { return s == StatusPending || s == StatusProcessing }
+// InProgress reports whether the analysis in state s has not finished yet
+// (pending or processing): what the sweeper watches and what a direct
+// invocation may still work on. It says nothing about how long it has been
+// so; the sweeper's Stuck query adds the age.
+func (s Status) InProgress() bool { return s == StatusPending || s == StatusProcessing }

@@ -182,7 +182,7 @@ func (s *Service) ProcessNow(ctx context.Context, owner, id string) (Outcome, er
 	if err != nil {
 		return "", err
 	}
-	if !c.Status.Stuck() {
+	if !c.Status.InProgress() {
 		return OutcomeSkipped, nil
 	}
 	return s.Handle(ctx, JobFor(c, s.cfg.Now())), nil
@@ -270,7 +270,7 @@ func (s *Service) Work(ctx context.Context, wc WorkerConfig) error {
 			}
 			backoff = min(max(backoff*2, 100*time.Millisecond), 5*time.Second)
 			s.log.WarnContext(ctx, "receive failed", "error", err.Error(), "retry_in", backoff.String())
-			sleep(ctx, backoff)
+			Sleep(ctx, backoff)
 			continue
 		}
 		backoff = 0
@@ -387,13 +387,4 @@ func (s *Service) receive(ctx context.Context, slots chan struct{}, wait time.Du
 		<-slots
 	}
 	return batch, err
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
