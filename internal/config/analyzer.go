@@ -1,0 +1,66 @@
+package config
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/redis/go-redis/v9"
+
+	"recall/internal/bedrock"
+	"recall/internal/extract"
+	"recall/internal/recall"
+	"recall/internal/redisq"
+)
+
+// OpenAnalyzer builds only the analyzer cfg selects, for commands that need
+// no store or queue (recall analyze). It uses a process-local cache and
+// limiter even when REDIS_URL is set.
+func OpenAnalyzer(ctx context.Context, cfg Config, log *slog.Logger) (recall.Analyzer, error) {
+	return openAnalyzer(ctx, cfg, log, nil, openBedrock)
+}
+
+// openAnalyzer builds the analyzer. With a Redis client (REDIS_URL set) the
+// Bedrock analyzer's cache, quota limiter and usage totals live in Redis and
+// are shared by every worker: an identical conversation costs no tokens on
+// any worker, the fleet as a whole stays under the model's quota, and
+// `recall usage` sees every worker's spend.
+func openAnalyzer(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient,
+	bedrockFn func(context.Context, Config, *slog.Logger, redis.UniversalClient) (recall.Analyzer, error)) (recall.Analyzer, error) {
+	if cfg.AI != "bedrock" {
+		return extract.New(extract.Options{Latency: cfg.AnalyzerLatency}), nil
+	}
+	return bedrockFn(ctx, cfg, log, rdb)
+}
+
+func openBedrock(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient) (recall.Analyzer, error) {
+	client, err := bedrock.NewClient(ctx, cfg.Region)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	o := bedrock.Options{
+		ModelID: cfg.BedrockModel, Region: cfg.Region,
+		MaxTokens: cfg.BedrockMaxTokens, InputBudgetTokens: cfg.BedrockInputBudget,
+		CacheTTL: cfg.BedrockCacheTTL, Logger: log,
+		Limiter: bedrock.NewLimiter(bedrock.LimiterOptions{RequestsPerMinute: cfg.BedrockRPM, TokensPerMinute: cfg.BedrockTPM}),
+	}
+	if rdb != nil {
+		o.Cache = redisq.NewCache(rdb, "")
+		o.Limiter = redisq.NewLimiter(rdb, redisq.LimiterOptions{Model: cfg.BedrockModel,
+			RequestsPerMinute: cfg.BedrockRPM, TokensPerMinute: cfg.BedrockTPM, Logger: log})
+		o.Usage = redisq.NewUsage(rdb, "", log)
+	}
+	return bedrock.New(client, o), nil
+}
+
+// configuredElsewhere stands for the Bedrock analyzer in a function that
+// never analyses (create, get, health): the process function holds the real
+// one. Its health says "configured" as the real one does until a call fails,
+// and a function of that process is not the one that would see the failure.
+type configuredElsewhere struct{}
+
+func (configuredElsewhere) Analyze(context.Context, recall.AnalysisInput) (recall.Analysis, error) {
+	return recall.Analysis{}, recall.Errorf(recall.EINTERNAL, "this function does not analyse conversations; the process function does")
+}
+
+func (configuredElsewhere) Health(context.Context) (string, error) { return "configured", nil }
