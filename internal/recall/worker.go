@@ -29,83 +29,88 @@ const (
 // job to be delivered again.
 func (s *Service) Handle(ctx context.Context, job Job) Outcome {
 	start := s.cfg.Now()
-	outcome, attempt, a, reason := s.handle(ctx, job)
+	r := s.handle(ctx, job)
 	took := s.cfg.Now().Sub(start)
 	attrs := []any{"conversation_id", job.ConversationID, "owner", job.Owner, "run", job.Run,
-		"attempt", attempt, "outcome", string(outcome), "duration_ms", took.Milliseconds()}
-	if reason != "" {
-		attrs = append(attrs, "reason", reason)
+		"attempt", r.attempt, "outcome", string(r.outcome), "duration_ms", took.Milliseconds()}
+	if r.reason != "" {
+		attrs = append(attrs, "reason", r.reason)
 	}
-	if a != nil {
+	if a := r.analysis; a != nil {
 		attrs = append(attrs, "model", a.Model, "input_tokens", a.Usage.InputTokens,
 			"output_tokens", a.Usage.OutputTokens, "cached", a.Cached)
 	}
 	s.log.InfoContext(ctx, "job", attrs...)
 	if s.cfg.Observer != nil {
-		s.cfg.Observer.JobFinished(outcome, attempt, took, a)
+		s.cfg.Observer.JobFinished(r.outcome, r.attempt, took, r.analysis)
 	}
-	return outcome
+	return r.outcome
 }
 
-func (s *Service) handle(ctx context.Context, job Job) (Outcome, int, *Analysis, string) {
-	q := s.cfg.Queue
-	c, err := s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventStart, At: s.cfg.Now().UTC()})
-	switch code := ErrorCode(err); {
-	case code == ECONFLICT || code == ENOTFOUND:
-		if err := q.Ack(ctx, job); err != nil {
-			return OutcomeReleased, job.Attempt, nil, "ack: " + err.Error()
-		}
-		return OutcomeSkipped, job.Attempt, nil, ErrorMessage(err)
-	case err != nil:
-		// The store is down: put the job back without spending an attempt.
-		return s.release(ctx, job, "start: "+err.Error())
+// result is what became of one job: the outcome, and what Handle logs and
+// tells the Observer about it.
+type result struct {
+	outcome  Outcome
+	attempt  int       // the attempt the job was on
+	analysis *Analysis // set when the model answered, so its usage is counted
+	reason   string    // why, for the log; empty when done
+}
+
+// handle reads as the job's life: start an attempt, analyse, and settle
+// whatever came of it. Every way out goes through start, settle or release,
+// so the order of store and queue writes is decided in one place.
+func (s *Service) handle(ctx context.Context, job Job) result {
+	c, r := s.start(ctx, job)
+	if c == nil {
+		return r
 	}
-	attempt := c.Attempts
-	if attempt > s.cfg.MaxAttempts {
+	if c.Attempts > s.cfg.MaxAttempts {
 		// Every earlier attempt started and never reported back: the worker
 		// died or hung on this conversation. Stop before it takes down more.
-		reason := "analysis failed: gave up after " + strconv.Itoa(attempt-1) + " attempts that never finished (the worker stopped or timed out mid-analysis)"
-		if _, err := s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventFail, At: s.cfg.Now().UTC(), Reason: reason}); err != nil && ErrorCode(err) != ECONFLICT {
-			return s.release(ctx, job, "record failure: "+err.Error())
-		}
-		if err := s.cfg.Queue.DeadLetter(ctx, job, reason); err != nil {
-			return OutcomeReleased, attempt, nil, "dead-letter: " + err.Error()
-		}
-		return OutcomeFailed, attempt, nil, reason
+		return s.settle(ctx, job, giveUp(c.Attempts, s.cfg.Now().UTC(),
+			"analysis failed: gave up after "+strconv.Itoa(c.Attempts-1)+" attempts that never finished (the worker stopped or timed out mid-analysis)"))
 	}
-
 	actx, cancel := context.WithTimeout(ctx, s.cfg.AnalyzeTimeout)
 	a, err := s.cfg.Analyzer.Analyze(actx, AnalysisInput{ConversationID: c.ID, Title: c.Title, PostType: c.PostType, Content: c.Content})
 	cancel()
 	if err != nil {
-		return s.failed(ctx, job, c, err)
+		return s.settle(ctx, job, s.afterError(job, c.Attempts, err))
 	}
-	_, err = s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventDone, At: s.cfg.Now().UTC(), Analysis: &a})
-	switch code := ErrorCode(err); {
-	case code == ECONFLICT || code == ENOTFOUND:
-		// A newer run or a duplicate delivery got there first; its result stands.
-		if err := q.Ack(ctx, job); err != nil {
-			return OutcomeReleased, attempt, &a, "ack: " + err.Error()
-		}
-		return OutcomeSkipped, attempt, &a, ErrorMessage(err)
-	case err != nil:
-		return s.release(ctx, job, "save result: "+err.Error())
-	}
-	if err := q.Ack(ctx, job); err != nil {
-		// The result is stored; a redelivery will find the run done and skip.
-		s.log.WarnContext(ctx, "ack failed after result was stored", "conversation_id", job.ConversationID, "error", err.Error())
-	}
-	return OutcomeDone, attempt, &a, ""
+	return s.settle(ctx, job, settlement{
+		result: result{outcome: OutcomeDone, attempt: c.Attempts, analysis: &a},
+		record: &Transition{Event: EventDone, At: s.cfg.Now().UTC(), Analysis: &a}, doing: "save result",
+		skipIfStale: true, call: callAck,
+	})
 }
 
-// failed decides between retrying and giving up after an analysis error.
-func (s *Service) failed(ctx context.Context, job Job, c *Conversation, aerr error) (Outcome, int, *Analysis, string) {
-	attempt := c.Attempts
+// start records that an attempt begins (EventStart counts it) and returns
+// the conversation to analyse. When there is nothing to do (a stale run, a
+// finished one, a deleted conversation) or the store is down, it returns no
+// conversation and the job's settled result instead. How an attempt claims
+// its conversation is decided here and nowhere else.
+func (s *Service) start(ctx context.Context, job Job) (*Conversation, result) {
+	c, err := s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventStart, At: s.cfg.Now().UTC()})
+	switch code := ErrorCode(err); {
+	case code == ECONFLICT || code == ENOTFOUND:
+		return nil, s.settle(ctx, job, skip(result{attempt: job.Attempt}, err))
+	case err != nil:
+		// The store is down: put the job back without spending an attempt.
+		return nil, s.release(ctx, job, "start: "+err.Error())
+	}
+	return c, result{}
+}
+
+// afterError decides what an analysis error means for the job: a throttle
+// comes back later without spending an attempt, a transient error is retried
+// with backoff while attempts remain, anything else fails the run. It only
+// decides; settle makes the decision durable.
+func (s *Service) afterError(job Job, attempt int, aerr error) settlement {
 	reason := ErrorMessage(aerr)
 	if ErrorCode(aerr) == EINTERNAL {
 		reason = aerr.Error()
 	}
 	now := s.cfg.Now().UTC()
+	next := job
 	switch {
 	case ErrorCode(aerr) == ETHROTTLED:
 		// Come back no sooner than the limiter says a call could go out
@@ -116,49 +121,119 @@ func (s *Service) failed(ctx context.Context, job Job, c *Conversation, aerr err
 		if hint := RetryAfter(aerr); hint > 0 {
 			delay = max(delay, min(hint, time.Hour)+rand.N(hint/4+1))
 		}
-		if _, err := s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventRetry, At: now, Reason: reason, Refund: true}); err != nil && ErrorCode(err) != ECONFLICT {
-			return s.release(ctx, job, "record throttle: "+err.Error())
-		}
-		next := job
 		next.Attempt = attempt
-		if err := s.cfg.Queue.Retry(ctx, next, delay); err != nil {
-			return OutcomeReleased, attempt, nil, "retry: " + err.Error()
+		return settlement{
+			result: result{outcome: OutcomeThrottled, attempt: attempt, reason: reason},
+			record: &Transition{Event: EventRetry, At: now, Reason: reason, Refund: true}, doing: "record throttle",
+			call: callRetry, next: next, delay: delay,
 		}
-		return OutcomeThrottled, attempt, nil, reason
 	case Retryable(aerr) && attempt < s.cfg.MaxAttempts:
-		if _, err := s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventRetry, At: now, Reason: reason}); err != nil && ErrorCode(err) != ECONFLICT {
-			return s.release(ctx, job, "record retry: "+err.Error())
-		}
-		next := job
 		next.Attempt = attempt + 1
-		if err := s.cfg.Queue.Retry(ctx, next, s.Backoff(attempt)); err != nil {
-			return OutcomeReleased, attempt, nil, "retry: " + err.Error()
+		return settlement{
+			result: result{outcome: OutcomeRetry, attempt: attempt, reason: reason},
+			record: &Transition{Event: EventRetry, At: now, Reason: reason}, doing: "record retry",
+			call: callRetry, next: next, delay: s.Backoff(attempt),
 		}
-		return OutcomeRetry, attempt, nil, reason
+	case !Retryable(aerr):
+		return giveUp(attempt, now, "analysis failed: "+reason)
 	default:
-		if !Retryable(aerr) {
-			reason = "analysis failed: " + reason
-		} else {
-			reason = "analysis failed after " + strconv.Itoa(attempt) + " attempts: " + reason
-		}
-		if _, err := s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventFail, At: now, Reason: reason}); err != nil && ErrorCode(err) != ECONFLICT {
-			return s.release(ctx, job, "record failure: "+err.Error())
-		}
-		if err := s.cfg.Queue.DeadLetter(ctx, job, reason); err != nil {
-			return OutcomeReleased, attempt, nil, "dead-letter: " + err.Error()
-		}
-		return OutcomeFailed, attempt, nil, reason
+		return giveUp(attempt, now, "analysis failed after "+strconv.Itoa(attempt)+" attempts: "+reason)
 	}
+}
+
+// queueCall is how a settled job leaves the queue's hands. Its value names
+// the call in a released job's reason.
+type queueCall string
+
+const (
+	callAck        queueCall = "ack"
+	callRetry      queueCall = "retry"
+	callDeadLetter queueCall = "dead-letter"
+)
+
+// settlement is a decision about a job, for settle to make durable: a
+// transition to record, then one queue call, then the result to report.
+type settlement struct {
+	result
+	record *Transition // recorded first; nil when there is nothing to record
+	doing  string      // what record is for, naming a store fault in the reason
+	// skipIfStale marks record as the job's own result: if a newer run or
+	// another delivery got there first (ECONFLICT, ENOTFOUND), that result
+	// stands and the job is skipped. Otherwise record only notes why the
+	// queue call is made, and a conflict does not stop the call.
+	skipIfStale bool
+	call        queueCall
+	next        Job           // callRetry: the job to deliver again
+	delay       time.Duration // callRetry: no sooner than this
+}
+
+// skip settles a job there is nothing to do for: acked, with err (the
+// store's conflict or not-found) as the reason.
+func skip(r result, err error) settlement {
+	r.outcome, r.reason = OutcomeSkipped, ErrorMessage(err)
+	return settlement{result: r, call: callAck}
+}
+
+// giveUp settles a run that will not succeed: the conversation is failed
+// with reason, for its owner to read, and the job dead-lettered.
+func giveUp(attempt int, now time.Time, reason string) settlement {
+	return settlement{
+		result: result{outcome: OutcomeFailed, attempt: attempt, reason: reason},
+		record: &Transition{Event: EventFail, At: now, Reason: reason}, doing: "record failure",
+		call: callDeadLetter,
+	}
+}
+
+// settle makes st durable, store first: the conversation's state is the
+// truth and the queue only carries work to it, so if the process dies
+// between the two, the redelivered job meets the new state and does the
+// right thing (a finished or failed run is skipped, a pending one retried).
+// A store fault releases the job without spending an attempt. A queue fault
+// leaves the job to the queue's visibility timeout, except after a stored
+// result, which a redelivery finds done and skips.
+func (s *Service) settle(ctx context.Context, job Job, st settlement) result {
+	if st.record != nil {
+		_, err := s.cfg.Store.Transition(ctx, job.Ref(), *st.record)
+		switch code := ErrorCode(err); {
+		case err == nil:
+		case st.skipIfStale && (code == ECONFLICT || code == ENOTFOUND):
+			// A newer run or a duplicate delivery got there first; its result stands.
+			st = skip(st.result, err)
+		case !st.skipIfStale && code == ECONFLICT:
+			// The run moved on (reprocessed, or settled by another
+			// delivery); this delivery still leaves the queue.
+		default:
+			return s.release(ctx, job, st.doing+": "+err.Error())
+		}
+	}
+	var err error
+	switch st.call {
+	case callAck:
+		err = s.cfg.Queue.Ack(ctx, job)
+	case callRetry:
+		err = s.cfg.Queue.Retry(ctx, st.next, st.delay)
+	case callDeadLetter:
+		err = s.cfg.Queue.DeadLetter(ctx, job, st.reason)
+	}
+	switch {
+	case err == nil:
+	case st.outcome == OutcomeDone:
+		// The result is stored; a redelivery will find the run done and skip.
+		s.log.WarnContext(ctx, "ack failed after result was stored", "conversation_id", job.ConversationID, "error", err.Error())
+	default:
+		st.outcome, st.reason = OutcomeReleased, string(st.call)+": "+err.Error()
+	}
+	return st.result
 }
 
 // release puts a job back after a store fault, without spending an attempt.
 // If even that fails, the queue's visibility timeout (or, for in-process
 // queues, the sweeper) brings it back.
-func (s *Service) release(ctx context.Context, job Job, reason string) (Outcome, int, *Analysis, string) {
+func (s *Service) release(ctx context.Context, job Job, reason string) result {
 	if err := s.cfg.Queue.Retry(ctx, job, s.Backoff(1)); err != nil {
 		reason += "; retry: " + err.Error()
 	}
-	return OutcomeReleased, job.Attempt, nil, reason
+	return result{outcome: OutcomeReleased, attempt: job.Attempt, reason: reason}
 }
 
 // Backoff returns the delay before attempt+1 after attempt failed:
