@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -151,9 +152,9 @@ func cmdReprocess(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 	r := &reprocessRun{svc: app.Service, scanner: scanner, cp: cp, cpPath: *cpPath, dryRun: *dryRun,
 		limit: *limit, interval: time.Duration(float64(time.Second) / perSec), stdout: stdout}
-	started := cp.Reprocessed
+	started, startedErrors := cp.Reprocessed, cp.Errors
 	p := startProgress(stderr, mode, "reprocess", 0, func() string {
-		if e := r.errors(); e > 0 {
+		if e := r.errors() - startedErrors; e > 0 { // this run's, as the count beside it
 			return fmt.Sprintf("errors %d", e)
 		}
 		return ""
@@ -210,12 +211,19 @@ type reprocessRun struct {
 	interval time.Duration
 	stdout   io.Writer
 	progress *progress
-
-	errCount int
 	lastSave time.Time
+
+	// mu guards cp.Errors, written by the loop and read by the progress
+	// display's goroutine: one counter, read safely, not a second copy.
+	mu sync.Mutex
 }
 
-func (r *reprocessRun) errors() int { return r.errCount }
+// errors is how many conversations failed to reprocess since the first run.
+func (r *reprocessRun) errors() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cp.Errors
+}
 
 func (r *reprocessRun) run(ctx context.Context) error {
 	defer r.save(true)
@@ -248,8 +256,9 @@ func (r *reprocessRun) run(ctx context.Context) error {
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
-					r.errCount++
+					r.mu.Lock()
 					r.cp.Errors++
+					r.mu.Unlock()
 					fmt.Fprintf(r.stdout, "error: %s (owner %s): %s\n", c.ID, c.Owner, recall.ErrorMessage(err))
 				}
 			} else {

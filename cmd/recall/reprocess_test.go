@@ -276,3 +276,54 @@ func TestParseRateAndSince(t *testing.T) {
 		}
 	}
 }
+
+// seedUnreprocessable adds n failed conversations of owner whose ids are not
+// ids Recall makes (as rows imported from an older system might be): the
+// scan finds them, and Reprocess refuses each with ENOTFOUND, so a run over
+// them counts an error per row and carries on.
+func seedUnreprocessable(t *testing.T, dir, owner string, n int) {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(dir, "recall.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	at := time.Now().UTC().Add(-time.Hour)
+	for i := range n {
+		c := &recall.Conversation{ID: fmt.Sprintf("legacy-%04d", i), Owner: owner, Content: "c", PostType: "update",
+			Priority: recall.PriorityDefault, CreatedAt: at, UpdatedAt: at, Status: recall.StatusPending, Run: 1}
+		if _, _, err := st.Create(t.Context(), c, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Transition(t.Context(), c.Ref(), recall.Transition{Event: recall.EventFail, At: at, Reason: "model access"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestReprocessErrorsWithProgress runs a paced reprocess whose errors keep
+// coming while the progress bar redraws (every 100ms) and shows them: under
+// -race this fails if the loop and the display share a counter without
+// synchronisation. It also holds the error count to one number, the same in
+// the progress line, the summary and the exit code.
+func TestReprocessErrorsWithProgress(t *testing.T) {
+	cleanEnv(t)
+	dir := t.TempDir()
+	seeds := seedStore(t, dir, "alice")
+	seedUnreprocessable(t, dir, "bob", 12)
+	var out, errOut logBuffer
+	code := run(t.Context(), []string{"reprocess", "--data", dir, "--rate", "25/s", "--progress", "bar"}, &out, &errOut)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (errors)\n%s%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "reprocessed 15 conversations (status failed) in ") || !strings.Contains(out.String(), ", 12 errors") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+	if n := strings.Count(out.String(), "error: legacy-"); n != 12 {
+		t.Errorf("%d error lines, want 12:\n%s", n, out.String())
+	}
+	if !strings.Contains(errOut.String(), "errors 12\n") {
+		t.Errorf("the final progress line does not show 12 errors:\n%q", errOut.String())
+	}
+	wantRuns(t, dir, seeds, func(s seeded) bool { return s.status == recall.StatusFailed })
+}
