@@ -48,7 +48,8 @@ store, stop 'recall serve' first (one process can open the file); the
 in-process queue does not outlive this command, so restart recall serve and
 its sweeper enqueues the reprocessed conversations within RECALL_STALE_AFTER.`
 
-// checkpoint is what reprocess writes to resume a scan.
+// checkpoint is what reprocess writes to resume a scan. Its counts are
+// since the first run of the scan.
 type checkpoint struct {
 	Filter      recall.ScanFilter `json:"filter"`
 	Cursor      string            `json:"cursor"`
@@ -58,83 +59,28 @@ type checkpoint struct {
 }
 
 func cmdReprocess(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("reprocess", reprocessUsage, stderr)
-	status := fs.String("status", "failed", "pending, processing, done, failed or any")
-	since := fs.String("since", "", "only conversations changed within this long (24h) or since this RFC 3339 time")
-	owner := fs.String("owner", "", "only this owner's conversations")
-	rateFlag := fs.String("rate", "50/s", "most reprocess calls per second (N/s, N/m or N)")
-	limit := fs.Int("limit", 0, "stop after this many conversations (0: no limit); resume with --resume")
-	dryRun := fs.Bool("dry-run", false, "list what matches without reprocessing it")
-	resume := fs.Bool("resume", false, "carry on from the checkpoint of an interrupted run with the same filters")
-	cpPath := fs.String("checkpoint", "", "checkpoint file (default DATA_DIR/reprocess.checkpoint)")
-	data := fs.String("data", "", "data directory (default $RECALL_DATA_DIR or ./.recall)")
-	progressFlag := fs.String("progress", progressAuto, "progress display: auto, bar, plain or none")
-	if err := parse(fs, args); err != nil {
+	a := reprocessFlags(stderr)
+	if err := parse(a.fs, args); err != nil {
 		return err
 	}
-	usage := func(format string, a ...any) error {
-		fmt.Fprintf(stderr, "recall reprocess: "+format+"\n", a...)
-		return errUsage
-	}
-	f := recall.ScanFilter{Owner: *owner}
-	switch s := recall.Status(*status); s {
-	case recall.StatusPending, recall.StatusProcessing, recall.StatusDone, recall.StatusFailed:
-		f.Status = s
-	case "any":
-	default:
-		return usage("--status=%q: want pending, processing, done, failed or any", *status)
-	}
-	if *since != "" {
-		t, err := parseSince(*since, time.Now())
-		if err != nil {
-			return usage("--since: %v", err)
-		}
-		f.Since = t.UTC()
-	}
-	perSec, err := parseRate(*rateFlag)
+	f, perSec, mode, err := a.check()
 	if err != nil {
-		return usage("--rate: %v", err)
-	}
-	if *limit < 0 {
-		return usage("--limit must not be negative")
-	}
-	mode, err := progressMode(*progressFlag, stderr)
-	if err != nil {
-		return usage("%v", err)
+		return err
 	}
 
 	cfg, err := config.FromEnv(config.Local)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if *data != "" {
-		cfg.DataDir = *data
+	if a.data != "" {
+		cfg.DataDir = a.data
 	}
-	if *cpPath == "" {
-		*cpPath = filepath.Join(cfg.DataDir, "reprocess.checkpoint")
+	if a.cpPath == "" {
+		a.cpPath = filepath.Join(cfg.DataDir, "reprocess.checkpoint")
 	}
-	cp := checkpoint{Filter: f}
-	if *resume {
-		saved, err := readCheckpoint(*cpPath)
-		if err != nil {
-			return err
-		}
-		// The checkpoint holds the filters; any given again must agree. A
-		// relative --since cannot: it would mean a later time now.
-		given := map[string]bool{}
-		fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
-		switch {
-		case given["since"] && !strings.ContainsAny(*since, "T:"):
-			return usage("drop --since with --resume: the checkpoint keeps the time it meant (%s)", saved.Filter.Since.Format(time.RFC3339))
-		case given["status"] && saved.Filter.Status != f.Status,
-			given["owner"] && saved.Filter.Owner != f.Owner,
-			given["since"] && !saved.Filter.Since.Equal(f.Since):
-			return fmt.Errorf("the checkpoint %s is for other filters (%s); drop the filters to resume it, or drop --resume to start over", *cpPath, describeFilter(saved.Filter))
-		}
-		cp = saved
-		f = saved.Filter
-	} else if _, err := os.Stat(*cpPath); err == nil && !*dryRun {
-		fmt.Fprintf(stderr, "recall reprocess: note: starting over; %s holds an earlier run's position (use --resume to continue it)\n", *cpPath)
+	cp, err := a.startingPoint(f)
+	if err != nil {
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
@@ -150,137 +96,188 @@ func cmdReprocess(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("the %T store cannot scan across owners", app.Store)
 	}
 
-	r := &reprocessRun{svc: app.Service, scanner: scanner, cp: cp, cpPath: *cpPath, dryRun: *dryRun,
-		limit: *limit, interval: time.Duration(float64(time.Second) / perSec), stdout: stdout}
-	started, startedErrors := cp.Reprocessed, cp.Errors
-	p := startProgress(stderr, mode, "reprocess", 0, func() string {
-		if e := r.errors() - startedErrors; e > 0 { // this run's, as the count beside it
-			return fmt.Sprintf("errors %d", e)
-		}
-		return ""
-	})
-	r.progress = p
+	r := &reprocessRun{base: cp, cpPath: a.cpPath, dryRun: a.dryRun, stdout: stdout}
+	p := startProgress(stderr, mode, "reprocess", 0, r.errorsLine)
 	start := time.Now()
-	runErr := r.run(ctx)
+	rep, runErr := app.Service.ReprocessAll(ctx, scanner, recall.BulkReprocess{
+		Filter: cp.Filter, Rate: perSec, Limit: a.limit, DryRun: a.dryRun, Cursor: cp.Cursor,
+		Progress: func(st recall.BulkStep) { r.step(st); p.Set(int64(st.Report.Processed)) },
+	})
+	r.save(rep, true)
 	p.Finish()
 
-	verb := "reprocessed"
-	if *dryRun {
-		verb = "would reprocess"
-	}
-	took := time.Since(start).Round(time.Millisecond)
-	fmt.Fprintf(stdout, "%s %d conversations (%s) in %s, %d errors", verb, r.cp.Reprocessed-started, describeFilter(f), took, r.cp.Errors)
-	if *resume {
-		fmt.Fprintf(stdout, "; %d in all since the first run", r.cp.Reprocessed)
-	}
-	fmt.Fprintln(stdout)
-	if runErr != nil && !errors.Is(runErr, context.Canceled) && !errors.Is(runErr, errLimit) {
+	total := r.summarize(rep, time.Since(start), a.resume)
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}
 	switch {
-	case errors.Is(runErr, errLimit) || ctx.Err() != nil:
+	case !rep.Finished || ctx.Err() != nil:
 		why := "stopped at --limit"
 		if ctx.Err() != nil {
 			why = "interrupted"
 		}
-		fmt.Fprintf(stdout, "%s; continue with: recall reprocess --resume%s\n", why, resumeArgs(*cpPath, *data, fs))
+		fmt.Fprintf(stdout, "%s; continue with: recall reprocess --resume%s\n", why, resumeArgs(a.cpPath, a.data, a.fs))
 		if ctx.Err() != nil {
 			return exitCode(130)
 		}
-	case !*dryRun:
-		if _, queue, _ := cfg.Backends(); queue == "memory" && r.cp.Reprocessed > started {
+	case !a.dryRun:
+		if _, queue, _ := cfg.Backends(); queue == "memory" && rep.Processed > 0 {
 			fmt.Fprintln(stdout, "note: the in-process queue ends with this command; start recall serve and its sweeper enqueues these within RECALL_STALE_AFTER")
 		}
 	}
-	if r.cp.Errors > 0 {
+	if total.Errors > 0 {
 		return exitCode(1)
 	}
 	return nil
 }
 
-var errLimit = errors.New("limit reached")
+// reprocessArgs is recall reprocess's command line.
+type reprocessArgs struct {
+	fs                                                 *flag.FlagSet
+	stderr                                             io.Writer
+	status, since, owner, rate, cpPath, data, progress string
+	limit                                              int
+	dryRun, resume                                     bool
+}
 
-// reprocessRun walks the scan and reprocesses what it finds.
+func reprocessFlags(stderr io.Writer) *reprocessArgs {
+	a := &reprocessArgs{fs: newFlags("reprocess", reprocessUsage, stderr), stderr: stderr}
+	fs := a.fs
+	fs.StringVar(&a.status, "status", "failed", "pending, processing, done, failed or any")
+	fs.StringVar(&a.since, "since", "", "only conversations changed within this long (24h) or since this RFC 3339 time")
+	fs.StringVar(&a.owner, "owner", "", "only this owner's conversations")
+	fs.StringVar(&a.rate, "rate", "50/s", "most reprocess calls per second (N/s, N/m or N)")
+	fs.IntVar(&a.limit, "limit", 0, "stop after this many conversations (0: no limit); resume with --resume")
+	fs.BoolVar(&a.dryRun, "dry-run", false, "list what matches without reprocessing it")
+	fs.BoolVar(&a.resume, "resume", false, "carry on from the checkpoint of an interrupted run with the same filters")
+	fs.StringVar(&a.cpPath, "checkpoint", "", "checkpoint file (default DATA_DIR/reprocess.checkpoint)")
+	fs.StringVar(&a.data, "data", "", "data directory (default $RECALL_DATA_DIR or ./.recall)")
+	fs.StringVar(&a.progress, "progress", progressAuto, "progress display: auto, bar, plain or none")
+	return a
+}
+
+// usage reports a bad command line; the command exits 2.
+func (a *reprocessArgs) usage(format string, args ...any) error {
+	fmt.Fprintf(a.stderr, "recall reprocess: "+format+"\n", args...)
+	return errUsage
+}
+
+// check validates the flags and returns the scan filter they ask for, the
+// rate in calls per second, and the progress display mode.
+func (a *reprocessArgs) check() (recall.ScanFilter, float64, string, error) {
+	f := recall.ScanFilter{Owner: a.owner}
+	switch s := recall.Status(a.status); s {
+	case recall.StatusPending, recall.StatusProcessing, recall.StatusDone, recall.StatusFailed:
+		f.Status = s
+	case "any":
+	default:
+		return f, 0, "", a.usage("--status=%q: want pending, processing, done, failed or any", a.status)
+	}
+	if a.since != "" {
+		t, err := parseSince(a.since, time.Now())
+		if err != nil {
+			return f, 0, "", a.usage("--since: %v", err)
+		}
+		f.Since = t.UTC()
+	}
+	perSec, err := parseRate(a.rate)
+	if err != nil {
+		return f, 0, "", a.usage("--rate: %v", err)
+	}
+	if a.limit < 0 {
+		return f, 0, "", a.usage("--limit must not be negative")
+	}
+	mode, err := progressMode(a.progress, a.stderr)
+	if err != nil {
+		return f, 0, "", a.usage("%v", err)
+	}
+	return f, perSec, mode, nil
+}
+
+// startingPoint is the checkpoint this run starts from: a fresh one for
+// filter f, or with --resume the saved one, whose filters any given again
+// must agree with.
+func (a *reprocessArgs) startingPoint(f recall.ScanFilter) (checkpoint, error) {
+	if !a.resume {
+		if _, err := os.Stat(a.cpPath); err == nil && !a.dryRun {
+			fmt.Fprintf(a.stderr, "recall reprocess: note: starting over; %s holds an earlier run's position (use --resume to continue it)\n", a.cpPath)
+		}
+		return checkpoint{Filter: f}, nil
+	}
+	saved, err := readCheckpoint(a.cpPath)
+	if err != nil {
+		return saved, err
+	}
+	// A relative --since cannot agree: it would mean a later time now.
+	given := map[string]bool{}
+	a.fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	switch {
+	case given["since"] && !strings.ContainsAny(a.since, "T:"):
+		return saved, a.usage("drop --since with --resume: the checkpoint keeps the time it meant (%s)", saved.Filter.Since.Format(time.RFC3339))
+	case given["status"] && saved.Filter.Status != f.Status,
+		given["owner"] && saved.Filter.Owner != f.Owner,
+		given["since"] && !saved.Filter.Since.Equal(f.Since):
+		return saved, fmt.Errorf("the checkpoint %s is for other filters (%s); drop the filters to resume it, or drop --resume to start over", a.cpPath, describeFilter(saved.Filter))
+	}
+	return saved, nil
+}
+
+// reprocessRun is the command's side of a bulk reprocess: it prints each
+// conversation's line, keeps the checkpoint file, and holds the loop's
+// latest report for the progress display.
 type reprocessRun struct {
-	svc      *recall.Service
-	scanner  recall.Scanner
-	cp       checkpoint
+	base     checkpoint // as this run started; its counts are earlier runs'
 	cpPath   string
 	dryRun   bool
-	limit    int
-	interval time.Duration
 	stdout   io.Writer
-	progress *progress
 	lastSave time.Time
 
-	// mu guards cp.Errors, written by the loop and read by the progress
-	// display's goroutine: one counter, read safely, not a second copy.
-	mu sync.Mutex
+	// mu guards rep, written by the loop (through step) and read by the
+	// progress display's goroutine: the loop's report is the one count.
+	mu  sync.Mutex
+	rep recall.BulkReport
 }
 
-// errors is how many conversations failed to reprocess since the first run.
-func (r *reprocessRun) errors() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.cp.Errors
-}
-
-func (r *reprocessRun) run(ctx context.Context) error {
-	defer r.save(true)
-	next := time.Now()
-	done := 0
-	for {
-		page, err := r.scanner.Scan(ctx, r.cp.Filter, r.cp.Cursor, 100)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("scan: %w", err)
-		}
-		for _, c := range page.Items {
-			if r.limit > 0 && done == r.limit {
-				return errLimit
-			}
-			if !r.dryRun {
-				// Pace: one call per interval, without bursts after a stall.
-				if wait := time.Until(next); wait > 0 {
-					recall.Sleep(ctx, wait)
-				}
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if next = next.Add(r.interval); next.Before(time.Now()) {
-					next = time.Now()
-				}
-				if _, err := r.svc.Reprocess(ctx, c.Owner, c.ID); err != nil {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					r.mu.Lock()
-					r.cp.Errors++
-					r.mu.Unlock()
-					fmt.Fprintf(r.stdout, "error: %s (owner %s): %s\n", c.ID, c.Owner, recall.ErrorMessage(err))
-				}
-			} else {
-				fmt.Fprintf(r.stdout, "%s\t%s\t%s\t%s\n", c.ID, c.Owner, c.Status, c.UpdatedAt.Format(time.RFC3339))
-			}
-			done++
-			r.cp.Reprocessed++
-			r.cp.Cursor = r.scanner.ScanCursor(c)
-			r.progress.Add(1)
-			r.save(false)
-		}
-		if page.Next == "" {
-			r.cp.Cursor = ""
-			return nil
-		}
-		r.cp.Cursor = page.Next
+// step takes the loop's word about one conversation: it prints its line
+// (listed in a dry run, or its error), keeps the report, and checkpoints.
+func (r *reprocessRun) step(st recall.BulkStep) {
+	c := st.Conversation
+	switch {
+	case r.dryRun:
+		fmt.Fprintf(r.stdout, "%s\t%s\t%s\t%s\n", c.ID, c.Owner, c.Status, c.UpdatedAt.Format(time.RFC3339))
+	case st.Err != nil:
+		fmt.Fprintf(r.stdout, "error: %s (owner %s): %s\n", c.ID, c.Owner, recall.ErrorMessage(st.Err))
 	}
+	r.mu.Lock()
+	r.rep = st.Report
+	r.mu.Unlock()
+	r.save(st.Report, false)
+}
+
+// errorsLine is the progress display's suffix: this run's errors so far.
+func (r *reprocessRun) errorsLine() string {
+	r.mu.Lock()
+	n := r.rep.Errors
+	r.mu.Unlock()
+	if n > 0 {
+		return fmt.Sprintf("errors %d", n)
+	}
+	return ""
+}
+
+// after is the checkpoint once the loop has reported rep: where to resume,
+// and the counts since the first run.
+func (r *reprocessRun) after(rep recall.BulkReport) checkpoint {
+	cp := r.base
+	cp.Cursor = rep.Cursor
+	cp.Reprocessed += rep.Processed
+	cp.Errors += rep.Errors
+	return cp
 }
 
 // save writes the checkpoint at most once a second, or now when final. A
 // finished scan removes it.
-func (r *reprocessRun) save(final bool) {
+func (r *reprocessRun) save(rep recall.BulkReport, final bool) {
 	if r.dryRun {
 		return
 	}
@@ -288,14 +285,31 @@ func (r *reprocessRun) save(final bool) {
 		return
 	}
 	r.lastSave = time.Now()
-	if final && r.cp.Cursor == "" {
+	cp := r.after(rep)
+	if final && cp.Cursor == "" {
 		os.Remove(r.cpPath)
 		return
 	}
-	r.cp.UpdatedAt = time.Now().UTC()
-	if err := writeCheckpoint(r.cpPath, r.cp); err != nil {
+	cp.UpdatedAt = time.Now().UTC()
+	if err := writeCheckpoint(r.cpPath, cp); err != nil {
 		fmt.Fprintf(r.stdout, "warning: could not save the checkpoint: %v\n", err)
 	}
+}
+
+// summarize prints what this run did (and, resumed, what the scan has done
+// since its first run), and returns the counts since the first run.
+func (r *reprocessRun) summarize(rep recall.BulkReport, took time.Duration, resumed bool) checkpoint {
+	total := r.after(rep)
+	verb := "reprocessed"
+	if r.dryRun {
+		verb = "would reprocess"
+	}
+	fmt.Fprintf(r.stdout, "%s %d conversations (%s) in %s, %d errors", verb, rep.Processed, describeFilter(total.Filter), took.Round(time.Millisecond), total.Errors)
+	if resumed {
+		fmt.Fprintf(r.stdout, "; %d in all since the first run", total.Reprocessed)
+	}
+	fmt.Fprintln(r.stdout)
+	return total
 }
 
 // writeCheckpoint replaces path atomically, so an interrupt mid-write never
