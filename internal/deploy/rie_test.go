@@ -202,6 +202,22 @@ func (e *emulator) invokeRaw(t testing.TB, payload []byte) []byte {
 	return body
 }
 
+// emfCarries reports whether out holds a CloudWatch Embedded Metric Format
+// line (a JSON object with _aws.CloudWatchMetrics) carrying metric.
+func emfCarries(out, metric string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		var doc map[string]any
+		if json.Unmarshal([]byte(line), &doc) != nil {
+			continue
+		}
+		aws, _ := doc["_aws"].(map[string]any)
+		if _, ok := doc[metric]; ok && aws["CloudWatchMetrics"] != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // bootstrapPID returns the pid of the process whose parent is rie, or 0.
 func bootstrapPID(rie int) int {
 	entries, _ := os.ReadDir("/proc")
@@ -456,6 +472,9 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		if scheduled == "" || scheduled == direct {
 			t.Fatalf("second create answered %v", body)
 		}
+		if !emfCarries(e.out.String(), "recall_conversations_created_total") {
+			t.Errorf("create wrote no CloudWatch EMF line with recall_conversations_created_total:\n%s", e.out.String())
+		}
 	})
 	if t.Failed() {
 		return
@@ -485,6 +504,10 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		}
 		if res.Mode != "scheduled" || res.Drain == nil || res.Drain.Swept < 1 || res.Drain.Outcomes["done"] != 1 {
 			t.Errorf("scheduled process answered %s; want the sweep to find the pending conversation and the drain to finish it", raw)
+		}
+		// The queue gauges the dead-letter and queue-age alarms watch.
+		if !emfCarries(e.out.String(), "recall_queue_oldest_age_seconds") {
+			t.Errorf("process wrote no CloudWatch EMF line with recall_queue_oldest_age_seconds:\n%s", e.out.String())
 		}
 	})
 
