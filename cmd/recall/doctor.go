@@ -213,29 +213,19 @@ func dynamoEndpoint() string {
 	return ""
 }
 
+// storeFix is what to try when the store check failed. The DynamoDB store
+// turns the SDK's errors into domain codes whose message names the fix;
+// doctor reads the code, never the text.
 func storeFix(cfg config.Config, err error) string {
-	msg := err.Error()
 	if cfg.Store.DynamoTable == "" {
 		if errors.Is(err, boltstore.ErrInUse) {
 			return "another recall process (recall serve?) holds " + cfg.Store.DataDir + ": stop recall serve or point --data elsewhere"
 		}
 		return "check that " + cfg.Store.DataDir + " is a writable directory on a local disk (RECALL_DATA_DIR or --data)"
 	}
-	ep := dynamoEndpoint()
-	switch {
-	case strings.Contains(msg, "ResourceNotFoundException") || strings.Contains(msg, "non-existent table"):
-		return "table " + cfg.Store.DynamoTable + " does not exist: set RECALL_CREATE_TABLE=1 to create it (local stacks), deploy the SAM template (AWS), or fix DYNAMODB_TABLE"
-	case isCredentialError(msg):
-		return "no usable AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (any values, e.g. test/test, for LocalStack or dynalite)"
-	case strings.Contains(msg, "UnrecognizedClientException") || strings.Contains(msg, "InvalidSignatureException") || strings.Contains(msg, "security token"):
-		return "DynamoDB refused the credentials: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and AWS_REGION (now " + cfg.Region + ")"
-	case strings.Contains(msg, "AccessDenied"):
-		return "the credentials may not use table " + cfg.Store.DynamoTable + ": allow dynamodb:GetItem, PutItem, UpdateItem, DeleteItem, Query and Scan on it"
-	case isConnError(msg):
-		if ep != "" {
-			return "nothing answers at " + ep + ": start it with docker compose up -d localstack (or run dynalite), or fix AWS_ENDPOINT_URL_DYNAMODB"
-		}
-		return "DynamoDB in " + cfg.Region + " is unreachable: check the network, AWS_REGION, or set AWS_ENDPOINT_URL_DYNAMODB for a local stack"
+	switch recall.ErrorCode(err) {
+	case recall.ENOTFOUND, recall.EUNAUTHORIZED, recall.EPERMISSION, recall.EUNAVAILABLE, recall.ETHROTTLED:
+		return recall.ErrorMessage(err)
 	}
 	return "check DYNAMODB_TABLE (" + cfg.Store.DynamoTable + "), AWS_REGION (" + cfg.Region + ") and the credentials"
 }
@@ -248,24 +238,6 @@ func storeTimeoutFix(cfg config.Config) string {
 		return "the endpoint " + ep + " accepts connections but does not answer: restart it (docker compose restart localstack)"
 	}
 	return "DynamoDB did not answer: check the network path to DynamoDB in " + cfg.Region
-}
-
-func isConnError(msg string) bool {
-	for _, s := range []string{"connection refused", "no such host", "i/o timeout", "connection reset", "network is unreachable", "dial tcp", "EOF"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func isCredentialError(msg string) bool {
-	for _, s := range []string{"failed to retrieve credentials", "no EC2 IMDS role found", "get credentials", "credentials not found", "static credentials are empty"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // evictionPolicy is redisq.Queue's optional check, asserted so doctor works
@@ -332,20 +304,17 @@ func consumers(cs []recall.ConsumerStats) string {
 	return fmt.Sprintf("%d consumers: %s", len(cs), strings.Join(parts, ", "))
 }
 
+// queueFix is what to try when the queue check failed. The Redis queue
+// turns refused credentials (EUNAUTHORIZED) and a TLS or cluster-mode
+// mismatch (EINVALID) into domain errors whose message names the fix, as
+// config does for a REDIS_URL it cannot use; anything else means nothing
+// usable answers at the address.
 func queueFix(cfg config.Config, err error) string {
-	msg := err.Error()
-	url := config.RedactURL(cfg.Redis.URL)
-	switch {
-	case strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "invalid password") || strings.Contains(msg, "invalid username-password"):
-		return "Redis refused the credentials: check user:password in REDIS_URL (" + url + ")"
-	case strings.Contains(msg, "tls:") || strings.Contains(msg, "TLS handshake") || strings.Contains(msg, "x509"):
-		return "TLS mismatch: use rediss:// for an endpoint with in-transit encryption (ElastiCache) and redis:// for a plain one"
-	case strings.Contains(msg, "MOVED") || strings.Contains(msg, "CROSSSLOT") || strings.Contains(msg, "CLUSTERDOWN"):
-		return "this Redis is a cluster: set RECALL_REDIS_CLUSTER=1 (or ?cluster=true on REDIS_URL)"
-	case strings.Contains(msg, "REDIS_URL"):
-		return "fix REDIS_URL (" + url + "): redis://[user:password@]host:port[/db], or rediss:// for TLS"
+	switch recall.ErrorCode(err) {
+	case recall.EUNAUTHORIZED, recall.EINVALID:
+		return recall.ErrorMessage(err)
 	}
-	return "nothing usable answers at " + url + ": start it with docker compose up -d redis, or point REDIS_URL at a running Redis"
+	return "nothing usable answers at " + config.RedactURL(cfg.Redis.URL) + ": start it with docker compose up -d redis, or point REDIS_URL at a running Redis"
 }
 
 func queueTimeoutFix(cfg config.Config) string {
