@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -443,6 +444,22 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 	defer func() {
 		t.Logf("under the emulator (linux/%s):\n\t%s", runtime.GOARCH, strings.Join(figs.rows, "\n\t"))
 	}()
+
+	// A function without a cursor key refuses to start, saying how to set
+	// one, rather than signing cursors with a key anyone could know.
+	t.Run("no cursor key", func(t *testing.T) {
+		noKey := maps.Clone(env)
+		delete(noKey, "RECALL_CURSOR_KEY")
+		e := startEmulator(t, "get", bins["get"], noKey)
+		resp, err := http.Post("http://"+e.addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(mustJSON(t, sampleEvent(t, "get"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || !strings.Contains(e.out.String(), "RECALL_CURSOR_KEY is not set") {
+			t.Errorf("get without RECALL_CURSOR_KEY: the emulator answered %d; want an init failure naming the variable:\n%s", resp.StatusCode, e.out.String())
+		}
+	})
 
 	t.Run("health", func(t *testing.T) {
 		e := startEmulator(t, "health", bins["health"], env)
