@@ -3,7 +3,9 @@ package lambdafn_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 
@@ -46,5 +48,27 @@ func TestLeveled(t *testing.T) {
 				t.Errorf("attributes added with With are lost:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestLeveledOverLambdaContextLogger: over the functions' own logger
+// (lambdacontext.NewLogger, info unless AWS_LAMBDA_LOG_LEVEL says
+// otherwise) RECALL_LOG_LEVEL=debug still lets debug records out, each with
+// the invocation's request id.
+func TestLeveledOverLambdaContextLogger(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = w // lambdacontext's handler writes to the stdout it finds when built
+	log := lambdafn.Leveled(lambdacontext.NewLogger(), slog.LevelDebug)
+	os.Stdout = stdout
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-7"})
+	log.DebugContext(ctx, "m-debug")
+	w.Close()
+	out, _ := io.ReadAll(r)
+	if !strings.Contains(string(out), "m-debug") || !strings.Contains(string(out), "req-7") {
+		t.Fatalf("debug record with request id not written: %q", out)
 	}
 }
