@@ -49,12 +49,12 @@ func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	log := cfg.NewLogger(stderr)
+	log := newLogger(cfg.Log, stderr)
 	analyzer, err := config.OpenAnalyzer(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.AnalyzeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, cfg.Worker.AnalyzeTimeout)
 	defer cancel()
 	start := time.Now()
 	a, err := analyzer.Analyze(ctx, recall.AnalysisInput{ConversationID: "cli", Title: *title, PostType: recall.DefaultPostType, Content: string(content)})

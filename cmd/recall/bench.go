@@ -5,12 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -22,7 +20,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"recall/internal/auth"
 	"recall/internal/config"
 	"recall/internal/httpapi"
 	"recall/internal/recall"
@@ -74,40 +71,17 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	target, tok := strings.TrimRight(*url, "/"), *token
-	var runner *localRunner
+	var inProcess string
 	if target == "" {
-		cfg, err := config.FromEnv(config.Local)
-		if err != nil {
-			return fmt.Errorf("configuration: %w", err)
-		}
-		if *data != "" {
-			cfg.DataDir = *data
-		} else {
-			dir, err := os.MkdirTemp("", "recall-bench-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			cfg.DataDir = dir
-		}
-		if *latency > 0 {
-			setAnalyzerLatency(&cfg, *latency)
-		}
-		if *workers > 0 {
-			cfg.Concurrency = *workers
-		}
-		// Only warnings and errors: a request line per create and poll
-		// would bury the report.
-		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		runner, err = startLocal(ctx, cfg, log, nil)
+		r, cleanup, err := benchRunner(ctx, *data, *latency, *workers, stderr)
 		if err != nil {
 			return err
 		}
-		defer runner.Close()
-		if tok, err = runner.Token("bench-"+rand.Text()[:8], 24*time.Hour); err != nil {
+		defer cleanup()
+		if tok, err = r.Token("bench-"+rand.Text()[:8], 24*time.Hour); err != nil {
 			return err
 		}
-		target = runner.URL
+		target, inProcess = r.URL, describeRunner(r.app.Config)
 	} else if tok == "" {
 		fmt.Fprintln(stderr, "recall bench: --url needs --token (or RECALL_TOKEN)")
 		return errUsage
@@ -117,13 +91,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		client: benchClient(*c)}
 	rep := b.run(ctx)
 	rep.Target = target
-	if runner != nil {
-		store, queue, ai := runner.app.Config.Backends()
-		rep.Target = fmt.Sprintf("in-process runner (%s store, %s queue, %s analyzer, %d workers", store, queue, ai, runner.app.Config.Concurrency)
-		if l := runner.app.Config.AnalyzerLatency; l > 0 {
-			rep.Target += fmt.Sprintf(", analyzer latency %s", l)
-		}
-		rep.Target += ")"
+	if inProcess != "" {
+		rep.Target = inProcess
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -140,13 +109,59 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// benchRunner starts the runner bench loads when given no --url: on the
+// configured backends, on a fresh temporary data directory unless data
+// names one, logging only warnings and errors (a request line per create
+// and poll would bury the report). cleanup closes it and removes the
+// temporary directory.
+func benchRunner(ctx context.Context, data string, latency time.Duration, workers int, stderr io.Writer) (*runner, func(), error) {
+	cfg, err := config.FromEnv(config.Local)
+	if err != nil {
+		return nil, nil, fmt.Errorf("configuration: %w", err)
+	}
+	cleanup := func() {}
+	if data == "" {
+		dir, err := os.MkdirTemp("", "recall-bench-")
+		if err != nil {
+			return nil, nil, err
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+		data = dir
+	}
+	cfg.Store.DataDir = data
+	if latency > 0 {
+		setAnalyzerLatency(&cfg, latency)
+	}
+	if workers > 0 {
+		cfg.Worker.Concurrency = workers
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	r, err := openRunner(ctx, cfg, log, runnerOptions{Addr: "127.0.0.1:0"})
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	r.start(ctx)
+	return r, func() { r.close(); cleanup() }, nil
+}
+
+// describeRunner names the in-process runner's backends for the report.
+func describeRunner(cfg config.Config) string {
+	store, queue, ai := cfg.Backends()
+	s := fmt.Sprintf("in-process runner (%s store, %s queue, %s analyzer, %d workers", store, queue, ai, cfg.Worker.Concurrency)
+	if l := cfg.Analyzer.Latency; l > 0 {
+		s += fmt.Sprintf(", analyzer latency %s", l)
+	}
+	return s + ")"
+}
+
 // setAnalyzerLatency sets the local analyzer's added latency and makes room
 // for it in the analysis and visibility timeouts, as the environment
 // variable does when it is read.
 func setAnalyzerLatency(cfg *config.Config, d time.Duration) {
-	cfg.AnalyzerLatency = d
-	cfg.AnalyzeTimeout = max(cfg.AnalyzeTimeout, 30*time.Second+d)
-	cfg.Visibility = max(cfg.Visibility, cfg.AnalyzeTimeout+30*time.Second)
+	cfg.Analyzer.Latency = d
+	cfg.Worker.AnalyzeTimeout = max(cfg.Worker.AnalyzeTimeout, 30*time.Second+d)
+	cfg.Worker.Visibility = max(cfg.Worker.Visibility, cfg.Worker.AnalyzeTimeout+30*time.Second)
 }
 
 // benchClient keeps enough idle connections for c concurrent requests, so
@@ -280,8 +295,15 @@ type created struct {
 func (b *bench) run(ctx context.Context) *BenchReport {
 	rep := &BenchReport{Requested: b.n, Concurrency: b.c, CreateErrors: map[string]int{}, PollErrors: map[string]int{}}
 	wallStart := time.Now()
+	convs := b.createAll(ctx, rep)
+	b.pollAll(ctx, rep, convs)
+	rep.WallSeconds = round2(time.Since(wallStart).Seconds())
+	return rep
+}
 
-	// Create phase.
+// createAll creates b.n conversations from b.c clients and records the
+// create figures in rep.
+func (b *bench) createAll(ctx context.Context, rep *BenchReport) []*created {
 	var (
 		mu        sync.Mutex
 		convs     []*created
@@ -332,24 +354,33 @@ func (b *bench) run(ctx context.Context) *BenchReport {
 		rep.CreatesPerSec = round2(float64(rep.Created) / createTook.Seconds())
 	}
 	rep.CreateLatencyMS = percentiles(latencies)
+	return convs
+}
 
-	// Poll phase: every unfinished conversation is read until it is done
-	// or failed, in rounds, by c pollers.
+// polling is what the poll phase has seen so far; mu guards it and rep's
+// poll figures.
+type polling struct {
+	mu             sync.Mutex
+	ttp            []time.Duration
+	lastProcessed  time.Time
+	finished       atomic.Int64
+	pollErrorCount atomic.Int64
+}
+
+// pollAll reads every unfinished conversation until it is done or failed,
+// in rounds, by b.c pollers, until b.timeout; it records the processing
+// figures in rep.
+func (b *bench) pollAll(ctx context.Context, rep *BenchReport, convs []*created) {
 	deadline := time.Now().Add(b.timeout)
-	var (
-		ttp            []time.Duration
-		firstCreated   time.Time
-		lastProcessed  time.Time
-		finished       atomic.Int64
-		pollErrorCount atomic.Int64
-	)
+	var st polling
+	var firstCreated time.Time
 	for _, c := range convs {
 		if firstCreated.IsZero() || c.createdAt.Before(firstCreated) {
 			firstCreated = c.createdAt
 		}
 	}
 	pp := startProgress(b.stderr, b.progress, "processed", int64(len(convs)), func() string {
-		if e := pollErrorCount.Load(); e > 0 {
+		if e := st.pollErrorCount.Load(); e > 0 {
 			return fmt.Sprintf("poll errors %d", e)
 		}
 		return ""
@@ -360,55 +391,10 @@ func (b *bench) run(ctx context.Context) *BenchReport {
 			rep.TimedOut = true
 			break
 		}
-		work := make(chan *created)
-		var pw sync.WaitGroup
-		before := finished.Load()
-		for range b.c {
-			pw.Go(func() {
-				for c := range work {
-					status, processedAt, code := b.poll(ctx, c.id)
-					if code != "" {
-						mu.Lock()
-						rep.PollErrors[code]++
-						mu.Unlock()
-						pollErrorCount.Add(1)
-						continue
-					}
-					if status != string(recall.StatusDone) && status != string(recall.StatusFailed) {
-						continue
-					}
-					seen := time.Now()
-					mu.Lock()
-					c.finished = true
-					if status == string(recall.StatusDone) {
-						rep.Done++
-					} else {
-						rep.Failed++
-					}
-					if processedAt.IsZero() {
-						ttp = append(ttp, seen.Sub(c.answeredAt))
-						processedAt = seen
-					} else {
-						ttp = append(ttp, processedAt.Sub(c.createdAt))
-					}
-					if processedAt.After(lastProcessed) {
-						lastProcessed = processedAt
-					}
-					mu.Unlock()
-					pp.Set(finished.Add(1))
-				}
-			})
-		}
-		for _, c := range pending {
-			if time.Now().After(deadline) || ctx.Err() != nil {
-				break
-			}
-			work <- c
-		}
-		close(work)
-		pw.Wait()
+		before := st.finished.Load()
+		b.pollRound(ctx, rep, &st, pp, pending, deadline)
 		pending = slices.DeleteFunc(pending, func(c *created) bool { return c.finished })
-		if len(pending) > 0 && finished.Load() == before {
+		if len(pending) > 0 && st.finished.Load() == before {
 			// Nothing finished this round: let the workers get ahead.
 			recall.Sleep(ctx, 100*time.Millisecond)
 		}
@@ -418,14 +404,67 @@ func (b *bench) run(ctx context.Context) *BenchReport {
 	if rep.Unfinished > 0 && !rep.TimedOut && ctx.Err() == nil {
 		rep.TimedOut = true
 	}
-	if !lastProcessed.IsZero() && lastProcessed.After(firstCreated) {
-		span := lastProcessed.Sub(firstCreated)
+	if !st.lastProcessed.IsZero() && st.lastProcessed.After(firstCreated) {
+		span := st.lastProcessed.Sub(firstCreated)
 		rep.ProcessedSeconds = round2(span.Seconds())
 		rep.ProcessedPerSec = round2(float64(rep.Done+rep.Failed) / span.Seconds())
 	}
-	rep.TimeToProcessedMS = percentiles(ttp)
-	rep.WallSeconds = round2(time.Since(wallStart).Seconds())
-	return rep
+	rep.TimeToProcessedMS = percentiles(st.ttp)
+}
+
+// pollRound reads each pending conversation once, with b.c pollers.
+func (b *bench) pollRound(ctx context.Context, rep *BenchReport, st *polling, pp *progress, pending []*created, deadline time.Time) {
+	work := make(chan *created)
+	var pw sync.WaitGroup
+	for range b.c {
+		pw.Go(func() {
+			for c := range work {
+				b.pollOne(ctx, rep, st, pp, c)
+			}
+		})
+	}
+	for _, c := range pending {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		work <- c
+	}
+	close(work)
+	pw.Wait()
+}
+
+// pollOne reads c once and, if it has finished, records how long it took.
+func (b *bench) pollOne(ctx context.Context, rep *BenchReport, st *polling, pp *progress, c *created) {
+	status, processedAt, code := b.poll(ctx, c.id)
+	if code != "" {
+		st.mu.Lock()
+		rep.PollErrors[code]++
+		st.mu.Unlock()
+		st.pollErrorCount.Add(1)
+		return
+	}
+	if status != string(recall.StatusDone) && status != string(recall.StatusFailed) {
+		return
+	}
+	seen := time.Now()
+	st.mu.Lock()
+	c.finished = true
+	if status == string(recall.StatusDone) {
+		rep.Done++
+	} else {
+		rep.Failed++
+	}
+	if processedAt.IsZero() {
+		st.ttp = append(st.ttp, seen.Sub(c.answeredAt))
+		processedAt = seen
+	} else {
+		st.ttp = append(st.ttp, processedAt.Sub(c.createdAt))
+	}
+	if processedAt.After(st.lastProcessed) {
+		st.lastProcessed = processedAt
+	}
+	st.mu.Unlock()
+	pp.Set(st.finished.Add(1))
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
@@ -496,96 +535,4 @@ func (b *bench) poll(ctx context.Context, id string) (string, time.Time, string)
 		at, _ = time.Parse(time.RFC3339Nano, *v.ProcessedAt)
 	}
 	return v.AIStatus, at, ""
-}
-
-// localRunner is Recall served in this process, as recall serve runs it (API
-// with /metrics, worker with sweeper) on a free loopback port: what bench
-// loads when given no --url, and what the command tests run against.
-type localRunner struct {
-	URL    string
-	app    *config.App
-	srv    *http.Server
-	secret []byte
-
-	stopWorker context.CancelFunc
-	workerDone chan error
-	serveDone  chan error
-	closeOnce  sync.Once
-	closeErr   error
-}
-
-// startLocal opens cfg's backends and serves them. tweak, if set, may
-// change the service's configuration first (tests swap the analyzer).
-func startLocal(ctx context.Context, cfg config.Config, log *slog.Logger, tweak func(*recall.Config)) (*localRunner, error) {
-	pm, err := newPromMetrics()
-	if err != nil {
-		return nil, err
-	}
-	app, err := config.Open(ctx, cfg, log, config.WithObserver(pm.exp))
-	if err != nil {
-		return nil, err
-	}
-	r := &localRunner{app: app}
-	fail := func(err error) (*localRunner, error) {
-		app.Close()
-		return nil, err
-	}
-	if tweak != nil {
-		c := app.Service.Config()
-		tweak(&c)
-		app.Service = recall.NewService(c)
-	}
-	if r.secret, err = cfg.Secret(); err != nil {
-		return fail(err)
-	}
-	verifier, err := auth.NewHS256(r.secret)
-	if err != nil {
-		return fail(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fail(fmt.Errorf("listen: %w", err))
-	}
-	r.URL = "http://" + ln.Addr().String()
-	r.srv = &http.Server{
-		Handler:           withMetrics(httpapi.Routes(app.Service, httpapi.Options{Auth: verifier, Logger: log}), pm.handler(app)),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	r.serveDone = make(chan error, 1)
-	go func() { r.serveDone <- r.srv.Serve(ln) }()
-	var wctx context.Context
-	wctx, r.stopWorker = context.WithCancel(context.WithoutCancel(ctx))
-	r.workerDone = make(chan error, 1)
-	go func() {
-		r.workerDone <- app.Service.Work(wctx, recall.WorkerConfig{
-			Concurrency: cfg.Concurrency, SweepEvery: cfg.SweepEvery, Grace: 5 * time.Second,
-		})
-	}()
-	return r, nil
-}
-
-// Token mints a bearer token for user that the runner accepts.
-func (r *localRunner) Token(user string, ttl time.Duration) (string, error) {
-	return auth.Mint(r.secret, user, ttl)
-}
-
-// Close stops the API, lets in-flight jobs finish, and closes the backends.
-// Calls after the first return the first's result.
-func (r *localRunner) Close() error {
-	r.closeOnce.Do(func() { r.closeErr = r.close() })
-	return r.closeErr
-}
-
-func (r *localRunner) close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	serr := r.srv.Shutdown(ctx)
-	if err := <-r.serveDone; errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	} else if serr == nil {
-		serr = err
-	}
-	r.stopWorker()
-	werr := <-r.workerDone
-	return errors.Join(serr, werr, r.app.Close())
 }

@@ -60,7 +60,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	cfg, err := config.FromEnv(config.Local)
 	if *data != "" {
-		cfg.DataDir = *data
+		cfg.Store.DataDir = *data
 	}
 	if err != nil {
 		printChecks(stdout, []check{{name: "config", detail: strings.ReplaceAll(err.Error(), "\n", "; "),
@@ -78,21 +78,20 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // runDoctor runs the checks concurrently and returns them in a fixed order.
-// Each component is opened on its own (config.Open with the other two set
-// to scratch defaults), so one broken component neither hides nor blames
-// another.
+// Each component is opened on its own (config.OpenStore, OpenQueue,
+// OpenAnalyzer), so one broken component neither hides nor blames another.
 func runDoctor(ctx context.Context, cfg config.Config, live bool, timeout time.Duration) []check {
 	store, queue, ai := cfg.Backends()
 	desc := []string{}
 	switch store {
 	case "embedded":
-		desc = append(desc, "embedded store in "+cfg.DataDir)
+		desc = append(desc, "embedded store in "+cfg.Store.DataDir)
 	default:
-		desc = append(desc, "DynamoDB table "+cfg.DynamoTable)
+		desc = append(desc, "DynamoDB table "+cfg.Store.DynamoTable)
 	}
 	switch queue {
 	case "redis":
-		desc = append(desc, "Redis queue at "+config.RedactURL(cfg.RedisURL))
+		desc = append(desc, "Redis queue at "+config.RedactURL(cfg.Redis.URL))
 	default:
 		desc = append(desc, "in-process queue")
 	}
@@ -104,12 +103,6 @@ func runDoctor(ctx context.Context, cfg config.Config, live bool, timeout time.D
 	}
 	results := []check{{name: "config", ok: true, detail: strings.Join(desc, ", ")}}
 
-	scratch, err := os.MkdirTemp("", "recall-doctor-")
-	if err != nil {
-		return append(results, check{name: "store", detail: "cannot make a scratch directory: " + err.Error(), fix: "check that the temporary directory ($TMPDIR) is writable"})
-	}
-	defer os.RemoveAll(scratch)
-
 	type job struct {
 		name string
 		fn   func(context.Context) check
@@ -117,8 +110,8 @@ func runDoctor(ctx context.Context, cfg config.Config, live bool, timeout time.D
 	}
 	jobs := []job{
 		{"store", func(ctx context.Context) check { return checkStore(ctx, cfg) }, storeTimeoutFix(cfg)},
-		{"queue", func(ctx context.Context) check { return checkQueue(ctx, cfg, scratch) }, queueTimeoutFix(cfg)},
-		{"analyzer", func(ctx context.Context) check { return checkAnalyzer(ctx, cfg, scratch, live) }, analyzerTimeoutFix(cfg)},
+		{"queue", func(ctx context.Context) check { return checkQueue(ctx, cfg) }, queueTimeoutFix(cfg)},
+		{"analyzer", func(ctx context.Context) check { return checkAnalyzer(ctx, cfg, live) }, analyzerTimeoutFix(cfg)},
 	}
 	out := make([]chan check, len(jobs))
 	for i, j := range jobs {
@@ -172,24 +165,6 @@ func printChecks(w io.Writer, checks []check) {
 
 var discardLog = slog.New(slog.DiscardHandler)
 
-// openOnly opens cfg with every component but the named one replaced by a
-// scratch default, so the check sees only its own component's faults.
-func openOnly(ctx context.Context, cfg config.Config, component, scratch string) (*config.App, error) {
-	c := cfg
-	if component != "store" {
-		c.DynamoTable, c.CreateTable = "", false
-		c.DataDir = scratch
-	}
-	if component != "queue" {
-		c.RedisURL = ""
-	}
-	if component != "analyzer" {
-		c.AI = "local"
-		c.AnalyzerLatency = 0
-	}
-	return config.Open(ctx, c, discardLog)
-}
-
 // prober is the optional store method doctor prefers to Ping: a write, a
 // read and a delete, which prove more than a read.
 type prober interface {
@@ -198,30 +173,30 @@ type prober interface {
 
 func checkStore(ctx context.Context, cfg config.Config) check {
 	var where string
-	if cfg.DynamoTable != "" {
-		where = "DynamoDB table " + cfg.DynamoTable
+	if cfg.Store.DynamoTable != "" {
+		where = "DynamoDB table " + cfg.Store.DynamoTable
 		if ep := dynamoEndpoint(); ep != "" {
 			where += " at " + ep
 		} else {
 			where += " in " + cfg.Region
 		}
 	} else {
-		where = "embedded store " + filepath.Join(cfg.DataDir, "recall.db")
+		where = "embedded store " + filepath.Join(cfg.Store.DataDir, "recall.db")
 	}
 	// The commonest fault, recall serve holding the embedded file, comes
 	// back as boltstore.ErrInUse, which storeFix names with its fix.
-	app, err := openOnly(ctx, cfg, "store", "")
+	b, err := config.OpenStore(ctx, cfg, discardLog)
 	if err != nil {
 		return check{detail: where + ": " + err.Error(), fix: storeFix(cfg, err)}
 	}
-	defer app.Close()
+	defer b.Close()
 	start := time.Now()
 	what := "write/read/delete probe"
-	if p, ok := app.Store.(prober); ok {
+	if p, ok := b.Store.(prober); ok {
 		err = p.Probe(ctx)
 	} else {
 		what = "ping"
-		err = app.Store.Ping(ctx)
+		err = b.Store.Ping(ctx)
 	}
 	if err != nil {
 		return check{detail: where + ": " + err.Error(), fix: storeFix(cfg, err)}
@@ -238,35 +213,25 @@ func dynamoEndpoint() string {
 	return ""
 }
 
+// storeFix is what to try when the store check failed. The DynamoDB store
+// turns the SDK's errors into domain codes whose message names the fix;
+// doctor reads the code, never the text.
 func storeFix(cfg config.Config, err error) string {
-	msg := err.Error()
-	if cfg.DynamoTable == "" {
+	if cfg.Store.DynamoTable == "" {
 		if errors.Is(err, boltstore.ErrInUse) {
-			return "another recall process (recall serve?) holds " + cfg.DataDir + ": stop recall serve or point --data elsewhere"
+			return "another recall process (recall serve?) holds " + cfg.Store.DataDir + ": stop recall serve or point --data elsewhere"
 		}
-		return "check that " + cfg.DataDir + " is a writable directory on a local disk (RECALL_DATA_DIR or --data)"
+		return "check that " + cfg.Store.DataDir + " is a writable directory on a local disk (RECALL_DATA_DIR or --data)"
 	}
-	ep := dynamoEndpoint()
-	switch {
-	case strings.Contains(msg, "ResourceNotFoundException") || strings.Contains(msg, "non-existent table"):
-		return "table " + cfg.DynamoTable + " does not exist: set RECALL_CREATE_TABLE=1 to create it (local stacks), deploy the SAM template (AWS), or fix DYNAMODB_TABLE"
-	case isCredentialError(msg):
-		return "no usable AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (any values, e.g. test/test, for LocalStack or dynalite)"
-	case strings.Contains(msg, "UnrecognizedClientException") || strings.Contains(msg, "InvalidSignatureException") || strings.Contains(msg, "security token"):
-		return "DynamoDB refused the credentials: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and AWS_REGION (now " + cfg.Region + ")"
-	case strings.Contains(msg, "AccessDenied"):
-		return "the credentials may not use table " + cfg.DynamoTable + ": allow dynamodb:GetItem, PutItem, UpdateItem, DeleteItem, Query and Scan on it"
-	case isConnError(msg):
-		if ep != "" {
-			return "nothing answers at " + ep + ": start it with docker compose up -d localstack (or run dynalite), or fix AWS_ENDPOINT_URL_DYNAMODB"
-		}
-		return "DynamoDB in " + cfg.Region + " is unreachable: check the network, AWS_REGION, or set AWS_ENDPOINT_URL_DYNAMODB for a local stack"
+	switch recall.ErrorCode(err) {
+	case recall.ENOTFOUND, recall.EUNAUTHORIZED, recall.EPERMISSION, recall.EUNAVAILABLE, recall.ETHROTTLED:
+		return recall.ErrorMessage(err)
 	}
-	return "check DYNAMODB_TABLE (" + cfg.DynamoTable + "), AWS_REGION (" + cfg.Region + ") and the credentials"
+	return "check DYNAMODB_TABLE (" + cfg.Store.DynamoTable + "), AWS_REGION (" + cfg.Region + ") and the credentials"
 }
 
 func storeTimeoutFix(cfg config.Config) string {
-	if cfg.DynamoTable == "" {
+	if cfg.Store.DynamoTable == "" {
 		return "the embedded file did not answer: another process may hold it (stop recall serve or point --data elsewhere), or the disk is hung"
 	}
 	if ep := dynamoEndpoint(); ep != "" {
@@ -275,47 +240,29 @@ func storeTimeoutFix(cfg config.Config) string {
 	return "DynamoDB did not answer: check the network path to DynamoDB in " + cfg.Region
 }
 
-func isConnError(msg string) bool {
-	for _, s := range []string{"connection refused", "no such host", "i/o timeout", "connection reset", "network is unreachable", "dial tcp", "EOF"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func isCredentialError(msg string) bool {
-	for _, s := range []string{"failed to retrieve credentials", "no EC2 IMDS role found", "get credentials", "credentials not found", "static credentials are empty"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
-
 // evictionPolicy is redisq.Queue's optional check, asserted so doctor works
 // with any queue.
 type evictionPolicy interface {
 	EvictionPolicy(ctx context.Context) (string, error)
 }
 
-func checkQueue(ctx context.Context, cfg config.Config, scratch string) check {
-	if cfg.RedisURL == "" {
+func checkQueue(ctx context.Context, cfg config.Config) check {
+	if cfg.Redis.URL == "" {
 		return check{ok: true, detail: "in-process queue: it lives inside recall serve (its depth is on serve's /metrics); nothing to check"}
 	}
-	where := "Redis " + config.RedactURL(cfg.RedisURL)
-	app, err := openOnly(ctx, cfg, "queue", scratch)
+	where := "Redis " + config.RedactURL(cfg.Redis.URL)
+	b, err := config.OpenQueue(ctx, cfg, discardLog)
 	if err != nil {
 		return check{detail: where + ": " + err.Error(), fix: queueFix(cfg, err)}
 	}
-	defer app.Close()
+	defer b.Close()
 	start := time.Now()
-	if err := app.Queue.Ping(ctx); err != nil {
+	if err := b.Queue.Ping(ctx); err != nil {
 		return check{detail: where + ": " + err.Error(), fix: queueFix(cfg, err)}
 	}
 	ping := time.Since(start).Round(time.Millisecond)
 	c := check{ok: true}
-	if ep, ok := app.Queue.(evictionPolicy); ok {
+	if ep, ok := b.Queue.(evictionPolicy); ok {
 		switch policy, err := ep.EvictionPolicy(ctx); {
 		case err != nil:
 			c.notes = append(c.notes, "eviction policy unknown (CONFIG is disabled, as on ElastiCache): make sure the parameter group sets maxmemory-policy noeviction")
@@ -324,7 +271,7 @@ func checkQueue(ctx context.Context, cfg config.Config, scratch string) check {
 			c.fix = "maxmemory-policy is " + policy + ", so a full Redis may silently drop queued jobs: run redis-cli CONFIG SET maxmemory-policy noeviction, and set it in redis.conf or the parameter group so it survives a restart"
 		}
 	}
-	st, err := app.Queue.Stats(ctx)
+	st, err := b.Queue.Stats(ctx)
 	if err != nil {
 		return check{detail: where + ": answers ping but not stats: " + err.Error(), fix: queueFix(cfg, err)}
 	}
@@ -357,43 +304,39 @@ func consumers(cs []recall.ConsumerStats) string {
 	return fmt.Sprintf("%d consumers: %s", len(cs), strings.Join(parts, ", "))
 }
 
+// queueFix is what to try when the queue check failed. The Redis queue
+// turns refused credentials (EUNAUTHORIZED) and a TLS or cluster-mode
+// mismatch (EINVALID) into domain errors whose message names the fix, as
+// config does for a REDIS_URL it cannot use; anything else means nothing
+// usable answers at the address.
 func queueFix(cfg config.Config, err error) string {
-	msg := err.Error()
-	url := config.RedactURL(cfg.RedisURL)
-	switch {
-	case strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "invalid password") || strings.Contains(msg, "invalid username-password"):
-		return "Redis refused the credentials: check user:password in REDIS_URL (" + url + ")"
-	case strings.Contains(msg, "tls:") || strings.Contains(msg, "TLS handshake") || strings.Contains(msg, "x509"):
-		return "TLS mismatch: use rediss:// for an endpoint with in-transit encryption (ElastiCache) and redis:// for a plain one"
-	case strings.Contains(msg, "MOVED") || strings.Contains(msg, "CROSSSLOT") || strings.Contains(msg, "CLUSTERDOWN"):
-		return "this Redis is a cluster: set RECALL_REDIS_CLUSTER=1 (or ?cluster=true on REDIS_URL)"
-	case strings.Contains(msg, "REDIS_URL"):
-		return "fix REDIS_URL (" + url + "): redis://[user:password@]host:port[/db], or rediss:// for TLS"
+	switch recall.ErrorCode(err) {
+	case recall.EUNAUTHORIZED, recall.EINVALID:
+		return recall.ErrorMessage(err)
 	}
-	return "nothing usable answers at " + url + ": start it with docker compose up -d redis, or point REDIS_URL at a running Redis"
+	return "nothing usable answers at " + config.RedactURL(cfg.Redis.URL) + ": start it with docker compose up -d redis, or point REDIS_URL at a running Redis"
 }
 
 func queueTimeoutFix(cfg config.Config) string {
-	return "Redis at " + config.RedactURL(cfg.RedisURL) + " accepts connections but does not answer: check it is Redis (not another service) and not stuck (redis-cli -u URL PING), and whether TLS needs rediss://"
+	return "Redis at " + config.RedactURL(cfg.Redis.URL) + " accepts connections but does not answer: check it is Redis (not another service) and not stuck (redis-cli -u URL PING), and whether TLS needs rediss://"
 }
 
-func checkAnalyzer(ctx context.Context, cfg config.Config, scratch string, live bool) check {
-	if cfg.AI != "bedrock" {
-		app, err := openOnly(ctx, cfg, "analyzer", scratch)
+func checkAnalyzer(ctx context.Context, cfg config.Config, live bool) check {
+	if cfg.Analyzer.Kind != "bedrock" {
+		analyzer, err := config.OpenAnalyzer(ctx, cfg, discardLog)
 		if err != nil {
 			return check{detail: "local analyzer: " + err.Error(), fix: "report this: the local analyzer has nothing to configure"}
 		}
-		defer app.Close()
 		detail := "local extractive analyzer: no model, no network"
-		if cfg.AnalyzerLatency > 0 {
-			detail += fmt.Sprintf(", %s added to each analysis (RECALL_ANALYZER_LATENCY)", cfg.AnalyzerLatency)
+		if cfg.Analyzer.Latency > 0 {
+			detail += fmt.Sprintf(", %s added to each analysis (RECALL_ANALYZER_LATENCY)", cfg.Analyzer.Latency)
 		}
 		if !live {
 			return check{ok: true, detail: detail}
 		}
-		return liveCall(ctx, app.Analyzer, check{ok: true, detail: detail}, "")
+		return liveCall(ctx, analyzer, check{ok: true, detail: detail}, "")
 	}
-	where := fmt.Sprintf("Bedrock model %s in %s", cfg.BedrockModel, cfg.Region)
+	where := fmt.Sprintf("Bedrock model %s in %s", cfg.Bedrock.Model, cfg.Region)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.Region))
 	if err != nil {
 		return check{detail: where + ": " + err.Error(), fix: "fix the AWS configuration the error names (AWS_PROFILE, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE)"}
@@ -407,15 +350,14 @@ func checkAnalyzer(ctx context.Context, cfg config.Config, scratch string, live 
 	if ep := os.Getenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME"); ep != "" {
 		detail += ", endpoint " + ep
 	}
-	app, err := openOnly(ctx, cfg, "analyzer", scratch)
+	analyzer, err := config.OpenAnalyzer(ctx, cfg, discardLog)
 	if err != nil {
 		return check{detail: where + ": " + err.Error(), fix: "fix the setting the error names (BEDROCK_* variables, AWS_REGION)"}
 	}
-	defer app.Close()
 	if !live {
 		return check{ok: true, detail: detail + " (no model call made; --live makes one tiny call)"}
 	}
-	return liveCall(ctx, app.Analyzer, check{ok: true, detail: detail}, cfg.BedrockModel)
+	return liveCall(ctx, analyzer, check{ok: true, detail: detail}, cfg.Bedrock.Model)
 }
 
 // liveCall runs one tiny analysis and adds what it cost to c.
@@ -453,7 +395,7 @@ func liveCall(ctx context.Context, a recall.Analyzer, c check, model string) che
 }
 
 func analyzerTimeoutFix(cfg config.Config) string {
-	if cfg.AI != "bedrock" {
+	if cfg.Analyzer.Kind != "bedrock" {
 		return "the local analyzer did not finish: lower RECALL_ANALYZER_LATENCY or raise --timeout"
 	}
 	return "Bedrock did not answer in time: raise --timeout (a first call can take seconds), check the network path to bedrock-runtime." + cfg.Region + ".amazonaws.com, or that the credential source (SSO, IMDS) answers"

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"recall/internal/bedrock/bedrocktest"
 	"recall/internal/boltstore"
+	"recall/internal/config"
 	"recall/internal/memq"
 	"recall/internal/recall"
 	"recall/internal/testenv"
@@ -187,7 +190,7 @@ func TestDoctorRedisAndDynalite(t *testing.T) {
 	// Without RECALL_CREATE_TABLE the table is missing, and doctor says how
 	// to make it.
 	code, out, _ := runCLI(t, "doctor", "--data", t.TempDir())
-	if code != 1 || !strings.HasPrefix(line(out, "store"), "❌") || !strings.Contains(out, "RECALL_CREATE_TABLE=1") {
+	if code != 1 || !strings.HasPrefix(line(out, "store"), "❌") || !strings.Contains(out, "fix: table "+os.Getenv("DYNAMODB_TABLE")+" does not exist") || !strings.Contains(out, "RECALL_CREATE_TABLE=true") {
 		t.Fatalf("missing table: exit %d\n%s", code, out)
 	}
 
@@ -210,6 +213,65 @@ func TestDoctorRedisAndDynalite(t *testing.T) {
 	code, out, _ = runCLI(t, "doctor", "--data", t.TempDir())
 	if code != 1 || !strings.HasPrefix(line(out, "queue"), "❌") || !strings.Contains(out, "CONFIG SET maxmemory-policy noeviction") {
 		t.Fatalf("allkeys-lru: exit %d\n%s", code, out)
+	}
+}
+
+// TestDoctorDynamoDown points the store at an endpoint where nothing
+// listens: the store fails with the endpoint to start, the others pass.
+func TestDoctorDynamoDown(t *testing.T) {
+	cleanEnv(t)
+	awsTestCreds(t, "test", "test", "us-east-1")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "http://" + l.Addr().String()
+	l.Close()
+	t.Setenv("DYNAMODB_TABLE", "recall")
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+	code, out, _ := runCLI(t, "doctor", "--data", t.TempDir())
+	if code != 1 || !strings.HasPrefix(line(out, "store"), "❌") || !strings.Contains(out, "fix: nothing answers at "+endpoint) {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if !strings.HasPrefix(line(out, "queue"), "✅") || !strings.HasPrefix(line(out, "analyzer"), "✅") {
+		t.Errorf("a store outage failed the other checks too:\n%s", out)
+	}
+}
+
+// TestDoctorFixesComeFromCodes: doctor chooses a fix by the error's domain
+// code and prints the backend's message; an error without a code gets the
+// generic fix, whatever words it holds.
+func TestDoctorFixesComeFromCodes(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.FromLookup(config.Local, func(k string) (string, bool) {
+		v, ok := map[string]string{"DYNAMODB_TABLE": "recall", "REDIS_URL": "redis://:pw@cache:6379/0"}[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		fix  func(config.Config, error) string
+		err  error
+		want string
+	}{
+		{"store missing table", storeFix, fmt.Errorf("dynamo: probe: %w", recall.Errorf(recall.ENOTFOUND, "table recall does not exist: deploy")), "table recall does not exist: deploy"},
+		{"store credentials", storeFix, recall.Errorf(recall.EUNAUTHORIZED, "refused: check keys"), "refused: check keys"},
+		{"store access", storeFix, recall.Errorf(recall.EPERMISSION, "allow dynamodb:PutItem"), "allow dynamodb:PutItem"},
+		{"store down", storeFix, recall.Errorf(recall.EUNAVAILABLE, "nothing answers at X"), "nothing answers at X"},
+		{"store, no code", storeFix, errors.New("ResourceNotFoundException: dial tcp: EOF"), "check DYNAMODB_TABLE (recall), AWS_REGION (us-east-1) and the credentials"},
+		{"queue credentials", queueFix, recall.Errorf(recall.EUNAUTHORIZED, "Redis refused the credentials: fix REDIS_URL"), "Redis refused the credentials: fix REDIS_URL"},
+		{"queue TLS or cluster", queueFix, recall.Errorf(recall.EINVALID, "use rediss://"), "use rediss://"},
+		{"queue down", queueFix, recall.Errorf(recall.EUNAVAILABLE, "connection refused"), "nothing usable answers at redis://:xxxxx@cache:6379/0: start it with docker compose up -d redis"},
+		{"queue, no code", queueFix, errors.New("WRONGPASS invalid username-password pair; tls: MOVED"), "nothing usable answers at redis://:xxxxx@cache:6379/0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.fix(cfg, tt.err); !strings.HasPrefix(got, tt.want) {
+				t.Errorf("fix = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -6,12 +6,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"slices"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"recall/internal/auth"
 	"recall/internal/config"
+	"recall/internal/httpapi"
+	"recall/internal/lambdafn"
+	"recall/internal/recall"
 )
 
 const invokeUsage = `
@@ -54,6 +61,9 @@ func cmdInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !json.Valid(payload) {
 		return fmt.Errorf("%s is not valid JSON", *eventFile)
 	}
+	if !slices.Contains(functionNames, name) {
+		return fmt.Errorf("no function %q: want create, get, health or process", name)
+	}
 	// Local mode: the same data directory and defaults as 'recall serve', so
 	// what one created the other can read.
 	cfg, err := config.FromEnv(config.Local)
@@ -61,18 +71,15 @@ func cmdInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("configuration: %w", err)
 	}
 	if *data != "" {
-		cfg.DataDir = *data
+		cfg.Store.DataDir = *data
 	}
-	log := cfg.NewLogger(stderr)
-	app, err := config.Open(ctx, cfg, log)
+	log := newLogger(cfg.Log, stderr)
+	a, err := openApp(ctx, cfg, log, appOptions{})
 	if err != nil {
 		return err
 	}
-	defer app.Close()
-	h, err := app.Function(name)
-	if err != nil {
-		return err
-	}
+	defer a.Close()
+	h := functionHandler(a, name, log)
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
@@ -90,6 +97,24 @@ func cmdInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintln(stdout, pretty.String())
 	return nil
+}
+
+// functionNames are the Lambda functions, by their directory under
+// functions/.
+var functionNames = []string{httpapi.FunctionCreate, httpapi.FunctionGet, httpapi.FunctionHealth, lambdafn.FunctionProcess}
+
+// functionHandler is the handler functions/<name> builds, over a's service:
+// the function's routes behind the API Gateway authenticator and adapter,
+// or the process function's handler. (The functions also write CloudWatch
+// metrics to stdout after each invocation, which invoke leaves out.)
+func functionHandler(a *localApp, name string, log *slog.Logger) lambda.Handler {
+	if name == lambdafn.FunctionProcess {
+		return lambda.NewHandler(lambdafn.Process(a.Service, lambdafn.ProcessOptions{
+			Worker: recall.WorkerConfig{Concurrency: a.Config.Worker.Concurrency},
+		}))
+	}
+	routes := httpapi.Routes(a.Service, httpapi.Options{Auth: auth.Gateway{}, Logger: log, Only: []string{name}})
+	return lambda.NewHandler(lambdafn.HTTP(routes, lambdafn.WithLogger(log)))
 }
 
 func readInput(path string) ([]byte, error) {

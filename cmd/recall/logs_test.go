@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -25,10 +26,14 @@ import (
 // signing secret or the Authorization header.
 func TestLogsCarryContextNotSecrets(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.LogFormat, cfg.LogLevel = "json", "debug"
+	cfg.Log = config.Log{Format: "json", Level: slog.LevelDebug}
 	logs := &logBuffer{}
-	r := startRunner(t, cfg, cfg.NewLogger(logs))
+	r := startRunner(t, cfg, newLogger(cfg.Log, logs))
 	tok, err := r.Token("alice", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := r.app.Secret()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,14 +67,14 @@ func TestLogsCarryContextNotSecrets(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
-	if err := r.Close(); err != nil {
+	if err := r.close(); err != nil {
 		t.Fatal(err)
 	}
 
 	out := logs.String()
 	for what, secret := range map[string]string{
 		"content": "ZEBRA-CONTENT", "title": "OKAPI-TITLE", "bearer token": tok, "forged token": "FORGED-TOKEN",
-		"signing secret": string(r.secret), "secret (hex)": hex.EncodeToString(r.secret),
+		"signing secret": string(secret), "secret (hex)": hex.EncodeToString(secret),
 		"Authorization header": "Authorization", "Bearer scheme": "Bearer", "Basic scheme": "Basic ",
 	} {
 		if strings.Contains(out, secret) {
@@ -161,27 +166,26 @@ func TestLogsCarryContextNotSecrets(t *testing.T) {
 	}
 }
 
-// TestLoggerFormats pins what config.NewLogger promises the operator: JSON in
-// Lambda (with the invocation's request id on every record) and wherever
-// output is not a terminal, text when asked.
+// TestLoggerFormats pins what the local logger promises the operator: JSON
+// wherever output is not a terminal, text when asked, the level honoured,
+// and under recall invoke the invocation's request id on every record.
 func TestLoggerFormats(t *testing.T) {
 	tests := []struct {
 		name   string
-		mode   config.Mode
 		format string
 		json   bool
 	}{
-		{"lambda auto", config.Lambda, "auto", true},
-		{"local auto to a pipe", config.Local, "auto", true},
-		{"local text", config.Local, "text", false},
-		{"lambda forced text", config.Lambda, "text", false},
+		{"auto to a pipe", "auto", true},
+		{"json", "json", true},
+		{"text", "text", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			cfg := config.Config{Mode: tt.mode, LogFormat: tt.format, LogLevel: "info"}
+			log := newLogger(config.Log{Format: tt.format, Level: slog.LevelInfo}, &buf)
 			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-123"})
-			cfg.NewLogger(&buf).InfoContext(ctx, "hello", "conversation_id", "c1")
+			log.DebugContext(ctx, "below the level")
+			log.InfoContext(ctx, "hello", "conversation_id", "c1")
 			var rec map[string]any
 			isJSON := json.Unmarshal(buf.Bytes(), &rec) == nil
 			if isJSON != tt.json {
@@ -189,6 +193,9 @@ func TestLoggerFormats(t *testing.T) {
 			}
 			if !strings.Contains(buf.String(), "req-123") || !strings.Contains(buf.String(), "conversation_id") {
 				t.Errorf("record lacks the request id or attributes: %s", buf.String())
+			}
+			if strings.Contains(buf.String(), "below the level") {
+				t.Errorf("a debug record passed an info logger: %s", buf.String())
 			}
 			if tt.json && rec["lambda_request_id"] != "req-123" {
 				t.Errorf("lambda_request_id = %v", rec["lambda_request_id"])

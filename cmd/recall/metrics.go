@@ -3,18 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"recall/internal/config"
 	"recall/internal/metrics/prom"
+	"recall/internal/recall"
 )
 
 // promMetrics is the local runner's Prometheus exporter: Recall's metrics
 // plus the Go runtime's and the process's own. Its exporter is the service's
-// Observer (config.WithObserver), given when the app is opened.
+// Observer, given when the runner opens the service.
 type promMetrics struct {
 	reg *prometheus.Registry
 	exp *prom.Exporter
@@ -35,10 +36,9 @@ func newPromMetrics() (*promMetrics, error) {
 	return &promMetrics{reg: reg, exp: p}, nil
 }
 
-// handler serves /metrics, sampling app's queue gauges on every scrape.
-func (m *promMetrics) handler(app *config.App) http.Handler {
-	log := app.Log
-	return m.exp.Handler(m.reg, app.Queue, func(err error) {
+// handler serves /metrics, sampling q's gauges on every scrape.
+func (m *promMetrics) handler(q recall.Queue, log *slog.Logger) http.Handler {
+	return m.exp.Handler(m.reg, q, func(err error) {
 		log.WarnContext(context.Background(), "metrics: queue gauges not sampled", "error", err.Error())
 	})
 }

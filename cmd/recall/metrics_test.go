@@ -44,24 +44,25 @@ func testConfig(t *testing.T) config.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.DataDir = t.TempDir()
-	cfg.RetryBase, cfg.RetryMax = 10*time.Millisecond, 50*time.Millisecond
-	cfg.SweepEvery = 200 * time.Millisecond
+	cfg.Store.DataDir = t.TempDir()
+	cfg.Worker.RetryBase, cfg.Worker.RetryMax = 10*time.Millisecond, 50*time.Millisecond
+	cfg.Worker.SweepEvery = 200 * time.Millisecond
 	return cfg
 }
 
-// startRunner starts an in-process runner over cfg with the scripted
-// analyzer, closed when the test ends.
-func startRunner(t *testing.T, cfg config.Config, log *slog.Logger) *localRunner {
+// startRunner starts the runner recall serve runs, on a free loopback port
+// over cfg, with the scripted analyzer; it is closed when the test ends.
+func startRunner(t *testing.T, cfg config.Config, log *slog.Logger) *runner {
 	t.Helper()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r, err := startLocal(t.Context(), cfg, log, func(c *recall.Config) { c.Analyzer = scriptedAnalyzer{} })
+	r, err := openRunner(t.Context(), cfg, log, runnerOptions{Addr: "127.0.0.1:0", Analyzer: scriptedAnalyzer{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
+	r.start(t.Context())
+	t.Cleanup(func() { r.close() })
 	return r
 }
 

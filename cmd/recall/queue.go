@@ -48,70 +48,83 @@ func cmdQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if cfg.RedisURL == "" {
+	if cfg.Redis.URL == "" {
 		fmt.Fprintln(stderr, "recall queue: REDIS_URL is not set; the in-process queue lives inside 'recall serve' (see its /metrics)")
 		return exitCode(1)
 	}
-	app, err := config.OpenQueue(ctx, cfg, cfg.NewLogger(stderr))
+	app, err := config.OpenQueue(ctx, cfg, newLogger(cfg.Log, stderr))
 	if err != nil {
 		return err
 	}
 	defer app.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-
 	switch sub {
 	case "stats":
-		st, err := app.Queue.Stats(ctx)
-		if err != nil {
-			return fmt.Errorf("queue stats: %w", err)
-		}
-		if *asJSON {
-			return writeJSON(stdout, st)
-		}
-		printStats(stdout, st)
-		return nil
+		return queueStats(ctx, app.Queue, *asJSON, stdout)
 	case "dlq":
-		dl, ok := app.Queue.(recall.DeadLetters)
-		if !ok {
-			return fmt.Errorf("this queue keeps no dead letters")
-		}
-		letters, err := dl.DeadLetters(ctx, *limit)
-		if err != nil {
-			return fmt.Errorf("list dead letters: %w", err)
-		}
-		if *asJSON {
-			return writeJSON(stdout, letters)
-		}
-		if len(letters) == 0 {
-			fmt.Fprintln(stdout, "No dead letters.")
-			return nil
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCONVERSATION\tOWNER\tATTEMPT\tAT\tREASON")
-		for _, d := range letters {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Job.ConversationID, d.Job.Owner, d.Job.Attempt, d.At.Format(time.RFC3339), d.Reason)
-		}
-		return tw.Flush()
+		return queueDLQ(ctx, app.Queue, *limit, *asJSON, stdout)
 	case "redrive":
-		dl, ok := app.Queue.(recall.DeadLetters)
-		if !ok {
-			return fmt.Errorf("this queue keeps no dead letters")
-		}
 		ids := fs.Args()
 		if len(ids) == 0 && !*all {
 			fmt.Fprintln(stderr, "recall queue redrive: name dead-letter IDs (from 'recall queue dlq') or pass --all")
 			return errUsage
 		}
-		n, err := dl.Redrive(ctx, ids)
-		if err != nil {
-			return fmt.Errorf("redrive: %w", err)
-		}
-		fmt.Fprintf(stdout, "Redrove %d dead letter(s).\n", n)
-		return nil
+		return queueRedrive(ctx, app.Queue, ids, stdout)
 	}
 	fmt.Fprintf(stderr, "recall queue: unknown subcommand %q: want stats, dlq or redrive\n", sub)
 	return errUsage
+}
+
+func queueStats(ctx context.Context, q recall.Queue, asJSON bool, stdout io.Writer) error {
+	st, err := q.Stats(ctx)
+	if err != nil {
+		return fmt.Errorf("queue stats: %w", err)
+	}
+	if asJSON {
+		return writeJSON(stdout, st)
+	}
+	printStats(stdout, st)
+	return nil
+}
+
+func queueDLQ(ctx context.Context, q recall.Queue, limit int, asJSON bool, stdout io.Writer) error {
+	dl, ok := q.(recall.DeadLetters)
+	if !ok {
+		return fmt.Errorf("this queue keeps no dead letters")
+	}
+	letters, err := dl.DeadLetters(ctx, limit)
+	if err != nil {
+		return fmt.Errorf("list dead letters: %w", err)
+	}
+	if asJSON {
+		return writeJSON(stdout, letters)
+	}
+	if len(letters) == 0 {
+		fmt.Fprintln(stdout, "No dead letters.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCONVERSATION\tOWNER\tATTEMPT\tAT\tREASON")
+	for _, d := range letters {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Job.ConversationID, d.Job.Owner, d.Job.Attempt, d.At.Format(time.RFC3339), d.Reason)
+	}
+	return tw.Flush()
+}
+
+// queueRedrive puts the dead letters ids names (all of them when ids is
+// empty) back in the queue.
+func queueRedrive(ctx context.Context, q recall.Queue, ids []string, stdout io.Writer) error {
+	dl, ok := q.(recall.DeadLetters)
+	if !ok {
+		return fmt.Errorf("this queue keeps no dead letters")
+	}
+	n, err := dl.Redrive(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("redrive: %w", err)
+	}
+	fmt.Fprintf(stdout, "Redrove %d dead letter(s).\n", n)
+	return nil
 }
 
 func printStats(w io.Writer, st recall.QueueStats) {

@@ -73,10 +73,10 @@ func cmdReprocess(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("configuration: %w", err)
 	}
 	if a.data != "" {
-		cfg.DataDir = a.data
+		cfg.Store.DataDir = a.data
 	}
 	if a.cpPath == "" {
-		a.cpPath = filepath.Join(cfg.DataDir, "reprocess.checkpoint")
+		a.cpPath = filepath.Join(cfg.Store.DataDir, "reprocess.checkpoint")
 	}
 	cp, err := a.startingPoint(f)
 	if err != nil {
@@ -85,7 +85,7 @@ func cmdReprocess(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	log := cfg.NewLogger(stderr)
+	log := newLogger(cfg.Log, stderr)
 	app, err := openBackends(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -417,12 +417,13 @@ func parseRate(s string) (float64, error) {
 	return 0, fmt.Errorf("%q: the unit must be s, m or h", s)
 }
 
-// openBackends is config.Open with the commonest fault of an operator
-// command, the embedded file held by recall serve, given its fix.
-func openBackends(ctx context.Context, cfg config.Config, log *slog.Logger) (*config.App, error) {
-	app, err := config.Open(ctx, cfg, log)
+// openBackends opens the service over the configured backends, giving the
+// commonest fault of an operator command, the embedded file held by recall
+// serve, its fix.
+func openBackends(ctx context.Context, cfg config.Config, log *slog.Logger) (*localApp, error) {
+	a, err := openApp(ctx, cfg, log, appOptions{})
 	if errors.Is(err, boltstore.ErrInUse) {
 		return nil, fmt.Errorf("%w: stop recall serve or point --data elsewhere", err)
 	}
-	return app, err
+	return a, err
 }

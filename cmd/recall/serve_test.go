@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"recall/internal/bedrock"
 	"recall/internal/bedrock/bedrocktest"
-	"recall/internal/config"
 )
 
 // buildRecall compiles this command once per test binary run.
@@ -286,7 +286,7 @@ func TestServeWithBedrock(t *testing.T) {
 		ids = append(ids, c["id"].(string))
 	}
 	for id, c := range s.waitDone(ids, 20*time.Second) {
-		if c["ai_status"] != "done" || c["ai_model"] != config.DefaultBedrockModel {
+		if c["ai_status"] != "done" || c["ai_model"] != bedrock.DefaultModelID {
 			t.Fatalf("%s: %v", id, c)
 		}
 		usage := c["ai_usage"].(map[string]any)

@@ -38,9 +38,9 @@ func cmdToken(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("configuration: %w", err)
 	}
 	if *data != "" {
-		cfg.DataDir = *data
+		cfg.Store.DataDir = *data
 	}
-	secret, err := cfg.Secret()
+	secret, err := localSecret(cfg)
 	if err != nil {
 		return err
 	}

@@ -35,11 +35,11 @@ func cmdUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if cfg.RedisURL == "" {
+	if cfg.Redis.URL == "" {
 		fmt.Fprintln(stderr, "recall usage: REDIS_URL is not set; without it the totals live in 'recall serve' (see its /metrics)")
 		return exitCode(1)
 	}
-	app, err := config.OpenQueue(ctx, cfg, cfg.NewLogger(stderr))
+	app, err := config.OpenQueue(ctx, cfg, newLogger(cfg.Log, stderr))
 	if err != nil {
 		return err
 	}

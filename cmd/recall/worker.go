@@ -6,10 +6,8 @@ import (
 	"io"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"recall/internal/config"
-	"recall/internal/recall"
 )
 
 const workerUsage = `
@@ -26,7 +24,7 @@ SIGINT or SIGTERM stops taking jobs, lets in-flight jobs finish within
 
 func cmdWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := newFlags("worker", workerUsage, stderr)
-	grace := fs.Duration("grace", 15*time.Second, "how long shutdown waits for in-flight jobs")
+	grace := fs.Duration("grace", defaultGrace, "how long shutdown waits for in-flight jobs")
 	noSweep := fs.Bool("no-sweep", false, "do not run the sweeper in this process")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -35,27 +33,15 @@ func cmdWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if cfg.RedisURL == "" {
+	if cfg.Redis.URL == "" {
 		fmt.Fprintln(stderr, "recall worker: set REDIS_URL (and DYNAMODB_TABLE): a separate worker needs a queue it can share; 'recall serve' runs its own worker")
 		return exitCode(2)
 	}
-	log := cfg.NewLogger(stderr)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	app, err := config.Open(ctx, cfg, log)
+	r, err := openRunner(ctx, cfg, newLogger(cfg.Log, stderr), runnerOptions{Grace: *grace, NoSweep: *noSweep})
 	if err != nil {
 		return err
 	}
-	defer app.Close()
-	sweep := cfg.SweepEvery
-	if *noSweep {
-		sweep = 0
-	}
-	log.InfoContext(ctx, "recall worker running", append([]any{"consumer", cfg.ConsumerName()}, cfg.LogAttrs()...)...)
-	err = app.Service.Work(ctx, recall.WorkerConfig{Concurrency: cfg.Concurrency, SweepEvery: sweep, Grace: *grace})
-	if err != nil {
-		log.Warn("worker shutdown", "error", err.Error())
-	}
-	log.Info("stopped")
-	return nil
+	return r.run(ctx)
 }

@@ -4,18 +4,42 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"recall/internal/auth"
 	"recall/internal/config"
+	"recall/internal/httpapi"
+	"recall/internal/lambdafn"
+	"recall/internal/metrics"
+	"recall/internal/recall"
 )
 
 func main() {
-	h, log, err := config.LambdaHandler(context.Background(), config.FunctionHealth, config.HTTPFunction)
+	ctx := context.Background()
+	log := lambdacontext.NewLogger()
+	cfg, err := config.FromEnv(config.Lambda)
+	exitOn(log, "configuration", err)
+	log = lambdafn.Leveled(log, cfg.Log.Level)
+	log.InfoContext(ctx, "recall function starting", append([]any{"function", httpapi.FunctionHealth}, cfg.LogAttrs()...)...)
+	b, err := config.Open(ctx, cfg, log)
+	exitOn(log, "open", err)
+	emf := metrics.NewEMF(os.Stdout, metrics.EMFOptions{OnError: func(err error) { log.Warn("metrics not written", "error", err.Error()) }})
+	sc := b.ServiceConfig(config.StandIn(cfg))
+	sc.Observer = emf
+	routes := httpapi.Routes(recall.NewService(sc), httpapi.Options{Auth: auth.Gateway{}, Logger: log, Only: []string{httpapi.FunctionHealth}})
+	lambda.Start(emf.Around(lambda.NewHandler(lambdafn.HTTP(routes, lambdafn.WithLogger(log))), nil))
+}
+
+// exitOn logs why the function cannot start and exits, so Lambda reports
+// an init error, when err is not nil.
+func exitOn(log *slog.Logger, what string, err error) {
 	if err != nil {
-		log.Error("health: start", "error", err.Error())
+		log.Error("health: start", "error", fmt.Sprintf("%s: %v", what, err))
 		os.Exit(1)
 	}
-	lambda.Start(h)
 }

@@ -5,6 +5,9 @@
 // authorizer has already verified (the Lambda functions). Either way the
 // owner is the token's sub claim. Every failure is a recall.EUNAUTHORIZED
 // error whose message says what is wrong with the credentials.
+//
+// It also keeps the local runner's secret in the data directory
+// (LocalSecret), the one HS256 key `recall serve` and `recall token` share.
 package auth
 
 import (

@@ -27,8 +27,8 @@ func OpenAnalyzer(ctx context.Context, cfg Config, log *slog.Logger) (recall.Ana
 // `recall usage` sees every worker's spend.
 func openAnalyzer(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient,
 	bedrockFn func(context.Context, Config, *slog.Logger, redis.UniversalClient) (recall.Analyzer, error)) (recall.Analyzer, error) {
-	if cfg.AI != "bedrock" {
-		return extract.New(extract.Options{Latency: cfg.AnalyzerLatency}), nil
+	if cfg.Analyzer.Kind != "bedrock" {
+		return extract.New(extract.Options{Latency: cfg.Analyzer.Latency}), nil
 	}
 	return bedrockFn(ctx, cfg, log, rdb)
 }
@@ -39,15 +39,15 @@ func openBedrock(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.Un
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	o := bedrock.Options{
-		ModelID: cfg.BedrockModel, Region: cfg.Region,
-		MaxTokens: cfg.BedrockMaxTokens, InputBudgetTokens: cfg.BedrockInputBudget,
-		CacheTTL: cfg.BedrockCacheTTL, Logger: log,
-		Limiter: bedrock.NewLimiter(bedrock.LimiterOptions{RequestsPerMinute: cfg.BedrockRPM, TokensPerMinute: cfg.BedrockTPM}),
+		ModelID: cfg.Bedrock.Model, Region: cfg.Region,
+		MaxTokens: cfg.Bedrock.MaxTokens, InputBudgetTokens: cfg.Bedrock.InputBudget,
+		CacheTTL: cfg.Bedrock.CacheTTL, Logger: log,
+		Limiter: bedrock.NewLimiter(bedrock.LimiterOptions{RequestsPerMinute: cfg.Bedrock.RPM, TokensPerMinute: cfg.Bedrock.TPM}),
 	}
 	if rdb != nil {
 		o.Cache = redisq.NewCache(rdb, "")
-		o.Limiter = redisq.NewLimiter(rdb, redisq.LimiterOptions{Model: cfg.BedrockModel,
-			RequestsPerMinute: cfg.BedrockRPM, TokensPerMinute: cfg.BedrockTPM, Logger: log})
+		o.Limiter = redisq.NewLimiter(rdb, redisq.LimiterOptions{Model: cfg.Bedrock.Model,
+			RequestsPerMinute: cfg.Bedrock.RPM, TokensPerMinute: cfg.Bedrock.TPM, Logger: log})
 		o.Usage = redisq.NewUsage(rdb, "", log)
 	}
 	return bedrock.New(client, o), nil

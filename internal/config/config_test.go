@@ -2,11 +2,12 @@ package config
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"recall/internal/bedrock"
 )
 
 func lookup(env map[string]string) func(string) (string, bool) {
@@ -18,85 +19,137 @@ func TestFromLookupDefaults(t *testing.T) {
 	tests := []struct {
 		name    string
 		mode    Mode
+		env     map[string]string
 		dataDir string
 	}{
-		{"local", Local, "./.recall"},
-		{"lambda", Lambda, "/tmp/recall"},
+		{"local", Local, nil, "./.recall"},
+		{"lambda", Lambda, map[string]string{"RECALL_CURSOR_KEY": "k"}, "/tmp/recall"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := FromLookup(tt.mode, lookup(nil))
+			c, err := FromLookup(tt.mode, lookup(tt.env))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.DataDir != tt.dataDir {
-				t.Errorf("DataDir = %q, want %q", c.DataDir, tt.dataDir)
+			want := Config{
+				Mode: tt.mode, Region: "us-east-1",
+				Store:    Store{DataDir: tt.dataDir},
+				Analyzer: Analyzer{Kind: "local"},
+				Bedrock:  Bedrock{Model: bedrock.DefaultModelID},
+				Worker: Worker{MaxAttempts: 5, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute,
+					AnalyzeTimeout: 30 * time.Second, Visibility: 60 * time.Second,
+					StaleAfter: 15 * time.Second, SweepEvery: 5 * time.Second, Concurrency: 8},
+				Log:  Log{Format: "auto", Level: slog.LevelInfo},
+				Auth: Auth{CursorKey: tt.env["RECALL_CURSOR_KEY"]},
+			}
+			if c != want {
+				t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
 			}
 			if store, queue, ai := c.Backends(); store != "embedded" || queue != "memory" || ai != "local" {
 				t.Errorf("Backends() = %s, %s, %s; want embedded, memory, local", store, queue, ai)
-			}
-			if c.Region != "us-east-1" || c.BedrockModel != DefaultBedrockModel || c.MaxAttempts != 5 {
-				t.Errorf("defaults: region %q model %q attempts %d", c.Region, c.BedrockModel, c.MaxAttempts)
-			}
-			if c.Visibility <= c.AnalyzeTimeout {
-				t.Errorf("visibility %s not longer than analyze timeout %s", c.Visibility, c.AnalyzeTimeout)
 			}
 		})
 	}
 }
 
-func TestFromLookupOverrides(t *testing.T) {
+// TestFromLookupReadsEveryVariable pins each variable's name to the field it
+// sets: the README's configuration table and template.yaml use these names.
+func TestFromLookupReadsEveryVariable(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"AWS_REGION": "eu-west-1", "RECALL_DATA_DIR": "/data", "DYNAMODB_TABLE": "recall", "RECALL_CREATE_TABLE": "yes",
+		"REDIS_URL": "rediss://app:s3cret@cache.example:6380/0", "RECALL_REDIS_CLUSTER": "true", "RECALL_CONSUMER": "w1",
+		"RECALL_AI": "Bedrock", "RECALL_ANALYZER_LATENCY": "20ms", "BEDROCK_MODEL_ID": "m",
+		"BEDROCK_MAX_TOKENS": "100", "BEDROCK_INPUT_BUDGET_TOKENS": "200", "BEDROCK_RPM": "30", "BEDROCK_TPM": "4000", "BEDROCK_CACHE_TTL": "1h",
+		"RECALL_MAX_ATTEMPTS": "3", "RECALL_RETRY_BASE": "250ms", "RECALL_RETRY_MAX": "1m", "RECALL_ANALYZE_TIMEOUT": "20s",
+		"RECALL_VISIBILITY_TIMEOUT": "2m", "RECALL_STALE_AFTER": "3s", "RECALL_SWEEP_EVERY": "1s", "RECALL_CONCURRENCY": "32",
+		"RECALL_PROCESS_FUNCTION": "recall-process", "RECALL_LOG_FORMAT": "JSON", "RECALL_LOG_LEVEL": "debug",
+		"RECALL_JWT_SECRET": strings.Repeat("s", 32), "RECALL_CURSOR_KEY": "ck",
+	}
+	c, err := FromLookup(Local, lookup(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Mode: Local, Region: "eu-west-1",
+		Store:    Store{DataDir: "/data", DynamoTable: "recall", CreateTable: true},
+		Redis:    Redis{URL: env["REDIS_URL"], Cluster: true, Consumer: "w1"},
+		Analyzer: Analyzer{Kind: "bedrock", Latency: 20 * time.Millisecond},
+		Bedrock:  Bedrock{Model: "m", MaxTokens: 100, InputBudget: 200, RPM: 30, TPM: 4000, CacheTTL: time.Hour},
+		Worker: Worker{MaxAttempts: 3, RetryBase: 250 * time.Millisecond, RetryMax: time.Minute, AnalyzeTimeout: 20 * time.Second,
+			Visibility: 2 * time.Minute, StaleAfter: 3 * time.Second, SweepEvery: time.Second, Concurrency: 32, ProcessFunction: "recall-process"},
+		Log:  Log{Format: "json", Level: slog.LevelDebug},
+		Auth: Auth{JWTSecret: env["RECALL_JWT_SECRET"], CursorKey: "ck"},
+	}
+	if c != want {
+		t.Errorf("FromLookup:\n got %+v\nwant %+v", c, want)
+	}
+	if c.ConsumerName() != "w1" {
+		t.Errorf("ConsumerName() = %q, want RECALL_CONSUMER", c.ConsumerName())
+	}
+
+	// AWS_DEFAULT_REGION stands in for AWS_REGION.
+	if c, _ := FromLookup(Local, lookup(map[string]string{"AWS_DEFAULT_REGION": "ap-south-1"})); c.Region != "ap-south-1" {
+		t.Errorf("Region = %q with only AWS_DEFAULT_REGION set", c.Region)
+	}
+	// The visibility timeout follows the analysis timeout unless set.
+	if c, _ := FromLookup(Local, lookup(map[string]string{"RECALL_AI": "bedrock"})); c.Worker.AnalyzeTimeout != 90*time.Second || c.Worker.Visibility != 120*time.Second {
+		t.Errorf("Bedrock timeouts = %s / %s, want 90s / 120s", c.Worker.AnalyzeTimeout, c.Worker.Visibility)
+	}
+	if c, _ := FromLookup(Local, lookup(map[string]string{"RECALL_ANALYZER_LATENCY": "5s"})); c.Worker.AnalyzeTimeout != 35*time.Second {
+		t.Errorf("local analyze timeout with 5s latency = %s, want 35s", c.Worker.AnalyzeTimeout)
+	}
+}
+
+func TestLogAttrsHideSecrets(t *testing.T) {
 	t.Parallel()
 	c, err := FromLookup(Local, lookup(map[string]string{
-		"REDIS_URL": "rediss://app:s3cret@cache.example:6380/0", "RECALL_REDIS_CLUSTER": "true",
-		"DYNAMODB_TABLE": "recall", "RECALL_AI": "Bedrock", "AWS_REGION": "eu-west-1",
-		"RECALL_RETRY_BASE": "250ms", "RECALL_CONCURRENCY": "32", "RECALL_ANALYZE_TIMEOUT": "20s",
+		"REDIS_URL": "rediss://app:s3cret@cache.example:6380/0", "RECALL_JWT_SECRET": "jwt-0123456789abcdef0123456789abcdef",
+		"RECALL_CURSOR_KEY": "cursor-key-5e1f",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if store, queue, ai := c.Backends(); store != "dynamodb" || queue != "redis" || ai != "bedrock" {
-		t.Errorf("Backends() = %s, %s, %s", store, queue, ai)
-	}
-	if c.RetryBase != 250*time.Millisecond || c.Concurrency != 32 || !c.RedisCluster || c.Region != "eu-west-1" {
-		t.Errorf("overrides not applied: %+v", c)
-	}
-	if c.Visibility != 50*time.Second {
-		t.Errorf("Visibility = %s, want analyze timeout + 30s", c.Visibility)
-	}
-	logged := fmtAttrs(c.LogAttrs())
-	if strings.Contains(logged, "s3cret") {
-		t.Errorf("LogAttrs leaks the Redis password: %s", logged)
-	}
-	if !strings.Contains(logged, "cache.example:6380") {
-		t.Errorf("LogAttrs lacks the Redis host: %s", logged)
-	}
-}
-
-func fmtAttrs(attrs []any) string {
 	var b strings.Builder
+	attrs := c.LogAttrs()
 	for i := 0; i+1 < len(attrs); i += 2 {
 		fmt.Fprintf(&b, "%v=%v ", attrs[i], attrs[i+1])
 	}
-	return b.String()
+	logged := b.String()
+	for _, secret := range []string{"s3cret", "jwt-0123", "cursor-key-5e1f"} {
+		if strings.Contains(logged, secret) {
+			t.Errorf("LogAttrs leaks %q: %s", secret, logged)
+		}
+	}
+	if !strings.Contains(logged, "cache.example:6380") || !strings.Contains(logged, "jwt_secret=set from RECALL_JWT_SECRET") {
+		t.Errorf("LogAttrs lacks the Redis host or the secret's source: %s", logged)
+	}
 }
 
 func TestFromLookupErrorsNameTheVariable(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ key, value string }{
-		{"RECALL_RETRY_BASE", "soon"},
-		{"RECALL_MAX_ATTEMPTS", "0"},
-		{"RECALL_CONCURRENCY", "many"},
-		{"RECALL_AI", "gpt"},
-		{"RECALL_REDIS_CLUSTER", "maybe"},
-		{"REDIS_URL", "localhost:6379"},
-		{"RECALL_LOG_FORMAT", "xml"},
-		{"RECALL_VISIBILITY_TIMEOUT", "1s"},
-		{"RECALL_JWT_SECRET", "short"},
+	tests := []struct {
+		mode       Mode
+		key, value string
+	}{
+		{Local, "RECALL_RETRY_BASE", "soon"},
+		{Local, "RECALL_MAX_ATTEMPTS", "0"},
+		{Local, "RECALL_CONCURRENCY", "many"},
+		{Local, "BEDROCK_RPM", "-1"},
+		{Local, "RECALL_AI", "gpt"},
+		{Local, "RECALL_REDIS_CLUSTER", "maybe"},
+		{Local, "REDIS_URL", "localhost:6379"},
+		{Local, "RECALL_LOG_FORMAT", "xml"},
+		{Local, "RECALL_LOG_LEVEL", "loud"},
+		{Local, "RECALL_VISIBILITY_TIMEOUT", "1s"},
+		{Local, "RECALL_JWT_SECRET", "short"},
+		// A Lambda function without a cursor key would sign cursors with
+		// a key anyone can know.
+		{Lambda, "RECALL_CURSOR_KEY", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
-			_, err := FromLookup(Local, lookup(map[string]string{tt.key: tt.value}))
+			_, err := FromLookup(tt.mode, lookup(map[string]string{tt.key: tt.value}))
 			if err == nil || !strings.Contains(err.Error(), tt.key) {
 				t.Fatalf("FromLookup(%s=%q) error = %v, want one naming %s", tt.key, tt.value, err, tt.key)
 			}
@@ -104,30 +157,14 @@ func TestFromLookupErrorsNameTheVariable(t *testing.T) {
 	}
 }
 
-func TestSecretIsGeneratedOnceAndKept(t *testing.T) {
+// TestFromLookupReportsEveryError: one run names every bad variable, so an
+// operator fixes them all at once.
+func TestFromLookupReportsEveryError(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "data")
-	c := Config{DataDir: dir}
-	a, err := c.Secret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := c.Secret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(a) != string(b) || len(a) < 32 {
-		t.Fatalf("secrets differ or are short: %q %q", a, b)
-	}
-	st, err := os.Stat(filepath.Join(dir, "secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("secret file mode = %v, want 0600", st.Mode().Perm())
-	}
-	c.JWTSecret = "from-env-0123456789abcdef0123456789"
-	if s, _ := c.Secret(); string(s) != "from-env-0123456789abcdef0123456789" {
-		t.Errorf("RECALL_JWT_SECRET not preferred: %q", s)
+	_, err := FromLookup(Lambda, lookup(map[string]string{"RECALL_RETRY_BASE": "soon", "RECALL_AI": "gpt"}))
+	for _, k := range []string{"RECALL_RETRY_BASE", "RECALL_AI", "RECALL_CURSOR_KEY"} {
+		if err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("error %v does not name %s", err, k)
+		}
 	}
 }

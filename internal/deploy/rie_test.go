@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -200,6 +201,22 @@ func (e *emulator) invokeRaw(t testing.TB, payload []byte) []byte {
 		t.Fatalf("deploy: invoke %s: emulator answered %d %s\n%s", e.name, resp.StatusCode, body, e.out.String())
 	}
 	return body
+}
+
+// emfCarries reports whether out holds a CloudWatch Embedded Metric Format
+// line (a JSON object with _aws.CloudWatchMetrics) carrying metric.
+func emfCarries(out, metric string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		var doc map[string]any
+		if json.Unmarshal([]byte(line), &doc) != nil {
+			continue
+		}
+		aws, _ := doc["_aws"].(map[string]any)
+		if _, ok := doc[metric]; ok && aws["CloudWatchMetrics"] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // bootstrapPID returns the pid of the process whose parent is rie, or 0.
@@ -428,6 +445,22 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		t.Logf("under the emulator (linux/%s):\n\t%s", runtime.GOARCH, strings.Join(figs.rows, "\n\t"))
 	}()
 
+	// A function without a cursor key refuses to start, saying how to set
+	// one, rather than signing cursors with a key anyone could know.
+	t.Run("no cursor key", func(t *testing.T) {
+		noKey := maps.Clone(env)
+		delete(noKey, "RECALL_CURSOR_KEY")
+		e := startEmulator(t, "get", bins["get"], noKey)
+		resp, err := http.Post("http://"+e.addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(mustJSON(t, sampleEvent(t, "get"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || !strings.Contains(e.out.String(), "RECALL_CURSOR_KEY is not set") {
+			t.Errorf("get without RECALL_CURSOR_KEY: the emulator answered %d; want an init failure naming the variable:\n%s", resp.StatusCode, e.out.String())
+		}
+	})
+
 	t.Run("health", func(t *testing.T) {
 		e := startEmulator(t, "health", bins["health"], env)
 		raw, first := coldInvoke(t, e, mustJSON(t, sampleEvent(t, "health")))
@@ -455,6 +488,9 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		scheduled, _ = body["id"].(string)
 		if scheduled == "" || scheduled == direct {
 			t.Fatalf("second create answered %v", body)
+		}
+		if !emfCarries(e.out.String(), "recall_conversations_created_total") {
+			t.Errorf("create wrote no CloudWatch EMF line with recall_conversations_created_total:\n%s", e.out.String())
 		}
 	})
 	if t.Failed() {
@@ -485,6 +521,10 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		}
 		if res.Mode != "scheduled" || res.Drain == nil || res.Drain.Swept < 1 || res.Drain.Outcomes["done"] != 1 {
 			t.Errorf("scheduled process answered %s; want the sweep to find the pending conversation and the drain to finish it", raw)
+		}
+		// The queue gauges the dead-letter and queue-age alarms watch.
+		if !emfCarries(e.out.String(), "recall_queue_oldest_age_seconds") {
+			t.Errorf("process wrote no CloudWatch EMF line with recall_queue_oldest_age_seconds:\n%s", e.out.String())
 		}
 	})
 

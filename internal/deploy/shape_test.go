@@ -14,9 +14,11 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation/elasticache"
 	"github.com/redis/go-redis/v9"
 
+	"recall/internal/bedrock"
 	"recall/internal/bedrock/bedrocktest"
-	"recall/internal/config"
 	"recall/internal/dynamo"
+	"recall/internal/httpapi"
+	"recall/internal/lambdafn"
 	"recall/internal/testenv"
 )
 
@@ -114,11 +116,11 @@ func TestDeployedShapeUnderEmulator(t *testing.T) {
 		return env
 	}
 
-	process := startEmulator(t, "process", bins["process"], envOf(config.FunctionProcess, nil))
-	create := startEmulator(t, "create", bins["create"], envOf(config.FunctionCreate, map[string]string{
+	process := startEmulator(t, "process", bins["process"], envOf(lambdafn.FunctionProcess, nil))
+	create := startEmulator(t, "create", bins["create"], envOf(httpapi.FunctionCreate, map[string]string{
 		"AWS_ENDPOINT_URL_LAMBDA": "http://" + process.addr,
 	}))
-	get := startEmulator(t, "get", bins["get"], envOf(config.FunctionGet, nil))
+	get := startEmulator(t, "get", bins["get"], envOf(httpapi.FunctionGet, nil))
 	createEv := sampleEvent(t, "create")
 	getEv := sampleEvent(t, "get")
 
@@ -148,19 +150,19 @@ func TestDeployedShapeUnderEmulator(t *testing.T) {
 			t.Fatalf("create answered %v", body)
 		}
 		c := waitDone(t, id, "the create function's nudge should have run the process function")
-		if c["ai_model"] != fns[config.FunctionProcess].Env["BEDROCK_MODEL_ID"] {
-			t.Errorf("analysed by %v; want the template's BEDROCK_MODEL_ID %s", c["ai_model"], fns[config.FunctionProcess].Env["BEDROCK_MODEL_ID"])
+		if c["ai_model"] != fns[lambdafn.FunctionProcess].Env["BEDROCK_MODEL_ID"] {
+			t.Errorf("analysed by %v; want the template's BEDROCK_MODEL_ID %s", c["ai_model"], fns[lambdafn.FunctionProcess].Env["BEDROCK_MODEL_ID"])
 		}
 		reqs := model.Requests()
-		if len(reqs) == 0 || reqs[0].ModelID != config.DefaultBedrockModel {
-			t.Errorf("the model fake saw %d requests (first for %q); want Converse on %s", len(reqs), firstModel(reqs), config.DefaultBedrockModel)
+		if len(reqs) == 0 || reqs[0].ModelID != bedrock.DefaultModelID {
+			t.Errorf("the model fake saw %d requests (first for %q); want Converse on %s", len(reqs), firstModel(reqs), bedrock.DefaultModelID)
 		}
 	})
 
 	t.Run("scheduled drain", func(t *testing.T) {
 		// A create whose nudge cannot reach Lambda still answers 201; the
 		// job waits in the queue for the schedule.
-		lost := startEmulator(t, "create", bins["create"], envOf(config.FunctionCreate, map[string]string{
+		lost := startEmulator(t, "create", bins["create"], envOf(httpapi.FunctionCreate, map[string]string{
 			"AWS_ENDPOINT_URL_LAMBDA": "http://" + freeAddr(t),
 		}))
 		ev := withBody(createEv, `{"content": "Retro. Kim will write up the outage timeline. We should add an alert on queue age."}`, "deploy-shape-lost-nudge")

@@ -27,6 +27,7 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation/logs"
 	"github.com/awslabs/goformation/v7/cloudformation/serverless"
 
+	"recall/internal/bedrock"
 	"recall/internal/config"
 	"recall/internal/dynamo"
 	"recall/internal/httpapi"
@@ -49,7 +50,7 @@ type fn struct {
 func logicalID(name string) string { return strings.ToUpper(name[:1]) + name[1:] + "Function" }
 
 // lambdaFunctions are the functions under functions/, as config names them.
-var lambdaFunctions = []string{config.FunctionCreate, config.FunctionGet, config.FunctionHealth, config.FunctionProcess}
+var lambdaFunctions = []string{httpapi.FunctionCreate, httpapi.FunctionGet, httpapi.FunctionHealth, lambdafn.FunctionProcess}
 
 func globals(t *testing.T, s *stack) *global.Function {
 	t.Helper()
@@ -224,8 +225,8 @@ type envRule struct {
 
 var (
 	allFns   = []string{"*"}
-	queueFns = []string{config.FunctionCreate, config.FunctionHealth, config.FunctionProcess}
-	procFn   = []string{config.FunctionProcess}
+	queueFns = []string{httpapi.FunctionCreate, httpapi.FunctionHealth, lambdafn.FunctionProcess}
+	procFn   = []string{lambdafn.FunctionProcess}
 )
 
 // lambdaEnv classifies every variable config reads. A variable config starts
@@ -260,7 +261,7 @@ var lambdaEnv = map[string]envRule{
 	"RECALL_CONCURRENCY":          {In: procFn},
 	"RECALL_LOG_FORMAT":           {In: allFns},
 	"RECALL_LOG_LEVEL":            {In: allFns},
-	"RECALL_PROCESS_FUNCTION":     {In: []string{config.FunctionCreate}},
+	"RECALL_PROCESS_FUNCTION":     {In: []string{httpapi.FunctionCreate}},
 }
 
 // sdkEnv are variables the template sets that the AWS SDK reads, not config.
@@ -269,7 +270,7 @@ var sdkEnv = map[string]string{
 }
 
 // configVariables returns the environment variables internal/config reads,
-// found in its source: the first argument of its get/dur/num/flag/optNum
+// found in its source: the first argument of its get/dur/num/flag/optNum/choice
 // helpers and of os.Getenv/os.LookupEnv.
 func configVariables(t *testing.T) []string {
 	t.Helper()
@@ -279,7 +280,7 @@ func configVariables(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	helpers := map[string]bool{"get": true, "dur": true, "num": true, "flag": true, "optNum": true}
+	helpers := map[string]bool{"get": true, "dur": true, "num": true, "flag": true, "optNum": true, "choice": true}
 	seen := map[string]bool{}
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
@@ -302,6 +303,7 @@ func configVariables(t *testing.T) []string {
 				if x, ok := fun.X.(*ast.Ident); ok && x.Name == "os" && (fun.Sel.Name == "Getenv" || fun.Sel.Name == "LookupEnv") {
 					match = true
 				}
+				match = match || helpers[fun.Sel.Name] // the helpers are methods of config's reader
 			}
 			if lit, ok := call.Args[0].(*ast.BasicLit); match && ok && lit.Kind == token.STRING {
 				if name, err := strconv.Unquote(lit.Value); err == nil && regexp.MustCompile(`^[A-Z][A-Z0-9_]+$`).MatchString(name) {
@@ -376,7 +378,7 @@ func TestEnvironment(t *testing.T) {
 
 func TestProcessTimeoutFitsAnAnalysis(t *testing.T) {
 	t.Parallel()
-	p := appFunctions(t)[config.FunctionProcess]
+	p := appFunctions(t)[lambdafn.FunctionProcess]
 	analyze, err := time.ParseDuration(p.Env["RECALL_ANALYZE_TIMEOUT"])
 	if err != nil {
 		t.Fatalf("RECALL_ANALYZE_TIMEOUT: %v", err)
@@ -386,7 +388,7 @@ func TestProcessTimeoutFitsAnAnalysis(t *testing.T) {
 		t.Errorf("process Timeout %s < RECALL_ANALYZE_TIMEOUT %s + margin %s: a scheduled drain could never take a job", timeout, analyze, lambdafn.DefaultMargin)
 	}
 	for name, f := range appFunctions(t) {
-		if name == config.FunctionProcess {
+		if name == lambdafn.FunctionProcess {
 			continue
 		}
 		to := deref(f.F.Timeout)
@@ -842,17 +844,17 @@ func TestBedrockPermissions(t *testing.T) {
 	t.Parallel()
 	s := appStack(t)
 	p, ok := s.tpl.Parameters["BedrockModelId"]
-	if !ok || fmt.Sprint(p.Default) != config.DefaultBedrockModel {
-		t.Errorf("parameter BedrockModelId defaults to %v; config's default is %s", p.Default, config.DefaultBedrockModel)
+	if !ok || fmt.Sprint(p.Default) != bedrock.DefaultModelID {
+		t.Errorf("parameter BedrockModelId defaults to %v; config's default is %s", p.Default, bedrock.DefaultModelID)
 	}
-	if got := appFunctions(t)[config.FunctionProcess].Env["BEDROCK_MODEL_ID"]; got != config.DefaultBedrockModel {
-		t.Errorf("process BEDROCK_MODEL_ID evaluates to %q; want the parameter (%s)", got, config.DefaultBedrockModel)
+	if got := appFunctions(t)[lambdafn.FunctionProcess].Env["BEDROCK_MODEL_ID"]; got != bedrock.DefaultModelID {
+		t.Errorf("process BEDROCK_MODEL_ID evaluates to %q; want the parameter (%s)", got, bedrock.DefaultModelID)
 	}
-	_, model, ok := geoProfile(config.DefaultBedrockModel)
+	_, model, ok := geoProfile(bedrock.DefaultModelID)
 	if !ok {
-		t.Fatalf("%s is not an inference profile id", config.DefaultBedrockModel)
+		t.Fatalf("%s is not an inference profile id", bedrock.DefaultModelID)
 	}
-	profileARN := fmt.Sprintf("arn:aws:bedrock:%s:%s:inference-profile/%s", fakeRegion, fakeAccount, config.DefaultBedrockModel)
+	profileARN := fmt.Sprintf("arn:aws:bedrock:%s:%s:inference-profile/%s", fakeRegion, fakeAccount, bedrock.DefaultModelID)
 	// A cross-region profile routes to the model in several regions, so the
 	// model's ARN has a wildcard region; the condition limits it to calls
 	// made through the profile.
@@ -868,7 +870,7 @@ func TestBedrockPermissions(t *testing.T) {
 		if len(bed) == 0 {
 			continue
 		}
-		if st.Role != roleOf(config.FunctionProcess) {
+		if st.Role != roleOf(lambdafn.FunctionProcess) {
 			t.Errorf("%s grants %v; only the process function calls the model", st.Role, bed)
 		}
 		if !slices.Equal(bed, []string{"bedrock:InvokeModel"}) || len(bed) != len(st.Actions) {
@@ -895,7 +897,7 @@ func TestBedrockPermissions(t *testing.T) {
 func TestNudgePermission(t *testing.T) {
 	t.Parallel()
 	fns := appFunctions(t)
-	if got := fns[config.FunctionCreate].Env["RECALL_PROCESS_FUNCTION"]; got != symbol("ProcessFunction") {
+	if got := fns[httpapi.FunctionCreate].Env["RECALL_PROCESS_FUNCTION"]; got != symbol("ProcessFunction") {
 		t.Errorf("create: RECALL_PROCESS_FUNCTION = %q; want the process function", got)
 	}
 	found := false
@@ -904,7 +906,7 @@ func TestNudgePermission(t *testing.T) {
 			if !strings.HasPrefix(a, "lambda:") {
 				continue
 			}
-			if st.Role != roleOf(config.FunctionCreate) || a != "lambda:InvokeFunction" {
+			if st.Role != roleOf(httpapi.FunctionCreate) || a != "lambda:InvokeFunction" {
 				t.Errorf("%s grants %s; only create invokes anything (the process function)", st.Role, a)
 			}
 			if !slices.Equal(st.Resources, []string{symbol("ProcessFunction.Arn")}) {
@@ -922,7 +924,7 @@ func TestNudgePermission(t *testing.T) {
 
 func TestProcessSchedule(t *testing.T) {
 	t.Parallel()
-	p := appFunctions(t)[config.FunctionProcess]
+	p := appFunctions(t)[lambdafn.FunctionProcess]
 	var schedules []*serverless.Function_ScheduleEvent
 	for id, ev := range p.F.Events {
 		if ev.Type != "Schedule" || ev.Properties == nil || ev.Properties.ScheduleEvent == nil {
@@ -949,7 +951,7 @@ func TestProcessSchedule(t *testing.T) {
 		t.Errorf("EventInvokeConfig %+v; want MaximumRetryAttempts 0 (the queue retries jobs) and a bounded event age", c)
 	}
 	for name, f := range appFunctions(t) {
-		if name == config.FunctionProcess {
+		if name == lambdafn.FunctionProcess {
 			continue
 		}
 		for id, ev := range f.F.Events {
@@ -1092,10 +1094,10 @@ func TestInfraNetwork(t *testing.T) {
 	// Endpoints: every AWS API the functions in the VPC call.
 	needed := map[string]string{"dynamodb": "Gateway", "bedrock-runtime": "Interface", "lambda": "Interface"}
 	fns := appFunctions(t)
-	if fns[config.FunctionProcess].Env["RECALL_AI"] != "bedrock" {
-		t.Errorf("process RECALL_AI = %q; the deployment analyses with Bedrock", fns[config.FunctionProcess].Env["RECALL_AI"])
+	if fns[lambdafn.FunctionProcess].Env["RECALL_AI"] != "bedrock" {
+		t.Errorf("process RECALL_AI = %q; the deployment analyses with Bedrock", fns[lambdafn.FunctionProcess].Env["RECALL_AI"])
 	}
-	if fns[config.FunctionCreate].F.VpcConfig == nil {
+	if fns[httpapi.FunctionCreate].F.VpcConfig == nil {
 		t.Error("create is outside the VPC, but it needs Redis")
 	}
 	endpoints := map[string]*ec2.VPCEndpoint{}

@@ -172,6 +172,11 @@ func TestComposeStack(t *testing.T) {
 			if u, err := url.Parse(vars["REDIS_URL"]); err != nil || u.Scheme != "redis" || u.Host != "redis:6379" {
 				t.Fatalf("%s REDIS_URL = %q, want the redis service on 6379", fn, vars["REDIS_URL"])
 			}
+			// The functions refuse to start without a cursor key, and
+			// every function must use the same one.
+			if vars["RECALL_CURSOR_KEY"] == "" || vars["RECALL_CURSOR_KEY"] != env["GetFunction"]["RECALL_CURSOR_KEY"] {
+				t.Fatalf("%s RECALL_CURSOR_KEY = %q; want the one key every function shares", fn, vars["RECALL_CURSOR_KEY"])
+			}
 			if vars["AWS_REGION"] != "us-east-1" || vars["RECALL_AI"] != "local" {
 				t.Fatalf("%s: AWS_REGION %q, RECALL_AI %q", fn, vars["AWS_REGION"], vars["RECALL_AI"])
 			}

@@ -182,7 +182,8 @@ func decodeScanCursor(cursor string) (scanKey, error) {
 // key no conversation can have, so `recall doctor` knows the table is
 // writable with these credentials, not only readable as Ping checks. It
 // needs PutItem and DeleteItem besides GetItem, which an operator's
-// credentials have and the functions' own role also grants.
+// credentials have and the functions' own role also grants. A failure
+// carries a domain code and a message naming the fix (see classify).
 func (s *Store) Probe(ctx context.Context) error {
 	id := make([]byte, 8)
 	rand.Read(id)
@@ -191,17 +192,17 @@ func (s *Store) Probe(ctx context.Context) error {
 	at := formatTime(s.now())
 	item[attrUpdatedAt] = str(at)
 	if _, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item}); err != nil {
-		return fmt.Errorf("dynamo: probe write to %s: %w", s.table, err)
+		return fmt.Errorf("dynamo: probe write to %s: %w", s.table, s.classify(err))
 	}
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key, ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return fmt.Errorf("dynamo: probe read from %s: %w", s.table, err)
+		return fmt.Errorf("dynamo: probe read from %s: %w", s.table, s.classify(err))
 	}
 	if d := (decoder{item: out.Item}); d.str(attrUpdatedAt) != at {
 		return fmt.Errorf("dynamo: probe read back %q from %s, wrote %q", d.str(attrUpdatedAt), s.table, at)
 	}
 	if _, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: key}); err != nil {
-		return fmt.Errorf("dynamo: probe delete from %s: %w", s.table, err)
+		return fmt.Errorf("dynamo: probe delete from %s: %w", s.table, s.classify(err))
 	}
 	return nil
 }

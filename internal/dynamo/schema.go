@@ -94,18 +94,18 @@ func (s *Store) CreateTable(ctx context.Context) error {
 	case err == nil:
 		return nil
 	case !errors.As(err, &missing):
-		return fmt.Errorf("dynamo: describe table %s: %w", s.table, err)
+		return fmt.Errorf("dynamo: describe table %s: %w", s.table, s.classify(err))
 	}
 	_, err = s.client.CreateTable(ctx, TableDefinition(s.table))
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
-		return fmt.Errorf("dynamo: create table %s: %w", s.table, err)
+		return fmt.Errorf("dynamo: create table %s: %w", s.table, s.classify(err))
 	}
 	w := dynamodb.NewTableExistsWaiter(s.client, func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay, o.MaxDelay = 100*time.Millisecond, 2*time.Second
 	})
 	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)}, 5*time.Minute); err != nil {
-		return fmt.Errorf("dynamo: wait for table %s: %w", s.table, err)
+		return fmt.Errorf("dynamo: wait for table %s: %w", s.table, s.classify(err))
 	}
 	_, err = s.client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 		TableName: aws.String(s.table),
@@ -122,7 +122,7 @@ func (s *Store) CreateTable(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("dynamo: enable TTL on %s: %w", s.table, err)
+		return fmt.Errorf("dynamo: enable TTL on %s: %w", s.table, s.classify(err))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package recall
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -37,7 +38,10 @@ type Config struct {
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// CursorKey signs list cursors so a cursor cannot be forged or used by
-	// another owner. Every process serving one store must share it.
+	// another owner. Every process serving one store must share it. Left
+	// empty, it is a random key made for this process: cursors then work
+	// only within the process that issued them, which suits tests and
+	// nothing deployed (config demands RECALL_CURSOR_KEY in Lambda).
 	CursorKey []byte
 	// MaxAttempts is how many attempts a run gets before it fails (5).
 	MaxAttempts int
@@ -113,10 +117,19 @@ func NewService(cfg Config) *Service {
 		cfg.IdempotencyTTL = 24 * time.Hour
 	}
 	if len(cfg.CursorKey) == 0 {
-		cfg.CursorKey = []byte("recall-default-cursor-key")
+		cfg.CursorKey = processCursorKey()
 	}
 	return &Service{cfg: cfg, log: cfg.Logger}
 }
+
+// processCursorKey signs the cursors of every Service given no CursorKey:
+// random, so nobody can know it, and shared within the process, so two
+// Services over one store (as in tests) accept each other's cursors.
+var processCursorKey = sync.OnceValue(func() []byte {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return b
+})
 
 // Config returns the service's configuration with defaults filled in.
 func (s *Service) Config() Config { return s.cfg }

@@ -1,28 +1,29 @@
-package config
+package main
 
 import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"recall/internal/config"
 )
 
-// NewLogger builds the process logger: JSON in Lambda (CloudWatch parses it)
-// and wherever output is not a terminal, readable text on a terminal, unless
-// RECALL_LOG_FORMAT says otherwise. In Lambda every record carries the
-// invocation's request id.
-func (c Config) NewLogger(w io.Writer) *slog.Logger {
-	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[c.LogLevel]
-	format := c.LogFormat
+// newLogger builds the local process's logger: readable text on a
+// terminal, JSON wherever output is not one (a file, a pipe, a log
+// collector), unless RECALL_LOG_FORMAT says otherwise; at RECALL_LOG_LEVEL.
+// Under `recall invoke` every record also carries the invocation's request
+// id, as in Lambda.
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	format := c.Format
 	if format == "auto" {
 		format = "json"
-		if c.Mode == Local && isTerminal(w) {
+		if isTerminal(w) {
 			format = "text"
 		}
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: c.Level}
 	var h slog.Handler
 	if format == "text" {
 		h = slog.NewTextHandler(w, opts)
@@ -30,15 +31,6 @@ func (c Config) NewLogger(w io.Writer) *slog.Logger {
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(requestIDHandler{h})
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // requestIDHandler adds the Lambda request id from the context to each record.
