@@ -1065,7 +1065,7 @@ func TestInfraNetwork(t *testing.T) {
 	azs := map[string]bool{}
 	var subnetRefs []string
 	for id, sn := range subnets {
-		azs[deref(sn.AvailabilityZone)] = true
+		azs[deref(sn.AvailabilityZoneId)] = true
 		subnetRefs = append(subnetRefs, symbol(id))
 		if deref(sn.MapPublicIpOnLaunch) {
 			t.Errorf("%s maps public IPs", id)
