@@ -233,6 +233,21 @@ func minutes(d time.Duration) string {
 	return strconv.Itoa(n) + " minutes"
 }
 
+// strictRefused reports whether err is Bedrock refusing strict tool use
+// (structured outputs) for this model or region: a ValidationException that
+// names "strict" or structured outputs, such as "The model returned the
+// following errors: tools.0.custom.strict: Extra inputs are not permitted".
+// The call can be made again without it; the reply is validated against the
+// schema either way.
+func strictRefused(err error) bool {
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ValidationException" {
+		return false
+	}
+	low := strings.ToLower(apiErr.ErrorMessage())
+	return strings.Contains(low, "strict") || strings.Contains(low, "structured output")
+}
+
 // validation words a ValidationException so a person knows what to change.
 // Those about the model ID concern every call; others (an input too long for
 // the model, say) concern this conversation only.
