@@ -62,7 +62,12 @@ func globals(t *testing.T, s *stack) *global.Function {
 
 func appFunctions(t *testing.T) map[string]fn {
 	t.Helper()
-	s := appStack(t)
+	return appFunctionsOf(t, appStack(t))
+}
+
+// appFunctionsOf is appFunctions for the app template evaluated as s.
+func appFunctionsOf(t *testing.T, s *stack) map[string]fn {
+	t.Helper()
 	g := globals(t, s)
 	out := map[string]fn{}
 	for id, r := range s.tpl.Resources {
@@ -840,11 +845,6 @@ func geoProfile(id string) (geo, model string, ok bool) {
 
 func TestBedrockPermissions(t *testing.T) {
 	t.Parallel()
-	s := appStack(t)
-	p, ok := s.tpl.Parameters["BedrockModelId"]
-	if !ok || fmt.Sprint(p.Default) != config.DefaultBedrockModel {
-		t.Errorf("parameter BedrockModelId defaults to %v; config's default is %s", p.Default, config.DefaultBedrockModel)
-	}
 	if got := appFunctions(t)[config.FunctionProcess].Env["BEDROCK_MODEL_ID"]; got != config.DefaultBedrockModel {
 		t.Errorf("process BEDROCK_MODEL_ID evaluates to %q; want the parameter (%s)", got, config.DefaultBedrockModel)
 	}
