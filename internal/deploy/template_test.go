@@ -181,6 +181,12 @@ func (e *evaluator) param(name string, tpl any) (any, bool) {
 		}
 		return out, true
 	case typ == "Number":
+		if v, ok := def.(string); ok {
+			var n float64
+			if _, err := fmt.Sscan(v, &n); err == nil {
+				return n, true
+			}
+		}
 		return def, true
 	}
 	return fmt.Sprint(def), true
