@@ -216,7 +216,10 @@ func (e *evaluator) getAtt(_ string, in, _ any) any {
 	}
 }
 
-var subVar = regexp.MustCompile(`\$\{([^}!]+)\}`)
+var (
+	subVar      = regexp.MustCompile(`\$\{([^}!]+)\}`)
+	wholeSymbol = regexp.MustCompile(`^\$\{[^${}]*\}$`)
+)
 
 func (e *evaluator) sub(_ string, in, tpl any) any {
 	var text string
@@ -273,7 +276,10 @@ func (e *evaluator) split(_ string, in, _ any) any {
 		return []any{"${Split:" + str(in) + "}"}
 	}
 	sep, s := str(v[0]), str(v[1])
-	if strings.Contains(s, "${") {
+	// A value only known once deployed (an import holding a list, say)
+	// stays symbolic; a string that merely contains deployed names, with the
+	// separator outside them, splits as CloudFormation would split it.
+	if wholeSymbol.MatchString(s) || strings.Contains(subVar.ReplaceAllString(s, ""), "${") {
 		return []any{"${Split:" + sep + ":" + s + "}"}
 	}
 	var out []any
@@ -342,6 +348,8 @@ func (e *evaluator) evalRaw(x, tpl any) any {
 				return e.and(vals)
 			case "Fn::Or":
 				return e.or(vals)
+			case "Fn::Join":
+				return e.join(k, vals, tpl)
 			}
 		}
 	}
