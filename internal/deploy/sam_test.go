@@ -153,3 +153,18 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// TestTranslatedTemplateTracing: SAM turns Tracing into each function's
+// TracingConfig; none may be Active while nothing sends trace data.
+func TestTranslatedTemplateTracing(t *testing.T) {
+	t.Parallel()
+	fns := translatedResources(t, "AWS::Lambda::Function")
+	if len(fns) != len(lambdaFunctions) {
+		t.Errorf("the translated template has functions %v; want %d", keys(fns), len(lambdaFunctions))
+	}
+	for id, f := range fns {
+		if tc, _ := f["TracingConfig"].(map[string]any); tc != nil && tc["Mode"] == "Active" {
+			t.Errorf("%s: TracingConfig %v; nothing in the functions sends trace data", id, tc)
+		}
+	}
+}

@@ -155,8 +155,8 @@ func TestFunctionsBuildAsSAMExpects(t *testing.T) {
 	if got := deref(g.Handler); got != "bootstrap" {
 		t.Errorf("Globals.Function.Handler = %q; want bootstrap", got)
 	}
-	if got := deref(g.Tracing); got != "Active" {
-		t.Errorf("Globals.Function.Tracing = %q; want Active", got)
+	if got := deref(g.Tracing); got == "Active" {
+		t.Errorf("Globals.Function.Tracing = %q, but nothing in the functions sends trace data: it only costs", got)
 	}
 	if deref(g.Timeout) <= 0 || deref(g.MemorySize) <= 0 {
 		t.Errorf("Globals.Function must set Timeout and MemorySize; got %v and %v", deref(g.Timeout), deref(g.MemorySize))
@@ -567,8 +567,10 @@ func TestTableMatchesTheStore(t *testing.T) {
 	if p := tbl.PointInTimeRecoverySpecification; p == nil || !deref(p.PointInTimeRecoveryEnabled) {
 		t.Error("point-in-time recovery is not enabled")
 	}
-	if sse := tbl.SSESpecification; sse == nil || !sse.SSEEnabled {
-		t.Error("SSESpecification.SSEEnabled is not true")
+	if sse := tbl.SSESpecification; sse != nil && sse.SSEEnabled && deref(sse.KMSMasterKeyId) == "" {
+		// DynamoDB encrypts every table at rest with an AWS owned key;
+		// SSEEnabled without a customer key only adds KMS charges.
+		t.Error("SSESpecification selects the AWS managed KMS key: no more protection than the default AWS owned key, and billed KMS requests")
 	}
 	if tbl.AWSCloudFormationDeletionPolicy != "Retain" || tbl.AWSCloudFormationUpdateReplacePolicy != "Retain" {
 		t.Errorf("DeletionPolicy %q, UpdateReplacePolicy %q; want Retain for both: deleting the stack must not delete the data",
@@ -659,8 +661,6 @@ func statements(t *testing.T) []statement {
 // unscopable lists the only actions a role may grant on "*", and why AWS
 // leaves no choice.
 var unscopable = map[string]string{
-	"xray:PutTraceSegments":          "X-Ray has no resource-level permissions",
-	"xray:PutTelemetryRecords":       "X-Ray has no resource-level permissions",
 	"ec2:CreateNetworkInterface":     "Lambda creates the function's ENIs in whatever subnets VpcConfig names",
 	"ec2:DescribeNetworkInterfaces":  "EC2 Describe* calls have no resource-level permissions",
 	"ec2:DescribeSubnets":            "EC2 Describe* calls have no resource-level permissions",
@@ -713,9 +713,14 @@ func TestIAMIsScoped(t *testing.T) {
 				t.Errorf("%s: in VPC %v but %s granted %v: only functions in the VPC need ENI permissions", role, inVPC, a, acts[a])
 			}
 		}
-		for _, a := range []string{"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"} {
+		for _, a := range []string{"logs:CreateLogStream", "logs:PutLogEvents"} {
 			if !acts[a] {
 				t.Errorf("%s lacks %s", role, a)
+			}
+		}
+		for a := range acts {
+			if strings.HasPrefix(a, "xray:") && deref(f.F.Tracing) != "Active" && deref(globals(t, appStack(t)).Tracing) != "Active" {
+				t.Errorf("%s grants %s, but %s is not traced", role, a, name)
 			}
 		}
 	}
