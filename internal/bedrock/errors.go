@@ -192,14 +192,14 @@ func accessPending(err error, code, msg, model, region string) (classification, 
 		text = fmt.Sprintf("Anthropic requires this AWS account's use case details before %s can be called: "+
 			"submit them once in the Bedrock console (Model catalog, open the model) or with aws bedrock put-use-case-for-model-access "+
 			"(from the organization's management account to cover every account); access follows within 15 minutes, "+
-			"and analyses wait and retry by themselves every %s", model, minutes(wait))
+			"and analyses wait and retry by themselves about every %s", model, minutes(wait))
 	case code == "AccessDeniedException" && strings.Contains(low, "marketplace"):
 		wait = namedWait(msg, marketplaceRetryAfter)
 		text = fmt.Sprintf("Bedrock has not enabled %s for this AWS account yet: the first call to a third-party model subscribes the account "+
 			"in AWS Marketplace, which this identity may not do (aws-marketplace:Subscribe, aws-marketplace:ViewSubscriptions). "+
 			"Have an administrator make that first call once: aws bedrock-runtime converse --region %s --model-id %s "+
 			`--messages '[{"role":"user","content":[{"text":"hello"}]}]'`+
-			"; the subscription completes within minutes, and analyses wait and retry by themselves every %s", model, region, model, minutes(wait))
+			"; the subscription completes within minutes, and analyses wait and retry by themselves about every %s", model, region, model, minutes(wait))
 	default:
 		return classification{}, false
 	}

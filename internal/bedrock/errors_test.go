@@ -49,7 +49,7 @@ func TestClassifyModelAccessPending(t *testing.T) {
 	useCaseFix := []string{
 		"Anthropic requires this AWS account's use case details before " + model,
 		"aws bedrock put-use-case-for-model-access",
-		"retry by themselves every 15 minutes",
+		"retry by themselves about every 15 minutes",
 	}
 	tests := []struct {
 		name       string
