@@ -1,7 +1,7 @@
 # The two commands a new developer needs:
 #   make run    run Recall locally on embedded defaults (same as: go run ./cmd/recall serve)
 #   make test   install missing test servers, then vet and run every test with the race detector
-.PHONY: run test deps vet bench functions clean chaos fuzz
+.PHONY: run test deps vet lint bench functions clean chaos fuzz
 
 GO ?= go
 FUNCTIONS := create get health process
@@ -19,6 +19,18 @@ vet:
 
 test: deps vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Both CloudFormation templates through cfn-lint: template.yaml goes through
+# the SAM transform (cfn-lint runs it itself), infra/recall-infra.yaml as
+# is. Any error or warning fails, unless the template suppresses that check
+# in its Metadata (cfn-lint: config: ignore_checks) with a comment saying why.
+# LINT_REGIONS: regions whose resource specs the templates are checked
+# against (samconfig.toml deploys to us-east-1).
+CFN_LINT ?= cfn-lint
+LINT_REGIONS ?= us-east-1
+lint:
+	@command -v $(CFN_LINT) >/dev/null 2>&1 || { echo "lint: $(CFN_LINT) not found; install it with: pip install cfn-lint" >&2; exit 1; }
+	$(CFN_LINT) --regions $(LINT_REGIONS) -- template.yaml infra/recall-infra.yaml
 
 # Faults, hostile input and load against real processes and servers on
 # loopback (internal/chaos), at full size; prints a table of every scenario

@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -119,6 +120,10 @@ type Analyzer struct {
 	started time.Time
 	byModel map[string]*ModelTotals
 	lastErr *recall.Error // last permanent error about the configuration
+
+	// noStrict is set once Bedrock refuses strict tool use for this model
+	// or region; every later call is sent without it.
+	noStrict atomic.Bool
 }
 
 var _ recall.Analyzer = (*Analyzer)(nil)
@@ -202,6 +207,32 @@ func toolConfig(name, description string, schema map[string]any, strict bool) *t
 		Tools:      []types.Tool{&types.ToolMemberToolSpec{Value: spec}},
 		ToolChoice: &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: aws.String(name)}},
 	}
+}
+
+// sendsStrict reports whether a tool of cfg asks for strict tool use.
+func sendsStrict(cfg *types.ToolConfiguration) bool {
+	for _, t := range cfg.Tools {
+		if spec, ok := t.(*types.ToolMemberToolSpec); ok && aws.ToBool(spec.Value.Strict) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutStrict returns a copy of cfg whose tools do not ask for strict
+// tool use.
+func withoutStrict(cfg *types.ToolConfiguration) *types.ToolConfiguration {
+	out := *cfg
+	out.Tools = make([]types.Tool, len(cfg.Tools))
+	for i, t := range cfg.Tools {
+		if spec, ok := t.(*types.ToolMemberToolSpec); ok {
+			loose := *spec
+			loose.Value.Strict = nil
+			t = &loose
+		}
+		out.Tools[i] = t
+	}
+	return &out
 }
 
 // Analyze implements recall.Analyzer. An identical conversation seen before
@@ -325,13 +356,28 @@ func (a *Analyzer) call(ctx context.Context, c callSpec) (fields, recall.Usage, 
 		return fields{}, recall.Usage{}, e
 	}
 	start := time.Now()
-	out, err := a.client.Converse(ctx, &bedrockruntime.ConverseInput{
+	cfg := c.cfg
+	if a.noStrict.Load() {
+		cfg = withoutStrict(cfg)
+	}
+	input := &bedrockruntime.ConverseInput{
 		ModelId:         aws.String(a.model),
 		System:          []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: c.system}},
 		Messages:        []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: c.user}}}},
 		InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(int32(a.maxTok)), Temperature: aws.Float32(0)},
-		ToolConfig:      c.cfg,
-	})
+		ToolConfig:      cfg,
+	}
+	out, err := a.client.Converse(ctx, input)
+	if err != nil && sendsStrict(cfg) && strictRefused(err) {
+		// This model or region refuses strict tool use: send this call once
+		// more without it, and every later one. Bedrock refused before the
+		// model ran, so the limiter's reservation covers the second request.
+		if !a.noStrict.Swap(true) {
+			a.log.WarnContext(ctx, "bedrock: strict tool use refused; calling without it from now on", "model", a.model, "error", err.Error())
+		}
+		input.ToolConfig = withoutStrict(cfg)
+		out, err = a.client.Converse(ctx, input)
+	}
 	took := time.Since(start)
 	if err != nil {
 		cl := classify(err, a.model, a.region)

@@ -176,7 +176,7 @@ func TestErrorClasses(t *testing.T) {
 		{"ServiceQuotaExceededException", recall.EUNAVAILABLE, true, 1, "quota", false},
 		{"ValidationException", recall.EINVALID, false, 1, "invalid", false},
 		{"ResourceNotFoundException", recall.EINVALID, false, 1, "BEDROCK_MODEL_ID", true},
-		{"AccessDeniedException", recall.EPERMISSION, false, 1, "model access for " + model + " is not enabled in " + region + ": request it in the Bedrock console (Model access)", true},
+		{"AccessDeniedException", recall.EPERMISSION, false, 1, "Bedrock denied access to " + model + " in " + region + ": check that the account may use the model there", true},
 		{"UnrecognizedClientException", recall.EPERMISSION, false, 1, "AWS rejected the credentials", true},
 		{"ExpiredTokenException", recall.EPERMISSION, false, 1, "refresh the session", true},
 	}

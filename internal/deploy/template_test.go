@@ -61,6 +61,9 @@ type stack struct {
 var (
 	stacksMu sync.Mutex
 	stacks   = map[string]*stack{}
+	// yamlMu serialises goformation's YAML reading, which registers its
+	// tag resolvers in a global map on every call.
+	yamlMu sync.Mutex
 )
 
 // loadStack parses a template once per test binary.
@@ -91,7 +94,14 @@ func infraStack(t testing.TB) *stack { t.Helper(); return loadStack(t, infraTemp
 // parseTemplate parses data with goformation, with handlers that evaluate
 // intrinsics as described on stack.
 func parseTemplate(data []byte, stackName string) (*cloudformation.Template, error) {
-	e := &evaluator{stackName: stackName}
+	return parseTemplateWith(data, &evaluator{stackName: stackName})
+}
+
+// parseTemplateWith parses data evaluating intrinsics with e, whose
+// overrides and region stand in for what `sam deploy` would be given.
+func parseTemplateWith(data []byte, e *evaluator) (*cloudformation.Template, error) {
+	yamlMu.Lock()
+	defer yamlMu.Unlock()
 	h := map[string]intrinsics.IntrinsicHandler{
 		"Ref":             e.ref,
 		"Fn::GetAtt":      e.getAtt,
@@ -114,11 +124,21 @@ func parseTemplate(data []byte, stackName string) (*cloudformation.Template, err
 	return goformation.ParseYAMLWithOptions(data, &intrinsics.ProcessorOptions{IntrinsicHandlerOverrides: h})
 }
 
-type evaluator struct{ stackName string }
+type evaluator struct {
+	stackName string
+	// region replaces fakeRegion when set.
+	region string
+	// overrides are parameter values given at deploy time, as strings
+	// (comma-separated for list types), in place of the defaults.
+	overrides map[string]string
+}
 
 func (e *evaluator) pseudo(name string) (any, bool) {
 	switch name {
 	case "AWS::Region":
+		if e.region != "" {
+			return e.region, true
+		}
 		return fakeRegion, true
 	case "AWS::AccountId":
 		return fakeAccount, true
@@ -146,6 +166,9 @@ func (e *evaluator) param(name string, tpl any) (any, bool) {
 	typ, _ := p["Type"].(string)
 	list := strings.HasPrefix(typ, "List<") || typ == "CommaDelimitedList"
 	def, hasDef := p["Default"]
+	if v, ok := e.overrides[name]; ok {
+		def, hasDef = v, true
+	}
 	switch {
 	case !hasDef && list:
 		return []any{"${" + name + "}"}, true
@@ -158,6 +181,12 @@ func (e *evaluator) param(name string, tpl any) (any, bool) {
 		}
 		return out, true
 	case typ == "Number":
+		if v, ok := def.(string); ok {
+			var n float64
+			if _, err := fmt.Sscan(v, &n); err == nil {
+				return n, true
+			}
+		}
 		return def, true
 	}
 	return fmt.Sprint(def), true
@@ -187,7 +216,10 @@ func (e *evaluator) getAtt(_ string, in, _ any) any {
 	}
 }
 
-var subVar = regexp.MustCompile(`\$\{([^}!]+)\}`)
+var (
+	subVar      = regexp.MustCompile(`\$\{([^}!]+)\}`)
+	wholeSymbol = regexp.MustCompile(`^\$\{[^${}]*\}$`)
+)
 
 func (e *evaluator) sub(_ string, in, tpl any) any {
 	var text string
@@ -244,7 +276,10 @@ func (e *evaluator) split(_ string, in, _ any) any {
 		return []any{"${Split:" + str(in) + "}"}
 	}
 	sep, s := str(v[0]), str(v[1])
-	if strings.Contains(s, "${") {
+	// A value only known once deployed (an import holding a list, say)
+	// stays symbolic; a string that merely contains deployed names, with the
+	// separator outside them, splits as CloudFormation would split it.
+	if wholeSymbol.MatchString(s) || strings.Contains(subVar.ReplaceAllString(s, ""), "${") {
 		return []any{"${Split:" + sep + ":" + s + "}"}
 	}
 	var out []any
@@ -313,6 +348,8 @@ func (e *evaluator) evalRaw(x, tpl any) any {
 				return e.and(vals)
 			case "Fn::Or":
 				return e.or(vals)
+			case "Fn::Join":
+				return e.join(k, vals, tpl)
 			}
 		}
 	}
