@@ -14,6 +14,7 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
+	"recall/internal/bedrock"
 	"recall/internal/boltstore"
 	"recall/internal/config"
 	"recall/internal/recall"
@@ -372,6 +373,14 @@ func liveCall(ctx context.Context, a recall.Analyzer, c check, model string) che
 	case err == nil:
 		c.detail += fmt.Sprintf("; live call ok in %s (%s, %d in / %d out tokens)", took, an.Model, an.Usage.InputTokens, an.Usage.OutputTokens)
 		return c
+	case errors.Is(err, bedrock.ErrModelAccessPending):
+		// Not a quota: the account has not finished enabling the model (the
+		// first call's Marketplace subscription, or Anthropic's use case
+		// form). Analyses wait for it by themselves; the fix says what ends it.
+		c.ok = false
+		c.detail += "; live call refused: the account has not finished enabling " + model
+		c.fix = recall.ErrorMessage(err)
+		return c
 	case code == recall.ETHROTTLED:
 		c.detail += "; live call throttled: access works but the quota is busy"
 		c.notes = append(c.notes, "the model throttled a single call: other traffic is using the account's quota, or the quota is very low (Service Quotas, Bedrock)")
@@ -382,9 +391,6 @@ func liveCall(ctx context.Context, a recall.Analyzer, c check, model string) che
 		switch code {
 		case recall.EPERMISSION, recall.EUNAUTHORIZED:
 			c.fix = recall.ErrorMessage(err)
-			if model != "" && !strings.Contains(c.fix, "Model access") {
-				c.fix += " (enable model access for " + model + " in the Bedrock console, Model access)"
-			}
 		case recall.EINVALID:
 			c.fix = recall.ErrorMessage(err) + " (check BEDROCK_MODEL_ID)"
 		default:

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"recall/internal/bedrock"
 	"recall/internal/bedrock/bedrocktest"
 	"recall/internal/boltstore"
 	"recall/internal/config"
@@ -296,11 +297,24 @@ func TestDoctorBedrock(t *testing.T) {
 		t.Fatalf("--live: exit %d, %d calls\n%s", code, fake.Calls(), out)
 	}
 
-	// Model access not granted: the fix names the model and the region.
+	// Access denied: the fix names the model and the region.
 	fake.Enqueue(bedrocktest.Error("AccessDeniedException", "You don't have access to the model with the specified model ID."))
 	code, out, _ = runCLI(t, "doctor", "--data", t.TempDir(), "--live")
-	if code != 1 || !strings.HasPrefix(line(out, "analyzer"), "❌") || !strings.Contains(out, "Model access") || !strings.Contains(out, "us-west-2") {
+	if code != 1 || !strings.HasPrefix(line(out, "analyzer"), "❌") || !strings.Contains(out, bedrock.DefaultModelID) || !strings.Contains(out, "us-west-2") {
 		t.Fatalf("access denied: exit %d\n%s", code, out)
+	}
+
+	// A fresh account whose first call could not subscribe in AWS
+	// Marketplace: not a quota and not IAM on bedrock:InvokeModel; the fix
+	// says who makes the first call and that analyses wait by themselves.
+	fake.Enqueue(bedrocktest.Error("AccessDeniedException", "Model access is denied due to IAM user or service role is not authorized to perform the required AWS Marketplace actions "+
+		"(aws-marketplace:ViewSubscriptions, aws-marketplace:Subscribe) to enable access to this model. Your AWS Marketplace subscription for this model "+
+		"cannot be completed at this time. If you recently fixed this issue, try again after 2 minutes."))
+	code, out, _ = runCLI(t, "doctor", "--data", t.TempDir(), "--live")
+	an := line(out, "analyzer")
+	if code != 1 || !strings.HasPrefix(an, "❌") || !strings.Contains(an, "not finished enabling") ||
+		!strings.Contains(out, "administrator") || !strings.Contains(out, "aws-marketplace:Subscribe") || strings.Contains(an, "quota is busy") {
+		t.Fatalf("marketplace denial: exit %d\n%s", code, out)
 	}
 	fake.TakeViolations()
 }
