@@ -323,11 +323,14 @@ func newProxy(t testing.TB, target string) *proxy {
 	return p
 }
 
-// dropNext makes the proxy lose the answer to the next request match
-// accepts, after the server has handled it.
-func (p *proxy) dropNext(match func(*http.Request) bool) {
-	var once atomic.Bool
-	f := func(r *http.Request) bool { return match(r) && once.CompareAndSwap(false, true) }
+// dropNext makes the proxy lose the answers to the next n requests match
+// accepts, after the server has handled them. (Chromium silently resends a
+// request whose reused connection closes without an answer, once; n = 2
+// makes the failure reach the page.)
+func (p *proxy) dropNext(n int32, match func(*http.Request) bool) {
+	var left atomic.Int32
+	left.Store(n)
+	f := func(r *http.Request) bool { return match(r) && left.Add(-1) >= 0 }
 	p.drop.Store(&f)
 }
 

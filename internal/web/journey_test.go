@@ -3,9 +3,9 @@ package web_test
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
@@ -119,7 +119,7 @@ func TestJourney(t *testing.T) {
 	before := len(s.proxy.seen(`^GET /api/conversations/` + conv[0].ID + `$`))
 	b.do(chromedp.Click(chromedp.ID("reprocess")))
 	b.waitFor("the new run", `["pending","processing"].includes(document.querySelector(".detail .badge")?.textContent)`, 5*time.Second)
-	if !js[bool](b, `document.getElementById("reprocess").disabled`) {
+	if js[string](b, `document.getElementById("reprocess").getAttribute("aria-disabled")`) != "true" {
 		t.Errorf("Reprocess is enabled while the run is in progress")
 	}
 	b.waitFor("the new run done", `document.querySelector(".detail .badge-done") && document.querySelector("#h-summary")`, 15*time.Second)

@@ -17,11 +17,13 @@ export function mount(root, [id], app) {
     document.title = `${titleOf(c)} · Recall`;
     const focused = document.activeElement;
     const hadFocus = focused?.id === 'reprocess';
+    // aria-disabled rather than disabled while a run is in progress: a
+    // disabled button drops the keyboard focus it had.
     const reprocess = h('button', {
       type: 'button',
       id: 'reprocess',
-      disabled: !isFinal(c.ai_status),
-      onclick: () => again(c),
+      'aria-disabled': isFinal(c.ai_status) ? null : 'true',
+      onclick: () => { if (isFinal(c.ai_status)) again(c); },
     }, 'Reprocess');
     const headingHadFocus = focused?.tagName === 'H1' && view.contains(focused);
     replace(view,
@@ -61,7 +63,7 @@ export function mount(root, [id], app) {
 
   async function again(c) {
     const button = document.getElementById('reprocess');
-    button.disabled = true;
+    button.setAttribute('aria-disabled', 'true');
     try {
       const { data } = await app.api.reprocess(c.id);
       etag = null;
@@ -70,7 +72,7 @@ export function mount(root, [id], app) {
       follow(data);
     } catch (err) {
       if (err.status === 401) return;
-      button.disabled = false;
+      button.removeAttribute('aria-disabled');
       button.after(h('p', { className: 'error', role: 'alert' }, err.message));
     }
   }
