@@ -193,7 +193,9 @@ func TestKeyboardOnly(t *testing.T) {
 	s := startRecall(t)
 	b.signIn(s)
 	b.do(chromedp.Evaluate[chromedp.Void](`document.activeElement?.blur(); document.body.focus()`))
-	active := func() string { return js[string](b, `document.activeElement?.id || document.activeElement?.textContent || ""`) }
+	active := func() string {
+		return js[string](b, `document.activeElement?.id || document.activeElement?.textContent || ""`)
+	}
 	tabTo := func(id string) {
 		t.Helper()
 		for range 12 {

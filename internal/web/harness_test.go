@@ -318,8 +318,10 @@ func newProxy(t testing.TB, target string) *proxy {
 		t.Fatal(err)
 	}
 	p := &proxy{t: t, target: target, checker: c}
-	p.srv = httptest.NewServer(p)
-	t.Cleanup(p.srv.Close)
+	if target != "" {
+		p.srv = httptest.NewServer(p)
+		t.Cleanup(p.srv.Close)
+	}
 	return p
 }
 
@@ -520,12 +522,22 @@ func js[T any](b *tab, expr string) T {
 	return v
 }
 
-// waitFor waits until expr is truthy in the page.
+// waitFor waits until expr is truthy in the page. Evaluation errors while
+// the page navigates (a sign-in redirect) are waited through.
 func (b *tab) waitFor(what, expr string, within time.Duration) {
 	b.t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool]("Boolean("+expr+")", chromedp.WithPollingTimeout(within), chromedp.WithPollingInterval(25*time.Millisecond))); err != nil {
-		b.t.Fatalf("waiting for %s (%s): %v\npage text: %.2000s", what, expr, err, js[string](b, "document.body.innerText"))
+	deadline := time.Now().Add(within)
+	var last error
+	for time.Now().Before(deadline) {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool]("Boolean("+expr+")"))
+		if err == nil && ok {
+			return
+		}
+		last = err
+		time.Sleep(25 * time.Millisecond)
 	}
+	page, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body?.innerText ?? ""`))
+	b.t.Fatalf("waiting for %s (%s): not within %s (last error %v)\npage text: %.2000s", what, expr, within, last, page)
 }
 
 // text returns the text of the first element matching sel ("" if none).
