@@ -58,7 +58,7 @@ func (b *tab) axe(view string) {
 
 // artifacts is where screenshots go: $RECALL_ARTIFACTS, or
 // testdata/artifacts (ignored by git).
-func artifacts(t *testing.T) string {
+func artifacts(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("RECALL_ARTIFACTS")
 	if dir == "" {

@@ -29,6 +29,7 @@ func (b *tab) submit() {
 // the field, in the server's words.
 func TestLimits(t *testing.T) {
 	b := openTab(t)
+	tt := b.t
 	s := startRecall(t)
 	b.signIn(s)
 
@@ -53,6 +54,7 @@ func TestLimits(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			b.t = t
+			defer func() { b.t = tt }()
 			b.setContent(tc.content)
 			b.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById("f-title").value = %q`, tc.title)))
 			before := len(s.proxy.seen(`^POST /api/conversations$`))
@@ -75,7 +77,6 @@ func TestLimits(t *testing.T) {
 			}
 		})
 	}
-	b.t = t
 	if n := len(s.all()); n != 0 {
 		t.Errorf("%d conversations created", n)
 	}

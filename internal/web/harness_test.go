@@ -63,7 +63,7 @@ func TestMain(m *testing.M) {
 
 // needBrowser skips under -short; otherwise it is a no-op, so the browser
 // tests run in every plain `go test`.
-func needBrowser(t *testing.T) {
+func needBrowser(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("drives headless Chromium against recall processes")
@@ -395,7 +395,7 @@ func (p *proxy) seen(re string) []exchange {
 // not do: dialogs opened (alert), uncaught exceptions, console errors
 // (CSP violations among them).
 type tab struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	mu      sync.Mutex
 	dialogs []string
@@ -403,7 +403,7 @@ type tab struct {
 }
 
 // openTab opens a fresh tab (its own sessionStorage) at 1280×900, light.
-func openTab(t *testing.T) *tab {
+func openTab(t testing.TB) *tab {
 	t.Helper()
 	needBrowser(t)
 	if err := startBrowser(); err != nil {

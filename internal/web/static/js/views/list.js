@@ -53,7 +53,11 @@ export function mount(root, _params, app) {
       more.hidden = !cursor;
       status.hidden = true;
       empty.hidden = list.children.length > 0;
-      list.setAttribute('aria-busy', 'false');
+      if (list.getAttribute('aria-busy') === 'true') {
+        list.setAttribute('aria-busy', 'false');
+        // Navigation to a usable list, for whoever measures it.
+        performance.mark('recall:list');
+      }
     } catch (err) {
       if (err.status === 401) return;
       status.hidden = false;
