@@ -1,7 +1,7 @@
 # The two commands a new developer needs:
 #   make run    run Recall locally on embedded defaults (same as: go run ./cmd/recall serve)
 #   make test   install missing test servers, then vet and run every test with the race detector
-.PHONY: run test deps vet lint bench functions clean chaos fuzz
+.PHONY: run test deps vet lint lint-openapi bench functions clean chaos fuzz
 
 GO ?= go
 FUNCTIONS := create get health process
@@ -17,7 +17,7 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
-test: deps vet
+test: deps vet lint-openapi
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 # Both CloudFormation templates through cfn-lint: template.yaml goes through
@@ -31,6 +31,11 @@ LINT_REGIONS ?= us-east-1
 lint:
 	@command -v $(CFN_LINT) >/dev/null 2>&1 || { echo "lint: $(CFN_LINT) not found; install it with: pip install cfn-lint" >&2; exit 1; }
 	$(CFN_LINT) --regions $(LINT_REGIONS) -- template.yaml infra/recall-infra.yaml
+
+# The OpenAPI document served at /api/openapi.json, linted with Redocly's
+# rules (redocly.yaml); the httpapi tests check the API against it.
+lint-openapi: deps
+	npx --no-install redocly lint --config redocly.yaml internal/httpapi/openapi.json
 
 # Faults, hostile input and load against real processes and servers on
 # loopback (internal/chaos), at full size; prints a table of every scenario

@@ -34,9 +34,10 @@ type runner struct {
 	opts runnerOptions
 
 	// URL is the API's base URL, when it serves one.
-	URL string
-	ln  net.Listener
-	srv *http.Server
+	URL    string
+	ln     net.Listener
+	srv    *http.Server
+	secret []byte // the HS256 secret the API verifies tokens with
 
 	started    bool
 	stopWorker context.CancelFunc
@@ -95,15 +96,19 @@ func openRunner(ctx context.Context, cfg config.Config, log *slog.Logger, opts r
 
 // listen builds the HTTP server and opens its listener.
 func (r *runner) listen(pm *promMetrics) error {
-	secret, err := r.app.Secret()
+	var err error
+	if r.secret, err = r.app.Secret(); err != nil {
+		return err
+	}
+	verifier, err := auth.NewHS256(r.secret)
 	if err != nil {
 		return err
 	}
-	verifier, err := auth.NewHS256(secret)
+	webApp, err := localWeb()
 	if err != nil {
 		return err
 	}
-	api := httpapi.Routes(r.app.Service, httpapi.Options{Auth: verifier, Logger: r.log})
+	api := httpapi.Routes(r.app.Service, httpapi.Options{Auth: verifier, Logger: r.log, Web: webApp})
 	// Timeouts and header limits keep slow or hostile clients from holding
 	// connections open and starving everyone else.
 	r.srv = &http.Server{

@@ -17,6 +17,7 @@ import (
 	"recall/internal/boltstore"
 	"recall/internal/extract"
 	"recall/internal/httpapi"
+	"recall/internal/httpapi/contract"
 	"recall/internal/memq"
 	"recall/internal/recall"
 )
@@ -37,6 +38,19 @@ type env struct {
 type envOption func(*httpapi.Options)
 
 func newEnv(t testing.TB, opts ...envOption) *env {
+	t.Helper()
+	return buildEnv(t, true, opts...)
+}
+
+// newPartialEnv is newEnv for a handler that serves only some routes
+// (Options.Only): its routing 404s and 405s for the rest are outside the
+// OpenAPI document by design, so its exchanges are not checked.
+func newPartialEnv(t testing.TB, opts ...envOption) *env {
+	t.Helper()
+	return buildEnv(t, false, opts...)
+}
+
+func buildEnv(t testing.TB, checked bool, opts ...envOption) *env {
 	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "recall.db"), boltstore.Options{})
 	if err != nil {
@@ -64,8 +78,27 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return &env{svc: svc, store: store, queue: queue, handler: httpapi.Routes(svc, o), logs: logs}
+	var h http.Handler = httpapi.Routes(svc, o)
+	// Every exchange of a test (not a benchmark's, nor a fuzzer's, which
+	// cannot report from inside) is checked against the OpenAPI document,
+	// so the document describes what the API really does.
+	if tt, ok := t.(*testing.T); ok && checked {
+		h = checker(tt).Handler(h, func(err error) { tt.Error(err) })
+	}
+	return &env{svc: svc, store: store, queue: queue, handler: h, logs: logs}
 }
+
+// checker returns the contract checker, built once for the package.
+func checker(t *testing.T) *contract.Checker {
+	t.Helper()
+	c, err := sharedChecker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var sharedChecker = sync.OnceValues(contract.New)
 
 // token mints a valid token for sub.
 func token(t testing.TB, sub string) string {

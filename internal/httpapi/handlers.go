@@ -50,7 +50,9 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// get serves GET /api/conversations/{id}.
+// get serves GET /api/conversations/{id}. It answers with an ETag and
+// honours If-None-Match with 304, so a client polling for the analysis to
+// arrive costs one small answer per poll while nothing changes.
 func (a *api) get(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	setConversation(r, id)
@@ -58,7 +60,19 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, View(c))
+	body, err := json.Marshal(View(c))
+	if err != nil {
+		return fmt.Errorf("httpapi: encode %s: %w", id, err)
+	}
+	body = append(body, '\n')
+	tag := etag(body)
+	w.Header().Set("ETag", tag)
+	if notModified(r, tag) {
+		w.Header().Set("Cache-Control", "no-store")
+		writeNotModified(w)
+		return nil
+	}
+	writeRaw(w, http.StatusOK, body)
 	return nil
 }
 

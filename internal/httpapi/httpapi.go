@@ -56,6 +56,12 @@ type Options struct {
 	// larger is served with fewer items (and a cursor to the rest). Lambda
 	// responses cannot exceed 6 MB, so the default is 5 MiB.
 	MaxListBytes int
+	// Web serves the web app's routes (RouteWebPage, RouteWebAssets,
+	// RouteWebConfig): the page, its assets and /config.json. The API only
+	// routes to it, so it knows nothing of assets; package web provides
+	// one. Nil leaves those routes out (they answer 404 like any unknown
+	// path).
+	Web http.Handler
 }
 
 // Route names, used in logs, in Options.Only and in RouteTable.
@@ -65,6 +71,10 @@ const (
 	RouteGet       = "get"
 	RouteList      = "list"
 	RouteHealth    = "health"
+	RouteOpenAPI   = "openapi"
+	RouteWebPage   = "web_page"
+	RouteWebAssets = "web_assets"
+	RouteWebConfig = "web_config"
 )
 
 // Function names: which Lambda function serves a route.
@@ -72,12 +82,15 @@ const (
 	FunctionCreate = "create"
 	FunctionGet    = "get"
 	FunctionHealth = "health"
+	// FunctionWeb serves the public, static documents: the web app's page,
+	// assets and configuration, and the OpenAPI document.
+	FunctionWeb = "web"
 )
 
 // Route is one entry of the API: what template.yaml must route to which
-// function. Pattern uses the syntax API Gateway and net/http share
-// ("/api/conversations/{id}"); the handler also answers it with a trailing
-// slash.
+// function. Pattern is in API Gateway's syntax ("/api/conversations/{id}",
+// and "{proxy+}" for the rest of a path); the handler also answers it with a
+// trailing slash.
 type Route struct {
 	Name     string
 	Method   string
@@ -95,7 +108,31 @@ func RouteTable() []Route {
 		{Name: RouteGet, Method: http.MethodGet, Pattern: "/api/conversations/{id}", Function: FunctionGet},
 		{Name: RouteReprocess, Method: http.MethodPost, Pattern: "/api/conversations/{id}/reprocess", Function: FunctionCreate},
 		{Name: RouteHealth, Method: http.MethodGet, Pattern: "/api/health", Function: FunctionHealth, Public: true},
+		{Name: RouteOpenAPI, Method: http.MethodGet, Pattern: "/api/openapi.json", Function: FunctionWeb, Public: true},
+		{Name: RouteWebPage, Method: http.MethodGet, Pattern: "/", Function: FunctionWeb, Public: true},
+		{Name: RouteWebAssets, Method: http.MethodGet, Pattern: "/assets/{proxy+}", Function: FunctionWeb, Public: true},
+		{Name: RouteWebConfig, Method: http.MethodGet, Pattern: "/config.json", Function: FunctionWeb, Public: true},
 	}
+}
+
+// webRoute reports whether rt is served by Options.Web.
+func webRoute(rt Route) bool {
+	return rt.Name == RouteWebPage || rt.Name == RouteWebAssets || rt.Name == RouteWebConfig
+}
+
+// muxPatterns turns an API Gateway route pattern into the ServeMux patterns
+// that serve it: "{proxy+}" becomes "{proxy...}", "/" matches only the root
+// (not the whole tree below it, as a bare "/" would), and every other path
+// also gets its trailing-slash variant, anchored with "{$}" so it matches
+// exactly that path.
+func muxPatterns(p string) []string {
+	switch {
+	case p == "/":
+		return []string{"/{$}"}
+	case strings.HasSuffix(p, "+}"):
+		return []string{p[:len(p)-2] + "...}"}
+	}
+	return []string{p, p + "/{$}"}
 }
 
 // Routes returns the API as an http.Handler: routing, authentication, body
@@ -117,6 +154,14 @@ func Routes(svc *recall.Service, opts Options) http.Handler {
 		RouteGet:       a.get,
 		RouteReprocess: a.reprocess,
 		RouteHealth:    a.health,
+		RouteOpenAPI:   a.openapi,
+	}
+	if opts.Web != nil {
+		web := func(w http.ResponseWriter, r *http.Request) error {
+			opts.Web.ServeHTTP(w, r)
+			return nil
+		}
+		handlers[RouteWebPage], handlers[RouteWebAssets], handlers[RouteWebConfig] = web, web, web
 	}
 	for _, name := range opts.Only {
 		if !slices.ContainsFunc(RouteTable(), func(rt Route) bool { return rt.Name == name || rt.Function == name }) {
@@ -128,10 +173,11 @@ func Routes(svc *recall.Service, opts Options) http.Handler {
 		if len(opts.Only) > 0 && !slices.Contains(opts.Only, rt.Name) && !slices.Contains(opts.Only, rt.Function) {
 			continue
 		}
+		if webRoute(rt) && opts.Web == nil {
+			continue
+		}
 		h := a.serve(rt, handlers[rt.Name])
-		// "{$}" anchors the trailing-slash variant so it matches exactly that
-		// path, not the whole subtree below it.
-		for _, p := range []string{rt.Pattern, rt.Pattern + "/{$}"} {
+		for _, p := range muxPatterns(rt.Pattern) {
 			pat := rt.Method + " " + p
 			a.mux.Handle(pat, h)
 			a.routes[pat] = rt
@@ -174,7 +220,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, recall.Errorf(recall.ENOTFOUND, "No route for path %q.", recall.Truncate(p, 100)))
 			return
 		}
-		if _, pat := a.mux.Handler(r); a.known(pat) {
+		if _, pat := a.mux.Handler(r); a.known(pat) && !subtreeRedirect(p, pat) {
 			a.mux.ServeHTTP(w, r)
 			return
 		}
@@ -185,6 +231,18 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, r, recall.Errorf(recall.ENOTFOUND, "No route for %s %s.", recall.Truncate(r.Method, 20), recall.Truncate(p, 100)))
 	})
+}
+
+// subtreeRedirect reports whether ServeMux would answer path p, matched to
+// pat, with a redirect rather than the route: it sends "/assets" to
+// "/assets/" when a pattern like "/assets/{proxy...}" is registered.
+func subtreeRedirect(p, pat string) bool {
+	_, route, _ := strings.Cut(pat, " ")
+	if !strings.HasSuffix(route, "...}") {
+		return false
+	}
+	prefix := route[:strings.LastIndex(route, "{")]
+	return !strings.HasPrefix(p, prefix)
 }
 
 // known reports whether pat is one of the patterns Routes registered (and not
@@ -200,7 +258,7 @@ func (a *api) allowed(r *http.Request) []string {
 	for _, m := range a.methods {
 		probe := *r
 		probe.Method = m
-		if _, pat := a.mux.Handler(&probe); a.known(pat) {
+		if _, pat := a.mux.Handler(&probe); a.known(pat) && !subtreeRedirect(r.URL.EscapedPath(), pat) {
 			allow = append(allow, m)
 		}
 	}

@@ -662,7 +662,7 @@ func TestOnly(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.only, ","), func(t *testing.T) {
-			e := newEnv(t, func(o *httpapi.Options) { o.Only = tc.only })
+			e := newPartialEnv(t, func(o *httpapi.Options) { o.Only = tc.only })
 			id := recall.NewID(time.Now())
 			requests := map[string]req{
 				httpapi.RouteCreate:    {method: "POST", target: "/api/conversations", body: `{"content": "x"}`, as: "alice"},
@@ -695,14 +695,20 @@ func TestRouteTable(t *testing.T) {
 			t.Errorf("duplicate route %s (%s)", key, r.Name)
 		}
 		seen[key], names[r.Name] = true, true
-		if !strings.HasPrefix(r.Pattern, "/api/") || strings.HasSuffix(r.Pattern, "/") || r.Function == "" {
+		if !strings.HasPrefix(r.Pattern, "/") || (r.Pattern != "/" && strings.HasSuffix(r.Pattern, "/")) || r.Function == "" {
 			t.Errorf("route %+v", r)
 		}
-		if r.Public != (r.Name == httpapi.RouteHealth) {
-			t.Errorf("only health is public: %+v", r)
+		// The API lives under /api/; only the web app's routes are outside
+		// it, and all of them go to the web function.
+		if !strings.HasPrefix(r.Pattern, "/api/") && r.Function != httpapi.FunctionWeb {
+			t.Errorf("route %+v outside /api/ is not the web function's", r)
+		}
+		public := []string{httpapi.RouteHealth, httpapi.RouteOpenAPI, httpapi.RouteWebPage, httpapi.RouteWebAssets, httpapi.RouteWebConfig}
+		if r.Public != slices.Contains(public, r.Name) {
+			t.Errorf("public routes are exactly %v: %+v", public, r)
 		}
 	}
-	if len(names) != 5 {
+	if len(names) != 9 {
 		t.Errorf("%d routes", len(names))
 	}
 }
