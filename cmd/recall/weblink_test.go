@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"recall/internal/auth"
-	"recall/internal/config"
 )
 
 func TestLinkHost(t *testing.T) {
@@ -41,12 +40,7 @@ func TestTokenLink(t *testing.T) {
 	if !strings.HasPrefix(link, prefix) {
 		t.Fatalf("link %q", link)
 	}
-	cfg, err := config.FromEnv(config.Local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DataDir = dir
-	secret, err := cfg.Secret()
+	secret, err := auth.LocalSecret(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
