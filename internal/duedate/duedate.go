@@ -45,6 +45,7 @@
 //   - "by March", "in March", "end of March": the month's last day, this
 //     year's March if it has not ended, else next year's. A named period
 //     as a deadline means its end, as "by Q1" does.
+//   - "Wed 24th": the next 24th of a month; the weekday only confirms it.
 //   - "12 March", "March 12th", "12th of March", "Mar 12": the next 12 March
 //     on or after the reference day (so next year's once it has passed); a
 //     29 February is the next one that exists. With a year ("12 March 2027",
@@ -62,7 +63,8 @@
 //     before X starts ("before Thursday" is Wednesday, "before March" the
 //     last day of February), but never before the reference day.
 //   - "last Friday", "since Monday", "from Tuesday", "every Friday",
-//     "after Friday", "Mondays": no date; they are not deadlines.
+//     "after Friday", "Mondays", "a no-meeting Wednesday": no date; they
+//     are not deadlines.
 //
 // When the text has several phrases, the first that names a day wins.
 //
@@ -234,6 +236,21 @@ func (p *parser) negated(i int) bool {
 	return false
 }
 
+// kindOfDay reports whether the weekday at i names a kind of day, not a
+// date: "propose a no-meeting Wednesday", "it was a quiet Friday". An
+// article shortly before it, with no preposition between, makes it one.
+func (p *parser) kindOfDay(i int) bool {
+	for k := i - 1; k >= 0 && k >= i-3; k-- {
+		switch w := p.word(k); {
+		case w == "a" || w == "an":
+			return true
+		case deadlineWord(w) || w == "this" || w == "next" || w == "for" || w == "at" || p.toks[k].brkAfter:
+			return false
+		}
+	}
+	return false
+}
+
 // before reports whether the phrase at i follows "before" (or "prior to").
 func (p *parser) before(i int) bool {
 	w := p.prev(i)
@@ -400,13 +417,19 @@ func (p *parser) quarterEnd(ahead int) recall.Date {
 // weekday reads "Friday", "this Friday", "next Friday", "Friday next week".
 func (p *parser) weekday(i int, wd time.Weekday) (match, int) {
 	t := p.toks[i]
-	if p.negated(i) || t.plural {
+	if p.negated(i) || t.plural || p.kindOfDay(i) {
 		return none(1)
 	}
 	// "Friday 13 March", "Fri, Mar 13": the date says more than the weekday.
 	if m, n := p.at2(i + 1); n > 0 && m.ok {
 		m, n = p.beforeDay(i, m, n)
 		return m, n + 1
+	}
+	// "Wed 24th": the next 24th, which the weekday only confirms.
+	if i+1 < len(p.toks) && p.toks[i+1].ord > 0 && !p.negated(i) {
+		if d, ok := p.nextDayOfMonth(p.toks[i+1].ord); ok {
+			return p.beforeDay(i, match{d: d, ok: true}, 2)
+		}
 	}
 	idx := (int(wd) + 6) % 7 // Monday 0 … Sunday 6
 	if p.word(i-1) == "next" || (p.word(i+1) == "next" && p.word(i+2) == "week") {
@@ -466,17 +489,28 @@ func (p *parser) dayMonth(i int) (match, int) {
 	}
 	// "by the 15th": a day of this or next month.
 	if t.ord > 0 && p.word(i-1) == "the" && deadlineWord(p.word(i-2)) && p.word(i-2) != "in" && p.word(i-2) != "within" {
-		if !p.hasRef {
+		d, ok := p.nextDayOfMonth(day)
+		if !ok {
 			return none(1)
 		}
-		d := recall.Date{Year: p.today.Year, Month: p.today.Month, Day: day}
-		for k := 0; k < 13 && (!d.Valid() || d.Compare(p.today) < 0); k++ {
-			next := recall.Date{Year: d.Year, Month: d.Month, Day: 1}.AddDays(32)
-			d = recall.Date{Year: next.Year, Month: next.Month, Day: day}
-		}
-		return p.beforeDay(i, match{d: d, ok: d.Valid()}, 1)
+		return p.beforeDay(i, match{d: d, ok: true}, 1)
 	}
 	return none(0)
+}
+
+// nextDayOfMonth is the first date on or after today whose day of the
+// month is day: this month's, or a later month's when this one's has passed
+// or does not exist (the 31st in April).
+func (p *parser) nextDayOfMonth(day int) (recall.Date, bool) {
+	if !p.hasRef || day < 1 || day > 31 {
+		return recall.Date{}, false
+	}
+	d := recall.Date{Year: p.today.Year, Month: p.today.Month, Day: day}
+	for k := 0; k < 13 && (!d.Valid() || d.Compare(p.today) < 0); k++ {
+		next := recall.Date{Year: d.Year, Month: d.Month, Day: 1}.AddDays(32)
+		d = recall.Date{Year: next.Year, Month: next.Month, Day: day}
+	}
+	return d, d.Valid()
 }
 
 // monthFirst reads "March 12th", "Mar 12, 2027", "March 2027", and "by

@@ -64,7 +64,8 @@ func tokenize(s string) []token {
 			}
 		default:
 			flush()
-			if !unicode.IsSpace(r) && len(toks) > 0 {
+			hyphen := r == '-' && unicode.IsLetter(last) && unicode.IsLetter(next) // "no-meeting", "month-end"
+			if !unicode.IsSpace(r) && !hyphen && len(toks) > 0 {
 				toks[len(toks)-1].brkAfter = true
 			}
 		}
