@@ -151,6 +151,9 @@ func Find(text string, ref time.Time, o Options) (date recall.Date, ok bool) {
 	if loc == nil {
 		loc = time.UTC
 	}
+	if !mayHaveDate(text) {
+		return recall.Date{}, false
+	}
 	p := parser{toks: tokenize(text), order: o.Order, hasRef: !ref.IsZero()}
 	if p.hasRef {
 		p.ref = ref.In(loc)

@@ -28,50 +28,56 @@ const maxTokens = 4000
 // "thursday"); digits joined by '/', '-' or '.' stay one word ("12/03");
 // every other character separates words.
 func tokenize(s string) []token {
-	var toks []token
+	toks := make([]token, 0, strings.Count(s, " ")+1)
 	start := -1 // byte offset of the current word
-	var b strings.Builder
-	numeric := false
-	flush := func() {
+	numeric, apostrophe := false, false
+	var last rune // the previous rune of the current word
+	flush := func(end int) {
 		if start < 0 {
 			return
 		}
-		toks = append(toks, makeToken(b.String(), numeric))
-		b.Reset()
-		start, numeric = -1, false
+		w := s[start:end]
+		if apostrophe {
+			w = strings.Map(func(r rune) rune {
+				if r == '\'' || r == '’' {
+					return -1
+				}
+				return r
+			}, w)
+		}
+		toks = append(toks, makeToken(w, numeric))
+		start, numeric, apostrophe = -1, false, false
 	}
 	for i := 0; i < len(s) && len(toks) < maxTokens; {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		next, _ := utf8.DecodeRuneInString(s[i+size:])
-		var last rune
-		if b.Len() > 0 {
-			last, _ = utf8.DecodeLastRuneInString(b.String())
-		}
+		next, nsize := utf8.DecodeRuneInString(s[i+size:])
 		switch {
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
 			if start < 0 {
 				start = i
 			}
-			b.WriteRune(r)
 		case start >= 0 && (r == '/' || r == '-' || r == '.') && isDigit(last) && isDigit(next):
 			numeric = true
-			b.WriteRune(r)
 		case start >= 0 && (r == '\'' || r == '’') && unicode.IsLetter(last) && unicode.IsLetter(next):
-			if (next == 's' || next == 'S') && !isWordRune(s[i+size+1:]) {
-				// possessive: drop "'s"
-				i += size + 1
+			if (next == 's' || next == 'S') && !isWordRune(s[i+size+nsize:]) {
+				// possessive: the word ends here, "'s" is dropped
+				flush(i)
+				i += size + nsize
+				last = 0
 				continue
 			}
+			apostrophe = true
 		default:
-			flush()
+			flush(i)
 			hyphen := r == '-' && unicode.IsLetter(last) && unicode.IsLetter(next) // "no-meeting", "month-end"
 			if !unicode.IsSpace(r) && !hyphen && len(toks) > 0 {
 				toks[len(toks)-1].brkAfter = true
 			}
 		}
+		last = r
 		i += size
 	}
-	flush()
+	flush(len(s))
 	return toks
 }
 
@@ -255,4 +261,69 @@ func unitOf(w string) string {
 		return "minute"
 	}
 	return ""
+}
+
+// cueWords are the words without which no phrase above can name a date
+// (with digits, which are checked apart). Most sentences have none, and
+// mayHaveDate lets them skip the parser.
+var cueWords = buildCueWords()
+
+func buildCueWords() map[string]bool {
+	cueWords := map[string]bool{}
+	for _, list := range []string{
+		"today tonight tonite 2day tomorrow tmrw tmr tmrow tomorow tommorow tommorrow 2moro 2morrow",
+		"eod cob eob noon midday eow eom eoq eoy business play morning afternoon evening",
+		"day days week weeks wk wks weekend month months quarter year fortnight fortnights hour hours hr hrs minute minutes min mins",
+		"q1 q2 q3 q4 h1 h2",
+	} {
+		for _, w := range strings.Fields(list) {
+			cueWords[w] = true
+		}
+	}
+	for w := range weekdays {
+		cueWords[w] = true
+		cueWords[w+"s"] = true
+	}
+	for w := range weekdayAbbrevs {
+		cueWords[w] = true
+	}
+	for w := range months {
+		cueWords[w] = true
+	}
+	return cueWords
+}
+
+// mayHaveDate reports whether text has a digit or a word a date phrase
+// needs. It allocates nothing.
+func mayHaveDate(text string) bool {
+	var buf [12]byte
+	n := 0
+	check := func() bool {
+		ok := n > 0 && n <= len(buf) && cueWords[string(buf[:n])]
+		n = 0
+		return ok
+	}
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case c >= '0' && c <= '9':
+			return true
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+			if n < len(buf) {
+				buf[n] = c | 0x20
+			}
+			n++
+		case c >= 0x80:
+			// A letter outside ASCII is no cue word, but it does not end one
+			// either: "tomorrow’s" keeps its apostrophe out of the word.
+			if n > 0 && check() {
+				return true
+			}
+		default:
+			if check() {
+				return true
+			}
+		}
+	}
+	return check()
 }
