@@ -51,6 +51,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzBearerToken$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/auth
 	$(GO) test -run '^$$' -fuzz '^FuzzModelReply$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/bedrock
 	$(GO) test -run '^$$' -fuzz '^FuzzAnalyze$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/extract
+	$(GO) test -run '^$$' -fuzz '^FuzzFind$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/duedate
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -count 5 ./...

@@ -23,35 +23,47 @@ const (
 )
 
 type actionItem struct {
-	text     string
+	text     string // as ActionItems lists it: "Speaker: Task"
 	key      string
 	strength int
 	pos      int
+	// What the structured item is made from.
+	task   string // the tidied task, without the speaker
+	source string // the words its due date is read from
+	unit   int    // index into document.units
+	built  int    // index of its builtItem, in structuredItems
+	clause bool   // cut from the item before it by splitClauses
 }
 
-// actionItems finds the sentences and lines that commit someone to do
-// something, cleans them, drops duplicates, and keeps the strongest
-// MaxActionItems in document order. An item spoken by someone keeps the
-// speaker as its owner: "Alice: I'll send the deck".
-func actionItems(d *document) []string {
+// findActionItems finds the sentences and lines that commit someone to do
+// something, cleans them and drops duplicates, in document order. An item
+// spoken by someone keeps the speaker in its text: "Alice: I'll send the
+// deck".
+func findActionItems(d *document) []actionItem {
 	var items []actionItem
 	seen := map[string]bool{}
-	add := func(speaker, text string, strength, pos int) {
+	add := func(ui int, text, source string, strength, pos int) {
+		if due := d.units[ui].due(); due != "" {
+			source = due + " | " + source // a table's due-date cell
+		}
 		text = tidyItem(text)
 		key := itemKey(text)
 		if key == "" || seen[key] {
 			return
 		}
 		seen[key] = true
-		if speaker != "" {
+		task := text
+		if speaker := d.units[ui].speaker; speaker != "" {
 			text = speaker + ": " + text
 		}
-		items = append(items, actionItem{text: truncateRunes(text, MaxActionItemRunes), key: key, strength: strength, pos: pos})
+		items = append(items, actionItem{text: truncateRunes(text, MaxActionItemRunes), key: key, strength: strength, pos: pos,
+			task: task, source: source, unit: ui})
 	}
+	lastUnit := -1 // the unit last taken whole
 	for si := 0; si < len(d.sents); si++ {
 		s := &d.sents[si]
 		u := &d.units[s.unit]
-		if u.checked || u.heading {
+		if u.checked || u.heading || lastUnit == s.unit {
 			continue
 		}
 		if u.open || u.marker || u.section {
@@ -63,9 +75,39 @@ func actionItems(d *document) []string {
 			if hasDueDate(s.toks) {
 				strength++
 			}
-			for _, part := range splitTasks(u.text) {
-				add(u.speaker, part, strength, si)
+			// A line of several sentences has its date in the one that
+			// gives the task: "The cert expires on 3 Jan. Sione please
+			// renew it tomorrow."
+			source := ""
+			for k := si; k < len(d.sents) && d.sents[k].unit == s.unit; k++ {
+				if k > si && actionStrength(d, &d.sents[k], u) > 0 {
+					source = d.sents[k].text
+					break
+				}
 			}
+			for _, part := range splitTasks(u.text) {
+				src := part
+				if source != "" && actionStrength(d, s, u) == 0 {
+					src = source
+				}
+				add(s.unit, part, src, strength, si)
+			}
+			continue
+		}
+		if assigned(s.toks) {
+			// "BILL-412 CSV export — assignee: Nikos", "#4521 … Assigned
+			// to @tobias": a tracker's line names its task and owner. It is
+			// taken once, whole.
+			if lastUnit != s.unit {
+				add(s.unit, u.text, u.text, explicit, si)
+				lastUnit = s.unit
+			}
+			continue
+		}
+		if u.bullet && !u.timed && d.ownerInBrackets(s.text) {
+			// "Toolbox talk on working at height tomorrow 7:30 (Derek)"
+			// (but not a timeline's "14:20 Hyun-woo escalates (Bianca)").
+			add(s.unit, s.text, s.text, explicit, si)
 			continue
 		}
 		strength := actionStrength(d, s, u)
@@ -77,13 +119,29 @@ func actionItems(d *document) []string {
 		if s.first && u.labelEnd > 0 && u.labelEnd < len(text) {
 			text = text[u.labelEnd:] // "Reminder: I'll send…" → "I'll send…"
 		}
-		add(u.speaker, text, strength, si)
+		add(s.unit, text, text, strength, si)
 	}
-	slices.SortStableFunc(items, func(a, b actionItem) int { return cmp.Compare(b.strength, a.strength) })
-	if len(items) > MaxActionItems {
-		items = items[:MaxActionItems]
+	return items
+}
+
+// strongest returns the n strongest items in document order: when a
+// conversation has more candidates than a list holds, explicit tasks win
+// over commitments, and those over suggestions.
+func strongest(items []actionItem, n int) []actionItem {
+	if len(items) <= n {
+		return items
 	}
-	slices.SortFunc(items, func(a, b actionItem) int { return cmp.Compare(a.pos, b.pos) })
+	out := slices.Clone(items)
+	slices.SortStableFunc(out, func(a, b actionItem) int { return cmp.Compare(b.strength, a.strength) })
+	out = out[:n]
+	slices.SortStableFunc(out, func(a, b actionItem) int { return cmp.Compare(a.pos, b.pos) })
+	return out
+}
+
+// actionItems lists the strongest MaxActionItems items as plain strings,
+// the speaker in front: the ActionItems existing clients read.
+func actionItems(items []actionItem) []string {
+	items = strongest(items, MaxActionItems)
 	out := make([]string, len(items))
 	for i, it := range items {
 		out[i] = it.text
@@ -229,6 +287,11 @@ func actionStrength(d *document, s *sentence, u *unit) int {
 			if committed(i + 1) {
 				set(owned)
 			}
+		case "he'll", "she'll":
+			// "tomas … he'll email the facility manager"
+			if actionVerb(i + 1) {
+				set(owned)
+			}
 		case "i":
 			switch {
 			case b == "will" || b == "shall" || b == "must":
@@ -236,7 +299,7 @@ func actionStrength(d *document, s *sentence, u *unit) int {
 					set(owned)
 				}
 			case b == "can" || b == "should":
-				if actionVerb(i + 2) {
+				if actionVerb(i+2) || (c == "do" && hasObject(t, i+2)) {
 					set(owned)
 				}
 			case (b == "need" || b == "have" || b == "got") && c == "to":
@@ -311,7 +374,17 @@ func actionStrength(d *document, s *sentence, u *unit) int {
 			if (b == "need" || b == "have") && c == "to" && passiveOK(i+3) {
 				set(owned)
 			}
+			if w(i-1) == "if" && (b == "could" || b == "can" || b == "would") && actionVerb(i+2) {
+				// "we would be grateful if you could return the signed copy"
+				set(owned)
+			}
 			if (b == "should" || b == "must") && actionVerb(i+2) {
+				set(weak)
+			}
+		case "someone", "somebody", "anyone":
+			// "someone needs to update the runbook", "someone should talk to
+			// procurement": a task for the group.
+			if (b == "should" || b == "must") && passiveOK(i+2) || (b == "needs" || b == "has") && c == "to" && passiveOK(i+3) {
 				set(weak)
 			}
 		case "need", "needs":
@@ -326,6 +399,9 @@ func actionStrength(d *document, s *sentence, u *unit) int {
 		if t[i].mention && (actionVerb(i+1) || (b == "to" && actionVerb(i+2)) || b == "please") {
 			set(owned)
 		}
+	}
+	if (w(start) == "our" || w(start) == "the") && start+1 < len(t) && t[start+1].cap && ownerLength(d, t, start+1) > 0 {
+		start++ // "Our Data Protection Officer will send …"
 	}
 	if o := ownerLength(d, t, start); o > 0 {
 		name := d.isName(t[start])
@@ -352,6 +428,19 @@ func actionStrength(d *document, s *sentence, u *unit) int {
 		}
 	}
 	if best == 0 {
+		for i := start + 1; i < len(t)-2; i++ {
+			if !t[i].brk && w(i-1) != "asked" {
+				continue
+			}
+			// "… still not issued — Aoife to issue rev C", "the Chair asked
+			// S. Brennan to draft a notice".
+			if o := ownerLength(d, t, i); o > 0 && w(i+o) == "to" && actionVerb(i+o+1) {
+				set(owned)
+				break
+			}
+		}
+	}
+	if best == 0 {
 		// An imperative ("Update the runbook") is a task in a list or a chat,
 		// or anywhere it has a due date.
 		i := start
@@ -366,6 +455,44 @@ func actionStrength(d *document, s *sentence, u *unit) int {
 		best++
 	}
 	return best
+}
+
+// ownerInBrackets reports whether a line ends by naming a person of the
+// conversation in brackets: "Toolbox talk tomorrow 7:30 (Derek)".
+func (d *document) ownerInBrackets(s string) bool {
+	s = strings.TrimRight(s, " .")
+	if !strings.HasSuffix(s, ")") {
+		return false
+	}
+	i := strings.LastIndexByte(s, '(')
+	if i < 0 {
+		return false
+	}
+	name := strings.TrimPrefix(strings.TrimSpace(s[i+1:len(s)-1]), "@")
+	words := strings.Fields(strings.ToLower(name))
+	if len(words) == 0 || len(words) > 2 {
+		return false
+	}
+	for _, w := range words {
+		if !d.names[w] && !d.attendees()[w] {
+			return false
+		}
+	}
+	return true
+}
+
+// assigned reports whether a sentence assigns a task: "assigned to @bob",
+// "assignee: Nikos".
+func assigned(t []token) bool {
+	for i, tk := range t {
+		switch tk.norm {
+		case "assignee":
+			return i+1 < len(t) && t[i+1].letter
+		case "assigned":
+			return i+2 < len(t) && t[i+1].norm == "to" && t[i+2].letter
+		}
+	}
+	return false
 }
 
 // stopVerbs after "can you" are auxiliaries, not requests ("can you not").
@@ -430,14 +557,24 @@ func hasObject(t []token, v int) bool {
 		return false
 	}
 	n := t[v+1]
+	switch {
+	case has(dueWords, n.norm) && v+3 < len(t) && (has(dateWords, t[v+2].norm) || t[v+2].norm == "the") && !t[v+3].brk:
+		// "will confirm by tomorrow whether …"
+		n = t[v+3]
+	case (n.norm == "today" || n.norm == "tomorrow" || n.norm == "tonight") && v+2 < len(t) && !t[v+2].brk:
+		n = t[v+2]
+	}
 	if has(objectWords, n.norm) {
 		return true
 	}
 	return !n.stop && !strings.HasSuffix(n.norm, "ly")
 }
 
+// dueWords introduce a date that may stand between a verb and its object.
+var dueWords = wordSet(`by before on until`)
+
 // objectWords open the object of a verb.
-var objectWords = wordSet(`the a an our your their his her its my this that these those it them him me us up out back over with on in to all any some each both every new`)
+var objectWords = wordSet(`the a an our your their his her its my this that these those it them him me us up out back over with on in to all any some each both every new whether`)
 
 // imperative reports whether the action verb at t[i] opens a command
 // rather than a noun phrase: "Test the flow" but not "Test coverage is

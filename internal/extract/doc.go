@@ -27,6 +27,13 @@ type document struct {
 	// proper holds lower-case words written with a capital somewhere other
 	// than the start of a sentence: evidence of a name.
 	proper map[string]bool
+	// people holds the lower-case words of names in an attendee list
+	// ("Present: Derek (site manager), Aoife"), which action items may
+	// name as owners. Built on first use.
+	people map[string]bool
+	// pair holds the two speakers of a two-person chat; see chatPair.
+	pair     [2]string
+	pairDone bool
 	// extraStop is the stop list of the conversation's language when that
 	// is not English.
 	extraStop map[string]struct{}

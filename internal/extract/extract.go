@@ -2,7 +2,12 @@
 // network: it summarises a conversation by picking its most central
 // sentences (TextRank over shared words), finds action items with rules
 // for commitments, requests, named owners and task lists, and ranks
-// keywords RAKE-style. It is deterministic, so the local runner, tests and
+// keywords RAKE-style. Each action item also comes structured: the task,
+// the owner the conversation names (a speaker's "I'll…", "@bob", "Alice
+// will…", "assigned to Bob", "(Wen)", the person who answers "can you…?"
+// with "sure, tomorrow") and the due date its words give, resolved by
+// package duedate against the conversation's creation time. Neither is
+// ever guessed: an item the text gives no owner or date has none. It is deterministic, so the local runner, tests and
 // load tests get the same answer for the same conversation every time, and
 // it is fast enough (well under a millisecond for a 2 KB chat) that the
 // worker, not the analyzer, is what a load test measures.
@@ -13,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"recall/internal/duedate"
 	"recall/internal/recall"
 )
 
@@ -26,19 +32,27 @@ type Options struct {
 	// the local analyzer stand in for a slow model in load tests of the
 	// pipeline (`recall bench --analyzer-latency 800ms`). Zero adds none.
 	Latency time.Duration
+	// Location is where the conversation's days begin and end, for reading
+	// due dates ("by Friday", "EOD") against its creation time
+	// (RECALL_TIMEZONE). Nil means UTC.
+	Location *time.Location
+	// DateOrder reads numeric dates such as 12/03; without one they are
+	// ambiguous and give no due date.
+	DateOrder duedate.Order
 }
 
 // Analyzer is the local, extractive recall.Analyzer. It holds no state
 // between calls and is safe for concurrent use.
 type Analyzer struct {
 	latency time.Duration
+	dates   duedate.Options
 }
 
 var _ recall.Analyzer = (*Analyzer)(nil)
 
 // New returns an Analyzer configured by opts.
 func New(opts Options) *Analyzer {
-	return &Analyzer{latency: max(opts.Latency, 0)}
+	return &Analyzer{latency: max(opts.Latency, 0), dates: duedate.Options{Location: opts.Location, Order: opts.DateOrder}}
 }
 
 // Analyze summarises in, lists its action items and keywords. It spends no
@@ -58,7 +72,7 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 			return recall.Analysis{}, recall.Wrap(ctx.Err(), recall.EUNAVAILABLE, "The analysis was cancelled while waiting for the local analyzer.")
 		}
 	}
-	return analyze(in.Title, in.Content), nil
+	return analyzeInput(in, a.dates), nil
 }
 
 // Health reports "local": the analyzer has nothing to reach or configure.
@@ -66,15 +80,24 @@ func (a *Analyzer) Health(context.Context) (string, error) {
 	return "local", nil
 }
 
-// analyze is the analysis itself: a pure function of title and content.
+// analyze analyses a conversation with no creation time, so only due
+// dates that spell out their year are read.
 func analyze(title, content string) recall.Analysis {
-	content = normalize(content)
-	title = normalize(title)
+	return analyzeInput(recall.AnalysisInput{Title: title, Content: content}, duedate.Options{})
+}
+
+// analyzeInput is the analysis itself: a pure function of the input's
+// title, content and creation time, and of how dates are read.
+func analyzeInput(in recall.AnalysisInput, dates duedate.Options) recall.Analysis {
+	content := normalize(in.Content)
+	title := normalize(in.Title)
 	d := newDocument(content)
 	titleToks := d.prepare(tokenize(title))
+	found := findActionItems(d)
 	res := recall.Analysis{
 		Summary:     summarize(d, titleToks),
-		ActionItems: actionItems(d),
+		ActionItems: actionItems(found),
+		Items:       structuredItems(d, found, in.CreatedAt, dates),
 		Keywords:    keywords(d, titleToks),
 		Model:       Model,
 	}

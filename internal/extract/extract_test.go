@@ -38,6 +38,10 @@ func goldenInputs(t testing.TB) []string {
 	return names
 }
 
+// goldenCreatedAt is when the golden examples were "posted", a Monday: the
+// day their due dates ("by Friday", "by 15 March") are resolved against.
+var goldenCreatedAt = time.Date(2026, time.March, 9, 9, 0, 0, 0, time.UTC)
+
 // TestGolden analyses each example conversation in testdata and compares
 // the result with its reviewed golden file. Run with -update to rewrite the
 // goldens after a deliberate change, then review the diff.
@@ -51,7 +55,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := a.Analyze(t.Context(), recall.AnalysisInput{ConversationID: name, Content: string(content)})
+			got, err := a.Analyze(t.Context(), recall.AnalysisInput{ConversationID: name, Content: string(content), CreatedAt: goldenCreatedAt})
 			if err != nil {
 				t.Fatal(err)
 			}

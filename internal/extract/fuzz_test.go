@@ -5,9 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"recall/internal/duedate"
 	"recall/internal/recall"
 )
 
@@ -44,10 +46,14 @@ func FuzzAnalyze(f *testing.F) {
 		f.Add("", s)
 	}
 	f.Add("Weekly sync", "We need to ship.")
+	in := func(title, content string) recall.AnalysisInput {
+		return recall.AnalysisInput{Title: title, Content: content, CreatedAt: time.Date(2026, 12, 31, 23, 30, 0, 0, time.UTC)}
+	}
+	dates := duedate.Options{Location: time.FixedZone("fuzz", 3600), Order: duedate.DMY}
 	f.Fuzz(func(t *testing.T, title, content string) {
-		got := analyze(title, content)
+		got := analyzeInput(in(title, content), dates)
 		checkAnalysis(t, content, got)
-		if again := analyze(title, content); !equalAnalysis(got, again) {
+		if again := analyzeInput(in(title, content), dates); !equalAnalysis(got, again) {
 			t.Errorf("not deterministic:\n%+v\n%+v", got, again)
 		}
 	})
@@ -77,6 +83,28 @@ func checkAnalysis(t *testing.T, content string, a recall.Analysis) {
 	for _, it := range a.ActionItems {
 		if strings.TrimSpace(it) == "" || !utf8.ValidString(it) || utf8.RuneCountInString(it) > MaxActionItemRunes {
 			t.Errorf("bad action item %q", it)
+		}
+	}
+	if a.Items == nil || len(a.Items) > MaxItems {
+		t.Errorf("items: nil or %d of them", len(a.Items))
+	}
+	ids := map[string]bool{}
+	for _, it := range a.Items {
+		if strings.TrimSpace(it.Text) == "" || !utf8.ValidString(it.Text) || utf8.RuneCountInString(it.Text) > MaxActionItemRunes {
+			t.Errorf("bad item text %q", it.Text)
+		}
+		if it.ID != recall.ItemID(it.Text) || ids[it.ID] {
+			t.Errorf("item %q: id %q is not its own or repeats", it.Text, it.ID)
+		}
+		ids[it.ID] = true
+		if it.Owner != nil && (strings.TrimSpace(*it.Owner) == "" || !utf8.ValidString(*it.Owner)) {
+			t.Errorf("item %q: bad owner %q", it.Text, *it.Owner)
+		}
+		if it.Due != nil && !it.Due.Valid() {
+			t.Errorf("item %q: invalid due %+v", it.Text, *it.Due)
+		}
+		if it.Done || it.DoneAt != nil {
+			t.Errorf("item %q: an analysis never ticks an item off", it.Text)
 		}
 	}
 	checkKeywords(t, a.Keywords)

@@ -10,9 +10,16 @@ import (
 // unit is one logical line of a conversation: a chat message, a bullet, a
 // heading or a paragraph, with the markup that frames it parsed off.
 type unit struct {
-	text     string // the words, without timestamp, bullet, checkbox or speaker
-	speaker  string // "Alice" for "Alice: …"; empty when none
-	labelEnd int    // text[:labelEnd] is a meta label such as "Decision:"; not keyword material
+	text    string // the words, without timestamp, bullet, checkbox or speaker
+	speaker string // "Alice" for "Alice: …"; empty when none
+	// said tells how the speaker was found: saidLine for "Alice: …" (and
+	// the lines that continue it), saidHeader for lines under "Marco:" on
+	// a line of its own, saidTag for the owner in "TODO(alice):" or
+	// "Action (Bob):". The owner of an imperative depends on it: a chat
+	// line's imperative is a request to others, a header's is the
+	// person's own list.
+	said     saidKind
+	labelEnd int // text[:labelEnd] is a meta label such as "Decision:"; not keyword material
 	bullet   bool
 	open     bool // an unchecked task-list box: "- [ ] …"
 	checked  bool // a checked one: "- [x] …"
@@ -22,7 +29,57 @@ type unit struct {
 	decision bool // sits under a "Decisions" heading
 	title    bool // names the whole conversation: a leading "# Heading" or a "Subject:" line
 	meta     bool // says when, where or who, not what: "Date:", "Attendees:"
+	// timed is set when the line opened with a clock time: a chat message
+	// or a timeline entry.
+	timed bool
+	// info holds what few units have: an email's author and addressee, a
+	// table row's due date. Units in one email share it; nil for most.
+	info *unitInfo
 }
+
+// unitInfo is what a unit knows about its email or table.
+type unitInfo struct {
+	// author is who wrote the unit when the conversation says so without
+	// a speaker prefix: the name on the last "From:" line of an email.
+	author string
+	// to is whom the unit speaks to: the name in the last greeting ("Hi
+	// Raj,", "Dear Mr. Halvorsen,").
+	to string
+	// due is a table row's due-date cell, where its date is written.
+	due string
+}
+
+// author, to and due read u.info.
+func (u *unit) author() string {
+	if u.info == nil {
+		return ""
+	}
+	return u.info.author
+}
+
+func (u *unit) to() string {
+	if u.info == nil {
+		return ""
+	}
+	return u.info.to
+}
+
+func (u *unit) due() string {
+	if u.info == nil {
+		return ""
+	}
+	return u.info.due
+}
+
+// saidKind is how a unit's speaker was found.
+type saidKind uint8
+
+const (
+	saidNone saidKind = iota
+	saidLine
+	saidHeader
+	saidTag
+)
 
 // rawLine is a line after the first parsing pass; the speaker candidate is
 // only accepted once the whole document has been seen.
@@ -49,10 +106,13 @@ var (
 	// speakerRE matches "Name:", "**Name:**", "<name>", "Name (role):" and
 	// "Name [10:02]:" at the start of a line.
 	speakerRE = regexp.MustCompile(`^(?:\*\*|__)?<?([\p{L}][\p{L}\p{N}._'’ -]{0,38}?)>?(?:\s*[(\[]([^)\]]{0,40})[)\]])?(?:\*\*|__)?\s*:(?:\*\*|__)?(?:\s+|$)`)
-	ircRE     = regexp.MustCompile(`^<([\p{L}][\p{L}\p{N}._'’ -]{0,38})>\s+`)
-	bulletRE  = regexp.MustCompile(`^(?:[-*+–—]\s+|[•·‣◦▪]\s*|\d{1,3}[.)]\s+|[a-zA-Z][.)]\s+)`)
-	boxRE     = regexp.MustCompile(`^\[([ xX✓✔-]?)\]\s*`)
-	linkRE    = regexp.MustCompile(`!?\[([^\]]*)\]\([^)]*\)`)
+	// exportRE matches the date and time a phone chat export writes in
+	// front of each message: "12/04/2026, 18:02 - ", "4/12/26, 6:02 PM - ".
+	exportRE = regexp.MustCompile(`^\d{1,2}[/.]\d{1,2}[/.]\d{2,4},?\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?\s+[-–]\s+`)
+	ircRE    = regexp.MustCompile(`^<([\p{L}][\p{L}\p{N}._'’ -]{0,38})>\s+`)
+	bulletRE = regexp.MustCompile(`^(?:[-*+–—]\s+|[•·‣◦▪]\s*|\d{1,3}[.)]\s+|[a-zA-Z][.)]\s+)`)
+	boxRE    = regexp.MustCompile(`^\[([ xX✓✔-]?)\]\s*`)
+	linkRE   = regexp.MustCompile(`!?\[([^\]]*)\]\([^)]*\)`)
 )
 
 // parse turns content into units. It strips what frames the words
@@ -61,7 +121,7 @@ var (
 func parse(content string) []unit {
 	lines := strings.Split(content, "\n")
 	raws := make([]rawLine, 0, len(lines))
-	counts, shapes, headers := map[string]int{}, map[string]string{}, map[string]bool{}
+	counts, shapes, headers, listed := map[string]int{}, map[string]string{}, map[string]bool{}, map[string]bool{}
 	prevBlank := true
 	nonBlank, prefixed := 0, 0
 	for _, l := range lines {
@@ -74,6 +134,15 @@ func parse(content string) []unit {
 		if r.cand != "" {
 			prefixed++
 			name := strings.ToLower(r.cand)
+			if attendeeLabels[name] {
+				// "ppl: kasia, tomas, li wei": the people whose "kasia:"
+				// lines further down are theirs.
+				for _, p := range strings.Split(r.candRest, ",") {
+					if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
+						listed[p] = true
+					}
+				}
+			}
 			counts[name]++
 			if _, ok := shapes[name]; !ok {
 				shapes[name] = r.cand
@@ -87,22 +156,49 @@ func parse(content string) []unit {
 	}
 	chat := nonBlank >= 2 && prefixed*2 >= nonBlank
 	speakers := acceptSpeakers(counts, shapes, headers, chat, strings.ToLower(content))
+	for name := range counts {
+		if listed[name] && personLike(shapes[name]) {
+			speakers[name] = true
+		}
+	}
 
 	var units []unit
 	inSection, inDecisions, lastSpeaker, header := false, false, "", ""
+	lastSaid := saidNone
+	var info *unitInfo // the email context units share
+	var table tableColumns
 	prevRaw := rawLine{blank: true}
 	for ri, r := range raws {
 		if r.blank {
 			lastSpeaker, header = "", ""
+			table = tableColumns{}
 			prevRaw = r
 			continue
 		}
-		u := unit{text: r.text, bullet: r.bullet, heading: r.heading, open: r.box == ' ', checked: r.box == 'x'}
+		u := unit{text: r.text, bullet: r.bullet, heading: r.heading, open: r.box == ' ', checked: r.box == 'x', timed: r.timed}
+		if cells, ok := tableRow(r.text); ok {
+			if ri+1 < len(raws) && isTableRule(raws[ri+1].text) {
+				// The header row names the columns; it is no task itself.
+				table = columnsOf(cells)
+				prevRaw = r
+				continue
+			}
+			if table.ok {
+				u.text, u.bullet = table.taskCell(cells), true
+				if owner := table.cell(cells, table.owner); hasLetter(owner) {
+					u.speaker, u.said = owner, saidTag
+				}
+				if due := table.cell(cells, table.due); due != "" {
+					u.info = &unitInfo{due: due}
+				}
+				r.cand = ""
+			}
+		}
 		if r.cand != "" {
 			name := strings.ToLower(r.cand)
 			switch {
 			case speakers[name]:
-				u.speaker, u.text = r.cand, r.candRest
+				u.speaker, u.text, u.said = r.cand, r.candRest, saidLine
 				if r.candRest == "" {
 					// "Marco:" on a line of its own heads Marco's notes.
 					header = r.cand
@@ -112,9 +208,12 @@ func parse(content string) []unit {
 				if r.candRest == "" {
 					u.heading = true
 				} else if r.candNote != "" && hasLetter(r.candNote) && !strings.ContainsAny(r.candNote, "0123456789") {
-					u.speaker = r.candNote // "TODO(alice): …" names its owner
+					u.speaker, u.said = r.candNote, saidTag // "TODO(alice): …" names its owner
 				}
 			case has(metaLabels, name):
+				if name == "from" {
+					info = &unitInfo{author: senderName(r.candRest)}
+				}
 				u.text = r.cand + ": " + cleanInline(r.candRest)
 				u.labelEnd = len(r.cand) + 1
 				u.title = titleLabels[name] && r.candRest != ""
@@ -125,10 +224,14 @@ func parse(content string) []unit {
 			// A task marker without a colon: "TODO fix the flaky test".
 			if owner, rest, ok := cutTodo(u.text); ok {
 				u.marker, u.speaker, u.text = true, owner, rest
+				if owner != "" {
+					u.said = saidTag
+				}
 			}
 		}
+		listFollows := ri+1 < len(raws) && (raws[ri+1].bullet || raws[ri+1].box != 0)
 		if !u.heading && !u.bullet && u.box() == 0 && u.speaker == "" && (isHeadingLike(u.text) ||
-			(!u.marker && u.labelEnd == 0 && ri+1 < len(raws) && (raws[ri+1].bullet || raws[ri+1].box != 0) && isListHeader(u.text))) {
+			(!u.marker && u.labelEnd == 0 && listFollows && (isListHeader(u.text) || isTaskListIntro(u.text)))) {
 			u.heading = true
 		}
 		if len(units) == 0 && (r.h1 || (ri+1 < len(raws) && raws[ri+1].blank && looksLikeTitle(u))) {
@@ -167,14 +270,28 @@ func parse(content string) []unit {
 				prevRaw = r
 				continue
 			case lastSpeaker != "" && !prev.bullet:
-				u.speaker = lastSpeaker
+				u.speaker, u.said = lastSpeaker, lastSaid
 			}
 		}
 		if u.speaker == "" && header != "" {
-			u.speaker = header
+			u.speaker, u.said = header, saidHeader
+		}
+		if u.speaker == "" && !u.heading && !u.bullet && len(u.text) < 200 {
+			if name, ok := greeting(u.text); ok {
+				i := unitInfo{to: name}
+				if info != nil {
+					i.author = info.author
+				}
+				info = &i
+			} else if name, ok := quoteHeader(u.text); ok {
+				info = &unitInfo{author: name}
+			}
+		}
+		if u.info == nil {
+			u.info = info
 		}
 		if u.speaker != "" {
-			lastSpeaker = u.speaker
+			lastSpeaker, lastSaid = u.speaker, u.said
 		}
 		prevRaw = r
 		if hasLetterOrDigit(u.text) {
@@ -271,6 +388,11 @@ func stripTimestamp(s string) string {
 	}
 	if loc := timeRE.FindStringIndex(s); loc != nil {
 		return strings.TrimSpace(s[loc[1]:])
+	}
+	if s != "" && s[0] >= '0' && s[0] <= '9' {
+		if loc := exportRE.FindStringIndex(s); loc != nil {
+			return strings.TrimSpace(s[loc[1]:])
+		}
 	}
 	return s
 }
@@ -408,12 +530,19 @@ func isActionHeading(h string) bool {
 	if isActionLabel(h) {
 		return true
 	}
-	for _, p := range []string{"action item", "next step", "todo", "to-do", "to do", "follow-up", "follow up", "followup", "open items", "open tasks", "owners"} {
+	for _, p := range []string{"action item", "next step", "todo", "to-do", "to do", "follow-up", "follow up", "followup", "open items", "open tasks", "owners", "need from", "needed from", "asks"} {
 		if strings.Contains(h, p) {
 			return true
 		}
 	}
 	return false
+}
+
+// isTaskListIntro reports whether a line that ends in a colon introduces a
+// list of tasks: "A few things we need from your side:".
+func isTaskListIntro(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.HasSuffix(s, ":") && len(strings.Fields(s)) <= 12 && isActionHeading(s)
 }
 
 // isHeadingLike reports whether a line is a short label on its own:
@@ -432,6 +561,12 @@ func isHeadingLike(s string) bool {
 // isListHeader reports whether a line that introduces a list reads as its
 // heading: a few words without closing punctuation ("What went well").
 func isListHeader(s string) bool {
+	// "Editing (Chris)": a trailing note in brackets does not end a sentence.
+	if t := strings.TrimSpace(s); strings.HasSuffix(t, ")") {
+		if i := strings.LastIndexByte(t, '('); i > 0 {
+			s = t[:i]
+		}
+	}
 	return endsOpen(s) && len(strings.Fields(s)) <= 6
 }
 
@@ -501,3 +636,154 @@ func startsLower(s string) bool {
 func hasLetterOrDigit(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0
 }
+
+// tableColumns says which cells of a Markdown table's rows hold the task,
+// its owner and its due date (-1 when the table has no such column).
+type tableColumns struct {
+	ok               bool
+	task, owner, due int
+}
+
+// tableRow splits "| a | b |" into its cells.
+func tableRow(s string) ([]string, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) < 3 || s[0] != '|' || s[len(s)-1] != '|' {
+		return nil, false
+	}
+	cells := strings.Split(s[1:len(s)-1], "|")
+	for i := range cells {
+		cells[i] = strings.TrimSpace(cells[i])
+	}
+	return cells, len(cells) >= 2
+}
+
+// isTableRule reports whether a line is the rule under a table's header:
+// "|---|:---:|".
+func isTableRule(s string) bool {
+	cells, ok := tableRow(s)
+	if !ok {
+		return false
+	}
+	for _, c := range cells {
+		if strings.Trim(c, ":- ") != "" || !strings.Contains(c, "-") {
+			return false
+		}
+	}
+	return true
+}
+
+// columnsOf reads a header row: the task is in the column named for it
+// ("Action", "Task", "What"), else in the widest; the owner and due date in
+// theirs.
+func columnsOf(header []string) tableColumns {
+	c := tableColumns{ok: true, task: -1, owner: -1, due: -1}
+	for i, h := range header {
+		switch strings.ToLower(strings.Trim(h, " *_")) {
+		case "action", "actions", "action item", "task", "tasks", "item", "what", "todo", "to do", "description", "follow-up", "next step":
+			c.task = i
+		case "owner", "owners", "who", "assignee", "assigned to", "responsible", "dri":
+			c.owner = i
+		case "due", "due date", "when", "deadline", "by", "eta", "date", "target date":
+			c.due = i
+		}
+	}
+	return c
+}
+
+// cell returns cell i of a row, or "" when the row has none.
+func (c tableColumns) cell(cells []string, i int) string {
+	if i < 0 || i >= len(cells) {
+		return ""
+	}
+	return cells[i]
+}
+
+// taskCell returns the task of a row: its task column's cell, or, in a
+// table that names none, its longest cell.
+func (c tableColumns) taskCell(cells []string) string {
+	if c.task >= 0 {
+		return c.cell(cells, c.task)
+	}
+	longest := ""
+	for _, s := range cells {
+		if len(s) > len(longest) {
+			longest = s
+		}
+	}
+	return longest
+}
+
+// senderName is the person in an email's "From:" value: "Hannah Becker
+// <hannah@example.com>" or "Daniel Ofori (Customer Success)" gives the
+// name, a bare address gives nothing.
+func senderName(v string) string {
+	if i := strings.IndexAny(v, "<("); i >= 0 {
+		v = v[:i]
+	}
+	v = strings.Trim(strings.TrimSpace(v), `"'`)
+	if !hasLetter(v) || strings.Contains(v, "@") || len(strings.Fields(v)) > 4 {
+		return ""
+	}
+	return v
+}
+
+// greeting reads the name a message opens with: "Hi Raj,", "Dear Mr.
+// Halvorsen,", "Hello Sophie and Mark,", or a name alone: "Daniel,".
+func greeting(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if !strings.HasSuffix(s, ",") && !strings.HasSuffix(s, "!") {
+		return "", false
+	}
+	s = strings.TrimRight(s, ",! ")
+	words := strings.Fields(s)
+	if len(words) == 0 || len(words) > 5 {
+		return "", false
+	}
+	switch strings.ToLower(words[0]) {
+	case "hi", "hello", "hey", "dear", "morning", "evening", "afternoon":
+		words = words[1:]
+	default:
+		if len(words) > 2 {
+			return "", false
+		}
+	}
+	if len(words) == 0 {
+		return "", false
+	}
+	for _, w := range words {
+		lw := strings.ToLower(w)
+		if lw == "and" || lw == "&" {
+			continue
+		}
+		r, _ := utf8.DecodeRuneInString(w)
+		if !unicode.IsUpper(r) || has(englishStop, lw) || has(greetingNotNames, lw) {
+			return "", false
+		}
+	}
+	return strings.Join(words, " "), true
+}
+
+// attendeeLabels introduce a list of the people present.
+var attendeeLabels = map[string]bool{"attendees": true, "present": true, "participants": true, "ppl": true, "people": true}
+
+// quoteHeader reads the author of quoted mail from the line that
+// introduces it: "On 17 Mar 2026, at 16:02, Raj Patel <raj@example.com>
+// wrote:".
+func quoteHeader(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if !strings.HasPrefix(s, "On ") || !strings.HasSuffix(s, "wrote:") {
+		return "", false
+	}
+	s = strings.TrimSuffix(s, "wrote:")
+	if i := strings.IndexByte(s, '<'); i > 0 {
+		s = s[:i]
+	}
+	if i := strings.LastIndexByte(s, ','); i > 0 {
+		s = s[i+1:]
+	}
+	name := senderName(s)
+	return name, name != ""
+}
+
+// greetingNotNames open a message to a group, not a person: "Hi all,".
+var greetingNotNames = wordSet(`team all everyone folks guys there both thanks regards best cheers`)

@@ -71,22 +71,22 @@ january february march april june july august september october november decembe
 // actionVerbs are verbs whose base form opens a task ("update the runbook")
 // or follows a commitment ("I'll send", "Bob to draft").
 var actionVerbs = wordSet(`
-add address align analyse analyze announce answer approve archive ask assign audit automate
+add address align arrange analyse analyze announce answer approve archive ask assign audit automate
 backfill benchmark block book brief bring build bump buy
-call cancel capture change chase check circle clarify clean close collect communicate compile complete configure confirm connect consolidate contact coordinate cover create cut
+call cancel capture cc change chase check circle circulate clarify clean close collect communicate compile complete configure confirm connect consolidate contact coordinate cover create cut
 debug decide define delete deliver demo deploy design dig disable discuss document double-check draft drive drop
-edit email enable escalate estimate evaluate explore export
+edit email enable escalate estimate evaluate explore export extend
 figure file fill finalise finalize find finish fix flag follow forward
 gather generate get give grab
-handle help hire host
-identify implement improve include install integrate interview invite investigate
-kick label land launch lead learn list load log look loop
+hand handle help hire host
+identify implement improve include install integrate interview introduce invite investigate issue
+keep kick label land launch lead learn list load log look loop
 mail make manage map mark measure meet mention merge message migrate monitor move
 note notify
-onboard open order organise organize own
-pair patch pay pick pin ping plan polish post prepare present prioritise prioritize produce profile propose provide publish pull purchase push
+obtain onboard open order organise organize own
+pair pass patch pay pick pin ping plan polish post prepare present price print prioritise prioritize produce profile propose provide publish pull purchase push put
 quarantine
-raise reach read rebase rebuild recheck record reduce refactor refresh reject release remind remove rename renew reopen reply report reproduce request reschedule research reserve resolve respond restart restore resume retest retry revert review revisit rewrite roll rotate run
+raise reach read rebase rebook rebuild recheck reconcile record reduce refactor refresh reject release remind remove rename renew reopen repeat reply report reproduce request rerun reschedule research reserve resolve respond restart restore resume retest retry return revert review revisit rewrite ring roll rotate run
 schedule scope send set setup share ship sign sort split spike start submit suggest summarise summarize support swap sync
 tag take talk test tidy track train transfer triage try turn tweak
 unblock update upgrade upload
@@ -113,7 +113,7 @@ var actionLabelPhrases = []string{"action item", "action items", "next step", "n
 // metaLabels open a line of notes ("Decision: ship Friday") and so look like
 // a speaker prefix but are not one.
 var metaLabels = wordSet(`
-note notes nb decision decisions decided summary agenda attendees present absent update updates status
+note notes nb decision decisions decided summary agenda attendees present absent participants ppl people update updates status
 blocker blockers blocked re fw fwd subject from to cc bcc date time when where location q a question questions answer
 ps tl;dr tldr edit context background problem issue goal goals objective objectives owner owners due deadline risk risks
 outcome outcomes result results reminder important warning error info debug tip example yesterday today tomorrow done doing
@@ -126,7 +126,7 @@ lead reviewer reviewers assignee reporter labels component sprint release versio
 
 // logistics are the labels of lines that record when, where and who rather
 // than what was said; such lines are not summary material.
-var logistics = wordSet(`date time when where location attendees present absent from to cc bcc owner owners link links url ref eta due deadline reviewer reviewers assignee reporter labels component sprint version environment platform browser os`)
+var logistics = wordSet(`date time when where location attendees present absent participants ppl people from to cc bcc owner owners link links url ref eta due deadline reviewer reviewers assignee reporter labels component sprint version environment platform browser os`)
 
 // roleNames are speaker prefixes that name a role rather than a person;
 // one occurrence is enough to read them as a speaker.

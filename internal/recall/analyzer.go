@@ -1,6 +1,9 @@
 package recall
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Analyzer turns a conversation into a summary, action items and keywords.
 type Analyzer interface {
@@ -21,4 +24,8 @@ type AnalysisInput struct {
 	Title          string
 	PostType       string
 	Content        string
+	// CreatedAt is when the conversation was posted: the day relative due
+	// dates ("by Friday", "next week") count from. Zero when unknown; an
+	// analyzer then resolves only dates that spell out their year.
+	CreatedAt time.Time
 }

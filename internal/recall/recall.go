@@ -7,9 +7,14 @@ package recall
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/oklog/ulid/v2"
 )
@@ -92,16 +97,243 @@ func (u Usage) Add(v Usage) Usage {
 
 // Analysis is what an Analyzer makes of one conversation.
 type Analysis struct {
-	Summary     string   `json:"summary"`
+	Summary string `json:"summary"`
+	// ActionItems are the action items as plain strings, the speaker or
+	// owner written in front ("Alice: send the deck"): the shape existing
+	// clients read as ai_action_items. It stays as it is; Items is the
+	// structured form.
 	ActionItems []string `json:"action_items"`
-	Keywords    []string `json:"keywords"`
-	Model       string   `json:"model"`
-	Usage       Usage    `json:"usage"`
+	// Items are the action items with their owner and due date, each with
+	// an ID (ItemID of its text) unique within the conversation: an
+	// analyzer drops an item whose ItemKey repeats an earlier one's.
+	Items    []ActionItem `json:"items"`
+	Keywords []string     `json:"keywords"`
+	Model    string       `json:"model"`
+	Usage    Usage        `json:"usage"`
 	// Calls is how many model calls the analysis took (0 for a cache hit or
 	// the local analyzer), so cost per conversation can be measured.
 	Calls int `json:"calls,omitempty"`
 	// Cached is true when the analysis was reused rather than computed.
 	Cached bool `json:"cached,omitempty"`
+}
+
+// ActionItem is one thing someone agreed to do, as found in a conversation.
+// Owner and Due are nil when the conversation does not say (never guessed),
+// and marshal as null, as clients expect; Done and DoneAt are the person's,
+// set when they tick the item off and kept across a reprocess by CarryDone.
+type ActionItem struct {
+	ID     string     `json:"id"`
+	Text   string     `json:"text"`
+	Owner  *string    `json:"owner"`
+	Due    *Date      `json:"due"`
+	Done   bool       `json:"done"`
+	DoneAt *time.Time `json:"done_at"`
+}
+
+// NewActionItem returns the open item for text, with its ID derived from
+// the text (ItemID). An empty owner means nobody was named.
+func NewActionItem(text, owner string, due *Date) ActionItem {
+	it := ActionItem{ID: ItemID(text), Text: text, Due: due}
+	if owner != "" {
+		it.Owner = &owner
+	}
+	return it
+}
+
+// ItemKey is the normalised text two items must share to be the same item:
+// its words (runs of letters and digits) lower-cased and joined by single
+// spaces. Apostrophes and hyphens inside a word are dropped ("I’ll" and
+// "Ill", "e-mail" and "email" are one word); every other run of punctuation
+// or white space is one word break. So case, punctuation and spacing never
+// make two texts different, while any added, removed, changed or reordered
+// word does.
+func ItemKey(text string) string {
+	var b strings.Builder
+	b.Grow(len(text))
+	gap := false
+	for i, r := range text {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			if gap && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			gap = false
+			b.WriteRune(unicode.ToLower(r))
+		case isWordJoiner(r) && b.Len() > 0 && !gap && nextIsWordRune(text[i+len(string(r)):]):
+			// inside a word: skip it, the word goes on
+		default:
+			gap = true
+		}
+	}
+	return b.String()
+}
+
+func isWordJoiner(r rune) bool {
+	switch r {
+	case '\'', '’', 'ʼ', '-', '‐', '‑':
+		return true
+	}
+	return false
+}
+
+func nextIsWordRune(s string) bool {
+	for _, r := range s {
+		return unicode.IsLetter(r) || unicode.IsDigit(r)
+	}
+	return false
+}
+
+// itemIDLen is the length of an item ID: 16 hex digits, 64 bits of the
+// key's SHA-256, so two different items of one conversation never share one
+// in practice.
+const itemIDLen = 16
+
+// ItemID is the ID of an item with the given text within its conversation:
+// a short hash of ItemKey(text). Essentially the same text gives the same
+// ID, so an item keeps its ID (and a client's link to it) when a reprocess
+// finds it again.
+func ItemID(text string) string {
+	sum := sha256.Sum256([]byte(ItemKey(text)))
+	return hex.EncodeToString(sum[:itemIDLen/2])
+}
+
+// ValidItemID reports whether s has the form of an ID made by ItemID, so
+// handlers can refuse anything else before a backend sees it.
+func ValidItemID(s string) bool {
+	if len(s) != itemIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// CarryDone returns items with the done state of old carried over: an item
+// whose text is essentially unchanged from an old item's (the same ItemKey:
+// equal but for case, punctuation and white space) takes that old item's
+// Done and DoneAt. Any other item is returned as it came. An old item with
+// no match is not carried anywhere: a reprocess that no longer finds a
+// task drops it, ticked or not. Neither argument is modified.
+//
+// "Essentially unchanged" is deliberately narrow. Matching looser (shared
+// words, edit distance) would tick off a task that was reworded into a
+// different one ("send the draft" → "send the final"), and a person finds
+// a wrongly re-opened item; they never find a wrongly closed one.
+func CarryDone(old, items []ActionItem) []ActionItem {
+	if items == nil {
+		return nil
+	}
+	out := make([]ActionItem, len(items))
+	copy(out, items)
+	if len(old) == 0 {
+		return out
+	}
+	prev := make(map[string]*ActionItem, len(old))
+	for i := range old {
+		if k := ItemKey(old[i].Text); k != "" {
+			if _, dup := prev[k]; !dup {
+				prev[k] = &old[i]
+			}
+		}
+	}
+	for i := range out {
+		o, ok := prev[ItemKey(out[i].Text)]
+		if !ok {
+			continue
+		}
+		out[i].Done, out[i].DoneAt = o.Done, nil
+		if o.DoneAt != nil {
+			at := *o.DoneAt
+			out[i].DoneAt = &at
+		}
+	}
+	return out
+}
+
+// Date is a calendar date with no time of day and no zone: when an action
+// item is due. It marshals as "2006-01-02".
+type Date struct {
+	Year  int
+	Month time.Month
+	Day   int
+}
+
+// DateOf returns the calendar date of t in t's location.
+func DateOf(t time.Time) Date {
+	y, m, d := t.Date()
+	return Date{Year: y, Month: m, Day: d}
+}
+
+// ParseDate reads a date written as "2006-01-02" and refuses anything else,
+// including dates that do not exist ("2026-02-30").
+func ParseDate(s string) (Date, error) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return Date{}, Errorf(EINVALID, "%q is not a date (want YYYY-MM-DD)", s)
+	}
+	return DateOf(t), nil
+}
+
+// Valid reports whether d is a real date between the years 1 and 9999,
+// the range ParseDate reads and String writes.
+func (d Date) Valid() bool {
+	return d.Year >= 1 && d.Year <= 9999 && d.Month >= time.January && d.Month <= time.December &&
+		d.Day >= 1 && d.Day == d.midday().Day()
+}
+
+// midday is d at noon UTC: a time that is on d whatever the arithmetic.
+func (d Date) midday() time.Time { return time.Date(d.Year, d.Month, d.Day, 12, 0, 0, 0, time.UTC) }
+
+// String writes d as "2006-01-02".
+func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, int(d.Month), d.Day) }
+
+// AddDays returns the date n days after d (before it for negative n).
+func (d Date) AddDays(n int) Date { return DateOf(d.midday().AddDate(0, 0, n)) }
+
+// Weekday is the day of the week d falls on.
+func (d Date) Weekday() time.Weekday { return d.midday().Weekday() }
+
+// Compare returns -1, 0 or +1 as d is before, equal to or after e.
+func (d Date) Compare(e Date) int {
+	switch {
+	case d.Year != e.Year:
+		return cmpInt(d.Year, e.Year)
+	case d.Month != e.Month:
+		return cmpInt(int(d.Month), int(e.Month))
+	}
+	return cmpInt(d.Day, e.Day)
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// MarshalText writes d as "2006-01-02"; it refuses an invalid date so that
+// none is ever stored.
+func (d Date) MarshalText() ([]byte, error) {
+	if !d.Valid() {
+		return nil, fmt.Errorf("recall: invalid date %d-%d-%d", d.Year, int(d.Month), d.Day)
+	}
+	return []byte(d.String()), nil
+}
+
+// UnmarshalText reads a date written by MarshalText.
+func (d *Date) UnmarshalText(b []byte) error {
+	v, err := ParseDate(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
 }
 
 // Conversation is one posted conversation and the state of its analysis.

@@ -1,0 +1,205 @@
+package extract
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// The rules that cut an item down to its task: "Alice will send the deck"
+// is "Send the deck", owned by Alice.
+
+// taskText is the item without the words that only say who does it and
+// how willingly: "Alice will send the deck" → "Send the deck", "@kofi can
+// you check the dashboard?" → "Check the dashboard", "the invoice hasn't
+// come, I'll chase them today" → "Chase them today". When what is left
+// would not read as a task it is returned as it came.
+func (d *document) taskText(text string, ws []word) string {
+	from, clause := -1, -1
+	starts := clauseStarts(ws)
+	if len(starts) > 1 && has(actionVerbs, ws[starts[0]].norm) {
+		// "Roll back first, we can tune the pool later": the imperative
+		// that opens the item is its task.
+		starts = starts[:1]
+	}
+	for _, k := range starts {
+		if j := stripOpener(ws, d.stripName(text, ws, k)); j > k {
+			if j+2 < len(ws) && (ws[j].norm == "need" || ws[j].norm == "have") && ws[j+1].norm == "to" {
+				j += 2 // "you will need to log in" → "log in"
+			}
+			from, clause = j, k
+			break
+		}
+	}
+	if from < 0 {
+		return trimOwnerTail(text, ws)
+	}
+	for from < len(ws)-1 && has(taskAdverbs, ws[from].norm) && !ws[from].brkAfter {
+		from++
+	}
+	if len(ws)-from < 2 {
+		return trimOwnerTail(text, ws)
+	}
+	full := trimOwnerTail(text, ws) // a prefix of text
+	if len(full) <= int(ws[from].start) {
+		return full
+	}
+	rest := trimPurpose(strings.TrimSpace(strings.TrimRight(full[ws[from].start:], "?")))
+	if rest == "" {
+		return text
+	}
+	if len(starts) > 0 && clause > starts[0] {
+		// What came before the clause says what the task is about: "the
+		// vendor invoice is overdue, I will pay it today" → "The vendor
+		// invoice is overdue — pay it today".
+		lead := strings.TrimRight(text[ws[starts[0]].start:ws[clause].start], " ,;:—–-")
+		if lw := splitWords(lead); len(lw) >= 2 && !fillerOnly(lw) && contentCount(lw) >= 2 {
+			return capitalize(lead) + " — " + lowerFirst(rest)
+		}
+	}
+	return capitalize(rest)
+}
+
+// contentCount counts the words of ws that carry content.
+func contentCount(ws []word) int {
+	n := 0
+	for _, w := range ws {
+		if !has(englishStop, w.norm) && !has(itemFiller, w.norm) && hasLetter(w.norm) {
+			n++
+		}
+	}
+	return n
+}
+
+// trimPurpose drops a trailing purpose clause from a task: "send a
+// shortlist by Wednesday so we can vote" → "send a shortlist by Wednesday".
+func trimPurpose(s string) string {
+	for _, p := range []string{", so that ", " so that ", ", so we ", " so we can ", ", so I ", " so I can "} {
+		if i := strings.Index(s, p); i > 0 && len(strings.Fields(s[:i])) >= 3 {
+			return strings.TrimRight(s[:i], " ,")
+		}
+	}
+	return s
+}
+
+// itemFiller opens a reply without being part of the task: "yes please
+// add it", "sure, I'll do it".
+var itemFiller = wordSet(`ok okay k kk yeah yep yup yea yes sure so also and but then oh ah hmm anyway btw fyi ps great cool thanks perfect right alright good fine fair noted agreed nice`)
+
+func skipWords(ws []word, i int, set map[string]struct{}) int {
+	for i < len(ws)-1 && has(set, ws[i].norm) {
+		i++
+	}
+	return i
+}
+
+// stripName returns the index after a name that assigns the task or is
+// spoken to at ws[i] ("Bob to", "Alice will", "Marco,", "@dana"), or i.
+func (d *document) stripName(text string, ws []word, i int) int {
+	n := d.nameLen(text, ws, i)
+	j := i + n
+	if n == 0 || j >= len(ws) {
+		return i
+	}
+	switch nw := ws[j].norm; {
+	case nw == "to" || nw == "will" || nw == "shall" || nw == "should" || nw == "must":
+		if j+1 < len(ws) && ws[j+1].norm != "be" {
+			return j + 1
+		}
+	case (nw == "needs" || nw == "has") && j+1 < len(ws) && ws[j+1].norm == "to":
+		return j + 2
+	case ws[j-1].brkAfter || ws[i].mention || has(requestModals, nw) && j+1 < len(ws) && has(youWords, ws[j+1].norm):
+		// spoken to: what follows is the request itself
+		if has(actionVerbs, nw) || has(requestModals, nw) || has(pleaseWords, nw) || has(youWords, nw) {
+			return j
+		}
+	}
+	return i
+}
+
+// stripOpener returns the index after a first-person opener ("I'll", "we
+// need to", "let's"), a request ("can you", "please") or a subject-less
+// commitment ("will", "need to") at ws[i], or i.
+func stripOpener(ws []word, i int) int {
+	if i >= len(ws) {
+		return i
+	}
+	w := ws[i].norm
+	next := func(k int) string {
+		if i+k < len(ws) {
+			return ws[i+k].norm
+		}
+		return ""
+	}
+	switch {
+	case w == "i'll" || w == "ill" || w == "we'll" || w == "let's" || w == "lets":
+		return i + 1
+	case (w == "i" || w == "we" || w == "you" || w == "u") && (next(1) == "will" || next(1) == "shall" || next(1) == "can" || next(1) == "should" || next(1) == "must"):
+		return i + 2
+	case (w == "i" || w == "we" || w == "you") && (next(1) == "need" || next(1) == "have") && next(2) == "to":
+		return i + 3
+	case (w == "i'm" || w == "we're") && next(1) == "going" && next(2) == "to":
+		return i + 3
+	case (w == "i" || w == "we") && (next(1) == "am" || next(1) == "are") && next(2) == "going" && next(3) == "to":
+		return i + 4
+	case w == "let" && (next(1) == "me" || next(1) == "us"):
+		return i + 2
+	case (w == "will" || w == "shall") && !has(youWords, next(1)):
+		return i + 1
+	case (w == "need" || w == "needs") && next(1) == "to":
+		return i + 2
+	case has(requestModals, w) && (has(youWords, next(1)) || has(someone, next(1))):
+		if has(pleaseWords, next(2)) {
+			return i + 3
+		}
+		return i + 2
+	case has(pleaseWords, w):
+		return i + 1
+	case w == "if" && has(youWords, next(1)) && has(requestModals, next(2)):
+		return i + 3 // "(we would be grateful) if you could return …"
+	case has(someone, w) && (next(1) == "should" || next(1) == "must" || next(1) == "will"):
+		return i + 2
+	case has(someone, w) && (next(1) == "needs" || next(1) == "has") && next(2) == "to":
+		return i + 3
+	}
+	return i
+}
+
+// writtenUpper reports whether word w starts with a capital where source
+// first has it.
+func writtenUpper(source, w string) bool {
+	r, size := utf8.DecodeRuneInString(w)
+	if size == 0 {
+		return false
+	}
+	rest := w[size:]
+	for off := 0; off < len(source); {
+		i := strings.Index(source[off:], rest)
+		if i < 0 {
+			return false
+		}
+		i += off
+		if p, n := utf8.DecodeLastRuneInString(source[:i]); n > 0 && unicode.ToLower(p) == unicode.ToLower(r) {
+			return unicode.IsUpper(p)
+		}
+		off = i + max(len(rest), 1)
+	}
+	return false
+}
+
+// trimOwnerTail removes a trailing "(Wen)" or "— Omar" that only names the
+// owner.
+func trimOwnerTail(text string, ws []word) string {
+	n := len(ws)
+	if n < 3 {
+		return text
+	}
+	last := ws[n-1]
+	if last.open && last.close && last.cap {
+		return strings.TrimRight(strings.TrimSpace(text[:last.start]), "( ")
+	}
+	if last.brkBefore && last.cap && !has(dateWords, last.norm) && strings.ContainsAny(text[ws[n-2].end:last.start], "—–") {
+		return strings.TrimRight(strings.TrimSpace(text[:last.start]), " —–-,")
+	}
+	return text
+}
