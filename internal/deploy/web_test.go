@@ -47,15 +47,15 @@ var signInCases = []signInCase{
 	{"own provider", map[string]string{"JwtIssuer": "https://login.example.com/", "JwtAudience": "recall-web,recall-cli"}, config.Web{
 		Issuer: "https://login.example.com/", ClientID: "recall-web", Scopes: []string{"openid"}, TokenUse: "access",
 	}},
-	// Google: the token endpoint is on another origin, and the API trusts
-	// the ID token, whose audience is the client.
+	// A provider whose token endpoint is on another origin than its
+	// issuer, and whose ID token (audience: the client) the API trusts.
 	{"own provider, all given", map[string]string{
-		"JwtIssuer": "https://accounts.google.com", "JwtAudience": "1234-web.apps.googleusercontent.com",
-		"WebClientId": "1234-web.apps.googleusercontent.com", "WebScopes": "openid email",
-		"WebTokenEndpoint": "https://oauth2.googleapis.com/token", "WebTokenUse": "id",
+		"JwtIssuer": "https://id.example.org", "JwtAudience": "recall-web-1234",
+		"WebClientId": "recall-web-1234", "WebScopes": "openid email",
+		"WebTokenEndpoint": "https://token.example.org/oauth2/token", "WebTokenUse": "id",
 	}, config.Web{
-		Issuer: "https://accounts.google.com", ClientID: "1234-web.apps.googleusercontent.com", Scopes: []string{"openid", "email"},
-		TokenEndpoint: "https://oauth2.googleapis.com/token", TokenUse: "id",
+		Issuer: "https://id.example.org", ClientID: "recall-web-1234", Scopes: []string{"openid", "email"},
+		TokenEndpoint: "https://token.example.org/oauth2/token", TokenUse: "id",
 	}},
 }
 
