@@ -4,7 +4,7 @@
 .PHONY: run test deps vet lint lint-openapi bench functions clean chaos fuzz
 
 GO ?= go
-FUNCTIONS := create get health process
+FUNCTIONS := create get health process web
 ARCH ?= arm64
 
 run:
@@ -77,6 +77,8 @@ build-HealthFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o $(ARTIFACTS_DIR)/bootstrap ./functions/health
 build-ProcessFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o $(ARTIFACTS_DIR)/bootstrap ./functions/process
+build-WebFunction:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o $(ARTIFACTS_DIR)/bootstrap ./functions/web
 
 clean:
 	rm -rf bin .aws-sam

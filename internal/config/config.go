@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"recall/internal/bedrock"
@@ -22,7 +23,7 @@ import (
 
 // Mode says who is running: the local runner or a Lambda function. The two
 // differ in defaults (data directory, consumer name) and in what they demand
-// (a Lambda function needs RECALL_CURSOR_KEY).
+// (a Lambda function that opens the store needs RECALL_CURSOR_KEY).
 type Mode int
 
 // The modes.
@@ -47,6 +48,7 @@ type Config struct {
 	Worker   Worker
 	Log      Log
 	Auth     Auth
+	Web      Web
 }
 
 // Store selects and sets up the conversation store.
@@ -110,6 +112,25 @@ type Auth struct {
 	CursorKey string // RECALL_CURSOR_KEY: signs list cursors (required in Lambda; derived from the local secret otherwise)
 }
 
+// Web is how the web app signs people in on AWS: OpenID Connect's
+// authorization code flow with PKCE against Issuer, as ClientID. The web
+// function reads it (template.yaml fills it from the Cognito user pool or
+// the deployer's own provider); the local runner signs in with links and
+// ignores it. Only presence is checked here: package web checks the URLs
+// when it builds the page, so the rule lives once.
+type Web struct {
+	Issuer   string   // RECALL_OIDC_ISSUER: the issuer; the page reads <issuer>/.well-known/openid-configuration
+	ClientID string   // RECALL_OIDC_CLIENT_ID: the public app client the page signs in as
+	Scopes   []string // RECALL_OIDC_SCOPES: requested scopes, space- or comma-separated (openid)
+	// TokenEndpoint is RECALL_OIDC_TOKEN_ENDPOINT: the provider's token
+	// endpoint when its origin is not the issuer's (Cognito's is the user
+	// pool's hosted domain). The page's Content-Security-Policy is sent
+	// before the page can read the discovery document, so the origin it
+	// may post the code to must be known here.
+	TokenEndpoint string
+	TokenUse      string // RECALL_OIDC_TOKEN_USE: the token the page sends as Bearer, access (default) or id
+}
+
 // FromEnv reads the configuration from the process environment.
 func FromEnv(mode Mode) (Config, error) { return FromLookup(mode, os.LookupEnv) }
 
@@ -126,7 +147,8 @@ func FromLookup(mode Mode, lookup func(string) (string, bool)) (Config, error) {
 		Analyzer: readAnalyzer(e),
 		Bedrock:  readBedrock(e),
 		Log:      readLog(e),
-		Auth:     readAuth(e, mode),
+		Auth:     readAuth(e),
+		Web:      readWeb(e),
 	}
 	c.Worker = readWorker(e, c.Analyzer)
 	return c, errors.Join(e.errs...)
@@ -215,11 +237,9 @@ func readLog(e *env) Log {
 // which carries the API Gateway adapter).
 const minSecretBytes = 32
 
-// readAuth reads the keys. A Lambda function has no local secret to derive a
-// cursor key from, and every function must share the key, so there it is
-// required: a fixed default would let anyone who reads the source forge
-// cursors.
-func readAuth(e *env, mode Mode) Auth {
+// readAuth reads the keys. Whether the cursor key is required depends on
+// what the process opens (see Open), not on the configuration alone.
+func readAuth(e *env) Auth {
 	a := Auth{
 		JWTSecret: e.get("RECALL_JWT_SECRET", ""),
 		CursorKey: e.get("RECALL_CURSOR_KEY", ""),
@@ -227,10 +247,45 @@ func readAuth(e *env, mode Mode) Auth {
 	if a.JWTSecret != "" && len(a.JWTSecret) < minSecretBytes {
 		e.fail("RECALL_JWT_SECRET is %d bytes; use at least %d (e.g. openssl rand -hex 32), or unset it to have one generated", len(a.JWTSecret), minSecretBytes)
 	}
-	if mode == Lambda && a.CursorKey == "" {
-		e.fail("RECALL_CURSOR_KEY is not set: every function signs and checks list cursors with it, so set the same long random value on each (e.g. openssl rand -hex 32; template.yaml passes one from Secrets Manager)")
-	}
 	return a
+}
+
+// errNoCursorKey is why a Lambda function without RECALL_CURSOR_KEY does
+// not start: it has no local secret to derive a key from, every function
+// must share the key, and a fixed default would let anyone who reads the
+// source forge cursors.
+var errNoCursorKey = errors.New("RECALL_CURSOR_KEY is not set: every function that opens the store signs and checks list cursors with it, so set the same long random value on each (e.g. openssl rand -hex 32; template.yaml passes one from Secrets Manager)")
+
+// words splits a list written with spaces (as OAuth writes scopes) or
+// commas (as a CloudFormation list parameter joins); nil when empty.
+func words(s string) []string {
+	f := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+	if len(f) == 0 {
+		return nil
+	}
+	return f
+}
+
+// readWeb reads the web app's sign-in settings. The issuer and the client
+// go together; the rest only mean something with them.
+func readWeb(e *env) Web {
+	w := Web{
+		Issuer:        e.get("RECALL_OIDC_ISSUER", ""),
+		ClientID:      e.get("RECALL_OIDC_CLIENT_ID", ""),
+		Scopes:        words(e.get("RECALL_OIDC_SCOPES", "")),
+		TokenEndpoint: e.get("RECALL_OIDC_TOKEN_ENDPOINT", ""),
+		TokenUse:      e.choice("RECALL_OIDC_TOKEN_USE", "access", "access", "id"),
+	}
+	if w.Issuer == "" {
+		for _, k := range []string{"RECALL_OIDC_CLIENT_ID", "RECALL_OIDC_SCOPES", "RECALL_OIDC_TOKEN_ENDPOINT"} {
+			if e.get(k, "") != "" {
+				e.fail("%s is set but RECALL_OIDC_ISSUER is not: OpenID Connect sign-in needs the issuer", k)
+			}
+		}
+	} else if w.ClientID == "" {
+		e.fail("RECALL_OIDC_CLIENT_ID is not set: with RECALL_OIDC_ISSUER the web app must know the app client it signs in as")
+	}
+	return w
 }
 
 // ConsumerName is this process's name in the Redis consumer group. A

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -41,8 +42,9 @@ func TestFromLookupDefaults(t *testing.T) {
 					StaleAfter: 15 * time.Second, SweepEvery: 5 * time.Second, Concurrency: 8},
 				Log:  Log{Format: "auto", Level: slog.LevelInfo},
 				Auth: Auth{CursorKey: tt.env["RECALL_CURSOR_KEY"]},
+				Web:  Web{TokenUse: "access"},
 			}
-			if c != want {
+			if !reflect.DeepEqual(c, want) {
 				t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
 			}
 			if store, queue, ai := c.Backends(); store != "embedded" || queue != "memory" || ai != "local" {
@@ -65,6 +67,9 @@ func TestFromLookupReadsEveryVariable(t *testing.T) {
 		"RECALL_VISIBILITY_TIMEOUT": "2m", "RECALL_STALE_AFTER": "3s", "RECALL_SWEEP_EVERY": "1s", "RECALL_CONCURRENCY": "32",
 		"RECALL_PROCESS_FUNCTION": "recall-process", "RECALL_LOG_FORMAT": "JSON", "RECALL_LOG_LEVEL": "debug",
 		"RECALL_JWT_SECRET": strings.Repeat("s", 32), "RECALL_CURSOR_KEY": "ck",
+		"RECALL_OIDC_ISSUER": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC", "RECALL_OIDC_CLIENT_ID": "client1",
+		"RECALL_OIDC_SCOPES": "openid email,profile", "RECALL_OIDC_TOKEN_ENDPOINT": "https://recall.auth.eu-west-1.amazoncognito.com/oauth2/token",
+		"RECALL_OIDC_TOKEN_USE": "ID",
 	}
 	c, err := FromLookup(Local, lookup(env))
 	if err != nil {
@@ -80,8 +85,10 @@ func TestFromLookupReadsEveryVariable(t *testing.T) {
 			Visibility: 2 * time.Minute, StaleAfter: 3 * time.Second, SweepEvery: time.Second, Concurrency: 32, ProcessFunction: "recall-process"},
 		Log:  Log{Format: "json", Level: slog.LevelDebug},
 		Auth: Auth{JWTSecret: env["RECALL_JWT_SECRET"], CursorKey: "ck"},
+		Web: Web{Issuer: env["RECALL_OIDC_ISSUER"], ClientID: "client1", Scopes: []string{"openid", "email", "profile"},
+			TokenEndpoint: env["RECALL_OIDC_TOKEN_ENDPOINT"], TokenUse: "id"},
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("FromLookup:\n got %+v\nwant %+v", c, want)
 	}
 	if c.ConsumerName() != "w1" {
@@ -143,9 +150,13 @@ func TestFromLookupErrorsNameTheVariable(t *testing.T) {
 		{Local, "RECALL_LOG_LEVEL", "loud"},
 		{Local, "RECALL_VISIBILITY_TIMEOUT", "1s"},
 		{Local, "RECALL_JWT_SECRET", "short"},
-		// A Lambda function without a cursor key would sign cursors with
-		// a key anyone can know.
-		{Lambda, "RECALL_CURSOR_KEY", ""},
+		{Local, "RECALL_OIDC_TOKEN_USE", "refresh"},
+		// The OpenID Connect settings mean nothing without the issuer,
+		// and the issuer nothing without the client.
+		{Local, "RECALL_OIDC_CLIENT_ID", "client1"},
+		{Local, "RECALL_OIDC_SCOPES", "openid"},
+		{Local, "RECALL_OIDC_TOKEN_ENDPOINT", "https://idp.example/token"},
+		{Lambda, "RECALL_OIDC_ISSUER", "https://idp.example"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -161,10 +172,47 @@ func TestFromLookupErrorsNameTheVariable(t *testing.T) {
 // operator fixes them all at once.
 func TestFromLookupReportsEveryError(t *testing.T) {
 	t.Parallel()
-	_, err := FromLookup(Lambda, lookup(map[string]string{"RECALL_RETRY_BASE": "soon", "RECALL_AI": "gpt"}))
-	for _, k := range []string{"RECALL_RETRY_BASE", "RECALL_AI", "RECALL_CURSOR_KEY"} {
+	_, err := FromLookup(Lambda, lookup(map[string]string{"RECALL_RETRY_BASE": "soon", "RECALL_AI": "gpt", "RECALL_OIDC_SCOPES": "openid"}))
+	for _, k := range []string{"RECALL_RETRY_BASE", "RECALL_AI", "RECALL_OIDC_SCOPES"} {
 		if err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("error %v does not name %s", err, k)
 		}
+	}
+}
+
+// TestLambdaStoreNeedsCursorKey: a Lambda function that opens the store
+// signs list cursors, which every function must be able to check, so it
+// does not start without the shared key; one that opens nothing (the web
+// function) does not need it.
+func TestLambdaStoreNeedsCursorKey(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.DiscardHandler)
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		open bool
+	}{
+		{"no key", map[string]string{"RECALL_DATA_DIR": t.TempDir()}, false},
+		{"key", map[string]string{"RECALL_DATA_DIR": t.TempDir(), "RECALL_CURSOR_KEY": "ck"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := FromLookup(Lambda, lookup(tt.env))
+			if err != nil {
+				t.Fatalf("FromLookup: %v; reading the configuration needs no cursor key", err)
+			}
+			b, err := Open(t.Context(), cfg, log)
+			if err == nil {
+				b.Close()
+			}
+			if (err == nil) != tt.open {
+				t.Fatalf("Open: %v; want it to open: %v", err, tt.open)
+			}
+			if !tt.open && !strings.Contains(err.Error(), "RECALL_CURSOR_KEY is not set") {
+				t.Errorf("Open: %v; want the error to name RECALL_CURSOR_KEY", err)
+			}
+			if _, err := OpenStore(t.Context(), cfg, log); (err == nil) != tt.open {
+				t.Errorf("OpenStore: %v; want it to open: %v", err, tt.open)
+			}
+		})
 	}
 }

@@ -39,7 +39,8 @@ type Backends struct {
 }
 
 // Open opens the store and the queue cfg selects. Close the Backends when
-// done.
+// done. In a Lambda function it refuses to open the store without
+// RECALL_CURSOR_KEY (see errNoCursorKey).
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) {
 	b := &Backends{Config: cfg, Log: log}
 	if err := b.openStore(ctx); err != nil {
@@ -136,6 +137,11 @@ func (b *Backends) Close() error {
 }
 
 func (b *Backends) openStore(ctx context.Context) error {
+	// A Lambda function that holds the store lists conversations, and so
+	// signs cursors that any other function must be able to check.
+	if b.Config.Mode == Lambda && b.Config.Auth.CursorKey == "" {
+		return errNoCursorKey
+	}
 	cfg := b.Config.Store
 	if cfg.DynamoTable != "" {
 		awsCfg, err := b.AWS(ctx)

@@ -109,12 +109,16 @@ func TestApiInvokePermissions(t *testing.T) {
 	}
 	routes := apiRoutes(t, s)
 	for _, r := range routes {
-		// What API Gateway puts in SourceArn: api/stage/method/path.
-		arn := prefix + "$default/" + r.Method + strings.ReplaceAll(r.Path, "{id}", "01JTESTID")
-		for fn, pats := range perms {
-			allowed := slices.ContainsFunc(pats, func(re *regexp.Regexp) bool { return re.MatchString(arn) })
-			if allowed != (fn == r.Function) {
-				t.Errorf("route %s: function %s may be invoked for it: %v; want only %s", r, fn, allowed, r.Function)
+		// What API Gateway puts in SourceArn: api/stage/method/path, the
+		// path as requested or as the route writes it; either must match.
+		// The root route's path is "/", so its ARN ends in "GET/".
+		requested := strings.NewReplacer("{id}", "01JTESTID", "{proxy+}", "0123abcd/js/main.js").Replace(r.Path)
+		for _, arn := range []string{prefix + "$default/" + r.Method + requested, prefix + "$default/" + r.Method + r.Path} {
+			for fn, pats := range perms {
+				allowed := slices.ContainsFunc(pats, func(re *regexp.Regexp) bool { return re.MatchString(arn) })
+				if allowed != (fn == r.Function) {
+					t.Errorf("route %s: function %s may be invoked for %s: %v; want only %s", r, fn, arn, allowed, r.Function)
+				}
 			}
 		}
 		if len(perms[r.Function]) == 0 {
@@ -123,8 +127,9 @@ func TestApiInvokePermissions(t *testing.T) {
 	}
 	// Nothing beyond the routes: a POST to the health function is refused.
 	for fn, pats := range perms {
-		for _, m := range []string{"DELETE", "PUT", "PATCH"} {
-			arn := prefix + "$default/" + m + "/api/conversations"
+		for _, mp := range []string{"DELETE/api/conversations", "PUT/api/conversations", "PATCH/api/conversations",
+			"GET/index.html", "POST/", "POST/config.json", "GET/api/openapi.yaml"} {
+			arn := prefix + "$default/" + mp
 			if slices.ContainsFunc(pats, func(re *regexp.Regexp) bool { return re.MatchString(arn) }) {
 				t.Errorf("%s may be invoked for %s, which is no route", fn, arn)
 			}

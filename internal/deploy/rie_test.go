@@ -574,10 +574,13 @@ func BenchmarkColdStart(b *testing.B) {
 		"get":     mustJSON(b, sampleEvent(b, "get")),
 		"health":  mustJSON(b, sampleEvent(b, "health")),
 		"process": mustJSON(b, sampleEvent(b, "process-direct")),
+		"web":     mustJSON(b, sampleEvent(b, "web-page")),
 	}
 	for _, name := range lambdaFunctions {
 		b.Run(name, func(b *testing.B) {
-			env := map[string]string{"RECALL_DATA_DIR": b.TempDir(), "RECALL_CURSOR_KEY": "bench", "RECALL_LOG_LEVEL": "error"}
+			env := map[string]string{"RECALL_DATA_DIR": b.TempDir(), "RECALL_CURSOR_KEY": "bench", "RECALL_LOG_LEVEL": "error",
+				"RECALL_OIDC_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEfGhI", "RECALL_OIDC_CLIENT_ID": "4example5client6id7",
+				"RECALL_OIDC_TOKEN_ENDPOINT": "https://recall-123456789012.auth.us-east-1.amazoncognito.com/oauth2/token"}
 			var firsts, colds, rss []float64
 			for b.Loop() {
 				e := startEmulator(b, name, bins[name], env)

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"recall/internal/httpapi"
 )
 
 // The translated template: what CloudFormation receives once SAM's transform
@@ -94,11 +96,12 @@ func securityRequirements(body map[string]any) map[string][]any {
 	return out
 }
 
-// TestTranslatedTemplateRoutes: after SAM's transform the health route is
-// public without any OpenAPI security requirement that names a scheme the
-// API does not define ({"NONE": []} is what SAM writes for Authorizer: NONE,
-// and API Gateway's import warns about it), and every other route is behind
-// the JWT authorizer.
+// TestTranslatedTemplateRoutes: after SAM's transform the public routes
+// (health, the web app's, the OpenAPI document) are public without any
+// OpenAPI security requirement that names a scheme the API does not define
+// ({"NONE": []} is what SAM writes for Authorizer: NONE, and API Gateway's
+// import warns about it), and every other route is behind the JWT
+// authorizer.
 func TestTranslatedTemplateRoutes(t *testing.T) {
 	t.Parallel()
 	apis := translatedResources(t, "AWS::ApiGatewayV2::Api")
@@ -131,14 +134,18 @@ func TestTranslatedTemplateRoutes(t *testing.T) {
 	if len(routes) == 0 {
 		t.Fatal("the translated template has no AWS::ApiGatewayV2::Route")
 	}
+	public := map[string]bool{}
+	for _, rt := range httpapi.RouteTable() {
+		public[rt.Method+" "+rt.Pattern] = rt.Public
+	}
 	for id, r := range routes {
 		key, _ := r["RouteKey"].(string)
 		auth, _ := r["AuthorizationType"].(string)
 		authorizer, _ := json.Marshal(r["AuthorizerId"])
 		switch {
-		case key == "GET /api/health":
+		case public[key]:
 			if auth != "NONE" || r["AuthorizerId"] != nil {
-				t.Errorf("%s (%s): AuthorizationType %q, authorizer %s; want NONE: the health check is public", id, key, auth, authorizer)
+				t.Errorf("%s (%s): AuthorizationType %q, authorizer %s; want NONE: the route is public", id, key, auth, authorizer)
 			}
 		case auth != "JWT" || string(authorizer) != `{"Ref":"JwtAuthorizer"}`:
 			t.Errorf("%s (%s): AuthorizationType %q, authorizer %s; want JWT with JwtAuthorizer", id, key, auth, authorizer)

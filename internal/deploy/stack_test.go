@@ -51,7 +51,7 @@ type fn struct {
 func logicalID(name string) string { return strings.ToUpper(name[:1]) + name[1:] + "Function" }
 
 // lambdaFunctions are the functions under functions/, as config names them.
-var lambdaFunctions = []string{httpapi.FunctionCreate, httpapi.FunctionGet, httpapi.FunctionHealth, lambdafn.FunctionProcess}
+var lambdaFunctions = []string{httpapi.FunctionCreate, httpapi.FunctionGet, httpapi.FunctionHealth, lambdafn.FunctionProcess, httpapi.FunctionWeb}
 
 func globals(t *testing.T, s *stack) *global.Function {
 	t.Helper()
@@ -223,6 +223,9 @@ func TestFunctionLogGroups(t *testing.T) {
 type envRule struct {
 	// In lists the functions that must have the variable set ("*" for all).
 	In []string
+	// Only, if not empty, says why no function outside In may have it
+	// (a secret, or a setting that means something to one function).
+	Only string
 	// Absent, if not empty, says why no function may set it.
 	Absent string
 	// Optional, if not empty, says why leaving it unset is right.
@@ -230,10 +233,16 @@ type envRule struct {
 }
 
 var (
-	allFns   = []string{"*"}
-	queueFns = []string{httpapi.FunctionCreate, httpapi.FunctionHealth, lambdafn.FunctionProcess}
-	procFn   = []string{lambdafn.FunctionProcess}
+	allFns = []string{"*"}
+	// serviceFns open the store (and the queue): every function but web.
+	serviceFns = []string{httpapi.FunctionCreate, httpapi.FunctionGet, httpapi.FunctionHealth, lambdafn.FunctionProcess}
+	queueFns   = []string{httpapi.FunctionCreate, httpapi.FunctionHealth, lambdafn.FunctionProcess}
+	procFn     = []string{lambdafn.FunctionProcess}
+	webFn      = []string{httpapi.FunctionWeb}
 )
+
+// webOnly is why the RECALL_OIDC_* variables are the web function's alone.
+const webOnly = "only the web function serves the page that signs in"
 
 // lambdaEnv classifies every variable config reads. A variable config starts
 // reading fails TestEnvironment until it is added here, so nobody forgets to
@@ -241,14 +250,14 @@ var (
 var lambdaEnv = map[string]envRule{
 	"RECALL_DATA_DIR":             {Absent: "the embedded store is for the local runner; Lambda uses DynamoDB"},
 	"RECALL_JWT_SECRET":           {Absent: "the local runner's HS256 secret; behind API Gateway the JWT authorizer verifies tokens"},
-	"RECALL_CURSOR_KEY":           {In: allFns},
-	"REDIS_URL":                   {In: queueFns},
+	"RECALL_CURSOR_KEY":           {In: serviceFns, Only: "a secret: only the functions that open the store sign or check cursors (web opens nothing)"},
+	"REDIS_URL":                   {In: queueFns, Only: "it carries the cache user's password"},
 	"RECALL_REDIS_CLUSTER":        {In: queueFns},
 	"RECALL_CONSUMER":             {Absent: "each Lambda execution environment picks a random consumer name; a fixed one would be shared by concurrent environments"},
-	"DYNAMODB_TABLE":              {In: allFns},
-	"RECALL_CREATE_TABLE":         {In: allFns},
-	"RECALL_AI":                   {In: allFns},
-	"BEDROCK_MODEL_ID":            {In: allFns},
+	"DYNAMODB_TABLE":              {In: serviceFns},
+	"RECALL_CREATE_TABLE":         {In: serviceFns},
+	"RECALL_AI":                   {In: serviceFns},
+	"BEDROCK_MODEL_ID":            {In: serviceFns},
 	"AWS_REGION":                  {Absent: "reserved: Lambda sets it"},
 	"AWS_DEFAULT_REGION":          {Absent: "reserved: Lambda sets it"},
 	"RECALL_ANALYZER_LATENCY":     {Absent: "slows the local analyzer for load tests"},
@@ -268,6 +277,11 @@ var lambdaEnv = map[string]envRule{
 	"RECALL_LOG_FORMAT":           {In: allFns},
 	"RECALL_LOG_LEVEL":            {In: allFns},
 	"RECALL_PROCESS_FUNCTION":     {In: []string{httpapi.FunctionCreate}},
+	"RECALL_OIDC_ISSUER":          {In: webFn, Only: webOnly},
+	"RECALL_OIDC_CLIENT_ID":       {In: webFn, Only: webOnly},
+	"RECALL_OIDC_SCOPES":          {In: webFn, Only: webOnly},
+	"RECALL_OIDC_TOKEN_ENDPOINT":  {In: webFn, Only: webOnly},
+	"RECALL_OIDC_TOKEN_USE":       {In: webFn, Only: webOnly},
 }
 
 // sdkEnv are variables the template sets that the AWS SDK reads, not config.
@@ -358,6 +372,8 @@ func TestEnvironment(t *testing.T) {
 					t.Errorf("%s is set, but must not be: %s", v, rule.Absent)
 				case !known && !sdk:
 					t.Errorf("%s is set, but neither config nor the SDK reads it", v)
+				case rule.Only != "" && !slices.Contains(rule.In, name):
+					t.Errorf("%s is set, but only %v may have it: %s", v, rule.In, rule.Only)
 				}
 			}
 			for v, rule := range lambdaEnv {

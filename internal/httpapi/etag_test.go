@@ -1,13 +1,17 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"recall/internal/auth"
 	"recall/internal/httpapi"
 	"recall/internal/recall"
 )
@@ -177,4 +181,69 @@ func TestWebRoutes(t *testing.T) {
 	if w := part.do(t, req{method: "GET", target: "/api/openapi.json"}); w.Code != 200 {
 		t.Errorf("web function, openapi: %d", w.Code)
 	}
+}
+
+// The web function has no Service: it opens no store or queue. Routes
+// serves its documents without one, and a handler given no Service for a
+// route that needs it answers a JSON 500 (and says so at start) rather
+// than dereferencing nil.
+func TestRoutesWithoutService(t *testing.T) {
+	t.Parallel()
+	web := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("web:" + r.URL.Path))
+	})
+	do := func(h http.Handler, method, target string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, target, nil)
+		r.Header.Set("Authorization", "Bearer "+token(t, "alice"))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+
+	t.Run("web function", func(t *testing.T) {
+		logs := &syncBuffer{}
+		h := httpapi.Routes(nil, httpapi.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Only: []string{httpapi.FunctionWeb}, Web: web})
+		if logs.String() != "" {
+			t.Errorf("the web function's handler complained at start: %s", logs)
+		}
+		for _, target := range []string{"/", "/config.json", "/assets/0123abcd/app.css"} {
+			if w := do(h, "GET", target); w.Code != 200 || w.Body.String() != "web:"+target {
+				t.Errorf("GET %s: %d %q", target, w.Code, w.Body)
+			}
+		}
+		if w := do(h, "GET", "/api/openapi.json"); w.Code != 200 || !bytes.Equal(w.Body.Bytes(), httpapi.OpenAPI()) {
+			t.Errorf("GET /api/openapi.json: %d", w.Code)
+		}
+		// What API Gateway never routes here is no route of this function.
+		for _, target := range []string{"/api/conversations", "/api/health"} {
+			checkError(t, do(h, "GET", target), http.StatusNotFound, recall.ENOTFOUND)
+		}
+	})
+
+	t.Run("service routes without a service", func(t *testing.T) {
+		logs := &syncBuffer{}
+		hs, err := auth.NewHS256(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := httpapi.Routes(nil, httpapi.Options{Auth: hs, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+		if !strings.Contains(logs.String(), "no Service given") || !strings.Contains(logs.String(), "create,list,get,reprocess,health") {
+			t.Errorf("start log does not name the routes left without a Service: %s", logs)
+		}
+		for _, c := range []struct{ method, target string }{
+			{"GET", "/api/conversations"},
+			{"GET", "/api/conversations/01JTESTID0000000000000000"},
+			{"POST", "/api/conversations/01JTESTID0000000000000000/reprocess"},
+			{"GET", "/api/health"},
+		} {
+			checkError(t, do(h, c.method, c.target), http.StatusInternalServerError, recall.EINTERNAL)
+		}
+		if strings.Contains(logs.String(), "panic") {
+			t.Errorf("a route without a Service panicked:\n%s", logs)
+		}
+		if w := do(h, "GET", "/api/openapi.json"); w.Code != 200 {
+			t.Errorf("GET /api/openapi.json: %d", w.Code)
+		}
+	})
 }

@@ -120,6 +120,10 @@ func webRoute(rt Route) bool {
 	return rt.Name == RouteWebPage || rt.Name == RouteWebAssets || rt.Name == RouteWebConfig
 }
 
+// needsService reports whether rt calls the Service: every route except the
+// static documents (the web app's and the OpenAPI document).
+func needsService(rt Route) bool { return rt.Function != FunctionWeb }
+
 // muxPatterns turns an API Gateway route pattern into the ServeMux patterns
 // that serve it: "{proxy+}" becomes "{proxy...}", "/" matches only the root
 // (not the whole tree below it, as a bare "/" would), and every other path
@@ -137,6 +141,13 @@ func muxPatterns(p string) []string {
 
 // Routes returns the API as an http.Handler: routing, authentication, body
 // limits, error rendering, panic recovery and one log line per request.
+//
+// svc may be nil for a handler that serves only the static documents
+// (Options.Only naming FunctionWeb): the web function opens no store or
+// queue, so it has no Service to give. With a nil svc, any route that needs
+// the Service and is not left out by Only answers 500 ("no Service
+// configured") and Routes logs that once, rather than failing later on a
+// nil pointer.
 func Routes(svc *recall.Service, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -162,6 +173,18 @@ func Routes(svc *recall.Service, opts Options) http.Handler {
 			return nil
 		}
 		handlers[RouteWebPage], handlers[RouteWebAssets], handlers[RouteWebConfig] = web, web, web
+	}
+	if svc == nil {
+		var served []string
+		for _, rt := range RouteTable() {
+			if needsService(rt) && (len(opts.Only) == 0 || slices.Contains(opts.Only, rt.Name) || slices.Contains(opts.Only, rt.Function)) {
+				handlers[rt.Name] = noService
+				served = append(served, rt.Name)
+			}
+		}
+		if len(served) > 0 {
+			a.log.Error("httpapi: no Service given; these routes answer 500", "routes", strings.Join(served, ","))
+		}
 	}
 	for _, name := range opts.Only {
 		if !slices.ContainsFunc(RouteTable(), func(rt Route) bool { return rt.Name == name || rt.Function == name }) {
@@ -192,6 +215,13 @@ func Routes(svc *recall.Service, opts Options) http.Handler {
 	}
 	slices.Sort(a.methods)
 	return a
+}
+
+// noService is the endpoint of a route that needs the Service when Routes
+// was given none: a wiring mistake, reported to the client as an internal
+// error (and logged with the request) instead of a nil dereference.
+func noService(http.ResponseWriter, *http.Request) error {
+	return recall.Errorf(recall.EINTERNAL, "httpapi: no Service configured for this route")
 }
 
 // api is the handler Routes returns.

@@ -37,6 +37,10 @@ type fakeOIDC struct {
 	codes    map[string]authRequest
 	tokens   map[string]string // access token → subject
 	issued   []string
+	// tokenURL is the token endpoint discovery names: on the issuer's
+	// origin, or on another one after tokenElsewhere (as Cognito's is).
+	tokenURL   string
+	authorized int // authorize requests seen
 }
 
 type authRequest struct{ challenge, redirect string }
@@ -46,10 +50,13 @@ func newFakeOIDC(t *testing.T, clientID string) *fakeOIDC {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
+		f.mu.Lock()
+		tokenURL := f.tokenURL
+		f.mu.Unlock()
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"issuer":                           f.srv.URL,
 			"authorization_endpoint":           f.srv.URL + "/authorize",
-			"token_endpoint":                   f.srv.URL + "/token",
+			"token_endpoint":                   tokenURL,
 			"code_challenge_methods_supported": []string{"S256"},
 		})
 	})
@@ -63,49 +70,70 @@ func newFakeOIDC(t *testing.T, clientID string) *fakeOIDC {
 		}
 		code := rand.Text()
 		f.mu.Lock()
+		f.authorized++
 		f.codes[code] = authRequest{challenge: q.Get("code_challenge"), redirect: q.Get("redirect_uri")}
 		f.mu.Unlock()
 		back, _ := url.Parse(q.Get("redirect_uri"))
 		back.RawQuery = url.Values{"code": {code}, "state": {q.Get("state")}}.Encode()
 		http.Redirect(w, r, back.String(), http.StatusFound)
 	})
-	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Access-Control-Allow-Origin", "*")
-		w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
-		if r.Method == http.MethodOptions {
-			return
-		}
-		_ = r.ParseForm()
-		f.mu.Lock()
-		req, ok := f.codes[r.PostForm.Get("code")]
-		delete(f.codes, r.PostForm.Get("code"))
-		f.mu.Unlock()
-		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
-		switch {
-		case !ok, r.PostForm.Get("grant_type") != "authorization_code", r.PostForm.Get("client_id") != clientID,
-			r.PostForm.Get("redirect_uri") != req.redirect:
-			t.Errorf("token request: %v", r.PostForm)
-			w.WriteHeader(400)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant"})
-			return
-		case base64.RawURLEncoding.EncodeToString(sum[:]) != req.challenge:
-			t.Errorf("PKCE: the verifier does not match the challenge")
-			w.WriteHeader(400)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant", "error_description": "PKCE verification failed"})
-			return
-		}
-		access := "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"dana","client_id":"`+clientID+`"}`)) + "." + rand.Text()
-		f.mu.Lock()
-		f.tokens[access] = "dana"
-		f.issued = append(f.issued, access)
-		f.mu.Unlock()
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"access_token": access, "id_token": "eyJhbGciOiJub25lIn0.e30.id", "token_type": "Bearer", "expires_in": 3600,
-		})
-	})
+	mux.HandleFunc("/token", f.token)
 	f.srv = httptest.NewServer(mux)
+	f.tokenURL = f.srv.URL + "/token"
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// tokenElsewhere moves the token endpoint to a server of its own, on
+// another origin than the issuer, as Cognito's hosted domain is; it
+// returns the endpoint's URL.
+func (f *fakeOIDC) tokenElsewhere() string {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/oauth2/token", f.token)
+	srv := httptest.NewServer(mux)
+	f.t.Cleanup(srv.Close)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tokenURL = srv.URL + "/oauth2/token"
+	return f.tokenURL
+}
+
+// token is the token endpoint: it checks the code, the client, the
+// redirect URI and the PKCE verifier, and issues an access token.
+func (f *fakeOIDC) token(w http.ResponseWriter, r *http.Request) {
+	t, clientID := f.t, f.clientID
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+	if r.Method == http.MethodOptions {
+		return
+	}
+	_ = r.ParseForm()
+	f.mu.Lock()
+	req, ok := f.codes[r.PostForm.Get("code")]
+	delete(f.codes, r.PostForm.Get("code"))
+	f.mu.Unlock()
+	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+	switch {
+	case !ok, r.PostForm.Get("grant_type") != "authorization_code", r.PostForm.Get("client_id") != clientID,
+		r.PostForm.Get("redirect_uri") != req.redirect:
+		t.Errorf("token request: %v", r.PostForm)
+		w.WriteHeader(400)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant"})
+		return
+	case base64.RawURLEncoding.EncodeToString(sum[:]) != req.challenge:
+		t.Errorf("PKCE: the verifier does not match the challenge")
+		w.WriteHeader(400)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant", "error_description": "PKCE verification failed"})
+		return
+	}
+	access := "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"dana","client_id":"`+clientID+`"}`)) + "." + rand.Text()
+	f.mu.Lock()
+	f.tokens[access] = "dana"
+	f.issued = append(f.issued, access)
+	f.mu.Unlock()
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"access_token": access, "id_token": "eyJhbGciOiJub25lIn0.e30.id", "token_type": "Bearer", "expires_in": 3600,
+	})
 }
 
 // Authenticate plays API Gateway's JWT authorizer: it accepts exactly the
@@ -120,14 +148,11 @@ func (f *fakeOIDC) Authenticate(r *http.Request) (string, error) {
 	return "", recall.Errorf(recall.EUNAUTHORIZED, "token not issued by the provider")
 }
 
-// Signing in on AWS: the authorization code flow with PKCE against the
-// configured issuer, then the API called with the provider's access token.
-// The real handlers run in-process, behind the same contract check.
-func TestOIDCSignIn(t *testing.T) {
-	b := openTab(t)
-	const clientID = "recall-web-client"
-	idp := newFakeOIDC(t, clientID)
-
+// oidcSite serves the real handlers in-process, behind the contract check,
+// with the web app configured as cfg and idp as the API's authorizer. The
+// service holds one conversation of dana's, the fake provider's user.
+func oidcSite(t *testing.T, idp *fakeOIDC, cfg web.Config) *httptest.Server {
+	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "recall.db"), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +165,7 @@ func TestOIDCSignIn(t *testing.T) {
 	if _, _, err := svc.Create(t.Context(), "dana", recall.CreateRequest{Title: "Dana's notes", Content: "Dana will ship it."}, ""); err != nil {
 		t.Fatal(err)
 	}
-	app, err := web.New(web.Config{Auth: web.AuthOIDC, Issuer: idp.srv.URL, ClientID: clientID, Scopes: []string{"openid", "email"}})
+	app, err := web.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +173,17 @@ func TestOIDCSignIn(t *testing.T) {
 	p := newProxy(t, "")
 	site := httptest.NewServer(p.checker.Handler(api, func(err error) { t.Error(err) }))
 	t.Cleanup(site.Close)
+	return site
+}
+
+// Signing in on AWS: the authorization code flow with PKCE against the
+// configured issuer, then the API called with the provider's access token.
+// The real handlers run in-process, behind the same contract check.
+func TestOIDCSignIn(t *testing.T) {
+	b := openTab(t)
+	const clientID = "recall-web-client"
+	idp := newFakeOIDC(t, clientID)
+	site := oidcSite(t, idp, web.Config{Auth: web.AuthOIDC, Issuer: idp.srv.URL, ClientID: clientID, Scopes: []string{"openid", "email"}})
 
 	b.do(chromedp.Navigate(site.URL + "/#/"))
 	b.waitFor("the sign-in button", `document.querySelector("main button.primary")`, 10*time.Second)
@@ -178,6 +214,51 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 }
 
+// A token endpoint on another origin than the issuer, as Cognito's hosted
+// domain is: the page's Content-Security-Policy (which the browser enforces
+// here) must name it for the code exchange to go through, and when the
+// deployment does not name it the page says so before sending anyone to
+// sign in, instead of failing after they have.
+func TestOIDCTokenEndpointElsewhere(t *testing.T) {
+	const clientID = "recall-web-client"
+	t.Run("named", func(t *testing.T) {
+		b := openTab(t)
+		idp := newFakeOIDC(t, clientID)
+		tokenURL := idp.tokenElsewhere()
+		site := oidcSite(t, idp, web.Config{Auth: web.AuthOIDC, Issuer: idp.srv.URL, ClientID: clientID, TokenEndpoint: tokenURL})
+		b.do(chromedp.Navigate(site.URL + "/#/"))
+		b.waitFor("the sign-in button", `document.querySelector("main button.primary")`, 10*time.Second)
+		b.do(chromedp.Click(chromedp.CSS("main button.primary")))
+		b.waitFor("the list", `document.querySelector('#conversations[aria-busy="false"] .conversation')`, 10*time.Second)
+		idp.mu.Lock()
+		defer idp.mu.Unlock()
+		if len(idp.issued) != 1 {
+			t.Errorf("%d tokens issued by %s; want the one exchange", len(idp.issued), tokenURL)
+		}
+	})
+	t.Run("not named", func(t *testing.T) {
+		b := openTab(t)
+		idp := newFakeOIDC(t, clientID)
+		tokenURL := idp.tokenElsewhere()
+		site := oidcSite(t, idp, web.Config{Auth: web.AuthOIDC, Issuer: idp.srv.URL, ClientID: clientID})
+		b.do(chromedp.Navigate(site.URL + "/#/"))
+		b.waitFor("the sign-in button", `document.querySelector("main button.primary")`, 10*time.Second)
+		b.do(chromedp.Click(chromedp.CSS("main button.primary")))
+		b.waitFor("the error", `document.querySelector("main p.error:not([hidden])")`, 10*time.Second)
+		if got := b.text("main p.error"); !strings.Contains(got, tokenURL) || !strings.Contains(got, "token endpoint") {
+			t.Errorf("error %q; want it to name the token endpoint %s", got, tokenURL)
+		}
+		if loc := js[string](b, "location.href"); loc != site.URL+"/#/" {
+			t.Errorf("the page left for %q", loc)
+		}
+		idp.mu.Lock()
+		defer idp.mu.Unlock()
+		if idp.authorized != 0 {
+			t.Errorf("the person was sent to sign in (%d authorize requests), though the code could never be exchanged", idp.authorized)
+		}
+	})
+}
+
 func TestOIDCConfigAndCSP(t *testing.T) {
 	t.Parallel()
 	h, err := web.New(web.Config{Auth: web.AuthOIDC, Issuer: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC",
@@ -191,7 +272,8 @@ func TestOIDCConfigAndCSP(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg["auth"] != "oidc" || cfg["issuer"] != "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC" || cfg["client_id"] != "abc123" || cfg["token_use"] != "access" {
+	if cfg["auth"] != "oidc" || cfg["issuer"] != "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC" || cfg["client_id"] != "abc123" || cfg["token_use"] != "access" ||
+		cfg["token_endpoint"] != "https://recall.auth.eu-west-1.amazoncognito.com/oauth2/token" {
 		t.Errorf("config.json: %s", w.Body)
 	}
 	csp := w.Header().Get("Content-Security-Policy")

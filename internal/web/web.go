@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"mime"
 	"net"
@@ -61,7 +62,11 @@ type Config struct {
 	RedirectURI string
 	// TokenEndpoint is the provider's token endpoint when its origin is not
 	// the issuer's (Cognito's is the user pool's domain), so the page's
-	// Content-Security-Policy lets the page call it. Only its origin is used.
+	// Content-Security-Policy lets the page call it. It must be given here
+	// rather than learnt from discovery: the policy is sent with the page,
+	// before the page can read anything. The page checks that discovery
+	// names an endpoint on an allowed origin before sending anyone to sign
+	// in, so a mismatch shows up front instead of after the sign-in.
 	TokenEndpoint string
 	// TokenUse is which token the page sends as Bearer: "access" (the
 	// default; Cognito's access token carries the app client in client_id,
@@ -77,6 +82,9 @@ type publicConfig struct {
 	Scopes      []string `json:"scopes,omitempty"`
 	RedirectURI string   `json:"redirect_uri,omitempty"`
 	TokenUse    string   `json:"token_use,omitempty"`
+	// TokenEndpoint is Config.TokenEndpoint, so the page knows which
+	// origin besides the issuer's its policy allows.
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
 }
 
 // Handler serves the page, the assets and /config.json.
@@ -103,6 +111,9 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{assets: map[string]resource{}}
+	// One compressor for every response: each new one allocates about a
+	// megabyte, which a Lambda cold start would pay per file.
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestCompression)
 	sum := sha256.New()
 	var files []string
 	err = fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
@@ -133,7 +144,7 @@ func New(cfg Config) (*Handler, error) {
 		case ".svg":
 			ct = "image/svg+xml"
 		}
-		h.assets[name] = newResource(b, ct)
+		h.assets[name] = newResource(zw, b, ct)
 	}
 	h.hash = hex.EncodeToString(sum.Sum(nil))[:16]
 	h.prefix = "/assets/" + h.hash + "/"
@@ -158,12 +169,12 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: render the page: %w", err)
 	}
-	h.page = newResource(page.Bytes(), "text/html; charset=utf-8")
+	h.page = newResource(zw, page.Bytes(), "text/html; charset=utf-8")
 	cj, err := json.Marshal(pub)
 	if err != nil {
 		return nil, fmt.Errorf("web: encode config: %w", err)
 	}
-	h.config = newResource(append(cj, '\n'), "application/json")
+	h.config = newResource(zw, append(cj, '\n'), "application/json")
 
 	h.security = map[string]string{
 		// No inline script, no eval, nothing from another origin except,
@@ -234,7 +245,7 @@ func (cfg Config) resolve() (publicConfig, []string, error) {
 	}
 	return publicConfig{
 		Auth: AuthOIDC, Issuer: cfg.Issuer, ClientID: cfg.ClientID, Scopes: scopes,
-		RedirectURI: cfg.RedirectURI, TokenUse: tokenUse,
+		RedirectURI: cfg.RedirectURI, TokenUse: tokenUse, TokenEndpoint: cfg.TokenEndpoint,
 	}, connect, nil
 }
 
@@ -258,12 +269,12 @@ func providerURL(what, s string) (*url.URL, error) {
 
 func origin(u *url.URL) string { return u.Scheme + "://" + u.Host }
 
-func newResource(body []byte, contentType string) resource {
+func newResource(zw *gzip.Writer, body []byte, contentType string) resource {
 	r := resource{body: body, contentType: contentType}
 	sum := sha256.Sum256(body)
 	r.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
 	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw.Reset(&gz)
 	_, _ = zw.Write(body)
 	_ = zw.Close()
 	if gz.Len() < len(body) {

@@ -7,6 +7,7 @@ package contract
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -84,12 +85,24 @@ func New() (*Checker, error) {
 //     get a JSON 404 or 405 in the shape of the document's Error.
 //   - The web app's page and assets (not JSON) are not part of the
 //     contract and pass.
+//   - A gzipped response (the web app's handler compresses /config.json
+//     for a client that takes gzip) is checked as the client reads it.
 func (c *Checker) Check(req *http.Request, reqBody []byte, resp *http.Response) error {
-	respBody, err := io.ReadAll(resp.Body)
+	sent, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(respBody))
+	resp.Body = io.NopCloser(bytes.NewReader(sent))
 	if err != nil {
 		return fmt.Errorf("contract: read the response: %w", err)
+	}
+	respBody := sent
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(bytes.NewReader(sent))
+		if err == nil {
+			respBody, err = io.ReadAll(zr)
+		}
+		if err != nil {
+			return fmt.Errorf("contract: %s %s: Content-Encoding gzip, but the body does not gunzip: %w", req.Method, req.URL.Path, err)
+		}
 	}
 	p := req.URL.Path
 	if len(p) > 1 {
@@ -129,6 +142,8 @@ func (c *Checker) Check(req *http.Request, reqBody []byte, resp *http.Response) 
 	}
 	r.Body = io.NopCloser(bytes.NewReader(reqBody))
 	check := *resp
+	check.Header = resp.Header.Clone()
+	check.Header.Del("Content-Encoding")
 	check.Body = io.NopCloser(bytes.NewReader(respBody))
 	if ok, errs := c.v.ValidateHttpResponse(r, &check); !ok {
 		problems = append(problems, errs...)

@@ -67,9 +67,27 @@ async function discover(issuer) {
 
 const redirectURI = (cfg) => cfg.redirect_uri || `${location.origin}/`;
 
+// The page's Content-Security-Policy, fixed when the page was served, lets
+// it call the issuer's origin and the configured token endpoint's. A
+// provider whose discovery names a token endpoint elsewhere could never
+// finish a sign-in, so that is said before anyone is sent to sign in.
+function checkTokenEndpoint(cfg, d) {
+  const allowed = [cfg.issuer, cfg.token_endpoint].filter(Boolean).map((u) => new URL(u).origin);
+  let origin = '';
+  try {
+    origin = new URL(d.token_endpoint).origin;
+  } catch {
+    // An absent or malformed endpoint is refused below.
+  }
+  if (!allowed.includes(origin)) {
+    throw new Error(`The sign-in provider's token endpoint (${d.token_endpoint}) is not one this page may call; the deployment must name it as the token endpoint.`);
+  }
+}
+
 /** beginSignIn sends the browser to the provider to sign in. */
 export async function beginSignIn(cfg) {
   const d = await discover(cfg.issuer);
+  checkTokenEndpoint(cfg, d);
   const verifier = random(32);
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
   const state = random(16);
