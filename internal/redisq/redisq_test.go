@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -575,8 +576,9 @@ func TestRoundTrips(t *testing.T) {
 	for i := range jobs {
 		cycle(fmt.Sprintf("c%d", i))
 	}
-	// Receive also reclaims every ReclaimEvery, inside the same script, so
-	// that costs no extra trip either.
+	// Reclaiming idle entries costs trips of its own, but only once per
+	// ReclaimEvery (15s here, so once, in the warm-up), and resuming this
+	// consumer's pending entries only until a Receive has found none.
 	if got := hook.n.Load(); got > 3*jobs {
 		t.Errorf("%d round trips for %d jobs, want at most 3 per job", got, jobs)
 	}
@@ -868,4 +870,110 @@ func TestConcurrentAcks(t *testing.T) {
 		t.Errorf("%d acks took %d round trips", n, hook.n.Load())
 	}
 	assertEmpty(t, c, q)
+}
+
+// TestWeightedRoundRobin pins the priority policy on Redis: rounds of
+// recall.Priority.Weight deliveries (6:3:1) with every lane busy, whether
+// jobs are taken one at a time or in batches; a lane without work passes
+// its turn, the lanes with work share its rounds by their weights, and the
+// only lane with work takes everything.
+func TestWeightedRoundRobin(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	c := client(t, srv.URL())
+	h, d, l := recall.PriorityHigh, recall.PriorityDefault, recall.PriorityLow
+	round := []recall.Priority{h, h, h, h, h, h, d, d, d, l}
+	tests := []struct {
+		name  string
+		fill  []recall.Priority // 300 jobs of each
+		batch int
+		want  []recall.Priority // the first len(want) deliveries, in order
+		count map[recall.Priority]int
+	}{
+		{name: "every lane busy, one at a time", fill: []recall.Priority{h, d, l}, batch: 1,
+			want: slices.Concat(round, round, round)},
+		{name: "every lane busy, batches of ten", fill: []recall.Priority{h, d, l}, batch: 10,
+			want: slices.Concat(round, round, round)},
+		{name: "every lane busy, batches of 64", fill: []recall.Priority{h, d, l}, batch: 64,
+			count: map[recall.Priority]int{h: 192, d: 96, l: 32}},
+		{name: "high empty, one at a time", fill: []recall.Priority{d, l}, batch: 1,
+			want: []recall.Priority{d, d, d, l, d, d, d, l, d, d, d, l}},
+		{name: "high empty, batches of 8", fill: []recall.Priority{d, l}, batch: 8,
+			count: map[recall.Priority]int{d: 240, l: 80}},
+		{name: "only high", fill: []recall.Priority{h}, batch: 64,
+			count: map[recall.Priority]int{h: 64}},
+		{name: "only low", fill: []recall.Priority{l}, batch: 64,
+			count: map[recall.Priority]int{l: 64}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			q := redisq.New(c, redisq.Options{Prefix: uniquePrefix(), Visibility: time.Minute})
+			ctx := ctxT(t)
+			for i := range 300 {
+				for _, p := range tc.fill {
+					if err := q.Enqueue(ctx, job(fmt.Sprintf("%s-%d", p, i), p)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			total := len(tc.want)
+			for _, n := range tc.count {
+				total += n
+			}
+			var got []recall.Priority
+			for len(got) < total {
+				asked := min(tc.batch, total-len(got))
+				jobs, err := q.Receive(ctx, asked, time.Second)
+				if err != nil || len(jobs) != asked {
+					// Every lane filled holds more than the test takes.
+					t.Fatalf("Receive(%d) after %d: %d jobs, %v", asked, len(got), len(jobs), err)
+				}
+				for _, j := range jobs {
+					got = append(got, j.Priority)
+				}
+			}
+			if tc.want != nil && !slices.Equal(got, tc.want) {
+				t.Errorf("deliveries\n%v\nwant\n%v", got, tc.want)
+			}
+			counts := map[recall.Priority]int{}
+			for _, p := range got {
+				counts[p]++
+			}
+			// The first take that finds a lane dry hands that lane's share
+			// to the lane below it; later rounds even it out, to within a
+			// delivery or two.
+			for p, n := range tc.count {
+				if counts[p] < n-2 || counts[p] > n+2 {
+					t.Errorf("%d deliveries: %v, want %v", len(got), counts, tc.count)
+					break
+				}
+			}
+		})
+	}
+}
+
+// TestStreamsFlushed checks the queue recreates its consumer groups when
+// the streams vanish under it (FLUSHALL, or a restart without
+// persistence), instead of failing every Receive with NOGROUP.
+func TestStreamsFlushed(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t, testenv.WithDir(t.TempDir())) // owned: FLUSHALL
+	c := client(t, srv.URL())
+	q := redisq.New(c, redisq.Options{Prefix: uniquePrefix(), Visibility: time.Minute})
+	ctx := ctxT(t)
+	if _, err := q.Receive(ctx, 1, 0); err != nil { // creates the groups
+		t.Fatal(err)
+	}
+	if err := c.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The enqueue's XADD recreates the stream, without a group.
+	if err := q.Enqueue(ctx, job("after-flush", recall.PriorityDefault)); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := q.Receive(ctx, 1, time.Second)
+	if err != nil || len(jobs) != 1 || jobs[0].ConversationID != "after-flush" {
+		t.Fatalf("Receive after a flush = %v, %v; want the job enqueued after it", jobs, err)
+	}
 }
