@@ -38,19 +38,26 @@ func openBedrock(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.Un
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	return bedrock.New(client, bedrockOptions(cfg, log, rdb)), nil
+}
+
+// bedrockOptions are the analyzer's options for cfg. The limiter paces
+// under BEDROCK_RPM/BEDROCK_TPM (no quota: no pacing); with Redis its
+// buckets, the cache and the usage totals are shared by every worker.
+func bedrockOptions(cfg Config, log *slog.Logger, rdb redis.UniversalClient) bedrock.Options {
+	lim := bedrock.LimiterOptions{RequestsPerMinute: cfg.BedrockRPM, TokensPerMinute: cfg.BedrockTPM, Model: cfg.BedrockModel}
 	o := bedrock.Options{
 		ModelID: cfg.BedrockModel, Region: cfg.Region,
 		MaxTokens: cfg.BedrockMaxTokens, InputBudgetTokens: cfg.BedrockInputBudget,
 		CacheTTL: cfg.BedrockCacheTTL, Logger: log,
-		Limiter: bedrock.NewLimiter(bedrock.LimiterOptions{RequestsPerMinute: cfg.BedrockRPM, TokensPerMinute: cfg.BedrockTPM}),
 	}
 	if rdb != nil {
 		o.Cache = redisq.NewCache(rdb, "")
-		o.Limiter = redisq.NewLimiter(rdb, redisq.LimiterOptions{Model: cfg.BedrockModel,
-			RequestsPerMinute: cfg.BedrockRPM, TokensPerMinute: cfg.BedrockTPM, Logger: log})
+		lim.State = newFallbackState(redisq.NewState(rdb, ""), log)
 		o.Usage = redisq.NewUsage(rdb, "", log)
 	}
-	return bedrock.New(client, o), nil
+	o.Limiter = bedrock.NewLimiter(lim)
+	return o
 }
 
 // configuredElsewhere stands for the Bedrock analyzer in a function that

@@ -1,6 +1,7 @@
 package redisq_test
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"reflect"
@@ -94,4 +95,21 @@ func TestUsageRedisDown(t *testing.T) {
 	if !strings.Contains(logs.String(), "usage not recorded") {
 		t.Errorf("RecordUsage logged nothing: %q", logs.String())
 	}
+}
+
+type syncLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncLog) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncLog) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }
