@@ -54,7 +54,7 @@ func bedrockOptions(cfg Config, log *slog.Logger, rdb redis.UniversalClient) bed
 	if rdb != nil {
 		o.Cache = redisq.NewCache(rdb, "")
 		lim.State = newFallbackState(redisq.NewState(rdb, ""), log)
-		o.Usage = redisq.NewUsage(rdb, "", log)
+		o.Usage = usageRecorder{usage: redisq.NewUsage(rdb, ""), log: log}
 	}
 	o.Limiter = bedrock.NewLimiter(lim)
 	return o

@@ -11,10 +11,12 @@ import (
 	"recall/internal/redisq"
 )
 
-// What redisq provides to the Bedrock limiter, checked where the two meet:
+// What redisq provides to the Bedrock analyzer, checked where the two meet:
 // neither package knows the other.
 var (
-	_ bedrock.LimiterState = (*redisq.State)(nil)
+	_ bedrock.Cache         = (*redisq.Cache)(nil)
+	_ bedrock.LimiterState  = (*redisq.State)(nil)
+	_ bedrock.UsageRecorder = usageRecorder{}
 )
 
 // fallbackRetry is how long the limiter keeps its buckets in-process after
@@ -109,5 +111,22 @@ func (f *fallbackState) recovered(ctx context.Context) {
 	f.mu.Unlock()
 	if was {
 		f.log.InfoContext(ctx, "pacing state back on Redis")
+	}
+}
+
+// usageRecorder keeps the Bedrock analyzer's usage in Redis, summed over
+// every worker, for `recall usage`. A failure is logged, never returned:
+// losing a count must not fail an analysis.
+type usageRecorder struct {
+	usage *redisq.Usage
+	log   *slog.Logger
+}
+
+// RecordUsage implements bedrock.UsageRecorder.
+func (r usageRecorder) RecordUsage(ctx context.Context, d bedrock.ModelTotals) {
+	err := r.usage.Add(ctx, redisq.ModelUsage{Model: d.Model, Calls: d.Calls, Failures: d.Failures,
+		Analyses: d.Analyses, CacheHits: d.CacheHits, InputTokens: d.InputTokens, OutputTokens: d.OutputTokens})
+	if err != nil {
+		r.log.WarnContext(ctx, "usage not recorded", "model", d.Model, "error", err.Error())
 	}
 }

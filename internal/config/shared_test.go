@@ -251,11 +251,24 @@ func TestWorkersShareBedrockState(t *testing.T) {
 		t.Errorf("%d model requests, want 2: one cache hit, one call refused by the shared pacing", n)
 	}
 
-	totals, err := redisq.NewUsage(redisClient(t, srv.URL()), "", nil).Totals(ctx)
+	totals, err := redisq.NewUsage(redisClient(t, srv.URL()), "").Totals(ctx)
 	if err != nil || len(totals.Models) != 1 {
 		t.Fatalf("usage totals = %+v, %v", totals, err)
 	}
 	if m := totals.Models[0]; m.Model != bedrock.DefaultModelID || m.Calls != 2 || m.Analyses != 2 || m.CacheHits != 1 || m.InputTokens == 0 {
 		t.Errorf("usage totals %+v, want both workers' 2 calls, 2 analyses, 1 cache hit", m)
+	}
+}
+
+// TestUsageRecorderRedisDown: losing a count is logged, never an error.
+func TestUsageRecorderRedisDown(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t, testenv.WithAppendOnly())
+	var logs syncBuffer
+	r := usageRecorder{usage: redisq.NewUsage(redisClient(t, srv.URL()), ""), log: slog.New(slog.NewTextHandler(&logs, nil))}
+	srv.Stop()
+	r.RecordUsage(context.Background(), bedrock.ModelTotals{Model: "m", Calls: 1})
+	if !strings.Contains(logs.String(), "usage not recorded") {
+		t.Errorf("RecordUsage with Redis down logged %q, want a warning", logs.String())
 	}
 }
