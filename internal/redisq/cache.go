@@ -33,11 +33,11 @@ const CacheFallbackTTL = 30 * 24 * time.Hour
 // ElastiCache Serverless) the entries spread over every slot instead of
 // piling onto the node that holds the queue.
 //
-// Failures. Get and Put return errors wrapped as recall.EUNAVAILABLE (and an
-// undecodable entry as an error too); the analyzer logs them and treats a
-// failed Get as a miss and a failed Put as nothing, so a cache outage costs
-// tokens, never an analysis. An undecodable entry is overwritten by
-// the Put that follows the miss.
+// Failures. Get and Put return Redis's errors classified as Recall's codes
+// (EUNAVAILABLE while it is down; an undecodable entry is an error too);
+// the analyzer logs them and treats a failed Get as a miss and a failed Put
+// as nothing, so a cache outage costs tokens, never an analysis. An
+// undecodable entry is overwritten by the Put that follows the miss.
 type Cache struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -64,7 +64,7 @@ func (c *Cache) Get(ctx context.Context, key string) (recall.Analysis, bool, err
 		return recall.Analysis{}, false, nil
 	}
 	if err != nil {
-		return recall.Analysis{}, false, recall.Wrap(fmt.Errorf("redisq: cache get %s: %w", key, err), recall.EUNAVAILABLE, "the analysis cache is unavailable")
+		return recall.Analysis{}, false, redisErr(err, "cache get %s", key)
 	}
 	var a recall.Analysis
 	if err := json.Unmarshal(b, &a); err != nil {
@@ -87,7 +87,7 @@ func (c *Cache) Put(ctx context.Context, key string, a recall.Analysis, ttl time
 		ttl = time.Millisecond
 	}
 	if err := c.rdb.Set(ctx, c.Key(key), b, ttl).Err(); err != nil {
-		return recall.Wrap(fmt.Errorf("redisq: cache put %s: %w", key, err), recall.EUNAVAILABLE, "the analysis cache is unavailable")
+		return redisErr(err, "cache put %s", key)
 	}
 	return nil
 }

@@ -19,6 +19,14 @@
 // the sorted set and are moved into their stream by the next Receive after
 // they fall due, so no consumer sleeps on a delay.
 //
+// Errors. Every error leaving the package is a recall.Error classified at
+// this boundary by go-redis's and the network's error types and by the
+// reply's error type (NOAUTH, MOVED, ...): EUNAUTHORIZED when Redis refuses
+// the credentials or the ACL, EINVALID for a misconfiguration (TLS on one
+// side only, a certificate, cluster mode on one side only, a replica),
+// EUNAVAILABLE when Redis cannot be reached or is not ready; the message
+// says what to fix (see classify).
+//
 // Priorities follow the same weighted credit round robin as memq: each round
 // grants high, default and low recall.Priority.Weight deliveries (6, 3 and
 // 1), served in that order; a lane without work passes its turn. With every
@@ -186,12 +194,6 @@ func replyCode(err error) string {
 	return code
 }
 
-// unavailable marks a Redis failure as a dependency outage (so the HTTP
-// layer answers 503, not 500) while keeping the cause for logs and errors.Is.
-func unavailable(err error, format string, args ...any) error {
-	return recall.Wrap(fmt.Errorf("redisq: "+format+": %w", append(args, err)...), recall.EUNAVAILABLE, "the queue is unavailable")
-}
-
 func encode(job recall.Job) (string, error) {
 	job.Receipt = ""
 	b, err := json.Marshal(job)
@@ -213,7 +215,7 @@ func (q *Queue) Enqueue(ctx context.Context, job recall.Job) error {
 		return err
 	}
 	if err := enqueueScript.Run(ctx, q.rdb, q.keys, laneCodes[lane], job.Key(), payload).Err(); err != nil {
-		return unavailable(err, "enqueue %s", job.Key())
+		return redisErr(err, "enqueue %s", job.Key())
 	}
 	return nil
 }
@@ -281,7 +283,7 @@ func (q *Queue) await(ctx context.Context, last [3]string, block time.Duration) 
 	select {
 	case err := <-done:
 		if err != nil {
-			return unavailable(err, "wait for jobs")
+			return redisErr(err, "wait for jobs")
 		}
 		return nil
 	case <-ctx.Done():
@@ -373,7 +375,7 @@ func (q *Queue) resumeOwn(ctx context.Context, n int) ([]entry, error) {
 	res, err := q.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.group, Consumer: q.consumer,
 		Streams: streams, Count: int64(n), Block: -1}).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, unavailable(err, "resume pending jobs")
+		return nil, redisErr(err, "resume pending jobs")
 	}
 	read := map[string][]redis.XMessage{}
 	for _, st := range res {
@@ -416,7 +418,7 @@ func (q *Queue) reclaimIdle(ctx context.Context, n int) ([]entry, error) {
 		msgs, next, err := q.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: q.keys[i], Group: q.group,
 			Consumer: q.consumer, MinIdle: q.vis, Start: q.reclaim[i], Count: int64(n - len(got))}).Result()
 		if err != nil {
-			return nil, unavailable(err, "reclaim idle jobs")
+			return nil, redisErr(err, "reclaim idle jobs")
 		}
 		q.reclaim[i] = next
 		for _, m := range msgs {
@@ -448,7 +450,7 @@ func (q *Queue) takeNew(ctx context.Context, n int) ([]entry, wakeInfo, error) {
 	want := plan(q.credits, n)
 	res, err := takeScript.Run(ctx, q.rdb, q.keys, q.group, q.consumer, want[0], want[1], want[2]).Slice()
 	if err != nil {
-		return nil, wakeInfo{}, unavailable(err, "receive")
+		return nil, wakeInfo{}, redisErr(err, "receive")
 	}
 	entries, got, dry, w, ok := parseTake(res)
 	if !ok {
@@ -604,8 +606,8 @@ func (q *Queue) ensure(ctx context.Context) error {
 	})
 	if err != nil {
 		for _, c := range cmds {
-			if e := c.Err(); e != nil && !strings.Contains(e.Error(), "BUSYGROUP") {
-				return unavailable(e, "create consumer groups")
+			if e := c.Err(); e != nil && replyCode(e) != "BUSYGROUP" {
+				return redisErr(e, "create consumer groups")
 			}
 		}
 	}
@@ -642,7 +644,7 @@ func (q *Queue) Ack(ctx context.Context, jobs ...recall.Job) error {
 	select {
 	case err := <-req.done:
 		if err != nil {
-			return unavailable(err, "ack %d jobs", len(jobs))
+			return redisErr(err, "ack %d jobs", len(jobs))
 		}
 		return nil
 	case <-ctx.Done():
@@ -709,7 +711,7 @@ func (q *Queue) Retry(ctx context.Context, job recall.Job, delay time.Duration) 
 		ms = 1
 	}
 	if err := retryScript.Run(ctx, q.rdb, q.keys, q.group, job.Receipt, job.Key(), laneCodes[lane], payload, ms).Err(); err != nil {
-		return unavailable(err, "retry %s", job.Key())
+		return redisErr(err, "retry %s", job.Key())
 	}
 	return nil
 }
@@ -722,7 +724,7 @@ func (q *Queue) DeadLetter(ctx context.Context, job recall.Job, reason string) e
 		return err
 	}
 	if err := deadScript.Run(ctx, q.rdb, q.keys, q.group, job.Receipt, job.Key(), payload, reason, q.maxDead, "0").Err(); err != nil {
-		return unavailable(err, "dead-letter %s", job.Key())
+		return redisErr(err, "dead-letter %s", job.Key())
 	}
 	return nil
 }
@@ -739,7 +741,7 @@ func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]recall.DeadLetter
 		msgs, err = q.rdb.XRange(ctx, q.keys[5], "-", "+").Result()
 	}
 	if err != nil {
-		return nil, unavailable(err, "list dead letters")
+		return nil, redisErr(err, "list dead letters")
 	}
 	out := make([]recall.DeadLetter, 0, len(msgs))
 	for _, m := range msgs {
@@ -782,8 +784,10 @@ func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
 		})
 		if err != nil {
 			for _, c := range cmds {
-				if e := c.Err(); e != nil && !strings.Contains(e.Error(), "Invalid stream ID") {
-					return 0, unavailable(e, "read dead letters")
+				// An id that is no stream id is an error reply for that
+				// one command; it names no dead letter, so it is skipped.
+				if e := c.Err(); e != nil && replyCode(e) != "ERR" {
+					return 0, redisErr(e, "read dead letters")
 				}
 			}
 		}
@@ -799,7 +803,7 @@ func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
 	for {
 		msgs, err := q.rdb.XRangeN(ctx, q.keys[5], start, "+", 100).Result()
 		if err != nil {
-			return total, unavailable(err, "read dead letters")
+			return total, redisErr(err, "read dead letters")
 		}
 		if len(msgs) == 0 {
 			return total, nil
@@ -839,7 +843,7 @@ func (q *Queue) redrive(ctx context.Context, msgs []redis.XMessage) (int, error)
 	}
 	n, err := redriveScript.Run(ctx, q.rdb, q.keys, args...).Int()
 	if err != nil {
-		return 0, unavailable(err, "redrive")
+		return 0, redisErr(err, "redrive")
 	}
 	return n, nil
 }
@@ -852,7 +856,7 @@ func (q *Queue) DeleteDeadLetters(ctx context.Context, ids ...string) (int, erro
 	}
 	n, err := q.rdb.XDel(ctx, q.keys[5], ids...).Result()
 	if err != nil {
-		return 0, unavailable(err, "delete dead letters")
+		return 0, redisErr(err, "delete dead letters")
 	}
 	return int(n), nil
 }
@@ -860,7 +864,7 @@ func (q *Queue) DeleteDeadLetters(ctx context.Context, ids ...string) (int, erro
 // Ping checks Redis answers.
 func (q *Queue) Ping(ctx context.Context) error {
 	if err := q.rdb.Ping(ctx).Err(); err != nil {
-		return unavailable(err, "ping")
+		return redisErr(err, "ping")
 	}
 	return nil
 }

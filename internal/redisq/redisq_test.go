@@ -977,3 +977,64 @@ func TestStreamsFlushed(t *testing.T) {
 		t.Fatalf("Receive after a flush = %v, %v; want the job enqueued after it", jobs, err)
 	}
 }
+
+// TestErrorsAgainstRealRedis checks Redis's refusals come out of the queue
+// as the codes and messages an operator acts on, from real servers: one
+// with a password and an ACL user, a cluster, and nothing at all.
+func TestErrorsAgainstRealRedis(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t, testenv.WithDir(t.TempDir())) // owned: it gets a password
+	ctx := ctxT(t)
+	admin := srv.Client()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "other-app", "on", ">pw", "~other:*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.ConfigSet(ctx, "requirepass", "s3cret").Err(); err != nil {
+		t.Fatal(err)
+	}
+	cl := testenv.StartRedisCluster(t)
+	var plainOnCluster string // a node that does not own the queue's slot
+	for _, a := range cl.Addrs() {
+		q := redisq.New(client(t, "redis://"+a), redisq.Options{Prefix: "errs"})
+		if err := q.Enqueue(ctx, job("probe", recall.PriorityHigh)); err != nil {
+			plainOnCluster = "redis://" + a
+			break
+		}
+	}
+	if plainOnCluster == "" {
+		t.Fatal("every cluster node took the queue's keys")
+	}
+	addr := srv.Addr()
+	tests := []struct {
+		name, url string
+		code      string
+		says      string
+	}{
+		{"no password", "redis://" + addr, recall.EUNAUTHORIZED, "password in REDIS_URL"},
+		{"wrong password", "redis://:wrong@" + addr, recall.EUNAUTHORIZED, "password in REDIS_URL"},
+		{"user without the keys", "redis://other-app:pw@" + addr, recall.EUNAUTHORIZED, "ACL"},
+		{"tls to a plain redis", "rediss://:s3cret@" + addr, recall.EINVALID, "use redis://"},
+		{"cluster client on a plain redis", "redis://:s3cret@" + addr + "?cluster=true", recall.EINVALID, "not a cluster"},
+		{"plain client on a cluster", plainOnCluster, recall.EINVALID, "RECALL_REDIS_CLUSTER=true"},
+		{"nothing there", "redis://127.0.0.1:1", recall.EUNAVAILABLE, "nothing listens"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := redisq.NewClient(tc.url, redisq.ClientOptions{Timeout: 500 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			err = redisq.New(c, redisq.Options{Prefix: "errs"}).Enqueue(ctx, job("x", recall.PriorityHigh))
+			if recall.ErrorCode(err) != tc.code || !strings.Contains(recall.ErrorMessage(err), tc.says) {
+				t.Errorf("Enqueue = %v; want %s saying %q", err, tc.code, tc.says)
+			}
+		})
+	}
+	// The right password works.
+	ok := redisq.New(client(t, "redis://:s3cret@"+addr), redisq.Options{Prefix: "errs"})
+	if err := ok.Enqueue(ctx, job("x", recall.PriorityHigh)); err != nil {
+		t.Errorf("Enqueue with the password = %v", err)
+	}
+}

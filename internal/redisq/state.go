@@ -37,28 +37,29 @@ func NewState(client redis.UniversalClient, prefix string) *State {
 func (s *State) Key(key string) string { return s.prefix + key }
 
 // Load returns the value of key, or nil when it has none. Errors are
-// EUNAVAILABLE.
+// Redis's, classified (EUNAVAILABLE while it is down).
 func (s *State) Load(ctx context.Context, key string) ([]byte, error) {
 	v, err := s.rdb.Get(ctx, s.Key(key)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, unavailable(err, "load %s", key)
+		return nil, redisErr(err, "load %s", key)
 	}
 	return v, nil
 }
 
 // CompareAndSwap sets key to value for ttl if it still holds old (nil or
 // empty old: if it holds nothing), in one atomic script, and reports
-// whether it did. Values must not be empty. Errors are EUNAVAILABLE.
+// whether it did. Values must not be empty (EINVALID). Errors are Redis's,
+// classified (EUNAVAILABLE while it is down).
 func (s *State) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
 	if len(value) == 0 {
 		return false, recall.Errorf(recall.EINVALID, "redisq: state %s: empty value", key)
 	}
 	ok, err := casScript.Run(ctx, s.rdb, []string{s.Key(key)}, old, value, max(ttl.Milliseconds(), 1)).Bool()
 	if err != nil {
-		return false, unavailable(err, "compare and swap %s", key)
+		return false, redisErr(err, "compare and swap %s", key)
 	}
 	return ok, nil
 }

@@ -2,7 +2,6 @@ package redisq
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,7 +58,8 @@ func NewUsage(client redis.UniversalClient, prefix string) *Usage {
 func (u *Usage) Key() string { return u.key }
 
 // Add adds d's counters to the totals of model d.Model, atomically. Errors
-// are EUNAVAILABLE, or EINVALID when d names no model.
+// are Redis's, classified (EUNAVAILABLE while it is down), or EINVALID when
+// d names no model.
 func (u *Usage) Add(ctx context.Context, d ModelUsage) error {
 	if d.Model == "" {
 		return recall.Errorf(recall.EINVALID, "redisq: usage: no model named")
@@ -74,7 +74,7 @@ func (u *Usage) Add(ctx context.Context, d ModelUsage) error {
 		return nil
 	})
 	if err != nil {
-		return recall.Wrap(fmt.Errorf("redisq: usage add %s: %w", d.Model, err), recall.EUNAVAILABLE, "the usage totals are unavailable")
+		return redisErr(err, "usage add %s", d.Model)
 	}
 	return nil
 }
@@ -88,12 +88,12 @@ type UsageTotals struct {
 	Models []ModelUsage
 }
 
-// Totals reads every model's totals in one round trip. Errors are
-// EUNAVAILABLE.
+// Totals reads every model's totals in one round trip. Errors are Redis's,
+// classified (EUNAVAILABLE while it is down).
 func (u *Usage) Totals(ctx context.Context) (UsageTotals, error) {
 	h, err := u.rdb.HGetAll(ctx, u.key).Result()
 	if err != nil {
-		return UsageTotals{}, recall.Wrap(fmt.Errorf("redisq: usage totals: %w", err), recall.EUNAVAILABLE, "the usage totals are unavailable")
+		return UsageTotals{}, redisErr(err, "usage totals")
 	}
 	var out UsageTotals
 	byModel := map[string]*ModelUsage{}
