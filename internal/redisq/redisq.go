@@ -519,25 +519,25 @@ const maxRounds = 4
 // parseTake unpacks the take script's reply: the entries, how many each
 // lane gave, which lanes ran dry, and what to wait for.
 func parseTake(res []any) (entries []entry, got [3]int, dry [3]bool, w wakeInfo, ok bool) {
-	if len(res) != 5 {
+	if len(res) != 7 {
 		return nil, got, dry, w, false
 	}
-	flat, ok1 := strs(res[0])
-	d, ok2 := ints(res[1])
-	now, ok3 := res[2].(int64)
-	due, ok4 := res[3].(int64)
-	last, ok5 := strs(res[4])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5) || len(d) != 3 || len(last) != 3 || len(flat)%2 != 0 {
-		return nil, got, dry, w, false
-	}
-	entries = make([]entry, 0, len(flat)/2)
-	for i := 0; i < len(flat); i += 2 {
-		lane := slices.Index(laneCodes[:], flat[i][:min(len(flat[i]), 1)])
-		if lane < 0 {
+	for lane := range 3 {
+		flat, ok := strs(res[lane]) // id, payload, id, payload, ...
+		if !ok || len(flat)%2 != 0 {
 			return nil, got, dry, w, false
 		}
-		got[lane]++
-		entries = append(entries, entry{receipt: flat[i], payload: flat[i+1]})
+		for i := 0; i < len(flat); i += 2 {
+			entries = append(entries, entry{receipt: laneCodes[lane] + ":" + flat[i], payload: flat[i+1]})
+		}
+		got[lane] = len(flat) / 2
+	}
+	d, ok1 := ints(res[3])
+	now, ok2 := res[4].(int64)
+	due, ok3 := res[5].(int64)
+	last, ok4 := strs(res[6])
+	if !(ok1 && ok2 && ok3 && ok4) || len(d) != 3 || len(last) != 3 {
+		return nil, got, dry, w, false
 	}
 	for i := range 3 {
 		dry[i] = d[i] == 1
@@ -623,16 +623,17 @@ func (q *Queue) ensure(ctx context.Context) error {
 // A worker finishing fifty jobs at once then costs Redis a few calls, not
 // fifty, which keeps ack latency (and so slot turnaround) flat under load.
 func (q *Queue) Ack(ctx context.Context, jobs ...recall.Job) error {
-	pairs := make([]any, 0, 2*len(jobs))
+	acks := make([]ack, 0, len(jobs))
 	for _, j := range jobs {
-		if j.Receipt != "" {
-			pairs = append(pairs, j.Receipt, j.Key())
+		// A receipt this queue did not hand out names no entry: ignored.
+		if lane, id, ok := parseReceipt(j.Receipt); ok {
+			acks = append(acks, ack{lane: lane, id: id, receipt: j.Receipt, key: j.Key()})
 		}
 	}
-	if len(pairs) == 0 {
+	if len(acks) == 0 {
 		return nil
 	}
-	req := &ackReq{pairs: pairs, done: make(chan error, 1)}
+	req := &ackReq{acks: acks, done: make(chan error, 1)}
 	q.ackMu.Lock()
 	q.ackQueue = append(q.ackQueue, req)
 	lead := !q.ackBusy
@@ -654,11 +655,24 @@ func (q *Queue) Ack(ctx context.Context, jobs ...recall.Job) error {
 
 // ackReq is one Ack call waiting for its batch to be committed.
 type ackReq struct {
-	pairs []any
-	done  chan error
+	acks []ack
+	done chan error
 }
 
-// maxAckBatch bounds one ack script's work (in receipt, key pairs).
+// ack is one delivery to end: its lane and entry id, its receipt and job key.
+type ack struct {
+	lane             int
+	id, receipt, key string
+}
+
+// parseReceipt splits a receipt ("<lane letter>:<entry id>").
+func parseReceipt(r string) (lane int, id string, ok bool) {
+	code, id, ok := strings.Cut(r, ":")
+	lane = slices.Index(laneCodes[:], code)
+	return lane, id, ok && lane >= 0 && id != ""
+}
+
+// maxAckBatch bounds one ack script's work (in deliveries).
 const maxAckBatch = 512
 
 // flushAcks commits one batch of queued acks, then hands the next batch to
@@ -667,18 +681,39 @@ func (q *Queue) flushAcks(ctx context.Context) {
 	q.ackMu.Lock()
 	var batch []*ackReq
 	n := 0
-	for len(q.ackQueue) > 0 && (n == 0 || n+len(q.ackQueue[0].pairs) <= 2*maxAckBatch) {
-		n += len(q.ackQueue[0].pairs)
+	for len(q.ackQueue) > 0 && (n == 0 || n+len(q.ackQueue[0].acks) <= maxAckBatch) {
+		n += len(q.ackQueue[0].acks)
 		batch = append(batch, q.ackQueue[0])
 		q.ackQueue[0] = nil
 		q.ackQueue = q.ackQueue[1:]
 	}
 	q.ackMu.Unlock()
 
-	args := make([]any, 1, 1+n)
+	// The script's arguments: the group, how many entries of each lane,
+	// their ids lane by lane, then the job keys and their receipts.
+	args := make([]any, 4, 4+3*n)
 	args[0] = q.group
+	var counts [3]int
+	for lane := range counts {
+		for _, r := range batch {
+			for _, a := range r.acks {
+				if a.lane == lane {
+					args = append(args, a.id)
+					counts[lane]++
+				}
+			}
+		}
+		args[1+lane] = counts[lane]
+	}
 	for _, r := range batch {
-		args = append(args, r.pairs...)
+		for _, a := range r.acks {
+			args = append(args, a.key)
+		}
+	}
+	for _, r := range batch {
+		for _, a := range r.acks {
+			args = append(args, a.receipt)
+		}
 	}
 	err := ackScript.Run(ctx, q.rdb, q.keys, args...).Err()
 	for _, r := range batch {

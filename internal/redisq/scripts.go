@@ -62,14 +62,15 @@ for _, k in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0,
   end
 end
 
-local out, dry = {}, {0, 0, 0}
+local out, dry, total = {{}, {}, {}}, {0, 0, 0}, 0
 local function read(i, count)
   local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', KEYS[i], '>')
-  local entries = (r and r[1][2]) or {}
+  local entries, o = (r and r[1][2]) or {}, out[i]
   for _, e in ipairs(entries) do
-    out[#out + 1] = CODE[i] .. ':' .. e[1]
-    out[#out + 1] = e[2][2]
+    o[#o + 1] = e[1]
+    o[#o + 1] = e[2][2]
   end
+  total = total + #entries
   if #entries < count then dry[i] = 1 end
   return #entries
 end
@@ -83,7 +84,7 @@ for i = 1, 3 do
 end
 
 local nextdue, last = -1, {'', '', ''}
-if #out == 0 then
+if total == 0 then
   local d = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
   if d[2] then nextdue = tonumber(d[2]) end
   for i = 1, 3 do
@@ -93,37 +94,31 @@ if #out == 0 then
     end
   end
 end
-return {out, dry, now, nextdue, last}
+return {out[1], out[2], out[3], dry, now, nextdue, last}
 `)
 
 // ackScript ends deliveries for good: XACK and XDEL together, so acked
 // entries never pile up in the streams, and a job key is released only if
 // it still names the delivery being acked. Each command takes the whole
 // batch, so a batch of any size costs a handful of commands.
-// ARGV: group, then (receipt, job key) pairs.
-var ackScript = redis.NewScript(luaLanes + `
-local ids, keys, receipts = {{}, {}, {}}, {}, {}
-for j = 2, #ARGV - 1, 2 do
-  local r = ARGV[j]
-  local i = LANE[string.sub(r, 1, 1)]
-  if i and string.sub(r, 2, 2) == ':' then
-    table.insert(ids[i], string.sub(r, 3))
-    keys[#keys + 1], receipts[#receipts + 1] = ARGV[j + 1], r
-  end
-end
+// ARGV: group; how many entries of the high, default and low lanes; their
+// ids, lane by lane; then the n job keys; then their n receipts.
+var ackScript = redis.NewScript(`
+local at = 5
 for i = 1, 3 do
-  if #ids[i] > 0 then
-    redis.call('XACK', KEYS[i], ARGV[1], unpack(ids[i]))
-    redis.call('XDEL', KEYS[i], unpack(ids[i]))
+  local n = tonumber(ARGV[1 + i])
+  if n > 0 then
+    redis.call('XACK', KEYS[i], ARGV[1], unpack(ARGV, at, at + n - 1))
+    redis.call('XDEL', KEYS[i], unpack(ARGV, at, at + n - 1))
+    at = at + n
   end
 end
-if #keys > 0 then
-  local cur, done = redis.call('HMGET', KEYS[4], unpack(keys)), {}
-  for n = 1, #keys do
-    if cur[n] == receipts[n] then done[#done + 1] = keys[n] end
-  end
-  if #done > 0 then redis.call('HDEL', KEYS[4], unpack(done)) end
+local n = (#ARGV - at + 1) / 2
+local cur, done = redis.call('HMGET', KEYS[4], unpack(ARGV, at, at + n - 1)), {}
+for j = 1, n do
+  if cur[j] == ARGV[at + n + j - 1] then done[#done + 1] = ARGV[at + j - 1] end
 end
+if #done > 0 then redis.call('HDEL', KEYS[4], unpack(done)) end
 return 1
 `)
 
