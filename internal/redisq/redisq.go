@@ -38,9 +38,7 @@ package redisq
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -194,15 +192,6 @@ func replyCode(err error) string {
 	return code
 }
 
-func encode(job recall.Job) (string, error) {
-	job.Receipt = ""
-	b, err := json.Marshal(job)
-	if err != nil {
-		return "", fmt.Errorf("redisq: encode job %s: %w", job.Key(), err)
-	}
-	return string(b), nil
-}
-
 // Enqueue adds job unless a job with the same key is outstanding: one
 // script, one round trip.
 func (q *Queue) Enqueue(ctx context.Context, job recall.Job) error {
@@ -316,8 +305,8 @@ func (q *Queue) take(ctx context.Context, n int) ([]recall.Job, wakeInfo, error)
 	}
 	jobs := make([]recall.Job, 0, len(entries))
 	for _, e := range entries {
-		var job recall.Job
-		if err := json.Unmarshal([]byte(e.payload), &job); err != nil || !job.Priority.Valid() {
+		job, err := decode(e.payload)
+		if err != nil || !job.Priority.Valid() {
 			q.dropUndecodable(ctx, e.receipt, e.payload, err)
 			continue
 		}
@@ -789,7 +778,8 @@ func deadLetterOf(m redis.XMessage) recall.DeadLetter {
 	d := recall.DeadLetter{ID: m.ID, At: idTime(m.ID)}
 	d.Reason, _ = m.Values["reason"].(string)
 	if p, ok := m.Values["j"].(string); ok {
-		if err := json.Unmarshal([]byte(p), &d.Job); err != nil && d.Reason == "" {
+		var err error
+		if d.Job, err = decode(p); err != nil && d.Reason == "" {
 			d.Reason = "undecodable job payload"
 		}
 	}
