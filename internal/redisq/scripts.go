@@ -47,8 +47,8 @@ return 1
 // so an entry added after it wakes the caller's XREAD.
 //
 // ARGV: group, consumer, count for high, default, low.
-// Returns {entries (flat receipt, payload pairs), ran dry (0|1 per lane),
-// now ms, next due ms or -1, last ids h d l}.
+// Returns {high's, default's and low's entries (each a flat id, payload
+// list), ran dry (0|1 per lane), now ms, next due ms or -1, last ids h d l}.
 var takeScript = redis.NewScript(luaLanes + `
 local group, consumer = ARGV[1], ARGV[2]
 local now = nowms()
