@@ -419,11 +419,14 @@ func (q *Queue) reclaimIdle(ctx context.Context, n int) ([]entry, error) {
 	return got, nil
 }
 
-// entryOf is m of lane i as a delivery. An entry deleted while still
-// pending (its job was acked through another delivery) has no fields: it
-// is acknowledged so it leaves the pending list, and not delivered.
+// entryOf is m of lane i as a delivery; an entry without a payload gets
+// an empty one, which take dead-letters as undecodable. An entry deleted
+// while still pending (its job was acked through another delivery) has no
+// fields at all: it is acknowledged so it leaves the pending list, and not
+// delivered.
 func (q *Queue) entryOf(ctx context.Context, i int, m redis.XMessage) (entry, bool) {
-	if p, ok := m.Values["j"].(string); ok {
+	if m.Values != nil {
+		p, _ := m.Values["j"].(string)
 		return entry{receipt: laneCodes[i] + ":" + m.ID, payload: p}, true
 	}
 	if err := q.rdb.XAck(ctx, q.keys[i], q.group, m.ID).Err(); err != nil {

@@ -1038,3 +1038,45 @@ func TestErrorsAgainstRealRedis(t *testing.T) {
 		t.Errorf("Enqueue with the password = %v", err)
 	}
 }
+
+// TestResumeSkipsDeletedEntries: an entry deleted while this consumer held
+// it (by hand, say) is neither delivered, nor dead-lettered, nor left
+// pending when the restarted consumer resumes. (Redis 7's XAUTOCLAIM drops
+// such entries from the pending list by itself; the queue acknowledges them
+// for older servers.)
+func TestResumeSkipsDeletedEntries(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	c := client(t, srv.URL())
+	opts := redisq.Options{Prefix: uniquePrefix(), Consumer: "worker-a", Visibility: time.Hour}
+	ctx := ctxT(t)
+	before := redisq.New(c, opts)
+	for _, id := range []string{"kept", "deleted"} {
+		if err := before.Enqueue(ctx, job(id, recall.PriorityDefault)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, err := before.Receive(ctx, 2, time.Second)
+	if err != nil || len(held) != 2 {
+		t.Fatalf("Receive = %d jobs, %v", len(held), err)
+	}
+	for _, j := range held {
+		if j.ConversationID == "deleted" {
+			_, id, _ := strings.Cut(j.Receipt, ":")
+			if err := c.XDel(ctx, before.Keys()[1], id).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	after := redisq.New(c, opts)
+	back, err := after.Receive(ctx, 10, 0)
+	if err != nil || len(back) != 1 || back[0].ConversationID != "kept" {
+		t.Fatalf("resumed %v, %v; want only the entry still there", back, err)
+	}
+	if err := after.Ack(ctx, back...); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := after.Stats(ctx); err != nil || st.InFlight != 0 || st.Dead != 0 {
+		t.Errorf("after resuming and acking: %+v, %v; want nothing pending and no dead letter", st, err)
+	}
+}
