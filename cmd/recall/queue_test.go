@@ -113,11 +113,11 @@ func TestUsageCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	u := redisq.NewUsage(client, "", nil)
+	u := redisq.NewUsage(client, "")
 	// Two workers' spend on Claude Haiku 4.5: 3M input and 1M output tokens
 	// cost 3 × $1 + 1 × $5 = $8.
 	for range 2 {
-		if err := u.Add(ctx, bedrock.ModelTotals{Model: bedrock.DefaultModelID, Calls: 5, Analyses: 5, InputTokens: 1_500_000, OutputTokens: 500_000}); err != nil {
+		if err := u.Add(ctx, redisq.ModelUsage{Model: bedrock.DefaultModelID, Calls: 5, Analyses: 5, InputTokens: 1_500_000, OutputTokens: 500_000}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -46,11 +46,16 @@ func cmdUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer app.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	raw, err := redisq.NewUsage(app.Redis, "", app.Log).Totals(ctx)
+	raw, err := redisq.NewUsage(app.Redis, "").Totals(ctx)
 	if err != nil {
 		return fmt.Errorf("read usage: %w", err)
 	}
-	t := bedrock.TotalsOf(raw.Since, raw.Models, nil)
+	models := make([]bedrock.ModelTotals, len(raw.Models))
+	for i, m := range raw.Models {
+		models[i] = bedrock.ModelTotals{Model: m.Model, Calls: m.Calls, Failures: m.Failures, Analyses: m.Analyses,
+			CacheHits: m.CacheHits, InputTokens: m.InputTokens, OutputTokens: m.OutputTokens}
+	}
+	t := bedrock.TotalsOf(raw.Since, models, nil)
 	if *asJSON {
 		return writeJSON(stdout, t)
 	}

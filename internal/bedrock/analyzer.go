@@ -75,8 +75,8 @@ type Options struct {
 	Cache Cache
 	// CacheTTL is how long a cached analysis is reused (DefaultCacheTTL).
 	CacheTTL time.Duration
-	// Limiter paces calls; nil means NewLimiter with no configured limits
-	// (free until the first throttle, then paced at the observed rate).
+	// Limiter paces calls; nil means none (NewLimiter with no quota: every
+	// call goes at once, and a throttled job is retried by the queue).
 	Limiter Limiter
 	// Prices is the cost table by model ID (DefaultPrices).
 	Prices map[string]Price
@@ -350,9 +350,7 @@ func (a *Analyzer) call(ctx context.Context, c callSpec) (fields, recall.Usage, 
 			return fields{}, recall.Usage{}, recall.Wrap(err, recall.EUNAVAILABLE, "the analysis was cancelled while waiting for Bedrock capacity")
 		}
 		e := recall.Wrap(err, recall.ETHROTTLED, "pacing Bedrock calls to stay under the quota for "+a.model)
-		if pe := (*PacedError)(nil); errors.As(err, &pe) {
-			e.RetryAfter = pe.Wait
-		}
+		e.RetryAfter = recall.RetryAfter(err)
 		return fields{}, recall.Usage{}, e
 	}
 	start := time.Now()

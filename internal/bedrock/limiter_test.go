@@ -3,120 +3,113 @@ package bedrock
 import (
 	"context"
 	"errors"
-	"recall/internal/testenv"
+	"math"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"recall/internal/recall"
+	"recall/internal/testenv"
 )
 
 func limiter(c *testenv.Clock, rpm, tpm int) *RateLimiter {
-	return NewLimiter(LimiterOptions{RequestsPerMinute: rpm, TokensPerMinute: tpm, Now: c.Now, Sleep: c.Sleep})
+	return NewLimiter(LimiterOptions{RequestsPerMinute: rpm, TokensPerMinute: tpm, Model: "m", Now: c.Now, Sleep: c.Sleep})
 }
 
-func TestLimiterRequestsPerMinute(t *testing.T) {
-	t.Parallel()
-	c := testenv.NewClock()
-	l := limiter(c, 2, 0)
-	for i, want := range []time.Duration{0, 0, 30 * time.Second, time.Minute} {
-		if got := l.Reserve(10); got != want {
-			t.Errorf("reservation %d: wait %s, want %s", i+1, got, want)
-		}
-	}
-	c.Advance(time.Minute) // one minute refills two requests, both owed
-	if got := l.Reserve(10); got != 30*time.Second {
-		t.Errorf("after a minute: wait %s, want 30s", got)
-	}
+// step is one thing a bucket test does to a limiter, and what it expects.
+type step struct {
+	reserve  int           // reserve this many tokens (with a request) ...
+	wait     time.Duration // ... and expect this wait
+	advance  time.Duration // move the clock
+	record   [2]int        // Record(est, actual) when non-zero
+	throttle bool          // Throttled
+	levels   *[2]float64   // expect these levels (requests, tokens)
 }
 
-func TestLimiterTokensPerMinuteAndRecord(t *testing.T) {
+func TestLimiterBuckets(t *testing.T) {
 	t.Parallel()
-	c := testenv.NewClock()
-	l := limiter(c, 0, 6000)
-	if got := l.Reserve(6000); got != 0 {
-		t.Fatalf("first: %s", got)
+	levels := func(r, tk float64) *[2]float64 { return &[2]float64{r, tk} }
+	tests := []struct {
+		name     string
+		rpm, tpm int
+		steps    []step
+	}{
+		{name: "requests per minute", rpm: 2, steps: []step{
+			{reserve: 10, wait: 0}, {reserve: 10, wait: 0},
+			{reserve: 10, wait: 30 * time.Second}, {reserve: 10, wait: time.Minute},
+			{advance: time.Minute}, // refills two requests, both owed
+			{levels: levels(0, 0)},
+			{reserve: 10, wait: 30 * time.Second},
+		}},
+		{name: "tokens per minute, corrected by Record", tpm: 6000, steps: []step{
+			{reserve: 6000, wait: 0},
+			{reserve: 600, wait: 6 * time.Second}, // 600 more at 100 a second
+			{record: [2]int{6000, 1000}}, {record: [2]int{600, 100}},
+			{levels: levels(0, 5000-100)},
+			{reserve: 4900, wait: 0},
+			{record: [2]int{10, 500}}, // a call that cost more than estimated
+			{levels: levels(0, -490)},
+		}},
+		{name: "a call over a minute's tokens reserves one minute's worth", tpm: 6000, steps: []step{
+			{reserve: 10_000, wait: 0},
+			{reserve: 10_000, wait: time.Minute},
+			{levels: levels(0, -6000)},
+		}},
+		{name: "refill is continuous and capped at one minute", rpm: 60, tpm: 60_000, steps: []step{
+			{reserve: 30_000, wait: 0},
+			{levels: levels(59, 30_000)},
+			{advance: 15 * time.Second},
+			{levels: levels(60, 45_000)},
+			{advance: time.Hour},
+			{levels: levels(60, 60_000)},
+		}},
+		{name: "throttled empties the buckets", rpm: 60, tpm: 60_000, steps: []step{
+			{reserve: 100, wait: 0},
+			{throttle: true},
+			{levels: levels(0, 0)},
+			{reserve: 100, wait: time.Second}, // one request at 60 a minute
+		}},
+		{name: "throttled keeps a debt", rpm: 1, steps: []step{
+			{reserve: 1, wait: 0}, {reserve: 1, wait: time.Minute},
+			{throttle: true},
+			{levels: levels(-1, 0)},
+			{reserve: 1, wait: 2 * time.Minute},
+		}},
+		{name: "no quota: never waits, throttled does nothing", steps: []step{
+			{reserve: 1_000_000, wait: 0}, {reserve: 1_000_000, wait: 0},
+			{throttle: true}, {record: [2]int{1, 1_000_000}},
+			{reserve: 1_000_000, wait: 0},
+			{levels: levels(0, 0)},
+		}},
 	}
-	// 600 more tokens at 100 a second: 6s.
-	if got := l.Reserve(600); got != 6*time.Second {
-		t.Errorf("over quota: wait %s, want 6s", got)
-	}
-	// Both calls turned out cheaper: the difference comes back.
-	l.Record(context.Background(), 6000, 1000)
-	l.Record(context.Background(), 600, 100)
-	if got := l.Reserve(4900); got != 0 { // 6000-6000-600+5000+500
-		t.Errorf("after corrections: wait %s, want 0", got)
-	}
-	// A call bigger than a minute of quota waits for full buckets, not forever.
-	c.Advance(10 * time.Minute)
-	if got := l.Reserve(10_000); got != 0 {
-		t.Errorf("oversized call on full bucket: %s", got)
-	}
-	if got := l.Reserve(10_000); got != time.Minute {
-		t.Errorf("oversized call on empty bucket: %s, want 1m", got)
-	}
-}
-
-func TestLimiterThrottledHalvesForACooldown(t *testing.T) {
-	t.Parallel()
-	c := testenv.NewClock()
-	l := limiter(c, 60, 0)
-	if got := l.Reserve(1); got != 0 {
-		t.Fatal(got)
-	}
-	l.Throttled(context.Background())
-	if rpm, _ := l.Rates(); rpm != 30 {
-		t.Errorf("after a throttle: %v rpm, want 30", rpm)
-	}
-	// Buckets were emptied: the next call waits one request at 30/min.
-	if got := l.Reserve(1); got != 2*time.Second {
-		t.Errorf("wait %s, want 2s", got)
-	}
-	// A throttle right after the halving is a call admitted at the old
-	// pace: it does not halve again.
-	l.Throttled(context.Background())
-	if rpm, _ := l.Rates(); rpm != 30 {
-		t.Errorf("a second throttle within the debounce: %v rpm, want still 30", rpm)
-	}
-	c.Advance(5 * time.Second)
-	l.Throttled(context.Background())
-	if rpm, _ := l.Rates(); rpm != 15 {
-		t.Errorf("after two throttles: %v rpm, want 15", rpm)
-	}
-	for range 10 {
-		c.Advance(5 * time.Second)
-		l.Throttled(context.Background())
-	}
-	if rpm, _ := l.Rates(); rpm != 60.0/16 {
-		t.Errorf("floor: %v rpm, want %v", rpm, 60.0/16)
-	}
-	c.Advance(time.Minute)
-	if rpm, _ := l.Rates(); rpm != 60 {
-		t.Errorf("after the cooldown: %v rpm, want 60", rpm)
-	}
-}
-
-func TestLimiterLearnsARateWhenUnlimited(t *testing.T) {
-	t.Parallel()
-	c := testenv.NewClock()
-	l := limiter(c, 0, 0)
-	for range 10 {
-		if got := l.Reserve(100); got != 0 {
-			t.Fatalf("unlimited limiter made a call wait %s", got)
-		}
-		l.Record(context.Background(), 100, 50)
-		c.Advance(time.Second)
-	}
-	// 10 requests and 500 tokens in the 10s since the first call is a rate
-	// of 60 requests and 3,000 tokens a minute; a throttle halves it.
-	l.Throttled(context.Background())
-	rpm, tpm := l.Rates()
-	if rpm != 30 || tpm != 1500 {
-		t.Errorf("learned %v rpm, %v tpm; want half the observed 60 and 3000 per minute", rpm, tpm)
-	}
-	if got := l.Reserve(10); got != 2*time.Second {
-		t.Errorf("wait %s, want 2s (one request at 30/min)", got)
-	}
-	c.Advance(2 * time.Minute)
-	if rpm, tpm := l.Rates(); rpm != 0 || tpm != 0 {
-		t.Errorf("after the cooldown: %v, %v; want unlimited again", rpm, tpm)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := testenv.NewClock()
+			l := limiter(c, tc.rpm, tc.tpm)
+			ctx := context.Background()
+			for i, s := range tc.steps {
+				switch {
+				case s.reserve > 0:
+					got, ok, err := l.Reserve(ctx, s.reserve, -1)
+					if err != nil || !ok || got != s.wait {
+						t.Fatalf("step %d: Reserve(%d) = %s, %v, %v; want %s", i, s.reserve, got, ok, err, s.wait)
+					}
+				case s.advance > 0:
+					c.Advance(s.advance)
+				case s.record != [2]int{}:
+					l.Record(ctx, s.record[0], s.record[1])
+				case s.throttle:
+					l.Throttled(ctx)
+				case s.levels != nil:
+					r, tk, err := l.Levels(ctx)
+					if err != nil || r != s.levels[0] || tk != s.levels[1] {
+						t.Fatalf("step %d: levels %v, %v (%v); want %v", i, r, tk, err, *s.levels)
+					}
+				}
+			}
+		})
 	}
 }
 
@@ -130,13 +123,14 @@ func TestLimiterWaitHonoursTheDeadline(t *testing.T) {
 	ctx, cancel := context.WithDeadline(context.Background(), c.Now().Add(10*time.Second))
 	defer cancel()
 	err := l.Wait(ctx, 1)
-	if !errors.Is(err, ErrPaced) {
-		t.Fatalf("err = %v, want ErrPaced", err)
+	var e *recall.Error
+	if !errors.As(err, &e) || e.Code != recall.ETHROTTLED || e.RetryAfter != time.Minute {
+		t.Fatalf("err = %#v, want ETHROTTLED with RetryAfter 1m", err)
 	}
 	if len(c.Sleeps()) != 0 {
 		t.Errorf("slept %v before refusing", c.Sleeps())
 	}
-	// The refused reservation was given back: the next wait is one request's.
+	// The refused reservation was not kept: the next wait is one request's.
 	if err := l.Wait(context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}
@@ -151,28 +145,166 @@ func TestLimiterWaitHonoursTheDeadline(t *testing.T) {
 	}
 }
 
-func TestLimiterRecoversAsCallsSucceed(t *testing.T) {
+// TestLimiterSleepCutShortGivesTheReservationBack: a wait abandoned because
+// ctx ended leaves the buckets as they were before it.
+func TestLimiterSleepCutShortGivesTheReservationBack(t *testing.T) {
 	t.Parallel()
 	c := testenv.NewClock()
-	l := limiter(c, 64, 0)
-	l.Throttled(context.Background())
-	if rpm, _ := l.Rates(); rpm != 32 {
-		t.Fatalf("after a throttle: %v rpm, want 32", rpm)
+	ctx, cancel := context.WithCancel(context.Background())
+	l := NewLimiter(LimiterOptions{RequestsPerMinute: 1, TokensPerMinute: 1000, Now: c.Now,
+		Sleep: func(context.Context, time.Duration) error { cancel(); return context.Canceled }})
+	if _, _, err := l.Reserve(context.Background(), 1000, -1); err != nil {
+		t.Fatal(err)
 	}
-	// Each answered call gives back a sixteenth of the full rate; refused
-	// calls (no tokens) give back nothing.
-	l.Record(context.Background(), 100, 0)
-	if rpm, _ := l.Rates(); rpm != 32 {
-		t.Errorf("after a refused call: %v rpm, want still 32", rpm)
+	if err := l.Wait(ctx, 500); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait = %v, want context.Canceled", err)
 	}
-	for i := range 8 {
-		l.Record(context.Background(), 100, 80)
-		if rpm, _ := l.Rates(); rpm != 32+4*float64(i+1) {
-			t.Fatalf("after %d answered calls: %v rpm, want %v", i+1, rpm, 32+4*float64(i+1))
+	if r, tk, _ := l.Levels(context.Background()); r != 0 || tk != 0 {
+		t.Errorf("levels after the abandoned wait %v, %v; want 0, 0 (as before it)", r, tk)
+	}
+}
+
+// TestLimitersShareAState: two limiters on one state (two workers) spend
+// one budget.
+func TestLimitersShareAState(t *testing.T) {
+	t.Parallel()
+	c := testenv.NewClock()
+	state := NewMemoryState()
+	o := LimiterOptions{RequestsPerMinute: 10, Model: "m", State: state, Now: c.Now, Sleep: c.Sleep}
+	a, b := NewLimiter(o), NewLimiter(o)
+	other := NewLimiter(LimiterOptions{RequestsPerMinute: 10, Model: "other model", State: state, Now: c.Now})
+	ctx := context.Background()
+	for i := range 10 {
+		l := []*RateLimiter{a, b}[i%2]
+		if d, _, err := l.Reserve(ctx, 1, -1); err != nil || d != 0 {
+			t.Fatalf("reservation %d: %s, %v; want at once", i+1, d, err)
 		}
 	}
-	l.Record(context.Background(), 100, 80)
-	if rpm, _ := l.Rates(); rpm != 64 {
-		t.Errorf("recovery overshot: %v rpm, want the configured 64", rpm)
+	if d, _, _ := a.Reserve(ctx, 1, -1); d != 6*time.Second {
+		t.Errorf("11th reservation waits %s, want 6s: the budget is shared", d)
+	}
+	if d, _, _ := other.Reserve(ctx, 1, -1); d != 0 {
+		t.Errorf("another model's first reservation waits %s, want 0: budgets are per model", d)
+	}
+}
+
+// TestLimiterContention: many goroutines on one limiter get exactly the
+// minute's quota without waiting, and not one reservation more.
+func TestLimiterContention(t *testing.T) {
+	t.Parallel()
+	c := testenv.NewClock()
+	l := limiter(c, 100, 0)
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			for range 1000 { // bounded, so a limiter that never refuses fails instead of hanging
+				_, ok, err := l.Reserve(context.Background(), 1, 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !ok {
+					return
+				}
+				admitted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := admitted.Load(); n != 100 {
+		t.Errorf("%d reservations admitted without waiting, want the quota of 100", n)
+	}
+}
+
+// TestLimiterClockSkew: a worker whose clock is behind the last writer's
+// refills nothing for the interval the other already counted.
+func TestLimiterClockSkew(t *testing.T) {
+	t.Parallel()
+	c := testenv.NewClock()
+	behind := func() time.Time { return c.Now().Add(-50 * time.Millisecond) }
+	state := NewMemoryState()
+	a := NewLimiter(LimiterOptions{RequestsPerMinute: 60, Model: "m", State: state, Now: c.Now})
+	b := NewLimiter(LimiterOptions{RequestsPerMinute: 60, Model: "m", State: state, Now: behind})
+	ctx := context.Background()
+	for range 60 {
+		if _, _, err := a.Reserve(ctx, 1, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Advance(40 * time.Millisecond) // b's clock is still 10ms before a's write
+	if r, _, _ := b.Levels(ctx); r != 0 {
+		t.Errorf("the worker behind sees %v requests, want 0: nothing refilled twice", r)
+	}
+	c.Advance(time.Second + 10*time.Millisecond)
+	if r, _, _ := b.Levels(ctx); math.Abs(r-1) > 1e-9 {
+		t.Errorf("a second after the write by b's clock: %v requests, want 1", r)
+	}
+}
+
+// TestLimiterState checks the encoding round-trips and that an unreadable
+// state starts over with full buckets instead of stopping the pacing.
+func TestLimiterState(t *testing.T) {
+	t.Parallel()
+	b := buckets{req: -1.5, tok: 12345.25, at: time.Unix(0, 1_733_000_000_123_456_789)}
+	got, err := decode(encode(b))
+	if err != nil || got.req != b.req || got.tok != b.tok || !got.at.Equal(b.at) {
+		t.Errorf("decode(encode(%+v)) = %+v, %v", b, got, err)
+	}
+	for _, bad := range []string{"", "1 2", "a b c", "1 2 3 4"} {
+		if _, err := decode([]byte(bad)); err == nil {
+			t.Errorf("decode(%q) = nil error", bad)
+		}
+	}
+	c := testenv.NewClock()
+	state := NewMemoryState()
+	if ok, _ := state.CompareAndSwap(context.Background(), "limit:m", nil, []byte("garbage"), time.Minute); !ok {
+		t.Fatal("CompareAndSwap on an empty state failed")
+	}
+	l := NewLimiter(LimiterOptions{RequestsPerMinute: 5, Model: "m", State: state, Now: c.Now})
+	if d, ok, err := l.Reserve(context.Background(), 1, -1); err != nil || !ok || d != 0 {
+		t.Errorf("Reserve over an unreadable state = %s, %v, %v; want at once", d, ok, err)
+	}
+}
+
+// TestMemoryState pins the compare-and-swap contract every LimiterState
+// keeps (redisq.State runs the same cases against Redis).
+func TestMemoryState(t *testing.T) {
+	t.Parallel()
+	c := testenv.NewClock()
+	s := &MemoryState{m: map[string]memoryEntry{}, now: c.Now}
+	ctx := context.Background()
+	cas := func(old, v string, ttl time.Duration) bool {
+		var o []byte
+		if old != "" {
+			o = []byte(old)
+		}
+		ok, err := s.CompareAndSwap(ctx, "k", o, []byte(v), ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if v, _ := s.Load(ctx, "k"); v != nil {
+		t.Fatalf("Load on empty = %q", v)
+	}
+	if cas("x", "a", time.Minute) {
+		t.Error("swap expecting x on an empty key succeeded")
+	}
+	if !cas("", "a", time.Minute) {
+		t.Error("swap expecting nothing on an empty key failed")
+	}
+	if cas("", "b", time.Minute) {
+		t.Error("swap expecting nothing on a set key succeeded")
+	}
+	if !cas("a", "b", time.Second) {
+		t.Error("swap expecting the current value failed")
+	}
+	if v, _ := s.Load(ctx, "k"); string(v) != "b" {
+		t.Errorf("Load = %q, want b", v)
+	}
+	c.Advance(time.Second)
+	if v, _ := s.Load(ctx, "k"); v != nil {
+		t.Errorf("Load after the ttl = %q, want nothing", v)
 	}
 }

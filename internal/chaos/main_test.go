@@ -29,7 +29,7 @@ type size struct {
 	slowWindow                time.Duration // how long they are held
 	loadN, loadC              int           // recall bench size and concurrency
 	loadTimeout, settleWithin time.Duration // bench's --timeout; wait for processing
-	learnedWithin             time.Duration // wait for the learned-pacing model run
+	noQuotaWithin             time.Duration // wait for the model run with no quota configured
 }
 
 var (
@@ -44,7 +44,7 @@ func chosenSize() (size, error) {
 		killConvs: 100, kills: 3, restartConvs: 120, redisOutage: 2 * time.Second, outageRate: 20,
 		storeClients: 8, storeDown: 2 * time.Second, modelConvs: 40, sigterms: 1, sigtermRate: 40,
 		slowConns: 200, slowWindow: 3 * time.Second, loadN: 500, loadC: 16,
-		loadTimeout: 2 * time.Minute, settleWithin: 2 * time.Minute, learnedWithin: 90 * time.Second,
+		loadTimeout: 2 * time.Minute, settleWithin: 2 * time.Minute, noQuotaWithin: 90 * time.Second,
 	}
 	if v := os.Getenv("RECALL_CHAOS"); v != "" && v != "0" {
 		s = size{
@@ -52,7 +52,7 @@ func chosenSize() (size, error) {
 			killConvs: 1000, kills: 20, restartConvs: 500, redisOutage: 30 * time.Second, outageRate: 20,
 			storeClients: 16, storeDown: 4 * time.Second, modelConvs: 300, sigterms: 3, sigtermRate: 80,
 			slowConns: 200, slowWindow: 8 * time.Second, loadN: 10_000, loadC: 64,
-			loadTimeout: 5 * time.Minute, settleWithin: 4 * time.Minute, learnedWithin: 2 * time.Minute,
+			loadTimeout: 5 * time.Minute, settleWithin: 4 * time.Minute, noQuotaWithin: 2 * time.Minute,
 		}
 	}
 	if v := os.Getenv("RECALL_CHAOS_REDIS_OUTAGE"); v != "" {

@@ -38,19 +38,26 @@ func openBedrock(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.Un
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	return bedrock.New(client, bedrockOptions(cfg, log, rdb)), nil
+}
+
+// bedrockOptions are the analyzer's options for cfg. The limiter paces
+// under BEDROCK_RPM/BEDROCK_TPM (no quota: no pacing); with Redis its
+// buckets, the cache and the usage totals are shared by every worker.
+func bedrockOptions(cfg Config, log *slog.Logger, rdb redis.UniversalClient) bedrock.Options {
+	lim := bedrock.LimiterOptions{RequestsPerMinute: cfg.Bedrock.RPM, TokensPerMinute: cfg.Bedrock.TPM, Model: cfg.Bedrock.Model}
 	o := bedrock.Options{
 		ModelID: cfg.Bedrock.Model, Region: cfg.Region,
 		MaxTokens: cfg.Bedrock.MaxTokens, InputBudgetTokens: cfg.Bedrock.InputBudget,
 		CacheTTL: cfg.Bedrock.CacheTTL, Logger: log,
-		Limiter: bedrock.NewLimiter(bedrock.LimiterOptions{RequestsPerMinute: cfg.Bedrock.RPM, TokensPerMinute: cfg.Bedrock.TPM}),
 	}
 	if rdb != nil {
 		o.Cache = redisq.NewCache(rdb, "")
-		o.Limiter = redisq.NewLimiter(rdb, redisq.LimiterOptions{Model: cfg.Bedrock.Model,
-			RequestsPerMinute: cfg.Bedrock.RPM, TokensPerMinute: cfg.Bedrock.TPM, Logger: log})
-		o.Usage = redisq.NewUsage(rdb, "", log)
+		lim.State = newFallbackState(redisq.NewState(rdb, ""), log)
+		o.Usage = usageRecorder{usage: redisq.NewUsage(rdb, ""), log: log}
 	}
-	return bedrock.New(client, o), nil
+	o.Limiter = bedrock.NewLimiter(lim)
+	return o
 }
 
 // configuredElsewhere stands for the Bedrock analyzer in a function that

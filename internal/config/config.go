@@ -77,7 +77,7 @@ type Bedrock struct {
 	Model       string        // BEDROCK_MODEL_ID (bedrock.DefaultModelID)
 	MaxTokens   int           // BEDROCK_MAX_TOKENS: bound on each reply
 	InputBudget int           // BEDROCK_INPUT_BUDGET_TOKENS: content per call before splitting
-	RPM         int           // BEDROCK_RPM: requests-per-minute quota to pace under (0: learn from throttling)
+	RPM         int           // BEDROCK_RPM: requests-per-minute quota to pace under (0: no pacing; throttles are retried)
 	TPM         int           // BEDROCK_TPM: tokens-per-minute quota to pace under
 	CacheTTL    time.Duration // BEDROCK_CACHE_TTL: how long an identical conversation reuses an analysis
 }

@@ -5,8 +5,8 @@
 // the sweeper re-enqueues whatever a restart lost.
 //
 // Priorities are served by weighted credit round robin, the same policy as
-// redisq: every round grants high, default and low 6, 3 and 1 picks, taken in
-// that order. A lane with no work gives its credit up to the next lane, and a
+// redisq: every round grants high, default and low recall.Priority.Weight
+// picks (6, 3 and 1), taken in that order. A lane with no work gives its credit up to the next lane, and a
 // new round starts when no lane holding credit has work. So with all three
 // busy, high gets 60% of deliveries, default 30% and low 10%, and low is
 // never starved; when only one lane has work it gets everything.
@@ -23,11 +23,6 @@ import (
 
 	"recall/internal/recall"
 )
-
-// Weights are the credits each priority gets per round, highest first. They
-// are exported so tests and documentation can state the policy, not to be
-// changed at run time.
-var Weights = [3]int{6, 3, 1}
 
 // DefaultVisibility is how long a delivered job stays hidden when Options
 // does not say: longer than any analysis should take.
@@ -99,31 +94,19 @@ func New(opts Options) *Queue {
 		visibility: opts.Visibility,
 		byKey:      map[string]*entry{},
 		wake:       make(chan struct{}),
-		credits:    Weights,
 	}
 	for i := range q.lanes {
 		q.lanes[i] = list.New()
 	}
+	q.newRound()
 	return q
-}
-
-func laneOf(p recall.Priority) (int, error) {
-	switch p {
-	case recall.PriorityHigh:
-		return 0, nil
-	case recall.PriorityDefault:
-		return 1, nil
-	case recall.PriorityLow:
-		return 2, nil
-	}
-	return 0, recall.Errorf(recall.EINVALID, "memq: invalid priority %q", p)
 }
 
 // Enqueue adds job unless a job with the same key is outstanding.
 func (q *Queue) Enqueue(ctx context.Context, job recall.Job) error {
-	lane, err := laneOf(job.Priority)
-	if err != nil {
-		return err
+	lane := job.Priority.Lane()
+	if lane < 0 {
+		return recall.Errorf(recall.EINVALID, "memq: invalid priority %q", job.Priority)
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -209,9 +192,9 @@ func (q *Queue) Ack(ctx context.Context, jobs ...recall.Job) error {
 // dead-lettered) makes it a no-op, and so does an empty receipt while a job
 // with the same key is outstanding.
 func (q *Queue) Retry(ctx context.Context, job recall.Job, delay time.Duration) error {
-	lane, err := laneOf(job.Priority)
-	if err != nil {
-		return err
+	lane := job.Priority.Lane()
+	if lane < 0 {
+		return recall.Errorf(recall.EINVALID, "memq: invalid priority %q", job.Priority)
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -298,8 +281,8 @@ func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
 			kept = append(kept, d)
 			continue
 		}
-		lane, err := laneOf(d.Job.Priority)
-		if err != nil {
+		lane := d.Job.Priority.Lane()
+		if lane < 0 {
 			kept = append(kept, d)
 			continue
 		}
@@ -464,9 +447,16 @@ func (q *Queue) pick() int {
 		if q.lanes[0].Len()+q.lanes[1].Len()+q.lanes[2].Len() == 0 {
 			return -1
 		}
-		q.credits = Weights
+		q.newRound()
 	}
 	return -1
+}
+
+// newRound grants every lane its priority's weight in credits.
+func (q *Queue) newRound() {
+	for i, p := range recall.Priorities {
+		q.credits[i] = p.Weight()
+	}
 }
 
 // timerHeap orders in-flight and scheduled entries by due time.

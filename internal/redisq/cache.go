@@ -9,7 +9,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"recall/internal/bedrock"
 	"recall/internal/recall"
 )
 
@@ -23,8 +22,9 @@ import (
 // cache key without a TTL would compete with the queue for memory forever.
 const CacheFallbackTTL = 30 * 24 * time.Hour
 
-// Cache is a bedrock.Cache in Redis, shared by every worker, so an identical
-// conversation analysed by any of them costs no tokens on any other.
+// Cache stores finished analyses in Redis, shared by every worker, so an
+// identical conversation analysed by any of them costs no tokens on any
+// other. It has the Get/Put shape the Bedrock analyzer's cache takes.
 //
 // Layout. Each entry is one string key, <prefix>:cache:<sha256 hex>, holding
 // the JSON of a recall.Analysis, written with SET … PX ttl. Unlike the
@@ -33,17 +33,15 @@ const CacheFallbackTTL = 30 * 24 * time.Hour
 // ElastiCache Serverless) the entries spread over every slot instead of
 // piling onto the node that holds the queue.
 //
-// Failures. Get and Put return errors wrapped as recall.EUNAVAILABLE (and an
-// undecodable entry as an error too); bedrock.Analyzer logs them and treats
-// a failed Get as a miss and a failed Put as nothing, so a cache outage
-// costs tokens, never an analysis. An undecodable entry is overwritten by
-// the Put that follows the miss.
+// Failures. Get and Put return Redis's errors classified as Recall's codes
+// (EUNAVAILABLE while it is down; an undecodable entry is an error too);
+// the analyzer logs them and treats a failed Get as a miss and a failed Put
+// as nothing, so a cache outage costs tokens, never an analysis. An
+// undecodable entry is overwritten by the Put that follows the miss.
 type Cache struct {
 	rdb    redis.UniversalClient
 	prefix string
 }
-
-var _ bedrock.Cache = (*Cache)(nil)
 
 // NewCache returns a cache on client whose keys start with prefix
 // (DefaultPrefix when empty). Deployments sharing one Redis use different
@@ -58,14 +56,15 @@ func NewCache(client redis.UniversalClient, prefix string) *Cache {
 // Key is the Redis key an entry under key lives at, for operators and tests.
 func (c *Cache) Key(key string) string { return c.prefix + key }
 
-// Get implements bedrock.Cache: one GET.
+// Get returns the analysis stored under key (ok=false when there is none
+// or it expired): one GET.
 func (c *Cache) Get(ctx context.Context, key string) (recall.Analysis, bool, error) {
 	b, err := c.rdb.Get(ctx, c.Key(key)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return recall.Analysis{}, false, nil
 	}
 	if err != nil {
-		return recall.Analysis{}, false, recall.Wrap(fmt.Errorf("redisq: cache get %s: %w", key, err), recall.EUNAVAILABLE, "the analysis cache is unavailable")
+		return recall.Analysis{}, false, redisErr(err, "cache get %s", key)
 	}
 	var a recall.Analysis
 	if err := json.Unmarshal(b, &a); err != nil {
@@ -74,8 +73,8 @@ func (c *Cache) Get(ctx context.Context, key string) (recall.Analysis, bool, err
 	return a, true, nil
 }
 
-// Put implements bedrock.Cache: one SET with a TTL (CacheFallbackTTL when
-// ttl <= 0; see there for why every entry expires).
+// Put stores a under key for ttl: one SET with a TTL (CacheFallbackTTL
+// when ttl <= 0; see there for why every entry expires).
 func (c *Cache) Put(ctx context.Context, key string, a recall.Analysis, ttl time.Duration) error {
 	b, err := json.Marshal(a)
 	if err != nil {
@@ -88,7 +87,7 @@ func (c *Cache) Put(ctx context.Context, key string, a recall.Analysis, ttl time
 		ttl = time.Millisecond
 	}
 	if err := c.rdb.Set(ctx, c.Key(key), b, ttl).Err(); err != nil {
-		return recall.Wrap(fmt.Errorf("redisq: cache put %s: %w", key, err), recall.EUNAVAILABLE, "the analysis cache is unavailable")
+		return redisErr(err, "cache put %s", key)
 	}
 	return nil
 }

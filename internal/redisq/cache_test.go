@@ -11,8 +11,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"recall/internal/bedrock"
-	"recall/internal/bedrock/bedrocktest"
 	"recall/internal/recall"
 	"recall/internal/redisq"
 	"recall/internal/testenv"
@@ -193,84 +191,6 @@ func TestCacheRedisDown(t *testing.T) {
 	srv.Restart()
 	if _, ok, err := cache.Get(ctx, "k"); !ok || err != nil {
 		t.Errorf("Get after restart = ok %v, err %v", ok, err)
-	}
-}
-
-const meeting = `Anna: Morning all. The launch review is on the agenda today.
-Ben: The payment integration is done, but the load tests failed on Tuesday.
-Anna: Then the launch moves to March 14. Ben will rerun the load tests by Friday.
-Chloé: I will update the customer announcement once the date is final.`
-
-// bedrockAnalyzer is a bedrock.Analyzer talking to the fake, built the way
-// production builds it, with o's cache and limiter.
-func bedrockAnalyzer(t *testing.T, s *bedrocktest.Server, o bedrock.Options) *bedrock.Analyzer {
-	t.Helper()
-	c, err := bedrock.NewClient(context.Background(), s.Region(), bedrock.WithBaseEndpoint(s.URL), bedrock.WithCredentials(s.Credentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bedrock.New(c, o)
-}
-
-// TestAnalyzersShareTheCache runs two analyzers, as two workers, on one
-// Redis cache against the fake Bedrock: the second analysis of identical
-// content makes no request and costs nothing.
-func TestAnalyzersShareTheCache(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
-	t.Parallel()
-	c := client(t, testenv.StartRedis(t).URL())
-	s := bedrocktest.NewServer(t, bedrocktest.Options{})
-	prefix := uniquePrefix()
-	worker := func() *bedrock.Analyzer {
-		return bedrockAnalyzer(t, s, bedrock.Options{
-			Cache:   redisq.NewCache(c, prefix),
-			Limiter: redisq.NewLimiter(c, redisq.LimiterOptions{Prefix: prefix, Model: bedrock.DefaultModelID, RequestsPerMinute: 600}),
-		})
-	}
-	a, b := worker(), worker()
-	ctx := ctxT(t)
-
-	first, err := a.Analyze(ctx, recall.AnalysisInput{ConversationID: "01A", Title: "Launch review", PostType: "meeting", Content: meeting})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first.Cached || first.Calls != 1 || first.Usage.InputTokens == 0 || s.Calls() != 1 {
-		t.Fatalf("first analysis: Cached %v, Calls %d, usage %+v, %d fake calls; want one paid call", first.Cached, first.Calls, first.Usage, s.Calls())
-	}
-	// The same conversation posted again (other ID, different spacing, which
-	// normalisation removes) on the other worker.
-	second, err := b.Analyze(ctx, recall.AnalysisInput{ConversationID: "01B", Title: "  Launch review ", PostType: "meeting", Content: meeting + "\n\n"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(s.Requests()); n != 1 {
-		t.Errorf("the second analysis made %d requests in all, want the first one only", n)
-	}
-	if !second.Cached || second.Calls != 0 || second.Usage != (recall.Usage{}) {
-		t.Errorf("second analysis: Cached %v, Calls %d, usage %+v; want a free cache hit", second.Cached, second.Calls, second.Usage)
-	}
-	if second.Summary != first.Summary || !reflect.DeepEqual(second.ActionItems, first.ActionItems) || !reflect.DeepEqual(second.Keywords, first.Keywords) {
-		t.Errorf("cached analysis differs:\n%+v\n%+v", second, first)
-	}
-	if tot := b.Totals(); tot.CacheHits != 1 || tot.Calls != 0 {
-		t.Errorf("second worker's totals: %d cache hits, %d calls; want 1, 0", tot.CacheHits, tot.Calls)
-	}
-
-	// A cache outage costs tokens, never the analysis.
-	down, err := redisq.NewClient("redis://127.0.0.1:1/0", redisq.ClientOptions{Timeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { down.Close() })
-	outage := bedrockAnalyzer(t, s, bedrock.Options{Cache: redisq.NewCache(down, prefix)})
-	got, err := outage.Analyze(ctx, recall.AnalysisInput{ConversationID: "01C", Title: "Launch review", PostType: "meeting", Content: meeting})
-	if err != nil {
-		t.Fatalf("Analyze with the cache down = %v, want an analysis", err)
-	}
-	if got.Cached || got.Summary != first.Summary || s.Calls() != 2 {
-		t.Errorf("with the cache down: Cached %v, %d fake calls; want a fresh paid call", got.Cached, s.Calls())
 	}
 }
 

@@ -1,7 +1,11 @@
 package redisq
 
 import (
+	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"time"
@@ -57,6 +61,9 @@ func NewClient(rawURL string, opts ClientOptions) (redis.UniversalClient, error)
 			return nil, fmt.Errorf("redisq: parse redis cluster url: %w", redactErr(err))
 		}
 		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries, &o.ClientName, timeout, opts.ClientName)
+		if o.TLSConfig != nil {
+			o.Dialer = tlsDialer(o.TLSConfig, o.DialTimeout)
+		}
 		return redis.NewClusterClient(o), nil
 	}
 	o, err := redis.ParseURL(u.String())
@@ -64,7 +71,41 @@ func NewClient(rawURL string, opts ClientOptions) (redis.UniversalClient, error)
 		return nil, fmt.Errorf("redisq: parse redis url: %w", redactErr(err))
 	}
 	failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries, &o.ClientName, timeout, opts.ClientName)
+	if o.TLSConfig != nil {
+		o.Dialer = tlsDialer(o.TLSConfig, o.DialTimeout)
+	}
 	return redis.NewClient(o), nil
+}
+
+// tlsDialer connects and then does the TLS handshake as a step of its own,
+// within the dial timeout, as go-redis's own dialer does in one. A Redis
+// without TLS behind a rediss:// URL accepts the connection, reads the TLS
+// hello as an unfinished command and answers nothing; told apart this way,
+// it is reported as the misconfiguration it is (noTLSError) instead of as a
+// Redis that does not answer.
+func tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		c := cfg.Clone()
+		if c.ServerName == "" {
+			c.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		tc := tls.Client(conn, c)
+		if err := tc.HandshakeContext(hctx); err != nil {
+			conn.Close()
+			var ne net.Error
+			if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+				return nil, &noTLSError{addr: addr, err: err}
+			}
+			return nil, err
+		}
+		return tc, nil
+	}
 }
 
 // failFast applies the settings that make every queue call fail quickly

@@ -5,34 +5,44 @@
 // every outstanding job key to its stream entry (or its scheduled retry), a
 // sorted set holds retries by due time, and a stream holds dead letters.
 // Every key carries one hash tag ({recall}:q:high, ...), so the queue lives
-// in one cluster slot and each operation is a single Lua script: one round
-// trip, atomic even on a cluster or ElastiCache Serverless. No key has a TTL.
+// in one cluster slot and each operation that changes more than one key is
+// a single Lua script: atomic even on a cluster or ElastiCache Serverless.
+// No key has a TTL.
 //
 // Delivery is at least once. Receive reads new entries with XREADGROUP; Ack
 // does XACK and XDEL together, so acked entries never accumulate and no
 // MAXLEN trimming (which could drop unacked work) is needed. Entries held
 // longer than the visibility timeout by a consumer that died are taken over
-// with XAUTOCLAIM; a consumer restarted under the same name first takes back
-// its own pending entries (XREADGROUP from id 0) without waiting for the
-// timeout. Retries wait in the sorted set and are moved into their stream by
-// the next Receive after they fall due, so no consumer sleeps on a delay.
+// with XAUTOCLAIM, a step of its own run every ReclaimEvery; a consumer
+// restarted under the same name first takes back its own pending entries
+// (XREADGROUP from id 0) without waiting for the timeout. Retries wait in
+// the sorted set and are moved into their stream by the next Receive after
+// they fall due, so no consumer sleeps on a delay.
+//
+// Errors. Every error leaving the package is a recall.Error classified at
+// this boundary by go-redis's and the network's error types and by the
+// reply's error type (NOAUTH, MOVED, ...): EUNAUTHORIZED when Redis refuses
+// the credentials or the ACL, EINVALID for a misconfiguration (TLS on one
+// side only, a certificate, cluster mode on one side only, a replica),
+// EUNAVAILABLE when Redis cannot be reached or is not ready; the message
+// says what to fix (see classify).
 //
 // Priorities follow the same weighted credit round robin as memq: each round
-// grants high, default and low 6, 3 and 1 deliveries, served in that order;
-// a lane without work passes its turn. With every lane busy high gets 60%,
-// default 30% and low 10%, so low is never starved. Credits are kept per
-// Queue value (per process), which keeps the policy without a shared counter
-// every consumer would contend on.
+// grants high, default and low recall.Priority.Weight deliveries (6, 3 and
+// 1), served in that order; a lane without work passes its turn. With every
+// lane busy high gets 60%, default 30% and low 10%, so low is never
+// starved. The credits live in each Queue value (per process), in Go: the
+// take script is told how many entries to read from each lane, so the
+// policy costs no shared counter every consumer would contend on.
 package redisq
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,9 +54,6 @@ import (
 	"recall/internal/recall"
 )
 
-// Weights are the deliveries each priority gets per round, highest first.
-var Weights = [3]int{6, 3, 1}
-
 // Defaults for Options.
 const (
 	DefaultPrefix     = "recall"
@@ -56,10 +63,6 @@ const (
 	// oldest dropped first) so a failure storm cannot fill Redis.
 	DefaultMaxDeadLetters = 100_000
 )
-
-// promoteLimit caps how many due retries one Receive moves, so a backlog of
-// retries cannot make one script call slow.
-const promoteLimit = 100
 
 // Options tunes a Queue.
 type Options struct {
@@ -101,11 +104,16 @@ type Queue struct {
 
 	ready atomic.Bool // consumer groups exist
 
-	// takeMu serializes take scripts of this Queue, so the per-process
-	// state below (and the one-time PEL resume) is never raced.
-	takeMu      sync.Mutex
-	credits     [3]int
-	resume      [3]string
+	// takeMu serializes the takes of this Queue, so the per-process state
+	// below is never raced.
+	takeMu sync.Mutex
+	// credits are what is left of each lane's turn in the current round
+	// of the weighted round robin (see plan).
+	credits [3]int
+	// resume holds, per lane, where the restarted consumer's walk through
+	// its own pending entries goes on ("" when done).
+	resume [3]string
+	// reclaim holds, per lane, where the next XAUTOCLAIM scan starts.
 	reclaim     [3]string
 	nextReclaim time.Time
 
@@ -160,7 +168,7 @@ func New(client redis.UniversalClient, opts Options) *Queue {
 		every:    opts.ReclaimEvery,
 		maxDead:  max(opts.MaxDeadLetters, 0),
 		log:      opts.Logger,
-		credits:  Weights,
+		credits:  roundWeights(),
 		resume:   [3]string{"0", "0", "0"},
 		reclaim:  [3]string{"0-0", "0-0", "0-0"},
 	}
@@ -173,46 +181,30 @@ func (q *Queue) Keys() []string { return append([]string(nil), q.keys...) }
 // Consumer is this process's name in the consumer group.
 func (q *Queue) Consumer() string { return q.consumer }
 
-func laneOf(p recall.Priority) (int, error) {
-	switch p {
-	case recall.PriorityHigh:
-		return 0, nil
-	case recall.PriorityDefault:
-		return 1, nil
-	case recall.PriorityLow:
-		return 2, nil
+// replyCode is the error type Redis put first in an error reply
+// ("NOGROUP", "MOVED", ...), or "" when err is no error reply.
+func replyCode(err error) string {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return ""
 	}
-	return 0, recall.Errorf(recall.EINVALID, "redisq: invalid priority %q", p)
-}
-
-// unavailable marks a Redis failure as a dependency outage (so the HTTP
-// layer answers 503, not 500) while keeping the cause for logs and errors.Is.
-func unavailable(err error, format string, args ...any) error {
-	return recall.Wrap(fmt.Errorf("redisq: "+format+": %w", append(args, err)...), recall.EUNAVAILABLE, "the queue is unavailable")
-}
-
-func encode(job recall.Job) (string, error) {
-	job.Receipt = ""
-	b, err := json.Marshal(job)
-	if err != nil {
-		return "", fmt.Errorf("redisq: encode job %s: %w", job.Key(), err)
-	}
-	return string(b), nil
+	code, _, _ := strings.Cut(re.Error(), " ")
+	return code
 }
 
 // Enqueue adds job unless a job with the same key is outstanding: one
 // script, one round trip.
 func (q *Queue) Enqueue(ctx context.Context, job recall.Job) error {
-	lane, err := laneOf(job.Priority)
-	if err != nil {
-		return err
+	lane := job.Priority.Lane()
+	if lane < 0 {
+		return recall.Errorf(recall.EINVALID, "redisq: invalid priority %q", job.Priority)
 	}
 	payload, err := encode(job)
 	if err != nil {
 		return err
 	}
 	if err := enqueueScript.Run(ctx, q.rdb, q.keys, laneCodes[lane], job.Key(), payload).Err(); err != nil {
-		return unavailable(err, "enqueue %s", job.Key())
+		return redisErr(err, "enqueue %s", job.Key())
 	}
 	return nil
 }
@@ -280,7 +272,7 @@ func (q *Queue) await(ctx context.Context, last [3]string, block time.Duration) 
 	select {
 	case err := <-done:
 		if err != nil {
-			return unavailable(err, "wait for jobs")
+			return redisErr(err, "wait for jobs")
 		}
 		return nil
 	case <-ctx.Done():
@@ -288,83 +280,263 @@ func (q *Queue) await(ctx context.Context, last [3]string, block time.Duration) 
 	}
 }
 
-// take runs the take script once.
+// take delivers up to n jobs in three steps, each doing work only when it
+// has some: a consumer restarted under the same name first gets back the
+// entries it held (resumeOwn); every ReclaimEvery it takes over entries a
+// dead consumer held past the visibility timeout (reclaimIdle); the rest
+// are new entries by weighted round robin (takeNew).
 func (q *Queue) take(ctx context.Context, n int) ([]recall.Job, wakeInfo, error) {
 	if err := q.ensure(ctx); err != nil {
 		return nil, wakeInfo{}, err
 	}
 	q.takeMu.Lock()
-	now := time.Now()
-	idle := int64(0)
-	if !now.Before(q.nextReclaim) {
-		idle = q.vis.Milliseconds()
-		q.nextReclaim = now.Add(q.every)
-	}
-	args := []any{q.group, q.consumer, n,
-		q.credits[0], q.credits[1], q.credits[2], Weights[0], Weights[1], Weights[2],
-		q.resume[0], q.resume[1], q.resume[2], idle, q.reclaim[0], q.reclaim[1], q.reclaim[2], promoteLimit}
-	res, err := takeScript.Run(ctx, q.rdb, q.keys, args...).Slice()
-	if err != nil && strings.Contains(err.Error(), "NOGROUP") {
+	entries, w, err := q.takeLocked(ctx, n)
+	if replyCode(err) == "NOGROUP" {
 		// The streams vanished (a flush, or a restart without persistence):
 		// recreate the groups and try once more.
 		q.ready.Store(false)
 		if err = q.ensure(ctx); err == nil {
-			res, err = takeScript.Run(ctx, q.rdb, q.keys, args...).Slice()
+			entries, w, err = q.takeLocked(ctx, n)
 		}
 	}
-	if err != nil {
-		if idle > 0 {
-			q.nextReclaim = time.Time{}
-		}
-		q.takeMu.Unlock()
-		return nil, wakeInfo{}, unavailable(err, "receive")
-	}
-	var w wakeInfo
-	entries, ok := parseTake(res, &q.credits, &q.resume, &q.reclaim, &w)
 	q.takeMu.Unlock()
-	if !ok {
-		return nil, wakeInfo{}, recall.Errorf(recall.EINTERNAL, "redisq: receive: unexpected script reply %v", res)
+	if err != nil {
+		return nil, wakeInfo{}, err
 	}
-	jobs := make([]recall.Job, 0, len(entries)/2)
-	for i := 0; i+1 < len(entries); i += 2 {
-		receipt, payload := entries[i], entries[i+1]
-		var job recall.Job
-		if err := json.Unmarshal([]byte(payload), &job); err != nil || !job.Priority.Valid() {
-			q.dropUndecodable(ctx, receipt, payload, err)
+	jobs := make([]recall.Job, 0, len(entries))
+	for _, e := range entries {
+		job, err := decode(e.payload)
+		if err != nil || !job.Priority.Valid() {
+			q.dropUndecodable(ctx, e.receipt, e.payload, err)
 			continue
 		}
-		job.Receipt = receipt
+		job.Receipt = e.receipt
 		jobs = append(jobs, job)
 	}
 	return jobs, w, nil
 }
 
-// parseTake unpacks the take script's reply into the Queue's state.
-func parseTake(res []any, credits *[3]int, resume, reclaim *[3]string, w *wakeInfo) ([]string, bool) {
-	if len(res) != 7 {
-		return nil, false
+// entry is one delivered stream entry: its receipt ("<lane>:<id>") and the
+// job's JSON.
+type entry struct{ receipt, payload string }
+
+// takeLocked runs take's steps; the caller holds takeMu.
+func (q *Queue) takeLocked(ctx context.Context, n int) ([]entry, wakeInfo, error) {
+	got, err := q.resumeOwn(ctx, n)
+	if err != nil {
+		return nil, wakeInfo{}, err
 	}
-	entries, ok := strs(res[0])
+	if now := time.Now(); len(got) < n && !now.Before(q.nextReclaim) {
+		more, err := q.reclaimIdle(ctx, n-len(got))
+		if err != nil {
+			return nil, wakeInfo{}, err
+		}
+		got = append(got, more...)
+		q.nextReclaim = now.Add(q.every)
+	}
+	if len(got) == n {
+		return got, wakeInfo{}, nil
+	}
+	more, w, err := q.takeNew(ctx, n-len(got))
+	return append(got, more...), w, err
+}
+
+// resumeOwn returns up to n of the entries this consumer name holds but
+// has not settled, high lane first, oldest first: after a restart under the
+// same name they come back at once instead of after the visibility timeout.
+// One XREADGROUP reads every lane whose walk is not over; a lane that
+// answers with fewer than asked is done, so a Queue pays for this step only
+// until its first calls have found everything.
+func (q *Queue) resumeOwn(ctx context.Context, n int) ([]entry, error) {
+	var lanes []int
+	for i, cur := range q.resume {
+		if cur != "" {
+			lanes = append(lanes, i)
+		}
+	}
+	if len(lanes) == 0 {
+		return nil, nil
+	}
+	streams := make([]string, 2*len(lanes))
+	for j, i := range lanes {
+		streams[j], streams[len(lanes)+j] = q.keys[i], q.resume[i]
+	}
+	res, err := q.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.group, Consumer: q.consumer,
+		Streams: streams, Count: int64(n), Block: -1}).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, redisErr(err, "resume pending jobs")
+	}
+	read := map[string][]redis.XMessage{}
+	for _, st := range res {
+		read[st.Stream] = st.Messages
+	}
+	var got []entry
+	for _, i := range lanes {
+		msgs := read[q.keys[i]]
+		used := 0
+		for _, m := range msgs {
+			if len(got) == n {
+				break
+			}
+			used++
+			if e, ok := q.entryOf(ctx, i, m); ok {
+				got = append(got, e)
+			}
+		}
+		switch {
+		case used == 0 && len(msgs) > 0: // n reached before this lane
+		case used < len(msgs) || len(msgs) == n:
+			q.resume[i] = msgs[used-1].ID
+		default:
+			q.resume[i] = ""
+		}
+	}
+	return got, nil
+}
+
+// reclaimIdle takes over up to n entries that other consumers have held
+// longer than the visibility timeout (they died, or lost their
+// connection), high lane first. Each lane's XAUTOCLAIM scan goes on where
+// the previous one stopped, so a long pending list is walked, not re-read.
+func (q *Queue) reclaimIdle(ctx context.Context, n int) ([]entry, error) {
+	var got []entry
+	for i := range 3 {
+		if len(got) == n {
+			break
+		}
+		msgs, next, err := q.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: q.keys[i], Group: q.group,
+			Consumer: q.consumer, MinIdle: q.vis, Start: q.reclaim[i], Count: int64(n - len(got))}).Result()
+		if err != nil {
+			return nil, redisErr(err, "reclaim idle jobs")
+		}
+		q.reclaim[i] = next
+		for _, m := range msgs {
+			if e, ok := q.entryOf(ctx, i, m); ok {
+				got = append(got, e)
+			}
+		}
+	}
+	return got, nil
+}
+
+// entryOf is m of lane i as a delivery; an entry without a payload gets
+// an empty one, which take dead-letters as undecodable. An entry deleted
+// while still pending (its job was acked through another delivery) has no
+// fields at all: it is acknowledged so it leaves the pending list, and not
+// delivered.
+func (q *Queue) entryOf(ctx context.Context, i int, m redis.XMessage) (entry, bool) {
+	if m.Values != nil {
+		p, _ := m.Values["j"].(string)
+		return entry{receipt: laneCodes[i] + ":" + m.ID, payload: p}, true
+	}
+	if err := q.rdb.XAck(ctx, q.keys[i], q.group, m.ID).Err(); err != nil {
+		q.log.WarnContext(ctx, "could not drop a deleted queue entry from the pending list", "receipt", laneCodes[i]+":"+m.ID, "error", err.Error())
+	}
+	return entry{}, false
+}
+
+// takeNew claims up to n new entries with the take script, planning how
+// many each lane gives by the weighted round robin, and charges what the
+// lanes gave to their credits.
+func (q *Queue) takeNew(ctx context.Context, n int) ([]entry, wakeInfo, error) {
+	want := plan(q.credits, n)
+	res, err := takeScript.Run(ctx, q.rdb, q.keys, q.group, q.consumer, want[0], want[1], want[2]).Slice()
+	if err != nil {
+		return nil, wakeInfo{}, redisErr(err, "receive")
+	}
+	entries, got, dry, w, ok := parseTake(res)
 	if !ok {
-		return nil, false
+		return nil, wakeInfo{}, recall.Errorf(recall.EINTERNAL, "redisq: receive: unexpected script reply %v", res)
 	}
-	c, ok1 := ints(res[1])
-	r, ok2 := strs(res[2])
-	rc, ok3 := strs(res[3])
+	q.credits = charge(q.credits, got, dry)
+	return entries, w, nil
+}
+
+// roundWeights are the deliveries each lane gets in one round of the
+// weighted round robin, highest priority first (recall.Priority.Weight).
+func roundWeights() (w [3]int) {
+	for i, p := range recall.Priorities {
+		w[i] = p.Weight()
+	}
+	return w
+}
+
+// plan splits n deliveries over the lanes the way the weighted round robin
+// serves them when every lane has work: each lane takes what is left of its
+// turn in this round, high first, then a new round grants every lane its
+// weight again. The take script reads the lanes in priority order and
+// passes a lane's shortfall on to the lanes below it.
+func plan(credits [3]int, n int) (want [3]int) {
+	for n > 0 {
+		if credits == ([3]int{}) {
+			credits = roundWeights()
+		}
+		for i := range credits {
+			k := min(credits[i], n)
+			want[i], credits[i], n = want[i]+k, credits[i]-k, n-k
+		}
+	}
+	return want
+}
+
+// charge spends what each lane delivered from its credits. A lane that
+// took more than it had left (the script passed it a dry lane's share) pays
+// with further rounds, which grant every other lane its weight as well, so
+// over many calls each lane with work still gets its weight's share. A lane
+// that ran dry passes the rest of its turn; it is asked again from the next
+// round on. Credits saved up this way are capped at maxRounds rounds, so a
+// lane cannot bank an unbounded burst.
+func charge(credits, got [3]int, dry [3]bool) [3]int {
+	w := roundWeights()
+	for i := range credits {
+		credits[i] -= got[i]
+	}
+	for credits[0] < 0 || credits[1] < 0 || credits[2] < 0 {
+		for i := range credits {
+			credits[i] += w[i]
+		}
+	}
+	for i := range credits {
+		if dry[i] {
+			credits[i] = 0
+		}
+		credits[i] = min(credits[i], maxRounds*w[i])
+	}
+	return credits
+}
+
+// maxRounds caps the credits a lane can save up, in rounds.
+const maxRounds = 4
+
+// parseTake unpacks the take script's reply: the entries, how many each
+// lane gave, which lanes ran dry, and what to wait for.
+func parseTake(res []any) (entries []entry, got [3]int, dry [3]bool, w wakeInfo, ok bool) {
+	if len(res) != 7 {
+		return nil, got, dry, w, false
+	}
+	for lane := range 3 {
+		flat, ok := strs(res[lane]) // id, payload, id, payload, ...
+		if !ok || len(flat)%2 != 0 {
+			return nil, got, dry, w, false
+		}
+		for i := 0; i < len(flat); i += 2 {
+			entries = append(entries, entry{receipt: laneCodes[lane] + ":" + flat[i], payload: flat[i+1]})
+		}
+		got[lane] = len(flat) / 2
+	}
+	d, ok1 := ints(res[3])
+	now, ok2 := res[4].(int64)
+	due, ok3 := res[5].(int64)
 	last, ok4 := strs(res[6])
-	now, ok5 := res[4].(int64)
-	due, ok6 := res[5].(int64)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || len(c) != 3 || len(r) != 3 || len(rc) != 3 || len(last) != 3 {
-		return nil, false
+	if !(ok1 && ok2 && ok3 && ok4) || len(d) != 3 || len(last) != 3 {
+		return nil, got, dry, w, false
 	}
 	for i := range 3 {
-		credits[i] = int(c[i])
-		resume[i] = r[i]
-		reclaim[i] = rc[i]
+		dry[i] = d[i] == 1
 		w.last[i] = last[i]
 	}
 	w.now, w.nextDue = now, due
-	return entries, true
+	return entries, got, dry, w, true
 }
 
 func strs(v any) ([]string, bool) {
@@ -426,8 +598,8 @@ func (q *Queue) ensure(ctx context.Context) error {
 	})
 	if err != nil {
 		for _, c := range cmds {
-			if e := c.Err(); e != nil && !strings.Contains(e.Error(), "BUSYGROUP") {
-				return unavailable(e, "create consumer groups")
+			if e := c.Err(); e != nil && replyCode(e) != "BUSYGROUP" {
+				return redisErr(e, "create consumer groups")
 			}
 		}
 	}
@@ -443,16 +615,17 @@ func (q *Queue) ensure(ctx context.Context) error {
 // A worker finishing fifty jobs at once then costs Redis a few calls, not
 // fifty, which keeps ack latency (and so slot turnaround) flat under load.
 func (q *Queue) Ack(ctx context.Context, jobs ...recall.Job) error {
-	pairs := make([]any, 0, 2*len(jobs))
+	acks := make([]ack, 0, len(jobs))
 	for _, j := range jobs {
-		if j.Receipt != "" {
-			pairs = append(pairs, j.Receipt, j.Key())
+		// A receipt this queue did not hand out names no entry: ignored.
+		if lane, id, ok := parseReceipt(j.Receipt); ok {
+			acks = append(acks, ack{lane: lane, id: id, receipt: j.Receipt, key: j.Key()})
 		}
 	}
-	if len(pairs) == 0 {
+	if len(acks) == 0 {
 		return nil
 	}
-	req := &ackReq{pairs: pairs, done: make(chan error, 1)}
+	req := &ackReq{acks: acks, done: make(chan error, 1)}
 	q.ackMu.Lock()
 	q.ackQueue = append(q.ackQueue, req)
 	lead := !q.ackBusy
@@ -464,7 +637,7 @@ func (q *Queue) Ack(ctx context.Context, jobs ...recall.Job) error {
 	select {
 	case err := <-req.done:
 		if err != nil {
-			return unavailable(err, "ack %d jobs", len(jobs))
+			return redisErr(err, "ack %d jobs", len(jobs))
 		}
 		return nil
 	case <-ctx.Done():
@@ -474,11 +647,24 @@ func (q *Queue) Ack(ctx context.Context, jobs ...recall.Job) error {
 
 // ackReq is one Ack call waiting for its batch to be committed.
 type ackReq struct {
-	pairs []any
-	done  chan error
+	acks []ack
+	done chan error
 }
 
-// maxAckBatch bounds one ack script's work (in receipt, key pairs).
+// ack is one delivery to end: its lane and entry id, its receipt and job key.
+type ack struct {
+	lane             int
+	id, receipt, key string
+}
+
+// parseReceipt splits a receipt ("<lane letter>:<entry id>").
+func parseReceipt(r string) (lane int, id string, ok bool) {
+	code, id, ok := strings.Cut(r, ":")
+	lane = slices.Index(laneCodes[:], code)
+	return lane, id, ok && lane >= 0 && id != ""
+}
+
+// maxAckBatch bounds one ack script's work (in deliveries).
 const maxAckBatch = 512
 
 // flushAcks commits one batch of queued acks, then hands the next batch to
@@ -487,18 +673,39 @@ func (q *Queue) flushAcks(ctx context.Context) {
 	q.ackMu.Lock()
 	var batch []*ackReq
 	n := 0
-	for len(q.ackQueue) > 0 && (n == 0 || n+len(q.ackQueue[0].pairs) <= 2*maxAckBatch) {
-		n += len(q.ackQueue[0].pairs)
+	for len(q.ackQueue) > 0 && (n == 0 || n+len(q.ackQueue[0].acks) <= maxAckBatch) {
+		n += len(q.ackQueue[0].acks)
 		batch = append(batch, q.ackQueue[0])
 		q.ackQueue[0] = nil
 		q.ackQueue = q.ackQueue[1:]
 	}
 	q.ackMu.Unlock()
 
-	args := make([]any, 1, 1+n)
+	// The script's arguments: the group, how many entries of each lane,
+	// their ids lane by lane, then the job keys and their receipts.
+	args := make([]any, 4, 4+3*n)
 	args[0] = q.group
+	var counts [3]int
+	for lane := range counts {
+		for _, r := range batch {
+			for _, a := range r.acks {
+				if a.lane == lane {
+					args = append(args, a.id)
+					counts[lane]++
+				}
+			}
+		}
+		args[1+lane] = counts[lane]
+	}
 	for _, r := range batch {
-		args = append(args, r.pairs...)
+		for _, a := range r.acks {
+			args = append(args, a.key)
+		}
+	}
+	for _, r := range batch {
+		for _, a := range r.acks {
+			args = append(args, a.receipt)
+		}
 	}
 	err := ackScript.Run(ctx, q.rdb, q.keys, args...).Err()
 	for _, r := range batch {
@@ -518,9 +725,9 @@ func (q *Queue) flushAcks(ctx context.Context) {
 // Attempt) after delay. A stale receipt, or an empty one while the key is
 // outstanding, makes it a no-op.
 func (q *Queue) Retry(ctx context.Context, job recall.Job, delay time.Duration) error {
-	lane, err := laneOf(job.Priority)
-	if err != nil {
-		return err
+	lane := job.Priority.Lane()
+	if lane < 0 {
+		return recall.Errorf(recall.EINVALID, "redisq: invalid priority %q", job.Priority)
 	}
 	payload, err := encode(job)
 	if err != nil {
@@ -531,7 +738,7 @@ func (q *Queue) Retry(ctx context.Context, job recall.Job, delay time.Duration) 
 		ms = 1
 	}
 	if err := retryScript.Run(ctx, q.rdb, q.keys, q.group, job.Receipt, job.Key(), laneCodes[lane], payload, ms).Err(); err != nil {
-		return unavailable(err, "retry %s", job.Key())
+		return redisErr(err, "retry %s", job.Key())
 	}
 	return nil
 }
@@ -544,7 +751,7 @@ func (q *Queue) DeadLetter(ctx context.Context, job recall.Job, reason string) e
 		return err
 	}
 	if err := deadScript.Run(ctx, q.rdb, q.keys, q.group, job.Receipt, job.Key(), payload, reason, q.maxDead, "0").Err(); err != nil {
-		return unavailable(err, "dead-letter %s", job.Key())
+		return redisErr(err, "dead-letter %s", job.Key())
 	}
 	return nil
 }
@@ -561,7 +768,7 @@ func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]recall.DeadLetter
 		msgs, err = q.rdb.XRange(ctx, q.keys[5], "-", "+").Result()
 	}
 	if err != nil {
-		return nil, unavailable(err, "list dead letters")
+		return nil, redisErr(err, "list dead letters")
 	}
 	out := make([]recall.DeadLetter, 0, len(msgs))
 	for _, m := range msgs {
@@ -574,7 +781,8 @@ func deadLetterOf(m redis.XMessage) recall.DeadLetter {
 	d := recall.DeadLetter{ID: m.ID, At: idTime(m.ID)}
 	d.Reason, _ = m.Values["reason"].(string)
 	if p, ok := m.Values["j"].(string); ok {
-		if err := json.Unmarshal([]byte(p), &d.Job); err != nil && d.Reason == "" {
+		var err error
+		if d.Job, err = decode(p); err != nil && d.Reason == "" {
 			d.Reason = "undecodable job payload"
 		}
 	}
@@ -604,8 +812,10 @@ func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
 		})
 		if err != nil {
 			for _, c := range cmds {
-				if e := c.Err(); e != nil && !strings.Contains(e.Error(), "Invalid stream ID") {
-					return 0, unavailable(e, "read dead letters")
+				// An id that is no stream id is an error reply for that
+				// one command; it names no dead letter, so it is skipped.
+				if e := c.Err(); e != nil && replyCode(e) != "ERR" {
+					return 0, redisErr(e, "read dead letters")
 				}
 			}
 		}
@@ -621,7 +831,7 @@ func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
 	for {
 		msgs, err := q.rdb.XRangeN(ctx, q.keys[5], start, "+", 100).Result()
 		if err != nil {
-			return total, unavailable(err, "read dead letters")
+			return total, redisErr(err, "read dead letters")
 		}
 		if len(msgs) == 0 {
 			return total, nil
@@ -643,8 +853,8 @@ func (q *Queue) redrive(ctx context.Context, msgs []redis.XMessage) (int, error)
 	var args []any
 	for _, m := range msgs {
 		d := deadLetterOf(m)
-		lane, err := laneOf(d.Job.Priority)
-		if err != nil {
+		lane := d.Job.Priority.Lane()
+		if lane < 0 {
 			continue // undecodable: leave it for an operator to read
 		}
 		job := d.Job
@@ -661,7 +871,7 @@ func (q *Queue) redrive(ctx context.Context, msgs []redis.XMessage) (int, error)
 	}
 	n, err := redriveScript.Run(ctx, q.rdb, q.keys, args...).Int()
 	if err != nil {
-		return 0, unavailable(err, "redrive")
+		return 0, redisErr(err, "redrive")
 	}
 	return n, nil
 }
@@ -674,7 +884,7 @@ func (q *Queue) DeleteDeadLetters(ctx context.Context, ids ...string) (int, erro
 	}
 	n, err := q.rdb.XDel(ctx, q.keys[5], ids...).Result()
 	if err != nil {
-		return 0, unavailable(err, "delete dead letters")
+		return 0, redisErr(err, "delete dead letters")
 	}
 	return int(n), nil
 }
@@ -682,7 +892,7 @@ func (q *Queue) DeleteDeadLetters(ctx context.Context, ids ...string) (int, erro
 // Ping checks Redis answers.
 func (q *Queue) Ping(ctx context.Context) error {
 	if err := q.rdb.Ping(ctx).Err(); err != nil {
-		return unavailable(err, "ping")
+		return redisErr(err, "ping")
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -575,8 +576,9 @@ func TestRoundTrips(t *testing.T) {
 	for i := range jobs {
 		cycle(fmt.Sprintf("c%d", i))
 	}
-	// Receive also reclaims every ReclaimEvery, inside the same script, so
-	// that costs no extra trip either.
+	// Reclaiming idle entries costs trips of its own, but only once per
+	// ReclaimEvery (15s here, so once, in the warm-up), and resuming this
+	// consumer's pending entries only until a Receive has found none.
 	if got := hook.n.Load(); got > 3*jobs {
 		t.Errorf("%d round trips for %d jobs, want at most 3 per job", got, jobs)
 	}
@@ -868,4 +870,213 @@ func TestConcurrentAcks(t *testing.T) {
 		t.Errorf("%d acks took %d round trips", n, hook.n.Load())
 	}
 	assertEmpty(t, c, q)
+}
+
+// TestWeightedRoundRobin pins the priority policy on Redis: rounds of
+// recall.Priority.Weight deliveries (6:3:1) with every lane busy, whether
+// jobs are taken one at a time or in batches; a lane without work passes
+// its turn, the lanes with work share its rounds by their weights, and the
+// only lane with work takes everything.
+func TestWeightedRoundRobin(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	c := client(t, srv.URL())
+	h, d, l := recall.PriorityHigh, recall.PriorityDefault, recall.PriorityLow
+	round := []recall.Priority{h, h, h, h, h, h, d, d, d, l}
+	tests := []struct {
+		name  string
+		fill  []recall.Priority // 300 jobs of each
+		batch int
+		want  []recall.Priority // the first len(want) deliveries, in order
+		count map[recall.Priority]int
+	}{
+		{name: "every lane busy, one at a time", fill: []recall.Priority{h, d, l}, batch: 1,
+			want: slices.Concat(round, round, round)},
+		{name: "every lane busy, batches of ten", fill: []recall.Priority{h, d, l}, batch: 10,
+			want: slices.Concat(round, round, round)},
+		{name: "every lane busy, batches of 64", fill: []recall.Priority{h, d, l}, batch: 64,
+			count: map[recall.Priority]int{h: 192, d: 96, l: 32}},
+		{name: "high empty, one at a time", fill: []recall.Priority{d, l}, batch: 1,
+			want: []recall.Priority{d, d, d, l, d, d, d, l, d, d, d, l}},
+		{name: "high empty, batches of 8", fill: []recall.Priority{d, l}, batch: 8,
+			count: map[recall.Priority]int{d: 240, l: 80}},
+		{name: "only high", fill: []recall.Priority{h}, batch: 64,
+			count: map[recall.Priority]int{h: 64}},
+		{name: "only low", fill: []recall.Priority{l}, batch: 64,
+			count: map[recall.Priority]int{l: 64}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			q := redisq.New(c, redisq.Options{Prefix: uniquePrefix(), Visibility: time.Minute})
+			ctx := ctxT(t)
+			for i := range 300 {
+				for _, p := range tc.fill {
+					if err := q.Enqueue(ctx, job(fmt.Sprintf("%s-%d", p, i), p)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			total := len(tc.want)
+			for _, n := range tc.count {
+				total += n
+			}
+			var got []recall.Priority
+			for len(got) < total {
+				asked := min(tc.batch, total-len(got))
+				jobs, err := q.Receive(ctx, asked, time.Second)
+				if err != nil || len(jobs) != asked {
+					// Every lane filled holds more than the test takes.
+					t.Fatalf("Receive(%d) after %d: %d jobs, %v", asked, len(got), len(jobs), err)
+				}
+				for _, j := range jobs {
+					got = append(got, j.Priority)
+				}
+			}
+			if tc.want != nil && !slices.Equal(got, tc.want) {
+				t.Errorf("deliveries\n%v\nwant\n%v", got, tc.want)
+			}
+			counts := map[recall.Priority]int{}
+			for _, p := range got {
+				counts[p]++
+			}
+			// The first take that finds a lane dry hands that lane's share
+			// to the lane below it; later rounds even it out, to within a
+			// delivery or two.
+			for p, n := range tc.count {
+				if counts[p] < n-2 || counts[p] > n+2 {
+					t.Errorf("%d deliveries: %v, want %v", len(got), counts, tc.count)
+					break
+				}
+			}
+		})
+	}
+}
+
+// TestStreamsFlushed checks the queue recreates its consumer groups when
+// the streams vanish under it (FLUSHALL, or a restart without
+// persistence), instead of failing every Receive with NOGROUP.
+func TestStreamsFlushed(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t, testenv.WithDir(t.TempDir())) // owned: FLUSHALL
+	c := client(t, srv.URL())
+	q := redisq.New(c, redisq.Options{Prefix: uniquePrefix(), Visibility: time.Minute})
+	ctx := ctxT(t)
+	if _, err := q.Receive(ctx, 1, 0); err != nil { // creates the groups
+		t.Fatal(err)
+	}
+	if err := c.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The enqueue's XADD recreates the stream, without a group.
+	if err := q.Enqueue(ctx, job("after-flush", recall.PriorityDefault)); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := q.Receive(ctx, 1, time.Second)
+	if err != nil || len(jobs) != 1 || jobs[0].ConversationID != "after-flush" {
+		t.Fatalf("Receive after a flush = %v, %v; want the job enqueued after it", jobs, err)
+	}
+}
+
+// TestErrorsAgainstRealRedis checks Redis's refusals come out of the queue
+// as the codes and messages an operator acts on, from real servers: one
+// with a password and an ACL user, a cluster, and nothing at all.
+func TestErrorsAgainstRealRedis(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t, testenv.WithDir(t.TempDir())) // owned: it gets a password
+	ctx := ctxT(t)
+	admin := srv.Client()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "other-app", "on", ">pw", "~other:*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.ConfigSet(ctx, "requirepass", "s3cret").Err(); err != nil {
+		t.Fatal(err)
+	}
+	cl := testenv.StartRedisCluster(t)
+	var plainOnCluster string // a node that does not own the queue's slot
+	for _, a := range cl.Addrs() {
+		q := redisq.New(client(t, "redis://"+a), redisq.Options{Prefix: "errs"})
+		if err := q.Enqueue(ctx, job("probe", recall.PriorityHigh)); err != nil {
+			plainOnCluster = "redis://" + a
+			break
+		}
+	}
+	if plainOnCluster == "" {
+		t.Fatal("every cluster node took the queue's keys")
+	}
+	addr := srv.Addr()
+	tests := []struct {
+		name, url string
+		code      string
+		says      string
+	}{
+		{"no password", "redis://" + addr, recall.EUNAUTHORIZED, "password in REDIS_URL"},
+		{"wrong password", "redis://:wrong@" + addr, recall.EUNAUTHORIZED, "password in REDIS_URL"},
+		{"user without the keys", "redis://other-app:pw@" + addr, recall.EUNAUTHORIZED, "ACL"},
+		{"tls to a plain redis", "rediss://:s3cret@" + addr, recall.EINVALID, "use redis://"},
+		{"cluster client on a plain redis", "redis://:s3cret@" + addr + "?cluster=true", recall.EINVALID, "not a cluster"},
+		{"plain client on a cluster", plainOnCluster, recall.EINVALID, "RECALL_REDIS_CLUSTER=true"},
+		{"nothing there", "redis://127.0.0.1:1", recall.EUNAVAILABLE, "nothing listens"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := redisq.NewClient(tc.url, redisq.ClientOptions{Timeout: 500 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			err = redisq.New(c, redisq.Options{Prefix: "errs"}).Enqueue(ctx, job("x", recall.PriorityHigh))
+			if recall.ErrorCode(err) != tc.code || !strings.Contains(recall.ErrorMessage(err), tc.says) {
+				t.Errorf("Enqueue = %v; want %s saying %q", err, tc.code, tc.says)
+			}
+		})
+	}
+	// The right password works.
+	ok := redisq.New(client(t, "redis://:s3cret@"+addr), redisq.Options{Prefix: "errs"})
+	if err := ok.Enqueue(ctx, job("x", recall.PriorityHigh)); err != nil {
+		t.Errorf("Enqueue with the password = %v", err)
+	}
+}
+
+// TestResumeSkipsDeletedEntries: an entry deleted while this consumer held
+// it (by hand, say) is neither delivered, nor dead-lettered, nor left
+// pending when the restarted consumer resumes. (Redis 7's XAUTOCLAIM drops
+// such entries from the pending list by itself; the queue acknowledges them
+// for older servers.)
+func TestResumeSkipsDeletedEntries(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	c := client(t, srv.URL())
+	opts := redisq.Options{Prefix: uniquePrefix(), Consumer: "worker-a", Visibility: time.Hour}
+	ctx := ctxT(t)
+	before := redisq.New(c, opts)
+	for _, id := range []string{"kept", "deleted"} {
+		if err := before.Enqueue(ctx, job(id, recall.PriorityDefault)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, err := before.Receive(ctx, 2, time.Second)
+	if err != nil || len(held) != 2 {
+		t.Fatalf("Receive = %d jobs, %v", len(held), err)
+	}
+	for _, j := range held {
+		if j.ConversationID == "deleted" {
+			_, id, _ := strings.Cut(j.Receipt, ":")
+			if err := c.XDel(ctx, before.Keys()[1], id).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	after := redisq.New(c, opts)
+	back, err := after.Receive(ctx, 10, 0)
+	if err != nil || len(back) != 1 || back[0].ConversationID != "kept" {
+		t.Fatalf("resumed %v, %v; want only the entry still there", back, err)
+	}
+	if err := after.Ack(ctx, back...); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := after.Stats(ctx); err != nil || st.InFlight != 0 || st.Dead != 0 {
+		t.Errorf("after resuming and acking: %+v, %v; want nothing pending and no dead letter", st, err)
+	}
 }

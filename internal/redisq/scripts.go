@@ -38,34 +38,21 @@ redis.call('HSET', KEYS[4], ARGV[2], ARGV[1] .. ':' .. id)
 return 1
 `)
 
-// takeScript delivers up to n jobs to one consumer: it first moves due
-// retries into their streams, then resumes the consumer's own pending
-// entries (after a restart), then reclaims entries idle past the visibility
-// timeout from dead consumers, then reads new entries by weighted credit
-// round robin.
+// takeScript moves due retries into their streams, then reads new entries
+// for one consumer: each lane up to the count the caller planned for it
+// (Queue.plan) plus whatever the lanes above it lacked, high first; what is
+// still missing after the low lane comes from any lane that did not run
+// dry. When nothing was delivered it also says when to look again: the next
+// retry's due time and each stream's last id, read in the same atomic step
+// so an entry added after it wakes the caller's XREAD.
 //
-// ARGV: group, consumer, n, credits h d l, weights h d l, resume cursors
-// h d l ("" when done), reclaim min idle ms (0 to skip), reclaim cursors
-// h d l, promote limit.
-//
-// Returns {entries (flat receipt, payload pairs), credits, resume cursors,
-// reclaim cursors, now ms, next due ms or -1, last ids h d l}. The last two
-// are only filled when nothing was delivered, for the caller's wait.
+// ARGV: group, consumer, count for high, default, low.
+// Returns {high's, default's and low's entries (each a flat id, payload
+// list), ran dry (0|1 per lane), now ms, next due ms or -1, last ids h d l}.
 var takeScript = redis.NewScript(luaLanes + `
 local group, consumer = ARGV[1], ARGV[2]
-local need = tonumber(ARGV[3])
-local credits = {tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])}
-local weights = {tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])}
-local resume = {ARGV[10], ARGV[11], ARGV[12]}
-local idle = tonumber(ARGV[13])
-local reclaim = {ARGV[14], ARGV[15], ARGV[16]}
-local limit = tonumber(ARGV[17])
 local now = nowms()
-local out = {}
-
--- Due retries join the back of their stream.
-local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, limit)
-for _, k in ipairs(due) do
+for _, k in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 100)) do
   redis.call('ZREM', KEYS[5], k)
   local v = redis.call('HGET', KEYS[4], k)
   if v and string.sub(v, 1, 2) == 's:' then
@@ -75,78 +62,29 @@ for _, k in ipairs(due) do
   end
 end
 
--- add appends delivered entries; an entry deleted while pending (a late
--- duplicate ack) is dropped from the group instead.
-local function add(i, entries)
-  local n = 0
+local out, dry, total = {{}, {}, {}}, {0, 0, 0}, 0
+local function read(i, count)
+  local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', KEYS[i], '>')
+  local entries, o = (r and r[1][2]) or {}, out[i]
   for _, e in ipairs(entries) do
-    if e[2] and e[2][2] then
-      out[#out + 1] = CODE[i] .. ':' .. e[1]
-      out[#out + 1] = e[2][2]
-      n = n + 1
-    else
-      redis.call('XACK', KEYS[i], group, e[1])
-    end
+    o[#o + 1] = e[1]
+    o[#o + 1] = e[2][2]
   end
-  return n
+  total = total + #entries
+  if #entries < count then dry[i] = 1 end
+  return #entries
 end
-
--- A restarted consumer first takes back what it held when it died.
+local missing = 0
 for i = 1, 3 do
-  if resume[i] ~= '' and need > 0 then
-    local asked = need
-    local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', asked, 'STREAMS', KEYS[i], resume[i])
-    local entries = (r and r[1][2]) or {}
-    need = need - add(i, entries)
-    if #entries < asked then
-      resume[i] = ''
-    else
-      resume[i] = entries[#entries][1]
-    end
-  end
+  local want = tonumber(ARGV[2 + i]) + missing
+  if want > 0 then missing = want - read(i, want) end
 end
-
--- Entries a dead consumer held past the visibility timeout.
-if idle > 0 then
-  for i = 1, 3 do
-    if need > 0 then
-      local r = redis.call('XAUTOCLAIM', KEYS[i], group, consumer, idle, reclaim[i], 'COUNT', need)
-      reclaim[i] = r[1]
-      need = need - add(i, r[2])
-    end
-  end
-end
-
--- New entries: serve the highest lane that has credit and work; when no
--- such lane is left, start a new round. A lane found empty stays skipped
--- for the rest of this call, and the only lane with work takes all.
-local empty = {false, false, false}
-while need > 0 do
-  local lane = nil
-  for i = 1, 3 do
-    if credits[i] > 0 and not empty[i] then lane = i; break end
-  end
-  if lane == nil then
-    if empty[1] and empty[2] and empty[3] then break end
-    credits = {weights[1], weights[2], weights[3]}
-  else
-    local others = 0
-    for i = 1, 3 do
-      if i ~= lane and not empty[i] then others = others + 1 end
-    end
-    local take = need
-    if others > 0 then take = math.min(need, credits[lane]) end
-    local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', take, 'STREAMS', KEYS[lane], '>')
-    local entries = (r and r[1][2]) or {}
-    local got = add(lane, entries)
-    credits[lane] = math.max(credits[lane] - #entries, 0)
-    need = need - got
-    if #entries < take then empty[lane] = true end
-  end
+for i = 1, 3 do
+  if missing > 0 and dry[i] == 0 then missing = missing - read(i, missing) end
 end
 
 local nextdue, last = -1, {'', '', ''}
-if #out == 0 then
+if total == 0 then
   local d = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
   if d[2] then nextdue = tonumber(d[2]) end
   for i = 1, 3 do
@@ -156,24 +94,31 @@ if #out == 0 then
     end
   end
 end
-return {out, credits, resume, reclaim, now, nextdue, last}
+return {out[1], out[2], out[3], dry, now, nextdue, last}
 `)
 
 // ackScript ends deliveries for good: XACK and XDEL together, so acked
-// entries never pile up in the streams, and the job key is released only if
-// it still names this delivery.
-// ARGV: group, then (receipt, job key) pairs.
-var ackScript = redis.NewScript(luaLanes + `
-for j = 2, #ARGV - 1, 2 do
-  local r, k = ARGV[j], ARGV[j + 1]
-  local i = LANE[string.sub(r, 1, 1)]
-  if i and string.sub(r, 2, 2) == ':' then
-    local id = string.sub(r, 3)
-    redis.call('XACK', KEYS[i], ARGV[1], id)
-    redis.call('XDEL', KEYS[i], id)
-    if redis.call('HGET', KEYS[4], k) == r then redis.call('HDEL', KEYS[4], k) end
+// entries never pile up in the streams, and a job key is released only if
+// it still names the delivery being acked. Each command takes the whole
+// batch, so a batch of any size costs a handful of commands.
+// ARGV: group; how many entries of the high, default and low lanes; their
+// ids, lane by lane; then the n job keys; then their n receipts.
+var ackScript = redis.NewScript(`
+local at = 5
+for i = 1, 3 do
+  local n = tonumber(ARGV[1 + i])
+  if n > 0 then
+    redis.call('XACK', KEYS[i], ARGV[1], unpack(ARGV, at, at + n - 1))
+    redis.call('XDEL', KEYS[i], unpack(ARGV, at, at + n - 1))
+    at = at + n
   end
 end
+local n = (#ARGV - at + 1) / 2
+local cur, done = redis.call('HMGET', KEYS[4], unpack(ARGV, at, at + n - 1)), {}
+for j = 1, n do
+  if cur[j] == ARGV[at + n + j - 1] then done[#done + 1] = ARGV[at + j - 1] end
+end
+if #done > 0 then redis.call('HDEL', KEYS[4], unpack(done)) end
 return 1
 `)
 

@@ -39,10 +39,10 @@ func (q *Queue) Stats(ctx context.Context) (recall.QueueStats, error) {
 		return nil
 	})
 	if err != nil {
-		if strings.Contains(err.Error(), "NOGROUP") || strings.Contains(err.Error(), "no such key") {
-			q.ready.Store(false) // flushed under us; the next call recreates
+		if replyCode(err) != "" {
+			q.ready.Store(false) // NOGROUP, no such key: flushed under us; the next call recreates
 		}
-		return recall.QueueStats{}, unavailable(err, "stats")
+		return recall.QueueStats{}, redisErr(err, "stats")
 	}
 	st := recall.QueueStats{
 		Depth:     map[recall.Priority]int64{},
@@ -88,7 +88,7 @@ func (q *Queue) Stats(ctx context.Context) (recall.QueueStats, error) {
 		return nil
 	})
 	if err != nil {
-		return recall.QueueStats{}, unavailable(err, "stats")
+		return recall.QueueStats{}, redisErr(err, "stats")
 	}
 	now := time.Now()
 	for _, c := range firsts {
@@ -113,7 +113,7 @@ func (q *Queue) Stats(ctx context.Context) (recall.QueueStats, error) {
 func (q *Queue) EvictionPolicy(ctx context.Context) (string, error) {
 	m, err := q.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
 	if err != nil {
-		return "", unavailable(err, "config get maxmemory-policy")
+		return "", redisErr(err, "config get maxmemory-policy")
 	}
 	return m["maxmemory-policy"], nil
 }
@@ -130,7 +130,7 @@ func (q *Queue) PruneConsumers(ctx context.Context, idle time.Duration) (int, er
 	}
 	n, err := pruneScript.Run(ctx, q.rdb, q.keys, q.group, idle.Milliseconds()).Int()
 	if err != nil {
-		return 0, unavailable(err, "prune consumers")
+		return 0, redisErr(err, "prune consumers")
 	}
 	return n, nil
 }

@@ -2,9 +2,6 @@ package redisq
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,17 +9,29 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"recall/internal/bedrock"
 	"recall/internal/recall"
 )
 
-// usageFields are the counters kept per model, in the order of
-// bedrock.ModelTotals.
+// ModelUsage is one model's running counters.
+type ModelUsage struct {
+	Model string
+	// Calls counts model calls answered (and billed), Failures calls that
+	// ended in an error, Analyses analyses completed with model calls,
+	// CacheHits analyses answered from a cache at no cost.
+	Calls, Failures, Analyses, CacheHits int64
+	InputTokens, OutputTokens            int64
+}
+
+// usageFields are the counters kept per model, in the order of counts.
 var usageFields = []string{"calls", "failures", "analyses", "cache_hits", "input_tokens", "output_tokens"}
 
+func counts(m *ModelUsage) []*int64 {
+	return []*int64{&m.Calls, &m.Failures, &m.Analyses, &m.CacheHits, &m.InputTokens, &m.OutputTokens}
+}
+
 // Usage keeps running model usage totals shared by every worker, for
-// `recall usage`: what bedrock.Analyzer.Totals counts for one process,
-// summed over all of them and kept across restarts.
+// `recall usage`: what the Bedrock analyzer counts for one process, summed
+// over all of them and kept across restarts.
 //
 // Layout. One hash, {prefix}:usage, with a field "<counter>:<model>" per
 // model and counter (calls, failures, analyses, cache_hits, input_tokens,
@@ -34,33 +43,24 @@ var usageFields = []string{"calls", "failures", "analyses", "cache_hits", "input
 type Usage struct {
 	rdb redis.UniversalClient
 	key string
-	log *slog.Logger
 }
 
 // NewUsage returns the usage totals on client under prefix (DefaultPrefix
-// when empty); logger receives RecordUsage's failures (nil discards). It
-// does no I/O.
-func NewUsage(client redis.UniversalClient, prefix string, logger *slog.Logger) *Usage {
+// when empty). It does no I/O.
+func NewUsage(client redis.UniversalClient, prefix string) *Usage {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	return &Usage{rdb: client, key: "{" + prefix + "}:usage", log: logger}
+	return &Usage{rdb: client, key: "{" + prefix + "}:usage"}
 }
 
 // Key is the Redis key of the totals hash.
 func (u *Usage) Key() string { return u.key }
 
-func counts(m *bedrock.ModelTotals) []*int64 {
-	return []*int64{&m.Calls, &m.Failures, &m.Analyses, &m.CacheHits, &m.InputTokens, &m.OutputTokens}
-}
-
-// Add adds d's counters (calls, failures, analyses, cache hits, input and
-// output tokens; the cost fields are ignored) to the totals of model
-// d.Model, atomically. Errors are EUNAVAILABLE.
-func (u *Usage) Add(ctx context.Context, d bedrock.ModelTotals) error {
+// Add adds d's counters to the totals of model d.Model, atomically. Errors
+// are Redis's, classified (EUNAVAILABLE while it is down), or EINVALID when
+// d names no model.
+func (u *Usage) Add(ctx context.Context, d ModelUsage) error {
 	if d.Model == "" {
 		return recall.Errorf(recall.EINVALID, "redisq: usage: no model named")
 	}
@@ -74,37 +74,29 @@ func (u *Usage) Add(ctx context.Context, d bedrock.ModelTotals) error {
 		return nil
 	})
 	if err != nil {
-		return recall.Wrap(fmt.Errorf("redisq: usage add %s: %w", d.Model, err), recall.EUNAVAILABLE, "the usage totals are unavailable")
+		return redisErr(err, "usage add %s", d.Model)
 	}
 	return nil
-}
-
-// RecordUsage is Add for the analyzer's per-call hook: a failure is logged,
-// never returned, because losing a count must not fail an analysis.
-func (u *Usage) RecordUsage(ctx context.Context, d bedrock.ModelTotals) {
-	if err := u.Add(ctx, d); err != nil {
-		u.log.WarnContext(ctx, "usage not recorded", "model", d.Model, "error", err.Error())
-	}
 }
 
 // UsageTotals is the shared usage since the first recorded call.
 type UsageTotals struct {
 	// Since is when the first usage was recorded (zero when none was).
 	Since time.Time
-	// Models holds one entry per model, sorted by model ID, with the
-	// counters filled in; pricing them is the caller's (bedrock's table).
-	Models []bedrock.ModelTotals
+	// Models holds one entry per model, sorted by model ID; pricing them is
+	// the caller's (bedrock's table).
+	Models []ModelUsage
 }
 
-// Totals reads every model's totals in one round trip. Errors are
-// EUNAVAILABLE.
+// Totals reads every model's totals in one round trip. Errors are Redis's,
+// classified (EUNAVAILABLE while it is down).
 func (u *Usage) Totals(ctx context.Context) (UsageTotals, error) {
 	h, err := u.rdb.HGetAll(ctx, u.key).Result()
 	if err != nil {
-		return UsageTotals{}, recall.Wrap(fmt.Errorf("redisq: usage totals: %w", err), recall.EUNAVAILABLE, "the usage totals are unavailable")
+		return UsageTotals{}, redisErr(err, "usage totals")
 	}
 	var out UsageTotals
-	byModel := map[string]*bedrock.ModelTotals{}
+	byModel := map[string]*ModelUsage{}
 	for f, v := range h {
 		if f == "since" {
 			if s, err := strconv.ParseInt(v, 10, 64); err == nil {
@@ -120,7 +112,7 @@ func (u *Usage) Totals(ctx context.Context) (UsageTotals, error) {
 		}
 		m := byModel[model]
 		if m == nil {
-			m = &bedrock.ModelTotals{Model: model}
+			m = &ModelUsage{Model: model}
 			byModel[model] = m
 		}
 		*counts(m)[i] = n
@@ -128,6 +120,6 @@ func (u *Usage) Totals(ctx context.Context) (UsageTotals, error) {
 	for _, m := range byModel {
 		out.Models = append(out.Models, *m)
 	}
-	slices.SortFunc(out.Models, func(a, b bedrock.ModelTotals) int { return strings.Compare(a.Model, b.Model) })
+	slices.SortFunc(out.Models, func(a, b ModelUsage) int { return strings.Compare(a.Model, b.Model) })
 	return out, nil
 }
