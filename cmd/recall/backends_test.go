@@ -80,9 +80,7 @@ func doneCounts(t *testing.T, logs string) map[string]int {
 // TestServeOnRedisAndDynamo runs the whole pipeline with DYNAMODB_TABLE and
 // REDIS_URL set, against dynalite and a real redis-server.
 func TestServeOnRedisAndDynamo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts redis-server, dynalite and the binary")
-	}
+	testenv.SkipShort(t, "starts redis-server, dynalite and the binary")
 	redis := testenv.StartRedis(t)
 	dynamo := testenv.StartDynalite(t)
 	env := append(awsTestEnv(dynamo, "recall-e2e"), "REDIS_URL="+redis.URL())
@@ -114,9 +112,7 @@ func TestServeOnRedisAndDynamo(t *testing.T) {
 // TestServeThroughRedisRestart restarts Redis (with AOF) in the middle of 500
 // creates: every create answers 201, all 500 end done, each written once.
 func TestServeThroughRedisRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts redis-server and the binary")
-	}
+	testenv.SkipShort(t, "starts redis-server and the binary")
 	redis := testenv.StartRedis(t, testenv.WithAppendOnly())
 	s := startServe(t, t.TempDir(), "REDIS_URL="+redis.URL(), "RECALL_ANALYZER_LATENCY=5ms")
 	var ids []string

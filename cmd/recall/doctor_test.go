@@ -177,9 +177,6 @@ func TestDoctorHungRedis(t *testing.T) {
 }
 
 func TestDoctorRedisAndDynalite(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server and dynalite")
-	}
 	cleanEnv(t)
 	rs := testenv.StartRedis(t)
 	endpoint := testenv.StartDynalite(t)

@@ -14,9 +14,6 @@ import (
 )
 
 func TestQueueCommands(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts redis-server")
-	}
 	srv := testenv.StartRedis(t)
 	t.Setenv("REDIS_URL", srv.URL())
 	t.Setenv("RECALL_DATA_DIR", t.TempDir())
@@ -98,9 +95,6 @@ func TestSeparateWorkerNeedsASharedQueue(t *testing.T) {
 }
 
 func TestUsageCommand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts redis-server")
-	}
 	srv := testenv.StartRedis(t)
 	t.Setenv("REDIS_URL", srv.URL())
 	ctx := context.Background()

@@ -18,6 +18,7 @@ import (
 
 	"recall/internal/bedrock"
 	"recall/internal/bedrock/bedrocktest"
+	"recall/internal/testenv"
 )
 
 // buildRecall compiles this command once per test binary run.
@@ -182,9 +183,7 @@ func (s *server) waitDone(ids []string, within time.Duration) map[string]map[str
 }
 
 func TestServeEndToEndAndCleanShutdown(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
+	testenv.SkipShort(t, "builds and runs the binary")
 	dir := t.TempDir()
 	s := startServe(t, dir)
 	var ids []string
@@ -231,9 +230,7 @@ func TestServeEndToEndAndCleanShutdown(t *testing.T) {
 // TestServeRecoversAfterKill kills the runner while its in-process queue holds
 // work; the restarted runner's sweeper must finish every conversation.
 func TestServeRecoversAfterKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
+	testenv.SkipShort(t, "builds and runs the binary")
 	dir := t.TempDir()
 	s := startServe(t, dir, "RECALL_ANALYZER_LATENCY=300ms", "RECALL_CONCURRENCY=2")
 	var ids []string
@@ -263,9 +260,7 @@ func TestServeRecoversAfterKill(t *testing.T) {
 // RECALL_AI=bedrock against a server speaking Bedrock Runtime's wire
 // protocol: create → done with the model's fields, one model call each.
 func TestServeWithBedrock(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
+	testenv.SkipShort(t, "builds and runs the binary")
 	fake := bedrocktest.NewServer(t, bedrocktest.Options{Region: "us-west-2", AccessKeyID: "AKIDRECALLTEST", SecretAccessKey: "recall-test-secret"})
 	s := startServe(t, t.TempDir(),
 		"RECALL_AI=bedrock", "AWS_REGION=us-west-2", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME="+fake.URL,

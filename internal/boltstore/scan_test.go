@@ -9,6 +9,7 @@ import (
 	"recall/internal/boltstore"
 	"recall/internal/recall"
 	"recall/internal/recall/recalltest"
+	"recall/internal/testenv"
 )
 
 func TestScanner(t *testing.T) {
@@ -21,9 +22,7 @@ func TestScanner(t *testing.T) {
 // filters them all out: pages come back empty with a cursor until the scan
 // has read everything, rather than one page reading the whole file.
 func TestScanReadBudget(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes 6,000 conversations")
-	}
+	testenv.SkipShort(t, "writes 6,000 conversations")
 	s := open(t, filepath.Join(t.TempDir(), "recall.db"))
 	ctx := t.Context()
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)

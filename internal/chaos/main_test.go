@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"recall/internal/testenv"
 )
 
 // size is how big each scenario runs. A plain `go test` runs them small so
@@ -155,7 +157,5 @@ func moduleRoot() (string, error) {
 // servers; otherwise it is a no-op, so nothing is skipped by default.
 func needProcesses(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts recall, redis-server and dynalite processes")
-	}
+	testenv.SkipShort(t, "starts recall, redis-server and dynalite processes")
 }

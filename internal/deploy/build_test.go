@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"recall/internal/testenv"
 )
 
 // workDir holds what the tests build (function binaries, the emulator); it
@@ -188,9 +190,7 @@ func makeTarget(makefile, target string) (string, bool) {
 // would be deployed. Without make on the machine it checks the recipes'
 // text and builds with the same flags directly.
 func TestMakefileBuildsEachFunction(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds every function for linux/arm64; skipped with -short")
-	}
+	testenv.SkipShort(t, "builds every function for linux/arm64")
 	root := repoRoot(t)
 	b, err := os.ReadFile(filepath.Join(root, "Makefile"))
 	if err != nil {
@@ -250,9 +250,7 @@ func TestMakefileBuildsEachFunction(t *testing.T) {
 // The binaries the emulator runs are built for this machine's architecture
 // with the same flags; check them the same way and report their sizes.
 func TestHostBinaries(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds every function; skipped with -short")
-	}
+	testenv.SkipShort(t, "builds every function")
 	bins := buildFunctions(t, runtime.GOARCH)
 	var sizes []string
 	for _, name := range lambdaFunctions {

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"recall/internal/testenv"
 )
 
 // rieModule is the Lambda Runtime Interface Emulator, pinned. It is built
@@ -419,9 +421,7 @@ func requireEmulator(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the Lambda Runtime Interface Emulator runs only on Linux")
 	}
-	if testing.Short() {
-		t.Skip("builds the functions and the emulator; skipped with -short")
-	}
+	testenv.SkipShort(t, "builds the functions and the emulator")
 }
 
 // TestFunctionsUnderEmulator runs each function binary, built as for

@@ -269,9 +269,6 @@ func TestInitScriptMatchesTableDefinition(t *testing.T) {
 // script's own arguments, so the script is checked by use, not only by
 // comparison.
 func TestStoreOnInitScriptTable(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs dynalite")
-	}
 	ctx := t.Context()
 	client := testenv.DynamoClient(t, testenv.StartDynalite(t))
 	name := "recall-init-script-" + strconv.FormatInt(time.Now().UnixNano(), 36)

@@ -16,9 +16,6 @@ import (
 )
 
 func TestScanner(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs dynalite")
-	}
 	client := testenv.DynamoClient(t, testenv.StartDynalite(t))
 	recalltest.Scanner(t, func(t *testing.T) recall.Store { return newStore(t, client) })
 }
@@ -26,9 +23,6 @@ func TestScanner(t *testing.T) {
 // TestScanSkipsOtherItems puts an idempotency key and a probe's leftovers
 // next to the conversations: a scan returns conversations only.
 func TestScanSkipsOtherItems(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs dynalite")
-	}
 	client := testenv.DynamoClient(t, testenv.StartDynalite(t))
 	s := newStore(t, client)
 	ctx := t.Context()
@@ -52,9 +46,6 @@ func TestScanSkipsOtherItems(t *testing.T) {
 }
 
 func TestProbe(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs dynalite")
-	}
 	client := testenv.DynamoClient(t, testenv.StartDynalite(t))
 	s := newStore(t, client)
 	ctx := t.Context()

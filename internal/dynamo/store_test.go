@@ -48,9 +48,6 @@ func newStore(t testing.TB, client *dynamodb.Client) *dynamo.Store {
 }
 
 func TestStore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs dynalite")
-	}
 	client := testenv.DynamoClient(t, testenv.StartDynalite(t))
 	recalltest.Store(t, func(t *testing.T) recall.Store { return newStore(t, client) })
 }
@@ -102,9 +99,6 @@ func (fixedAnalyzer) Health(context.Context) (string, error) { return "local", n
 // through the real Service and worker: create is one write (two with an
 // idempotency key), processing a job is two writes and no read.
 func TestRequestCounts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs dynalite")
-	}
 	ctx := t.Context()
 	endpoint := testenv.StartDynalite(t)
 	store := newStore(t, testenv.DynamoClient(t, endpoint))
@@ -180,9 +174,6 @@ func TestRequestCounts(t *testing.T) {
 // in a DynamoDB item with its result, and that the stuck index does not copy
 // the content.
 func TestLargeItemFits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs dynalite")
-	}
 	ctx := t.Context()
 	client := testenv.DynamoClient(t, testenv.StartDynalite(t))
 	s := newStore(t, client)
@@ -237,9 +228,6 @@ func BenchmarkCreateGet(b *testing.B) {
 // Ping and reaches clients as EUNAVAILABLE with a message that names no
 // AWS internals.
 func TestFaultsAreUnavailable(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs dynalite")
-	}
 	endpoint := testenv.StartDynalite(t)
 	for name, client := range map[string]*dynamodb.Client{
 		"missing table": testenv.DynamoClient(t, endpoint),

@@ -31,9 +31,6 @@ func clusterURL(cl *testenv.RedisCluster) string {
 }
 
 func TestCache(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	backends := []struct {
 		name  string
@@ -120,9 +117,6 @@ func TestCache(t *testing.T) {
 // TestCacheKeysSpreadOverSlots checks cache keys carry no hash tag: on a
 // cluster, entries land on many slots and every node, not the queue's one.
 func TestCacheKeysSpreadOverSlots(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a redis cluster")
-	}
 	t.Parallel()
 	cl := testenv.StartRedisCluster(t)
 	c := client(t, clusterURL(cl))
@@ -166,9 +160,6 @@ func TestCacheKeysSpreadOverSlots(t *testing.T) {
 // TestCacheRedisDown checks a cache outage fails fast with EUNAVAILABLE,
 // which the analyzer logs and treats as a miss.
 func TestCacheRedisDown(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t, testenv.WithAppendOnly())
 	c := client(t, srv.URL())

@@ -52,9 +52,6 @@ func job(id string, p recall.Priority) recall.Job {
 }
 
 func TestQueueSuite(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t)
 	c := client(t, srv.URL())
@@ -64,9 +61,6 @@ func TestQueueSuite(t *testing.T) {
 }
 
 func TestQueueSuiteCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a redis cluster")
-	}
 	t.Parallel()
 	cl := testenv.StartRedisCluster(t)
 	addrs := cl.Addrs()
@@ -83,9 +77,6 @@ func TestQueueSuiteCluster(t *testing.T) {
 // TestRetryDoesNotBlockConsumer checks a job waiting out a long retry delay
 // sits in Redis, not in a consumer: other jobs flow past it at once.
 func TestRetryDoesNotBlockConsumer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t)
 	c := client(t, srv.URL())
@@ -133,9 +124,6 @@ func TestRetryDoesNotBlockConsumer(t *testing.T) {
 // its unacked jobs back at once, long before the visibility timeout, while
 // another consumer does not see them.
 func TestResumeOwnPending(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t)
 	prefix := uniquePrefix()
@@ -193,9 +181,6 @@ func TestResumeOwnPending(t *testing.T) {
 // TestReclaimFromDeadConsumer: a consumer takes a job and goes silent;
 // another takes it over after the visibility timeout, not before.
 func TestReclaimFromDeadConsumer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t)
 	c := client(t, srv.URL())
@@ -282,9 +267,6 @@ func TestHelperConsumer(t *testing.T) {
 // consumer gets both jobs after the visibility timeout, and with the
 // store's conditional write each job takes effect exactly once.
 func TestConsumerKilledMidJob(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t)
 	c := client(t, srv.URL())
@@ -395,9 +377,6 @@ wait:
 // failed, as the service does; nothing may be lost, every job must take
 // effect exactly once, and the queue must end empty.
 func TestRedisRestartDuringRun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t, testenv.WithAppendOnly())
 	c := client(t, srv.URL())
@@ -547,9 +526,6 @@ func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 // TestRoundTrips holds the queue to one round trip each for enqueue,
 // receive and ack of a job, and checks nothing is left behind.
 func TestRoundTrips(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t)
 	c := client(t, srv.URL())
@@ -589,9 +565,6 @@ func TestRoundTrips(t *testing.T) {
 // TestRedisDown checks every method fails fast with EUNAVAILABLE while
 // Redis is unreachable, instead of hanging or hot-looping.
 func TestRedisDown(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t, testenv.WithAppendOnly())
 	c := client(t, srv.URL())
@@ -636,9 +609,6 @@ func TestRedisDown(t *testing.T) {
 }
 
 func TestEvictionPolicyWarning(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t, testenv.WithDir(t.TempDir())) // owned: CONFIG SET is global
 	c := client(t, srv.URL())
@@ -666,9 +636,6 @@ func TestEvictionPolicyWarning(t *testing.T) {
 }
 
 func TestUndecodableEntryIsDeadLettered(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t)
 	c := client(t, srv.URL())
@@ -701,9 +668,6 @@ func TestUndecodableEntryIsDeadLettered(t *testing.T) {
 }
 
 func TestPruneConsumers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t)
 	c := client(t, srv.URL())
@@ -824,9 +788,6 @@ func TestNewClient(t *testing.T) {
 // TestConcurrentAcks acks 200 jobs from 200 goroutines at once: every ack
 // must land (the queue ends empty) though they share script calls.
 func TestConcurrentAcks(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t)
 	c := client(t, srv.URL())

@@ -13,9 +13,6 @@ import (
 )
 
 func TestUsageTotalsAcrossWorkers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	c := client(t, testenv.StartRedis(t).URL())
 	ctx := ctxT(t)
@@ -76,9 +73,6 @@ func TestUsageTotalsAcrossWorkers(t *testing.T) {
 }
 
 func TestUsageRedisDown(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs redis-server")
-	}
 	t.Parallel()
 	srv := testenv.StartRedis(t, testenv.WithAppendOnly())
 	c := client(t, srv.URL())

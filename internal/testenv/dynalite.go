@@ -35,6 +35,7 @@ const dynaliteStartTimeout = 20 * time.Second
 // distinct table names.
 func StartDynalite(t testing.TB) string {
 	t.Helper()
+	SkipShort(t, "starts dynalite")
 	if ep := os.Getenv(DynamoEndpointEnv); ep != "" {
 		return ep
 	}

@@ -12,9 +12,7 @@ import (
 )
 
 func TestStartDynalite(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts dynalite")
-	}
+	testenv.SkipShort(t, "starts dynalite")
 	t.Setenv(testenv.DynamoEndpointEnv, "")
 	var endpoint string
 	t.Run("serves", func(t *testing.T) {

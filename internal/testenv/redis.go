@@ -66,6 +66,7 @@ func WithDir(dir string) RedisOption { return func(c *redisConfig) { c.dir = dir
 // persistence (unless WithAppendOnly) and kills it when t ends.
 func StartRedis(t testing.TB, opts ...RedisOption) *RedisServer {
 	t.Helper()
+	SkipShort(t, "starts redis-server")
 	var cfg redisConfig
 	for _, o := range opts {
 		o(&cfg)
@@ -226,6 +227,7 @@ type RedisCluster struct {
 // cluster_state:ok on every node and kills them when t ends.
 func StartRedisCluster(t testing.TB) *RedisCluster {
 	t.Helper()
+	SkipShort(t, "starts a three-node Redis Cluster")
 	bin := redisBinary(t, "redis-server")
 	cli := redisBinary(t, "redis-cli")
 	c := &RedisCluster{}

@@ -15,9 +15,6 @@ import (
 )
 
 func TestStartRedis(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts redis-server")
-	}
 	t.Parallel()
 	s := testenv.StartRedis(t)
 	c := s.Client()
@@ -38,9 +35,6 @@ func TestStartRedis(t *testing.T) {
 // TestRedisRestart checks the AOF survives both a clean stop and a crash,
 // and that the server comes back on the same address.
 func TestRedisRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts redis-server")
-	}
 	t.Parallel()
 	s := testenv.StartRedis(t, testenv.WithAppendOnly())
 	addr := s.Addr()
@@ -74,9 +68,6 @@ func TestRedisRestart(t *testing.T) {
 }
 
 func TestStartRedisCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a redis cluster")
-	}
 	t.Parallel()
 	cl := testenv.StartRedisCluster(t)
 	if n := len(cl.Addrs()); n != 3 {
@@ -130,6 +121,7 @@ func (r *fatalRecorder) Fatalf(format string, args ...any) {
 func (r *fatalRecorder) Fatal(args ...any) { r.Fatalf("%s", fmt.Sprint(args...)) }
 
 func TestStartRedisMissingBinary(t *testing.T) {
+	testenv.SkipShort(t, "looks for redis-server")
 	t.Setenv("PATH", t.TempDir())
 	t.Setenv(testenv.RedisTestURLEnv, "")
 	r := &fatalRecorder{TB: t}

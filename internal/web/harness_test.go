@@ -30,6 +30,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"recall/internal/httpapi/contract"
+	"recall/internal/testenv"
 )
 
 // The browser tests drive Debian's Chromium, headless, against a real
@@ -65,9 +66,7 @@ func TestMain(m *testing.M) {
 // tests run in every plain `go test`.
 func needBrowser(t testing.TB) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("drives headless Chromium against recall processes")
-	}
+	testenv.SkipShort(t, "drives headless Chromium against recall processes")
 }
 
 // chromiumPath finds Debian's Chromium.
