@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// Totals is the running usage of one Analyzer since it was made: what
-// `recall usage` prints. It lives in memory only, so it covers this process;
-// persisting it across processes is left to a later change.
+// Totals is the running usage of one Analyzer since it was made, in this
+// process. Totals kept across processes (Options.Usage, in Redis when
+// REDIS_URL is set) are priced into the same shape by TotalsOf, which is what
+// `recall usage` prints.
 type Totals struct {
 	Since  time.Time     `json:"since"`
 	Models []ModelTotals `json:"models"`
