@@ -1,0 +1,369 @@
+package fulltext
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/search"
+	"github.com/blevesearch/bleve/v2/search/query"
+
+	"recall/internal/recall"
+)
+
+// A search runs in up to two tiers, so "all words should match, best
+// first" holds strictly: tier 1 is the conversations matching every word
+// (and every phrase and prefix, and no excluded term); tier 2, asked only
+// when the query has several words, is those matching some but not all of
+// them. A person who types three words sees every conversation with all
+// three first, and then, rather than nothing, the nearest misses: a
+// paraphrase rarely repeats every word of the text it means.
+const (
+	tierAll  = 1
+	tierSome = 2
+)
+
+// plan is a parsed query turned into bleve queries and highlight matchers.
+type plan struct {
+	tiers [2]query.Query // tierAll, tierSome (nil when there is no tier 2)
+	match matcher
+}
+
+// matcher finds what to mark in a text: stemmed words, stemmed phrases
+// (as term sequences with position gaps), and unstemmed prefixes.
+type matcher struct {
+	terms    map[string]bool
+	phrases  [][]posTerm
+	prefixes []string
+}
+
+type posTerm struct {
+	rel  int // position relative to the phrase's first term
+	term string
+}
+
+// stemmed analyses s with the stemming analyzer into a phrase: its terms
+// with their positions relative to the first.
+func stemmed(a analysis.Analyzer, s string) []posTerm {
+	toks := a.Analyze([]byte(s))
+	if len(toks) == 0 {
+		return nil
+	}
+	first := toks[0].Position
+	out := make([]posTerm, len(toks))
+	for i, t := range toks {
+		out[i] = posTerm{rel: t.Position - first, term: string(t.Term)}
+	}
+	return out
+}
+
+// fieldsClause is a query matching phrase p (one term or several) in any
+// searched field, each with its boost.
+func fieldsClause(p []posTerm) query.Query {
+	var ors []query.Query
+	for _, f := range textFields {
+		var q interface{ SetBoost(float64) }
+		if len(p) == 1 {
+			tq := bleve.NewTermQuery(p[0].term)
+			tq.SetField(f.name)
+			q = tq
+		} else {
+			slots := make([][]string, p[len(p)-1].rel+1)
+			for _, t := range p {
+				slots[t.rel] = append(slots[t.rel], t.term)
+			}
+			mq := query.NewMultiPhraseQuery(slots, f.name)
+			q = mq
+		}
+		q.SetBoost(f.boost)
+		ors = append(ors, q.(query.Query))
+	}
+	return bleve.NewDisjunctionQuery(ors...)
+}
+
+// compile turns a parsed query into the two tiers for owner. A word that
+// analyses to nothing (a stop word such as "the") is dropped; a word that
+// analyses to several terms ("INC-4821", "e-mail") is a phrase.
+func (x *Index) compile(owner string, q recall.Query) (plan, error) {
+	var p plan
+	p.match.terms = map[string]bool{}
+	ownerQ := bleve.NewTermQuery(owner)
+	ownerQ.SetField(fieldOwner)
+	ownerQ.SetBoost(0.0001) // required, not a relevance signal
+
+	must := []query.Query{ownerQ}
+	var words []query.Query
+	for _, w := range q.Words {
+		pt := stemmed(x.stem, w)
+		if len(pt) == 0 {
+			continue
+		}
+		words = append(words, fieldsClause(pt))
+		if len(pt) == 1 {
+			p.match.terms[pt[0].term] = true
+		} else {
+			p.match.phrases = append(p.match.phrases, pt)
+		}
+	}
+	for _, ph := range q.Phrases {
+		pt := stemmed(x.stem, ph)
+		if len(pt) == 0 {
+			continue
+		}
+		must = append(must, fieldsClause(pt))
+		p.match.phrases = append(p.match.phrases, pt)
+	}
+	for _, pre := range q.Prefixes {
+		pre = strings.ToLower(pre)
+		pq := bleve.NewPrefixQuery(pre)
+		pq.SetField(fieldPlain)
+		must = append(must, pq)
+		p.match.prefixes = append(p.match.prefixes, pre)
+	}
+	if len(must) == 1 && len(words) == 0 {
+		return p, recall.Errorf(recall.EINVALID, "q has only common words (like \"the\"); add a word to look for")
+	}
+	var not []query.Query
+	for _, e := range q.Exclude {
+		if pt := stemmed(x.stem, e); len(pt) > 0 {
+			not = append(not, fieldsClause(pt))
+		}
+	}
+
+	all := bleve.NewBooleanQuery()
+	all.AddMust(append(must, words...)...)
+	if len(not) > 0 {
+		all.AddMustNot(not...)
+	}
+	p.tiers[0] = all
+	if len(words) > 1 {
+		some := bleve.NewBooleanQuery()
+		some.AddMust(must...)
+		some.AddShould(words...)
+		some.SetMinShould(1)
+		some.AddMustNot(append(not, bleve.NewConjunctionQuery(words...))...)
+		p.tiers[1] = some
+	}
+	return p, nil
+}
+
+// cursor is where a page ended: the tier, and bleve's search-after key
+// (score and document ID) of the last hit; Score "" starts the tier.
+type cursor struct {
+	Tier  int    `json:"t"`
+	Score string `json:"s,omitempty"`
+	Doc   string `json:"d,omitempty"`
+}
+
+func (c cursor) encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (cursor, error) {
+	c := cursor{Tier: tierAll}
+	if s == "" {
+		return c, nil
+	}
+	bad := recall.Errorf(recall.EINVALID, "cursor is not valid")
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(raw, &c) != nil || (c.Tier != tierAll && c.Tier != tierSome) {
+		return c, bad
+	}
+	if c.Score != "" {
+		if _, err := strconv.ParseFloat(c.Score, 64); err != nil || c.Doc == "" {
+			return c, bad
+		}
+	}
+	return c, nil
+}
+
+// storedFields are loaded for the hits of a page, for highlights.
+var storedFields = []string{fieldTitle, fieldContent, fieldSummary, fieldActions}
+
+// Search implements recall.Index.
+func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery) (recall.SearchPage, error) {
+	q, err := recall.ParseQuery(sq.Text)
+	if err != nil {
+		return recall.SearchPage{}, err
+	}
+	cur, err := decodeCursor(sq.After)
+	if err != nil {
+		return recall.SearchPage{}, err
+	}
+	limit := recall.NormalizeLimit(sq.Limit)
+
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.idx == nil {
+		return recall.SearchPage{}, recall.Errorf(recall.EUNAVAILABLE, "the search index is closed")
+	}
+	p, err := x.compile(owner, q)
+	if err != nil {
+		return recall.SearchPage{}, err
+	}
+	var page recall.SearchPage
+	for tier := cur.Tier; tier <= tierSome; tier++ {
+		tq := p.tiers[tier-1]
+		if tq == nil {
+			break
+		}
+		want := limit - len(page.Hits)
+		if want == 0 {
+			// The page is full and this tier is untouched: say there is
+			// more only if it has something.
+			res, err := x.run(ctx, tq, 1, nil, false)
+			if err != nil {
+				return recall.SearchPage{}, err
+			}
+			if len(res.Hits) > 0 {
+				page.Next = cursor{Tier: tier}.encode()
+			}
+			break
+		}
+		var after []string
+		if tier == cur.Tier && cur.Score != "" {
+			after = []string{cur.Score, cur.Doc}
+		}
+		res, err := x.run(ctx, tq, want+1, after, true)
+		if err != nil {
+			return recall.SearchPage{}, err
+		}
+		for i, h := range res.Hits {
+			if i == want {
+				last := res.Hits[i-1]
+				page.Next = cursor{Tier: tier, Score: strconv.FormatFloat(last.Score, 'g', -1, 64), Doc: last.ID}.encode()
+				break
+			}
+			page.Hits = append(page.Hits, recall.SearchHit{
+				ID:         convID(h.ID),
+				Score:      squash(tier, h.Score),
+				Highlights: p.match.highlights(x, h),
+			})
+		}
+		if page.Next != "" {
+			break
+		}
+	}
+	return page, nil
+}
+
+// run asks bleve for up to size hits of q by score (document ID breaking
+// ties, so pages are stable), after the given key.
+func (x *Index) run(ctx context.Context, q query.Query, size int, after []string, fields bool) (*bleve.SearchResult, error) {
+	req := bleve.NewSearchRequestOptions(q, size, 0, false)
+	req.SortBy([]string{"-_score", "_id"})
+	req.SearchAfter = after
+	if fields {
+		req.Fields = storedFields
+		req.IncludeLocations = false
+	}
+	res, err := x.idx.SearchInContext(ctx, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("fulltext: search: %w", ctx.Err())
+		}
+		return nil, recall.Wrap(fmt.Errorf("fulltext: search: %w", err), recall.EUNAVAILABLE, "the search index failed")
+	}
+	return res, nil
+}
+
+// squash maps a BM25 score into [0, 1] so that every tier-1 hit scores
+// above every tier-2 hit: tier 1 in (0.5, 1), tier 2 in (0, 0.5).
+func squash(tier int, s float64) float64 {
+	v := 0.5 * s / (s + 1)
+	if tier == tierAll {
+		v += 0.5
+	}
+	return v
+}
+
+// highlights renders where m matched in the stored fields of hit h: the
+// content first, then the summary, the action items and the title, up to
+// recall.HighlightFragments passages.
+func (m matcher) highlights(x *Index, h *search.DocumentMatch) []string {
+	var out []string
+	for _, f := range []string{fieldContent, fieldSummary, fieldActions, fieldTitle} {
+		left := recall.HighlightFragments - len(out)
+		if left == 0 {
+			break
+		}
+		text := fieldText(h.Fields[f])
+		if text == "" {
+			continue
+		}
+		out = append(out, recall.Highlight(text, m.spans(x, text), left, recall.HighlightSize)...)
+	}
+	return out
+}
+
+// fieldText is a stored field's value as one text; action items are joined
+// with "; ".
+func fieldText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []any:
+		parts := make([]string, 0, len(v))
+		for _, p := range v {
+			if s, ok := p.(string); ok {
+				parts = append(parts, s)
+			}
+		}
+		return strings.Join(parts, "; ")
+	}
+	return ""
+}
+
+// spans finds the byte ranges of text that m matches, analysing text the
+// way the index did.
+func (m matcher) spans(x *Index, text string) []recall.Span {
+	var out []recall.Span
+	toks := x.stem.Analyze([]byte(text))
+	for i, t := range toks {
+		if m.terms[string(t.Term)] {
+			out = append(out, recall.Span{Start: t.Start, End: t.End})
+		}
+		for _, ph := range m.phrases {
+			if end, ok := phraseAt(toks, i, ph); ok {
+				out = append(out, recall.Span{Start: t.Start, End: end})
+			}
+		}
+	}
+	if len(m.prefixes) > 0 {
+		for _, t := range x.plain.Analyze([]byte(text)) {
+			for _, p := range m.prefixes {
+				if strings.HasPrefix(string(t.Term), p) {
+					out = append(out, recall.Span{Start: t.Start, End: t.End})
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// phraseAt reports whether phrase ph starts at toks[i], and where its last
+// term ends.
+func phraseAt(toks analysis.TokenStream, i int, ph []posTerm) (int, bool) {
+	if string(toks[i].Term) != ph[0].term {
+		return 0, false
+	}
+	base := toks[i].Position
+	j, end := i, toks[i].End
+	for _, want := range ph[1:] {
+		for j < len(toks) && toks[j].Position < base+want.rel {
+			j++
+		}
+		if j == len(toks) || toks[j].Position != base+want.rel || string(toks[j].Term) != want.term {
+			return 0, false
+		}
+		end = toks[j].End
+	}
+	return end, true
+}
