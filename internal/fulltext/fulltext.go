@@ -14,11 +14,14 @@
 // together, so owners can never share a document, and every query carries
 // the owner as a required term: isolation is in the query, not a filter
 // over a page. Title, content, summary, action items and keywords are
-// stemmed ("en": possessives, lower case, stop words, Porter), stored (for
-// highlights) and kept with positions (for phrases); a "plain" field holds
-// the same text lower-cased but not stemmed, for prefix* queries, which a
-// stemmed dictionary answers badly (planning is stored as "plan", so
-// "plann*" would miss it).
+// analysed in English (possessives, lower case, stop words, Porter
+// stemming), stored (for highlights) and kept with positions (for
+// phrases). Where stemming changes a word, the word as written is indexed
+// too, at the same position and marked so no query term can meet it, for
+// prefix* queries: a stemmed dictionary alone answers those badly
+// (planning is stored as "plan", so "plann*" would miss it). Marking in the
+// same field costs one analysis pass; a second, unstemmed field cost
+// reindexing half its speed.
 //
 // Writes return once the change is searchable, not once it is on disk (the
 // index persists in the background, batching many writes into one sync).
@@ -29,21 +32,23 @@
 package fulltext
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	stdunicode "unicode"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
-	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
-	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
+	"github.com/blevesearch/bleve/v2/analysis/tokenizer/character"
 	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
@@ -55,7 +60,7 @@ import (
 // schema names the document layout and analysis. Opening an index written
 // with another schema moves it aside and starts empty, so CatchUp rebuilds
 // it from the store: changing a field or analyzer needs no migration step.
-const schema = "recall-fulltext-1"
+const schema = "recall-fulltext-2"
 
 // Internal (non-document) keys in the index.
 var (
@@ -73,9 +78,6 @@ const (
 	fieldSummary  = "summary"
 	fieldActions  = "actions"
 	fieldKeywords = "keywords"
-	fieldPlain    = "plain"
-
-	analyzerPlain = "recall_plain"
 )
 
 // textFields are the stemmed, stored fields with their boosts.
@@ -117,7 +119,9 @@ type Index struct {
 	mu  sync.RWMutex
 	idx bleve.Index
 
-	stem, plain analysis.Analyzer
+	// stem analyses queries and highlights; written analyses documents
+	// (stem plus words as written); plain finds prefix matches to mark.
+	stem, written, plain analysis.Analyzer
 
 	markMu sync.Mutex
 	mark   Watermark
@@ -203,22 +207,66 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	m.DefaultAnalyzer = en.AnalyzerName
 	m.DefaultMapping = bleve.NewDocumentStaticMapping()
 	m.StoreDynamic, m.IndexDynamic, m.DocValuesDynamic = false, false, false
-	if err := m.AddCustomAnalyzer(analyzerPlain, map[string]any{
-		"type":          custom.Name,
-		"tokenizer":     unicode.Name,
-		"token_filters": []any{lowercase.Name},
-	}); err != nil {
-		return nil, fmt.Errorf("fulltext: plain analyzer: %w", err)
-	}
 	return m, nil
+}
+
+// asWritten marks a word indexed as written beside its stem. The byte
+// cannot come out of analysis of valid text (the tokenizer keeps letters,
+// digits and joining marks), so it meets only prefix queries built with it.
+const asWritten = "\x01"
+
+// keepWritten wraps the stemmer: each token it changes is followed, at the
+// same position, by the word as written, marked with asWritten.
+type keepWritten struct{ stem analysis.TokenFilter }
+
+func (k keepWritten) Filter(in analysis.TokenStream) analysis.TokenStream {
+	out := make(analysis.TokenStream, 0, len(in)+len(in)/2)
+	one := make(analysis.TokenStream, 1)
+	for _, t := range in {
+		orig := t.Term // the stemmer sets a new slice; this one stays as written
+		one[0] = t
+		k.stem.Filter(one)
+		out = append(out, t)
+		if !bytes.Equal(orig, t.Term) {
+			w := *t
+			w.Term = append([]byte(asWritten), orig...)
+			out = append(out, &w)
+		}
+	}
+	return out
+}
+
+// indexAnalyzer is the "en" analyzer with the stemmer wrapped in
+// keepWritten: what documents are analysed with. Queries are analysed with
+// plain "en", so phrases and words see only stems.
+func indexAnalyzer(en analysis.Analyzer) (analysis.Analyzer, error) {
+	d, ok := en.(*analysis.DefaultAnalyzer)
+	if !ok || len(d.TokenFilters) == 0 {
+		return nil, fmt.Errorf("fulltext: unexpected English analyzer %T", en)
+	}
+	filters := slices.Clone(d.TokenFilters)
+	filters[len(filters)-1] = keepWritten{stem: filters[len(filters)-1]}
+	return &analysis.DefaultAnalyzer{CharFilters: d.CharFilters, Tokenizer: d.Tokenizer, TokenFilters: filters}, nil
+}
+
+// plainAnalyzer splits text into runs of letters and digits and lower-cases
+// them: how highlights find the words a prefix matched.
+var plainAnalyzer analysis.Analyzer = &analysis.DefaultAnalyzer{
+	Tokenizer: character.NewCharacterTokenizer(func(r rune) bool {
+		return stdunicode.IsLetter(r) || stdunicode.IsDigit(r)
+	}),
+	TokenFilters: []analysis.TokenFilter{lowercase.NewLowerCaseFilter()},
 }
 
 // adopt makes idx the live index, reading its analyzers and watermark.
 func (x *Index) adopt(idx bleve.Index) error {
 	stem := idx.Mapping().AnalyzerNamed(en.AnalyzerName)
-	plain := idx.Mapping().AnalyzerNamed(analyzerPlain)
-	if stem == nil || plain == nil {
-		return fmt.Errorf("fulltext: analyzers %q and %q not available", en.AnalyzerName, analyzerPlain)
+	if stem == nil {
+		return fmt.Errorf("fulltext: analyzer %q not available", en.AnalyzerName)
+	}
+	written, err := indexAnalyzer(stem)
+	if err != nil {
+		return err
 	}
 	raw, err := idx.GetInternal(keyWatermark)
 	if err != nil {
@@ -228,7 +276,7 @@ func (x *Index) adopt(idx bleve.Index) error {
 	if err != nil {
 		return fmt.Errorf("fulltext: %w", err)
 	}
-	x.idx, x.stem, x.plain = idx, stem, plain
+	x.idx, x.stem, x.written, x.plain = idx, stem, written, plainAnalyzer
 	x.markMu.Lock()
 	x.mark = mark
 	x.markMu.Unlock()
@@ -242,12 +290,41 @@ func (x *Index) Close() error {
 	if x.idx == nil {
 		return nil
 	}
+	ferr := x.flush(closeFlushTimeout)
 	err := x.idx.Close()
 	x.idx = nil
-	if err != nil {
+	if err = errors.Join(ferr, err); err != nil {
 		return fmt.Errorf("fulltext: close: %w", err)
 	}
 	return nil
+}
+
+// closeFlushTimeout bounds how long Close waits for the index to reach the
+// disk; what does not is recovered by CatchUp at the next start.
+const closeFlushTimeout = 30 * time.Second
+
+// flush waits until every change made so far is on disk. Writes return
+// before that (see the package doc), and bleve's Close stops its persister
+// without a last sync, so Close calls flush first: a batch that rewrites
+// the watermark, whose persisted callback fires once it and everything
+// before it are synced.
+func (x *Index) flush(timeout time.Duration) error {
+	done := make(chan error, 1)
+	b := x.idx.NewBatch()
+	b.SetInternal(keyWatermark, x.Watermark().encode())
+	b.SetPersistedCallback(func(err error) { done <- err })
+	if err := x.idx.Batch(b); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("flush: not on disk after %s", timeout)
+	}
 }
 
 // docID is the document ID of conversation id of owner. The separator
@@ -263,7 +340,7 @@ func (x *Index) document(c *recall.Conversation) *document.Document {
 	const stored = index.IndexField | index.StoreField | index.IncludeTermVectors
 	text := func(name, value string, pos []uint64) {
 		if value != "" {
-			d.AddField(document.NewTextFieldCustom(name, pos, []byte(value), stored, x.stem))
+			d.AddField(document.NewTextFieldCustom(name, pos, []byte(value), stored, x.written))
 		}
 	}
 	d.AddField(document.NewTextFieldCustom(fieldOwner, nil, []byte(c.Owner), index.IndexField, nil))
@@ -276,8 +353,6 @@ func (x *Index) document(c *recall.Conversation) *document.Document {
 	for i, k := range c.Keywords {
 		text(fieldKeywords, k, []uint64{uint64(i)})
 	}
-	plain := strings.Join(append([]string{c.Title, c.Content, c.Summary}, append(c.ActionItems, c.Keywords...)...), "\n")
-	d.AddField(document.NewTextFieldCustom(fieldPlain, nil, []byte(plain), index.IndexField, x.plain))
 	return d
 }
 

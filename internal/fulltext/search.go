@@ -120,9 +120,18 @@ func (x *Index) compile(owner string, q recall.Query) (plan, error) {
 	}
 	for _, pre := range q.Prefixes {
 		pre = strings.ToLower(pre)
-		pq := bleve.NewPrefixQuery(pre)
-		pq.SetField(fieldPlain)
-		must = append(must, pq)
+		// A word whose stem is itself is found by its stem; any other by
+		// the word as written, indexed beside the stem.
+		var ors []query.Query
+		for _, f := range textFields {
+			for _, p := range []string{pre, asWritten + pre} {
+				pq := bleve.NewPrefixQuery(p)
+				pq.SetField(f.name)
+				pq.SetBoost(f.boost)
+				ors = append(ors, pq)
+			}
+		}
+		must = append(must, bleve.NewDisjunctionQuery(ors...))
 		p.match.prefixes = append(p.match.prefixes, pre)
 	}
 	if len(must) == 1 && len(words) == 0 {

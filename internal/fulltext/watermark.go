@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"recall/internal/recall"
@@ -125,20 +126,55 @@ func (x *Index) CatchUp(ctx context.Context, src Source) (int, error) {
 }
 
 // fill indexes src's conversations changed at or after since, in batches,
-// calling progress after each batch with the running count.
+// calling progress after each batch with the running count. Two batches are
+// written at once: bleve analyses a batch's documents in parallel but
+// builds its segment on the caller's goroutine, so one writer leaves a core
+// idle.
 func (x *Index) fill(ctx context.Context, src Source, since time.Time, progress func(int)) (int, error) {
-	n := 0
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []*recall.Conversation)
+	var (
+		mu    sync.Mutex
+		n     int
+		first error
+		wg    sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	for range fillWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				if err := x.indexBatch(ctx, b); err != nil {
+					fail(err)
+					continue
+				}
+				mu.Lock()
+				n += len(b)
+				if progress != nil {
+					progress(n)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
 	batch := make([]*recall.Conversation, 0, scanPage)
-	flush := func() error {
-		if err := x.indexBatch(ctx, batch); err != nil {
-			return err
+	send := func() error {
+		select {
+		case batches <- batch:
+			batch = make([]*recall.Conversation, 0, scanPage)
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		n += len(batch)
-		batch = batch[:0]
-		if progress != nil {
-			progress(n)
-		}
-		return nil
 	}
 	err := walk(ctx, src, recall.ScanFilter{Since: since}, func(c *recall.Conversation) error {
 		if c.Content == "" {
@@ -153,15 +189,23 @@ func (x *Index) fill(ctx context.Context, src Source, since time.Time, progress 
 		}
 		batch = append(batch, c)
 		if len(batch) == scanPage {
-			return flush()
+			return send()
 		}
 		return nil
 	})
 	if err == nil && len(batch) > 0 {
-		err = flush()
+		err = send()
+	}
+	close(batches)
+	wg.Wait()
+	if first != nil {
+		return n, first
 	}
 	return n, err
 }
+
+// fillWriters is how many batches fill writes at once.
+const fillWriters = 2
 
 // walk calls fn for every conversation a scan of src under f returns.
 func walk(ctx context.Context, src Source, f recall.ScanFilter, fn func(*recall.Conversation) error) error {
