@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/blevesearch/bleve/v2"
@@ -161,13 +160,19 @@ func (x *Index) compile(owner string, q recall.Query) (plan, error) {
 	return p, nil
 }
 
-// cursor is where a page ended: the tier, and bleve's search-after key
-// (score and document ID) of the last hit; Score "" starts the tier.
+// cursor is where a page ended: the tier, and how many of that tier's
+// hits earlier pages returned. An offset, not bleve's search-after key: a
+// score read back from a cursor need not equal the score the same document
+// gets a moment later (background merges change the statistics BM25 reads
+// in the last bits), and the last hit of a page would then show up again.
 type cursor struct {
-	Tier  int    `json:"t"`
-	Score string `json:"s,omitempty"`
-	Doc   string `json:"d,omitempty"`
+	Tier   int `json:"t"`
+	Offset int `json:"o,omitempty"`
 }
+
+// maxOffset bounds how deep a search pages: past it, a person refines the
+// query rather than reads on, and each page costs the hits before it.
+const maxOffset = 1000
 
 func (c cursor) encode() string {
 	b, _ := json.Marshal(c)
@@ -179,15 +184,9 @@ func decodeCursor(s string) (cursor, error) {
 	if s == "" {
 		return c, nil
 	}
-	bad := recall.Errorf(recall.EINVALID, "cursor is not valid")
 	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(raw, &c) != nil || (c.Tier != tierAll && c.Tier != tierSome) {
-		return c, bad
-	}
-	if c.Score != "" {
-		if _, err := strconv.ParseFloat(c.Score, 64); err != nil || c.Doc == "" {
-			return c, bad
-		}
+	if err != nil || json.Unmarshal(raw, &c) != nil || (c.Tier != tierAll && c.Tier != tierSome) || c.Offset < 0 || c.Offset > maxOffset {
+		return c, recall.Errorf(recall.EINVALID, "cursor is not valid")
 	}
 	return c, nil
 }
@@ -226,7 +225,7 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 		if want == 0 {
 			// The page is full and this tier is untouched: say there is
 			// more only if it has something.
-			res, err := x.run(ctx, tq, 1, nil, false)
+			res, err := x.run(ctx, tq, 1, 0, false)
 			if err != nil {
 				return recall.SearchPage{}, err
 			}
@@ -235,18 +234,19 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 			}
 			break
 		}
-		var after []string
-		if tier == cur.Tier && cur.Score != "" {
-			after = []string{cur.Score, cur.Doc}
+		from := 0
+		if tier == cur.Tier {
+			from = cur.Offset
 		}
-		res, err := x.run(ctx, tq, want+1, after, true)
+		res, err := x.run(ctx, tq, want+1, from, true)
 		if err != nil {
 			return recall.SearchPage{}, err
 		}
 		for i, h := range res.Hits {
 			if i == want {
-				last := res.Hits[i-1]
-				page.Next = cursor{Tier: tier, Score: strconv.FormatFloat(last.Score, 'g', -1, 64), Doc: last.ID}.encode()
+				if from+want < maxOffset {
+					page.Next = cursor{Tier: tier, Offset: from + want}.encode()
+				}
 				break
 			}
 			page.Hits = append(page.Hits, recall.SearchHit{
@@ -263,11 +263,10 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 }
 
 // run asks bleve for up to size hits of q by score (document ID breaking
-// ties, so pages are stable), after the given key.
-func (x *Index) run(ctx context.Context, q query.Query, size int, after []string, fields bool) (*bleve.SearchResult, error) {
-	req := bleve.NewSearchRequestOptions(q, size, 0, false)
+// ties, so pages are stable), skipping the first from.
+func (x *Index) run(ctx context.Context, q query.Query, size, from int, fields bool) (*bleve.SearchResult, error) {
+	req := bleve.NewSearchRequestOptions(q, size, from, false)
 	req.SortBy([]string{"-_score", "_id"})
-	req.SearchAfter = after
 	if fields {
 		req.Fields = storedFields
 		req.IncludeLocations = false
