@@ -1,8 +1,10 @@
 package fulltext_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -131,8 +133,12 @@ func big(b *testing.B) *fulltext.Index {
 			return
 		}
 		src := &memSource{}
-		src.add(corpus("bench", bigOwnerN, 7)...)
-		src.add(corpus("other", bigOwnerN/10, 8)...)
+		size := bigOwnerN
+		if v := os.Getenv("FULLTEXT_BENCH_N"); v != "" { // a quicker look while tuning
+			fmt.Sscan(v, &size)
+		}
+		src.add(corpus("bench", size, 7)...)
+		src.add(corpus("other", size/10, 8)...)
 		start := time.Now()
 		var n int
 		n, bigErr = bigIndex.Rebuild(context.Background(), src, nil)
@@ -168,12 +174,16 @@ func BenchmarkSearch(b *testing.B) {
 		}
 	}
 	lat := make([]time.Duration, 0, b.N)
+	worst := map[string]time.Duration{}
 	hits := 0
 	b.ResetTimer()
 	for i := range b.N {
+		q := qs[i%len(qs)]
 		start := time.Now()
-		page, err := x.Search(ctx, "bench", recall.SearchQuery{Text: qs[i%len(qs)], Limit: 10})
-		lat = append(lat, time.Since(start))
+		page, err := x.Search(ctx, "bench", recall.SearchQuery{Text: q, Limit: 10})
+		d := time.Since(start)
+		lat = append(lat, d)
+		worst[q] = max(worst[q], d)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -181,6 +191,10 @@ func BenchmarkSearch(b *testing.B) {
 	}
 	b.StopTimer()
 	reportPercentiles(b, lat)
+	slow := slices.SortedFunc(maps.Keys(worst), func(a, b string) int { return cmp.Compare(worst[b], worst[a]) })
+	for _, q := range slow[:min(5, len(slow))] {
+		b.Logf("slowest: %q %s", q, worst[q].Round(time.Microsecond))
+	}
 	b.ReportMetric(float64(hits)/float64(b.N), "hits/op")
 }
 

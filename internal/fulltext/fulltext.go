@@ -60,7 +60,7 @@ import (
 // schema names the document layout and analysis. Opening an index written
 // with another schema moves it aside and starts empty, so CatchUp rebuilds
 // it from the store: changing a field or analyzer needs no migration step.
-const schema = "recall-fulltext-2"
+const schema = "recall-fulltext-3"
 
 // Internal (non-document) keys in the index.
 var (
@@ -68,27 +68,30 @@ var (
 	keyWatermark = []byte("recall.watermark")
 )
 
-// Field names and the boost each gets in a word's score: a word in the
-// title or the summary says more about what a conversation is about than
-// the same word somewhere in a long transcript.
+// Fields. Two are searched: content, and head, which holds the title,
+// summary, keywords and action items (one array element each, so a phrase
+// does not run from one into the next) and weighs double, since a word
+// there says more about what a conversation is about than the same word
+// somewhere in a long transcript. Two fields, not one per part: BM25 in
+// bleve scores every document a clause matches, so each searched field is
+// another posting list walked per word, and a common word's lists are as
+// long as the index. The parts are also stored on their own, unindexed,
+// for highlights.
 const (
-	fieldOwner    = "owner"
-	fieldTitle    = "title"
-	fieldContent  = "content"
-	fieldSummary  = "summary"
-	fieldActions  = "actions"
-	fieldKeywords = "keywords"
+	fieldOwner   = "owner"
+	fieldHead    = "head"
+	fieldContent = "content"
+	fieldTitle   = "title"
+	fieldSummary = "summary"
+	fieldActions = "actions"
 )
 
-// textFields are the stemmed, stored fields with their boosts.
+// textFields are the searched fields with their boosts.
 var textFields = []struct {
 	name  string
 	boost float64
 }{
-	{fieldTitle, 3},
-	{fieldSummary, 2},
-	{fieldKeywords, 2},
-	{fieldActions, 1.5},
+	{fieldHead, 2},
 	{fieldContent, 1},
 }
 
@@ -344,14 +347,20 @@ func (x *Index) document(c *recall.Conversation) *document.Document {
 		}
 	}
 	d.AddField(document.NewTextFieldCustom(fieldOwner, nil, []byte(c.Owner), index.IndexField, nil))
-	text(fieldTitle, c.Title, nil)
 	text(fieldContent, c.Content, nil)
-	text(fieldSummary, c.Summary, nil)
-	for i, a := range c.ActionItems {
-		text(fieldActions, a, []uint64{uint64(i)})
+	head := slices.Concat([]string{c.Title, c.Summary}, c.Keywords, c.ActionItems)
+	for i, h := range head {
+		text(fieldHead, h, []uint64{uint64(i)})
 	}
-	for i, k := range c.Keywords {
-		text(fieldKeywords, k, []uint64{uint64(i)})
+	keep := func(name, value string, pos []uint64) {
+		if value != "" {
+			d.AddField(document.NewTextFieldCustom(name, pos, []byte(value), index.StoreField, nil))
+		}
+	}
+	keep(fieldTitle, c.Title, nil)
+	keep(fieldSummary, c.Summary, nil)
+	for i, a := range c.ActionItems {
+		keep(fieldActions, a, []uint64{uint64(i)})
 	}
 	return d
 }

@@ -5,32 +5,53 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
+	index "github.com/blevesearch/bleve_index_api"
 
 	"recall/internal/recall"
 )
 
 // A search runs in up to two tiers, so "all words should match, best
 // first" holds strictly: tier 1 is the conversations matching every word
-// (and every phrase and prefix, and no excluded term); tier 2, asked only
-// when the query has several words, is those matching some but not all of
-// them. A person who types three words sees every conversation with all
-// three first, and then, rather than nothing, the nearest misses: a
-// paraphrase rarely repeats every word of the text it means.
+// (and every phrase and prefix, and no excluded term); tier 2 is those
+// matching some but not all of the words, the nearest misses a paraphrase
+// needs, since it rarely repeats every word of the text it means.
+//
+// Tier 2 is asked only when tier 1 found fewer than tier2Below
+// conversations (a query that finds plenty with every word needs no near
+// misses), and only with the query's uncommon words: a word in more than
+// commonShare of all conversations (and more than commonMin) tells no near miss from any other, and
+// BM25 scores every conversation a clause matches, so a common word there
+// would cost a scan of most of the index for nothing.
 const (
 	tierAll  = 1
 	tierSome = 2
+
+	tier2Below  = 50
+	commonShare = 0.1
+	commonMin   = 2000 // below this many conversations no word is common
 )
 
 // plan is a parsed query turned into bleve queries and highlight matchers.
 type plan struct {
-	tiers [2]query.Query // tierAll, tierSome (nil when there is no tier 2)
+	all   query.Query   // tier 1
+	must  []query.Query // owner, phrases, prefixes
+	words []wordClause
+	not   []query.Query
 	match matcher
+}
+
+// wordClause is one query word: its query and its stemmed terms.
+type wordClause struct {
+	q     query.Query
+	terms []string
 }
 
 // matcher finds what to mark in a text: stemmed words, stemmed phrases
@@ -102,7 +123,12 @@ func (x *Index) compile(owner string, q recall.Query) (plan, error) {
 		if len(pt) == 0 {
 			continue
 		}
-		words = append(words, fieldsClause(pt))
+		wc := wordClause{q: fieldsClause(pt)}
+		for _, t := range pt {
+			wc.terms = append(wc.terms, t.term)
+		}
+		p.words = append(p.words, wc)
+		words = append(words, wc.q)
 		if len(pt) == 1 {
 			p.match.terms[pt[0].term] = true
 		} else {
@@ -144,20 +170,97 @@ func (x *Index) compile(owner string, q recall.Query) (plan, error) {
 	}
 
 	all := bleve.NewBooleanQuery()
-	all.AddMust(append(must, words...)...)
+	all.AddMust(append(slices.Clone(must), words...)...)
 	if len(not) > 0 {
 		all.AddMustNot(not...)
 	}
-	p.tiers[0] = all
-	if len(words) > 1 {
-		some := bleve.NewBooleanQuery()
-		some.AddMust(must...)
-		some.AddShould(words...)
-		some.SetMinShould(1)
-		some.AddMustNot(append(not, bleve.NewConjunctionQuery(words...))...)
-		p.tiers[1] = some
-	}
+	p.all, p.must, p.not = all, must, not
 	return p, nil
+}
+
+// tier returns the query of tier n of p, or nil when the tier is not to be
+// asked (see tier2Below and commonShare).
+func (x *Index) tier(ctx context.Context, p plan, n int) (query.Query, error) {
+	if n == tierAll {
+		return p.all, nil
+	}
+	if len(p.words) < 2 {
+		return nil, nil
+	}
+	first, err := x.run(ctx, p.all, tier2Below, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	if first.Total >= tier2Below {
+		return nil, nil
+	}
+	r, err := x.reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	docs, err := r.DocCount()
+	if err != nil {
+		return nil, recall.Wrap(fmt.Errorf("fulltext: count: %w", err), recall.EUNAVAILABLE, "the search index failed")
+	}
+	var rare []query.Query
+	for _, w := range p.words {
+		if df, err := x.docFreq(ctx, r, w.terms); err != nil {
+			return nil, err
+		} else if df <= commonMin || float64(df) <= commonShare*float64(docs) {
+			rare = append(rare, w.q)
+		}
+	}
+	if len(rare) == 0 {
+		return nil, nil
+	}
+	some := bleve.NewBooleanQuery()
+	some.AddMust(p.must...)
+	some.AddShould(rare...)
+	some.SetMinShould(1)
+	not := slices.Clone(p.not)
+	if len(first.Hits) > 0 {
+		ids := make([]string, len(first.Hits))
+		for i, h := range first.Hits {
+			ids[i] = h.ID
+		}
+		not = append(not, bleve.NewDocIDQuery(ids))
+	}
+	if len(not) > 0 {
+		some.AddMustNot(not...)
+	}
+	return some, nil
+}
+
+// reader opens a reader on the index's current snapshot.
+func (x *Index) reader() (index.IndexReader, error) {
+	adv, err := x.idx.Advanced()
+	if err == nil {
+		var r index.IndexReader
+		if r, err = adv.Reader(); err == nil {
+			return r, nil
+		}
+	}
+	return nil, recall.Wrap(fmt.Errorf("fulltext: reader: %w", err), recall.EUNAVAILABLE, "the search index failed")
+}
+
+// docFreq is about how many conversations hold the word with these terms:
+// the largest count of its rarest term over the searched fields.
+func (x *Index) docFreq(ctx context.Context, r index.IndexReader, terms []string) (uint64, error) {
+	var rarest uint64 = math.MaxUint64
+	for _, t := range terms {
+		var most uint64
+		for _, f := range textFields {
+			tfr, err := r.TermFieldReader(ctx, []byte(t), f.name, false, false, false)
+			if err != nil {
+				return 0, recall.Wrap(fmt.Errorf("fulltext: term %q: %w", t, err), recall.EUNAVAILABLE, "the search index failed")
+			}
+			most = max(most, tfr.Count())
+			_ = tfr.Close()
+		}
+		rarest = min(rarest, most)
+	}
+	return rarest, nil
 }
 
 // cursor is where a page ended: the tier, and how many of that tier's
@@ -217,7 +320,10 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 	}
 	var page recall.SearchPage
 	for tier := cur.Tier; tier <= tierSome; tier++ {
-		tq := p.tiers[tier-1]
+		tq, err := x.tier(ctx, p, tier)
+		if err != nil {
+			return recall.SearchPage{}, err
+		}
 		if tq == nil {
 			break
 		}
@@ -262,11 +368,12 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 	return page, nil
 }
 
-// run asks bleve for up to size hits of q by score (document ID breaking
-// ties, so pages are stable), skipping the first from.
+// run asks bleve for up to size hits of q by score, skipping the first
+// from.
 func (x *Index) run(ctx context.Context, q query.Query, size, from int, fields bool) (*bleve.SearchResult, error) {
 	req := bleve.NewSearchRequestOptions(q, size, from, false)
-	req.SortBy([]string{"-_score", "_id"})
+	// By score alone: a document-ID tie-break would load every match's
+	// ID. Equal scores keep the index's order, stable between pages.
 	if fields {
 		req.Fields = storedFields
 		req.IncludeLocations = false

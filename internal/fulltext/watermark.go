@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/blevesearch/bleve/v2/index/scorch/mergeplan"
+
 	"recall/internal/recall"
 )
 
@@ -254,6 +257,9 @@ func (x *Index) Rebuild(ctx context.Context, src Source, progress func(n int)) (
 	}
 	n, err := fresh.fill(ctx, src, time.Time{}, progress)
 	if err == nil {
+		err = fresh.compact(ctx)
+	}
+	if err == nil {
 		// Claim no more than the moment the scan began, so the catch-up
 		// after the swap covers every change made during it.
 		if w := fresh.Watermark(); w.UpdatedAt.After(start) {
@@ -274,6 +280,24 @@ func (x *Index) Rebuild(ctx context.Context, src Source, progress func(n int)) (
 		return n, err
 	}
 	return n, nil
+}
+
+// compact merges the index's segments as the background merger would in
+// time, so a rebuilt index answers at full speed from its first search
+// instead of while merges compete with it.
+func (x *Index) compact(ctx context.Context) error {
+	adv, err := x.idx.Advanced()
+	if err != nil {
+		return err
+	}
+	s, ok := adv.(*scorch.Scorch)
+	if !ok {
+		return nil
+	}
+	if err := s.ForceMerge(ctx, &mergeplan.DefaultMergePlanOptions); err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	return nil
 }
 
 // setWatermark overwrites the stored watermark, even with an earlier one.
