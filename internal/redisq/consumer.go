@@ -269,10 +269,11 @@ func (q *Queue) reclaimDead(ctx context.Context, id *identity, n int) (got []ent
 // at least the given ms or have a lapsed heartbeat, and forgets the records
 // of dead consumers that hold nothing. It never deletes a consumer with
 // pending entries: XGROUP DELCONSUMER would drop them for good.
-// ARGV: group, min idle ms. Returns how many consumers it deleted.
+// ARGV: group, min idle ms. Returns how many consumers it deleted from
+// every lane.
 var pruneScript = redis.NewScript(luaLanes + luaBeat + `
 local group, minIdle, now = ARGV[1], tonumber(ARGV[2]), nowms()
-local removed, n = {}, 0
+local removed, kept, n = {}, {}, 0
 for i = 1, 6 do
   local key = KEYS[STREAMS[i]]
   for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', key, group)) do
@@ -280,12 +281,14 @@ for i = 1, 6 do
     for j = 1, #c - 1, 2 do f[c[j]] = c[j + 1] end
     if f['pending'] == 0 and (f['idle'] >= minIdle or dead(f['name'], now)) then
       redis.call('XGROUP', 'DELCONSUMER', key, group, f['name'])
-      if not removed[f['name']] then
-        removed[f['name']] = true
-        n = n + 1
-      end
+      removed[f['name']] = true
+    else
+      kept[f['name']] = true
     end
   end
+end
+for name in pairs(removed) do
+  if not kept[name] then n = n + 1 end
 end
 local recs = redis.call('HGETALL', KEYS[11])
 for j = 1, #recs, 2 do

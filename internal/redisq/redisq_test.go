@@ -524,13 +524,16 @@ func assertEmpty(t *testing.T, c redis.UniversalClient, q *redisq.Queue) {
 		t.Errorf("queue not empty: %+v", st)
 	}
 	keys := q.Keys()
-	for _, k := range keys[:3] {
+	for _, k := range append(keys[:3:3], keys[6:9]...) {
 		if n, err := c.XLen(ctx, k).Result(); err != nil || n != 0 {
 			t.Errorf("stream %s holds %d entries (%v), want 0", k, n, err)
 		}
 	}
 	if n, err := c.HLen(ctx, keys[3]).Result(); err != nil || n != 0 {
 		t.Errorf("jobs hash holds %d keys (%v), want 0", n, err)
+	}
+	if n, err := c.Exists(ctx, keys[9]).Result(); err != nil || n != 0 {
+		t.Errorf("owners hash exists (%d, %v) with no job outstanding", n, err)
 	}
 }
 
