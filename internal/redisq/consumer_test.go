@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -396,4 +397,92 @@ func equalSet(got []string, want ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestOwnerCounts follows one owner's count in Redis through every way a
+// job comes and goes, and shows what bounds a count left too high (a
+// partial data loss, a hand edit): it only demotes that owner's new jobs to
+// the overflow lane, and it is forgotten when the queue next empties.
+func TestOwnerCounts(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	c := client(t, srv.URL())
+	q := newQueue(t, c, redisq.Options{Prefix: uniquePrefix(), Visibility: time.Minute, FairShare: 4})
+	ctx := ctxT(t)
+	owners, normal, overflow := q.Keys()[9], q.Keys()[1], q.Keys()[7]
+	count := func(want int64, after string) {
+		t.Helper()
+		if n, err := c.HGet(ctx, owners, "a").Int64(); err != nil && want != 0 || n != want {
+			t.Errorf("after %s: owner a counts %d (%v), want %d", after, n, err, want)
+		}
+	}
+	owned := func(owner, id string) recall.Job {
+		j := job(id, recall.PriorityDefault)
+		j.Owner = owner
+		return j
+	}
+	for i := range 6 {
+		if err := q.Enqueue(ctx, owned("a", fmt.Sprintf("a%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count(6, "6 enqueues")
+	if n, m := c.XLen(ctx, normal).Val(), c.XLen(ctx, overflow).Val(); n != 4 || m != 2 {
+		t.Errorf("normal lane holds %d, overflow %d; want the fair share of 4 and the other 2", n, m)
+	}
+	got, err := q.Receive(ctx, 4, time.Second)
+	if err != nil || len(got) != 4 {
+		t.Fatalf("Receive = %d, %v", len(got), err)
+	}
+	if err := q.Retry(ctx, got[0], 0); err != nil {
+		t.Fatal(err)
+	}
+	count(6, "a retry (still outstanding)")
+	if err := q.DeadLetter(ctx, got[1], "failed"); err != nil {
+		t.Fatal(err)
+	}
+	count(5, "a dead letter")
+	if err := q.Ack(ctx, got[2], got[3], got[3]); err != nil {
+		t.Fatal(err)
+	}
+	count(3, "two acks, one of them twice")
+
+	// Drift: the count says 1000 while a has 3 outstanding.
+	if err := c.HSet(ctx, owners, "a", 1000).Err(); err != nil {
+		t.Fatal(err)
+	}
+	late, other := owned("a", "a-late"), owned("b", "b1")
+	for _, j := range []recall.Job{late, other} {
+		if err := q.Enqueue(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var order []string
+	for {
+		jobs, err := q.Receive(ctx, 10, 200*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) == 0 {
+			break
+		}
+		for _, j := range jobs {
+			order = append(order, j.ConversationID)
+		}
+		if err := q.Ack(ctx, jobs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if slices.Index(order, "b1") > slices.Index(order, "a-late") {
+		t.Errorf("deliveries %v: with a's count drifted high, a's new job should wait behind b's", order)
+	}
+	assertEmpty(t, c, q) // the drifted count is gone with the last job
+	for _, j := range []recall.Job{owned("a", "a-next"), owned("b", "b-next")} {
+		if err := q.Enqueue(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := q.Receive(ctx, 1, time.Second); err != nil || len(r) != 1 || r[0].ConversationID != "a-next" {
+		t.Errorf("after the queue emptied, Receive = %v, %v; want a's job first again", r, err)
+	}
 }
