@@ -61,11 +61,11 @@ func (q *Queue) Consumer() string {
 // claimedID returns the name this Queue holds, claiming one first if it
 // holds none or lost its own. The caller holds takeMu.
 func (q *Queue) claimedID(ctx context.Context) (*identity, error) {
+	if q.closed.Load() {
+		return nil, recall.Errorf(recall.EUNAVAILABLE, "redisq: queue closed: it no longer holds a consumer name")
+	}
 	if id := q.id.Load(); id != nil && !id.lost.Load() {
 		return id, nil
-	}
-	if q.closed.Load() {
-		return nil, recall.Errorf(recall.EUNAVAILABLE, "redisq: queue closed")
 	}
 	token := randomHex(8)
 	name := q.base

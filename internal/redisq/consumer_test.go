@@ -301,6 +301,9 @@ func TestLiveWorkerKeepsItsJobs(t *testing.T) {
 	if err := busy.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := busy.Receive(ctx, 1, 0); recall.ErrorCode(err) != recall.EUNAVAILABLE {
+		t.Errorf("Receive after Close = %v, want %s", err, recall.EUNAVAILABLE)
+	}
 	start := time.Now()
 	var got []recall.Job
 	for len(got) < 2 && time.Since(start) < 5*time.Second {
@@ -457,22 +460,7 @@ func TestOwnerCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var order []string
-	for {
-		jobs, err := q.Receive(ctx, 10, 200*time.Millisecond)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(jobs) == 0 {
-			break
-		}
-		for _, j := range jobs {
-			order = append(order, j.ConversationID)
-		}
-		if err := q.Ack(ctx, jobs...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	order := drain(t, q)
 	if slices.Index(order, "b1") > slices.Index(order, "a-late") {
 		t.Errorf("deliveries %v: with a's count drifted high, a's new job should wait behind b's", order)
 	}
@@ -484,5 +472,27 @@ func TestOwnerCounts(t *testing.T) {
 	}
 	if r, err := q.Receive(ctx, 1, time.Second); err != nil || len(r) != 1 || r[0].ConversationID != "a-next" {
 		t.Errorf("after the queue emptied, Receive = %v, %v; want a's job first again", r, err)
+	}
+}
+
+// drain receives and acks until q is empty, and returns the conversation
+// ids in the order they came.
+func drain(t *testing.T, q *redisq.Queue) []string {
+	t.Helper()
+	var order []string
+	for {
+		jobs, err := q.Receive(ctxT(t), 10, 200*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) == 0 {
+			return order
+		}
+		for _, j := range jobs {
+			order = append(order, j.ConversationID)
+		}
+		if err := q.Ack(ctxT(t), jobs...); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
