@@ -560,8 +560,8 @@ func (q *Queue) takeNew(ctx context.Context, id *identity, n int) (entries []ent
 	return entries, w, false, nil
 }
 
-// roundWeights are the deliveries each lane gets in one round of the
-// weighted round robin, highest priority first (recall.Priority.Weight).
+// roundWeights are the deliveries each priority gets in one round of the
+// weighted round robin, highest first (recall.Priority.Weight).
 func roundWeights() (w [3]int) {
 	for i, p := range recall.Priorities {
 		w[i] = p.Weight()
@@ -569,11 +569,12 @@ func roundWeights() (w [3]int) {
 	return w
 }
 
-// plan splits n deliveries over the lanes the way the weighted round robin
-// serves them when every lane has work: each lane takes what is left of its
-// turn in this round, high first, then a new round grants every lane its
-// weight again. The take script reads the lanes in priority order and
-// passes a lane's shortfall on to the lanes below it.
+// plan splits n deliveries over the priorities the way the weighted round
+// robin serves them when every priority has work: each takes what is left
+// of its turn in this round, high first, then a new round grants every
+// priority its weight again. The take script reads the priorities in order
+// (each from its normal lane, then its overflow lane) and passes a
+// priority's shortfall on to those below it.
 func plan(credits [3]int, n int) (want [3]int) {
 	for n > 0 {
 		if credits == ([3]int{}) {
@@ -587,13 +588,13 @@ func plan(credits [3]int, n int) (want [3]int) {
 	return want
 }
 
-// charge spends what each lane delivered from its credits. A lane that
-// took more than it had left (the script passed it a dry lane's share) pays
-// with further rounds, which grant every other lane its weight as well, so
-// over many calls each lane with work still gets its weight's share. A lane
-// that ran dry passes the rest of its turn; it is asked again from the next
-// round on. Credits saved up this way are capped at maxRounds rounds, so a
-// lane cannot bank an unbounded burst.
+// charge spends what each priority delivered from its credits. One that
+// took more than it had left (the script passed it a dry priority's share)
+// pays with further rounds, which grant every other priority its weight as
+// well, so over many calls each priority with work still gets its weight's
+// share. One that ran dry passes the rest of its turn; it is asked again
+// from the next round on. Credits saved up this way are capped at
+// maxRounds rounds, so a priority cannot bank an unbounded burst.
 func charge(credits, got [3]int, dry [3]bool) [3]int {
 	w := roundWeights()
 	for i := range credits {
@@ -613,7 +614,7 @@ func charge(credits, got [3]int, dry [3]bool) [3]int {
 	return credits
 }
 
-// maxRounds caps the credits a lane can save up, in rounds.
+// maxRounds caps the credits a priority can save up, in rounds.
 const maxRounds = 4
 
 // parseTake unpacks the take script's reply: the entries, how many each
