@@ -429,6 +429,16 @@ func (u *update) setNum(attr string, n int) {
 	u.setValue(attr, num(int64(n)))
 }
 
+// setTime sets attr to t as Unix nanoseconds (a number, so conditions
+// compare it in time order), or removes it when t is zero.
+func (u *update) setTime(attr string, t time.Time) {
+	if t.IsZero() {
+		u.remove = append(u.remove, u.name(attr))
+		return
+	}
+	u.setValue(attr, num(t.UnixNano()))
+}
+
 func (u *update) expression() string {
 	var b strings.Builder
 	if len(u.set) > 0 {
@@ -444,8 +454,9 @@ func (u *update) expression() string {
 }
 
 // transitionUpdate expresses Conversation.Apply for t as an update and a
-// condition: the item exists, its run is ref's (except for reprocess), and
-// its status is one the event is allowed from.
+// condition: the item exists, its run is ref's (except for reprocess), its
+// status is one the event is allowed from, and for a start its hold has
+// passed by t.At.
 func transitionUpdate(ref recall.Ref, t recall.Transition, refund bool) (*update, error) {
 	allowed := t.Event.AllowedFrom()
 	if len(allowed) == 0 {
@@ -458,11 +469,17 @@ func transitionUpdate(ref recall.Ref, t recall.Transition, refund bool) (*update
 	u.conds = append(u.conds, "attribute_exists("+u.name(AttrPK)+")")
 	if t.Event != recall.EventReprocess {
 		u.conds = append(u.conds, u.name(attrRun)+" = "+u.value(num(int64(ref.Run))))
-		var in []string
-		for _, st := range allowed {
-			in = append(in, u.value(str(string(st))))
-		}
-		u.conds = append(u.conds, u.name(attrStatus)+" IN ("+strings.Join(in, ", ")+")")
+	}
+	var in []string
+	for _, st := range allowed {
+		in = append(in, u.value(str(string(st))))
+	}
+	u.conds = append(u.conds, u.name(attrStatus)+" IN ("+strings.Join(in, ", ")+")")
+	if t.Event == recall.EventStart {
+		// Apply's hold: no start before the last hold ends, by the
+		// caller's clock.
+		lease := u.name(attrLeaseUntil)
+		u.conds = append(u.conds, "(attribute_not_exists("+lease+") OR "+lease+" <= "+u.value(num(t.At.UnixNano()))+")")
 	}
 	at := t.At.UTC()
 	u.setValue(attrUpdatedAt, str(formatTime(at)))
@@ -474,15 +491,17 @@ func transitionUpdate(ref recall.Ref, t recall.Transition, refund bool) (*update
 	finished := func(st recall.Status) {
 		u.setValue(attrStatus, str(string(st)))
 		u.setValue(attrProcessedAt, str(formatTime(at)))
-		u.remove = append(u.remove, u.name(AttrStuckPK), u.name(AttrStuckSK))
+		u.remove = append(u.remove, u.name(AttrStuckPK), u.name(AttrStuckSK), u.name(attrLeaseUntil))
 	}
 	switch t.Event {
 	case recall.EventStart:
 		stillStuck(recall.StatusProcessing)
 		u.set = append(u.set, u.name(attrAttempts)+" = "+u.name(attrAttempts)+" + "+u.value(num(1)))
+		u.setTime(attrLeaseUntil, t.LeaseUntil)
 	case recall.EventRetry:
 		stillStuck(recall.StatusPending)
 		u.setString(attrError, t.Reason)
+		u.setTime(attrLeaseUntil, t.LeaseUntil)
 		if refund {
 			one := u.value(num(1))
 			u.set = append(u.set, u.name(attrAttempts)+" = "+u.name(attrAttempts)+" - "+one)
@@ -508,7 +527,7 @@ func transitionUpdate(ref recall.Ref, t recall.Transition, refund bool) (*update
 		stillStuck(recall.StatusPending)
 		u.set = append(u.set, u.name(attrRun)+" = "+u.name(attrRun)+" + "+u.value(num(1)))
 		u.setValue(attrAttempts, num(0))
-		for _, a := range []string{attrSummary, attrActionItems, attrKeywords, attrError, attrModel, attrInputTok, attrOutputTok, attrProcessedAt} {
+		for _, a := range []string{attrSummary, attrActionItems, attrKeywords, attrError, attrModel, attrInputTok, attrOutputTok, attrProcessedAt, attrLeaseUntil} {
 			u.remove = append(u.remove, u.name(a))
 		}
 	}
@@ -614,6 +633,9 @@ func normalize(c *recall.Conversation) *recall.Conversation {
 	n.UpdatedAt = n.UpdatedAt.UTC()
 	if !n.ProcessedAt.IsZero() {
 		n.ProcessedAt = n.ProcessedAt.UTC()
+	}
+	if !n.LeaseUntil.IsZero() {
+		n.LeaseUntil = n.LeaseUntil.UTC()
 	}
 	return &n
 }

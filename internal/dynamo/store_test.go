@@ -251,3 +251,14 @@ func TestFaultsAreUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainAndDirectCallRaceForOneRun: on DynamoDB too a scheduled drain and
+// a direct call racing for one conversation make one model call between
+// them, every time: the hold is checked in the start's condition
+// expression, against the caller's clock.
+func TestDrainAndDirectCallRaceForOneRun(t *testing.T) {
+	store := newStore(t, testenv.DynamoClient(t, testenv.StartDynalite(t)))
+	q := memq.New(memq.Options{Visibility: time.Minute})
+	t.Cleanup(func() { q.Close() })
+	recalltest.DrainRace(t, store, q, 100)
+}

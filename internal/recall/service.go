@@ -51,6 +51,12 @@ type Config struct {
 	// AnalyzeTimeout bounds one analysis (90s). Queue visibility timeouts must
 	// be longer.
 	AnalyzeTimeout time.Duration
+	// LeaseMargin is added to AnalyzeTimeout to make the hold an attempt
+	// takes on its conversation (10s): long enough for the analysis and the
+	// write of its result, with room for clocks that disagree a little.
+	// No other attempt of the run starts until it has passed, unless the
+	// holder settles first.
+	LeaseMargin time.Duration
 	// StaleAfter is how long a conversation may sit in pending or processing
 	// before the sweeper re-enqueues it (15s). Re-enqueueing something the
 	// queue still holds is a no-op, so this can be short.
@@ -109,6 +115,9 @@ func NewService(cfg Config) *Service {
 	}
 	if cfg.AnalyzeTimeout <= 0 {
 		cfg.AnalyzeTimeout = 90 * time.Second
+	}
+	if cfg.LeaseMargin <= 0 {
+		cfg.LeaseMargin = 10 * time.Second
 	}
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = 15 * time.Second
@@ -323,17 +332,39 @@ func (s *Service) cursorMAC(owner, after string) []byte {
 	return m.Sum(nil)[:16]
 }
 
-// Reprocess starts a new analysis run for owner's conversation id.
+// Reprocess starts a new analysis run for owner's conversation id. While a
+// run is still pending or processing it starts none and returns that run:
+// it is the analysis asked for, and repeated requests must not buy one
+// model call each.
 func (s *Service) Reprocess(ctx context.Context, owner, id string) (*Conversation, error) {
 	if !ValidID(id) {
 		return nil, Errorf(ENOTFOUND, "No conversation with id %q.", Truncate(id, 40))
 	}
-	c, err := s.cfg.Store.Transition(ctx, Ref{ID: id, Owner: owner}, Transition{Event: EventReprocess, At: s.cfg.Now().UTC()})
+	c, restarted, err := s.restart(ctx, Ref{ID: id, Owner: owner})
 	if err != nil {
 		return nil, storeErr(err, "restart the analysis")
 	}
-	s.enqueue(ctx, c)
+	if restarted {
+		s.enqueue(ctx, c)
+	}
 	return c, nil
+}
+
+// restart moves a finished conversation to a new run, or returns the run
+// in progress (restarted false). The store decides atomically, so of many
+// concurrent requests one restarts and the others see its run.
+func (s *Service) restart(ctx context.Context, ref Ref) (*Conversation, bool, error) {
+	for range 3 {
+		c, err := s.cfg.Store.Transition(ctx, ref, Transition{Event: EventReprocess, At: s.cfg.Now().UTC()})
+		if ErrorCode(err) != ECONFLICT {
+			return c, err == nil, err
+		}
+		if c, err = s.cfg.Store.Get(ctx, ref.Owner, ref.ID); err != nil || c.Status.InProgress() {
+			return c, false, err
+		}
+		// It finished between the two reads: try again.
+	}
+	return nil, false, Errorf(ECONFLICT, "conversation %s is changing under concurrent requests; retry", ref.ID)
 }
 
 // Health is the state of each component, for /api/health.

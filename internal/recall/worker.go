@@ -20,6 +20,7 @@ const (
 	OutcomeFailed    Outcome = "failed"    // gave up; the conversation is failed and the job dead-lettered
 	OutcomeSkipped   Outcome = "skipped"   // stale run, already finished, or gone: nothing to do
 	OutcomeReleased  Outcome = "released"  // a store or queue fault; left for redelivery
+	OutcomeDeferred  Outcome = "deferred"  // the run is held (another attempt runs, or a retry's backoff has not passed); back when the hold ends
 )
 
 // Handle processes one delivered job to the end: it marks the conversation
@@ -83,15 +84,27 @@ func (s *Service) handle(ctx context.Context, job Job) result {
 	})
 }
 
-// start records that an attempt begins (EventStart counts it) and returns
-// the conversation to analyse. When there is nothing to do (a stale run, a
-// finished one, a deleted conversation) or the store is down, it returns no
-// conversation and the job's settled result instead. How an attempt claims
-// its conversation is decided here and nowhere else.
+// lease is how long an attempt holds its conversation: one analysis and
+// the write of its result, with a margin.
+func (s *Service) lease() time.Duration { return s.cfg.AnalyzeTimeout + s.cfg.LeaseMargin }
+
+// start records that an attempt begins (EventStart counts it and takes the
+// conversation's hold) and returns the conversation to analyse. When there
+// is nothing to do (a stale run, a finished one, a deleted conversation),
+// the run is held by another attempt or a retry's backoff, or the store is
+// down, it returns no conversation and the job's settled result instead.
+// How an attempt claims its conversation is decided here and nowhere else.
 func (s *Service) start(ctx context.Context, job Job) (*Conversation, result) {
-	c, err := s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventStart, At: s.cfg.Now().UTC()})
+	now := s.cfg.Now().UTC()
+	c, err := s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventStart, At: now, LeaseUntil: now.Add(s.lease())})
 	switch code := ErrorCode(err); {
+	case code == ECONFLICT && RetryAfter(err) > 0:
+		// Held: come back when the hold ends. The holder settles the run
+		// before then (and this delivery finds it finished), or dies and
+		// the hold runs out. Nothing is written, no attempt is spent.
+		return nil, s.settle(ctx, job, deferral(job, RetryAfter(err), err))
 	case code == ECONFLICT || code == ENOTFOUND:
+		// Stale, finished or gone: drop it.
 		return nil, s.settle(ctx, job, skip(result{attempt: job.Attempt}, err))
 	case err != nil:
 		// The store is down: put the job back without spending an attempt.
@@ -100,9 +113,21 @@ func (s *Service) start(ctx context.Context, job Job) (*Conversation, result) {
 	return c, result{}
 }
 
+// deferral settles a job that met a held run: delivered again, as it was,
+// a little after the hold ends (so clocks that disagree by a few
+// milliseconds do not bounce it back), with nothing recorded.
+func deferral(job Job, held time.Duration, err error) settlement {
+	return settlement{
+		result: result{outcome: OutcomeDeferred, attempt: job.Attempt, reason: ErrorMessage(err)},
+		call:   callRetry, next: job, delay: held + held/16 + 5*time.Millisecond,
+	}
+}
+
 // afterError decides what an analysis error means for the job: a throttle
-// comes back later without spending an attempt, a transient error is retried
-// with backoff while attempts remain, anything else fails the run. It only
+// comes back later without spending an attempt, a transient error is
+// retried with backoff while attempts remain, anything else fails the run.
+// A retry holds the conversation for its backoff, so a delivery that comes
+// early (a drain finding the job a direct call retried) waits too. It only
 // decides; settle makes the decision durable.
 func (s *Service) afterError(job Job, attempt int, aerr error) settlement {
 	reason := ErrorMessage(aerr)
@@ -124,15 +149,16 @@ func (s *Service) afterError(job Job, attempt int, aerr error) settlement {
 		next.Attempt = attempt
 		return settlement{
 			result: result{outcome: OutcomeThrottled, attempt: attempt, reason: reason},
-			record: &Transition{Event: EventRetry, At: now, Reason: reason, Refund: true}, doing: "record throttle",
+			record: &Transition{Event: EventRetry, At: now, Reason: reason, Refund: true, LeaseUntil: now.Add(delay)}, doing: "record throttle",
 			call: callRetry, next: next, delay: delay,
 		}
 	case Retryable(aerr) && attempt < s.cfg.MaxAttempts:
+		delay := s.Backoff(attempt)
 		next.Attempt = attempt + 1
 		return settlement{
 			result: result{outcome: OutcomeRetry, attempt: attempt, reason: reason},
-			record: &Transition{Event: EventRetry, At: now, Reason: reason}, doing: "record retry",
-			call: callRetry, next: next, delay: s.Backoff(attempt),
+			record: &Transition{Event: EventRetry, At: now, Reason: reason, LeaseUntil: now.Add(delay)}, doing: "record retry",
+			call: callRetry, next: next, delay: delay,
 		}
 	case !Retryable(aerr):
 		return giveUp(attempt, now, "analysis failed: "+reason)
@@ -251,13 +277,15 @@ func (s *Service) Backoff(attempt int) time.Duration {
 
 // ProcessNow analyses owner's conversation id at once, outside the queue: the
 // process function's direct invocation. A conversation that is already done
-// or failed is left alone.
+// or failed is left alone, and so is one that is held: another attempt is
+// analysing it (a drain got there first), or a retry waits out its backoff.
+// Its queued job comes back to it either way.
 func (s *Service) ProcessNow(ctx context.Context, owner, id string) (Outcome, error) {
 	c, err := s.Get(ctx, owner, id)
 	if err != nil {
 		return "", err
 	}
-	if !c.Status.InProgress() {
+	if !c.Status.InProgress() || c.LeaseUntil.After(s.cfg.Now()) {
 		return OutcomeSkipped, nil
 	}
 	return s.Handle(ctx, JobFor(c, s.cfg.Now())), nil
