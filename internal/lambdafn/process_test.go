@@ -57,8 +57,11 @@ func TestProcessDirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A marshalled recall.Job is a valid direct invocation.
-	job, err := json.Marshal(recall.JobFor(c, time.Now()))
+	// A marshalled recall.Job is a valid direct invocation, every field of
+	// it.
+	j := recall.JobFor(c, time.Now())
+	j.Throttles = 2
+	job, err := json.Marshal(j)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -389,6 +389,11 @@ type Job struct {
 	Priority       Priority  `json:"priority"`
 	Attempt        int       `json:"attempt"`
 	EnqueuedAt     time.Time `json:"enqueued_at"`
+	// Throttles counts the throttled tries this run has had for free (no
+	// attempt spent), carried through Retry, so throttling cannot retry a
+	// run for ever: past Config.MaxThrottleRetries a throttle spends an
+	// attempt like any other failure.
+	Throttles int `json:"throttles,omitempty"`
 	// Receipt is the backend's handle on this delivery (a stream entry id, a
 	// sequence number). It is set by Receive and empty on a job that was never
 	// delivered, such as one built for a direct invocation.

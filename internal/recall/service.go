@@ -57,6 +57,11 @@ type Config struct {
 	// No other attempt of the run starts until it has passed, unless the
 	// holder settles first.
 	LeaseMargin time.Duration
+	// MaxThrottleRetries is how many throttled tries a run gets without
+	// spending an attempt (DefaultMaxThrottleRetries); after that a
+	// throttle spends one, so a model that throttles for ever fails the run
+	// after MaxAttempts more. A negative value gives none.
+	MaxThrottleRetries int
 	// StaleAfter is how long a conversation may sit in pending or processing
 	// before the sweeper re-enqueues it (15s). Re-enqueueing something the
 	// queue still holds is a no-op, so this can be short.
@@ -70,6 +75,12 @@ type Config struct {
 	// instead of at the next scheduled drain.
 	Nudger Nudger
 }
+
+// DefaultMaxThrottleRetries is Config.MaxThrottleRetries's default: enough
+// free tries to ride out a burst of throttling or a paced backlog, few
+// enough that a model that never stops throttling fails the run within
+// minutes rather than never.
+const DefaultMaxThrottleRetries = 30
 
 // Nudger starts processing of a freshly enqueued job somewhere else. A
 // failing nudge is only logged: the job is in the queue and the scheduled
@@ -118,6 +129,12 @@ func NewService(cfg Config) *Service {
 	}
 	if cfg.LeaseMargin <= 0 {
 		cfg.LeaseMargin = 10 * time.Second
+	}
+	switch {
+	case cfg.MaxThrottleRetries == 0:
+		cfg.MaxThrottleRetries = DefaultMaxThrottleRetries
+	case cfg.MaxThrottleRetries < 0:
+		cfg.MaxThrottleRetries = 0
 	}
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = 15 * time.Second

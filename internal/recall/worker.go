@@ -3,6 +3,7 @@ package recall
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -124,11 +125,12 @@ func deferral(job Job, held time.Duration, err error) settlement {
 }
 
 // afterError decides what an analysis error means for the job: a throttle
-// comes back later without spending an attempt, a transient error is
-// retried with backoff while attempts remain, anything else fails the run.
-// A retry holds the conversation for its backoff, so a delivery that comes
-// early (a drain finding the job a direct call retried) waits too. It only
-// decides; settle makes the decision durable.
+// comes back later without spending an attempt (MaxThrottleRetries times a
+// run; after that it spends one), a transient error is retried with backoff
+// while attempts remain, anything else fails the run. A retry holds the
+// conversation for its backoff, so a delivery that comes early (a drain
+// finding the job a direct call retried) waits too. It only decides;
+// settle makes the decision durable.
 func (s *Service) afterError(job Job, attempt int, aerr error) settlement {
 	reason := ErrorMessage(aerr)
 	if ErrorCode(aerr) == EINTERNAL {
@@ -136,24 +138,27 @@ func (s *Service) afterError(job Job, attempt int, aerr error) settlement {
 	}
 	now := s.cfg.Now().UTC()
 	next := job
+	throttled := ErrorCode(aerr) == ETHROTTLED
+	if throttled {
+		next.Throttles++
+	}
 	switch {
-	case ErrorCode(aerr) == ETHROTTLED:
-		// Come back no sooner than the limiter says a call could go out
-		// (spread by a quarter, so paced jobs do not return as one herd);
-		// without this a paced job would cycle through the queue at the
-		// base backoff, two store writes a turn, while no call is made.
-		delay := s.Backoff(1)
-		if hint := RetryAfter(aerr); hint > 0 {
-			delay = max(delay, min(hint, time.Hour)+rand.N(hint/4+1))
-		}
+	case throttled && job.Throttles < s.cfg.MaxThrottleRetries:
+		delay := s.throttleDelay(1, aerr)
 		next.Attempt = attempt
 		return settlement{
 			result: result{outcome: OutcomeThrottled, attempt: attempt, reason: reason},
 			record: &Transition{Event: EventRetry, At: now, Reason: reason, Refund: true, LeaseUntil: now.Add(delay)}, doing: "record throttle",
 			call: callRetry, next: next, delay: delay,
 		}
+	case throttled && attempt >= s.cfg.MaxAttempts:
+		return giveUp(attempt, now, fmt.Sprintf("analysis failed: the model kept throttling: gave up after %d throttled tries over %s; raise the quota or BEDROCK_RPM",
+			next.Throttles, s.since(job.EnqueuedAt)))
 	case Retryable(aerr) && attempt < s.cfg.MaxAttempts:
 		delay := s.Backoff(attempt)
+		if throttled {
+			delay = s.throttleDelay(attempt, aerr)
+		}
 		next.Attempt = attempt + 1
 		return settlement{
 			result: result{outcome: OutcomeRetry, attempt: attempt, reason: reason},
@@ -165,6 +170,27 @@ func (s *Service) afterError(job Job, attempt int, aerr error) settlement {
 	default:
 		return giveUp(attempt, now, "analysis failed after "+strconv.Itoa(attempt)+" attempts: "+reason)
 	}
+}
+
+// throttleDelay is how long a throttled job waits: the backoff after
+// attempt, and no less than the limiter says a call could go out (spread
+// by a quarter, so paced jobs do not return as one herd). Without the hint
+// a paced job would cycle through the queue at the base backoff, two store
+// writes a turn, while no call is made.
+func (s *Service) throttleDelay(attempt int, aerr error) time.Duration {
+	delay := s.Backoff(attempt)
+	if hint := RetryAfter(aerr); hint > 0 {
+		delay = max(delay, min(hint, time.Hour)+rand.N(hint/4+1))
+	}
+	return delay
+}
+
+// since is how long ago t was, rounded for a person.
+func (s *Service) since(t time.Time) string {
+	if t.IsZero() {
+		return "an unknown time"
+	}
+	return s.cfg.Now().Sub(t).Round(time.Second).String()
 }
 
 // queueCall is how a settled job leaves the queue's hands. Its value names
