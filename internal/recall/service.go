@@ -386,8 +386,35 @@ func (s *Service) restart(ctx context.Context, ref Ref) (*Conversation, bool, er
 
 // Health is the state of each component, for /api/health.
 type Health struct {
-	Healthy    bool
+	Healthy bool
+	// Components maps each component to "ok" (the analyzer: its kind,
+	// such as "local" or "configured") or, failing, one of the Health*
+	// statuses.
 	Components map[string]string
+}
+
+// The statuses of a failing component on /api/health: short, because the
+// answer is public; the details are logged.
+const (
+	// HealthUnavailable: it does not answer, or answers with a fault.
+	HealthUnavailable = "unavailable"
+	// HealthMisconfigured: it answers but refuses us (credentials, access,
+	// a missing table or model): a person must fix the configuration.
+	HealthMisconfigured = "misconfigured"
+	// HealthThrottled: it answers but asks us to slow down.
+	HealthThrottled = "throttled"
+)
+
+// healthStatus is the public status of a component whose check failed
+// with err.
+func healthStatus(err error) string {
+	switch ErrorCode(err) {
+	case EPERMISSION, EUNAUTHORIZED, EINVALID, ENOTFOUND:
+		return HealthMisconfigured
+	case ETHROTTLED:
+		return HealthThrottled
+	}
+	return HealthUnavailable
 }
 
 // HealthTimeout bounds each component's check so health answers promptly
@@ -415,16 +442,12 @@ func (s *Service) Health(ctx context.Context) Health {
 			go func() {
 				state, err := check(ctx)
 				if err != nil {
-					// Health is public: show the domain's human message
-					// (safe by contract) and keep raw causes, which name
-					// hosts and paths, for the log.
-					msg := "unreachable"
-					var e *Error
-					if errors.As(err, &e) {
-						msg = e.Message
-					}
+					// Health is public: it names the component and a short
+					// status; the cause (which may name a model, a region,
+					// a host or an IAM policy) goes to the log, and recall
+					// doctor prints its own.
 					s.log.WarnContext(ctx, "health check failed", "component", name, "error", err.Error())
-					done <- result{name, "error: " + msg, false}
+					done <- result{name, healthStatus(err), false}
 					return
 				}
 				done <- result{name, state, true}
@@ -433,7 +456,8 @@ func (s *Service) Health(ctx context.Context) Health {
 			case r := <-done:
 				out <- r
 			case <-ctx.Done():
-				out <- result{name, "error: no answer within " + HealthTimeout.String(), false}
+				s.log.WarnContext(ctx, "health check failed", "component", name, "error", "no answer within "+HealthTimeout.String())
+				out <- result{name, HealthUnavailable, false}
 			}
 		}()
 	}

@@ -76,6 +76,11 @@ func (s *Service) handle(ctx context.Context, job Job) result {
 	a, err := s.cfg.Analyzer.Analyze(actx, AnalysisInput{ConversationID: c.ID, Title: c.Title, PostType: c.PostType, Content: c.Content, CreatedAt: c.CreatedAt})
 	cancel()
 	if err != nil {
+		if ErrorCode(err) == EINTERNAL {
+			// Its text may name hosts, paths or keys, and the owner reads
+			// ai_error: the cause goes to the log only.
+			s.log.ErrorContext(ctx, "analysis failed with an internal error", "conversation_id", c.ID, "run", c.Run, "error", err.Error())
+		}
 		return s.settle(ctx, job, s.afterError(job, c.Attempts, err))
 	}
 	return s.settle(ctx, job, settlement{
@@ -124,6 +129,10 @@ func deferral(job Job, held time.Duration, err error) settlement {
 	}
 }
 
+// internalReason is the ai_error of an analysis that failed for a reason
+// the analyzer did not classify: its own text is logged, never stored.
+const internalReason = "the analysis failed because of an internal error; it was logged"
+
 // afterError decides what an analysis error means for the job: a throttle
 // comes back later without spending an attempt (MaxThrottleRetries times a
 // run; after that it spends one), a transient error is retried with backoff
@@ -134,7 +143,7 @@ func deferral(job Job, held time.Duration, err error) settlement {
 func (s *Service) afterError(job Job, attempt int, aerr error) settlement {
 	reason := ErrorMessage(aerr)
 	if ErrorCode(aerr) == EINTERNAL {
-		reason = aerr.Error()
+		reason = internalReason
 	}
 	now := s.cfg.Now().UTC()
 	next := job
