@@ -21,7 +21,10 @@
 // them. The order makes a crash between the two writes safe: the key names
 // a conversation that does not exist yet, and the client's retry with the
 // same key finds the key, misses the conversation and writes it under the
-// key's ID, so exactly one conversation is ever created per key.
+// key's ID, so exactly one conversation is ever created per key. A
+// conversation write that fails (rather than losing a race) gives the key
+// back once a read shows the conversation is not there, so a retry with a
+// corrected body is not refused for the key's lifetime.
 package dynamo
 
 import (
@@ -118,21 +121,8 @@ func (s *Store) createWithKey(ctx context.Context, rec *recall.Conversation, ide
 	switch {
 	case err == nil:
 		// The key is ours: write the conversation.
-		err := s.putConversation(ctx, rec, idem.Key)
-		if recall.ErrorCode(err) == recall.ECONFLICT {
-			// Either a replay of this request completed it first (fine) or
-			// an unrelated conversation has this ID (give the key back).
-			got, gerr := s.Get(ctx, rec.Owner, rec.ID)
-			if gerr == nil && got != nil && s.createdWithKey(ctx, rec, idem.Key) {
-				return got, false, nil, true
-			}
-			s.releaseKey(ctx, rec, idem)
-			return nil, false, err, true
-		}
-		if err != nil {
-			return nil, false, err, true
-		}
-		return rec, true, nil, true
+		stored, created, err := s.writeUnderKey(ctx, rec, idem)
+		return stored, created, err, true
 	case !errors.As(err, &ccf):
 		return nil, false, fmt.Errorf("dynamo: claim idempotency key for %s: %w", rec.ID, err), true
 	}
@@ -181,6 +171,43 @@ func (s *Store) createWithKey(ctx context.Context, rec *recall.Conversation, ide
 	default:
 		return nil, false, err, true
 	}
+}
+
+// writeUnderKey writes rec once this request holds idem's key, and gives
+// the key back when the write failed, so a retry is not bound to a
+// conversation that does not exist (a retry with a corrected body would
+// otherwise get 409 until the key expired).
+func (s *Store) writeUnderKey(ctx context.Context, rec *recall.Conversation, idem *recall.Idempotency) (*recall.Conversation, bool, error) {
+	err := s.putConversation(ctx, rec, idem.Key)
+	if err == nil {
+		return rec, true, nil
+	}
+	// The request may be out of time already; cleaning up must not be.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if recall.ErrorCode(err) == recall.ECONFLICT {
+		// Either a replay of this request completed it first (fine) or
+		// an unrelated conversation has this ID (give the key back).
+		got, gerr := s.Get(cctx, rec.Owner, rec.ID)
+		if gerr == nil && got != nil && s.createdWithKey(cctx, rec, idem.Key) {
+			return got, false, nil
+		}
+		s.releaseKey(cctx, rec, idem)
+		return nil, false, err
+	}
+	// The write failed, or its answer was lost. If it landed after all,
+	// the conversation is there under this key: it was created. If it is
+	// not there, give the key back. If even that cannot be told, keep the
+	// key: a retry with the same body then completes the create under it,
+	// where releasing could let a landed write and the retry make two.
+	got, gerr := s.Get(cctx, rec.Owner, rec.ID)
+	switch {
+	case gerr == nil && s.createdWithKey(cctx, rec, idem.Key):
+		return got, true, nil
+	case recall.ErrorCode(gerr) == recall.ENOTFOUND:
+		s.releaseKey(cctx, rec, idem)
+	}
+	return nil, false, err
 }
 
 // createdWithKey reports whether owner's conversation rec.ID was created

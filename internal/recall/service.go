@@ -237,7 +237,7 @@ func (s *Service) Create(ctx context.Context, owner string, req CreateRequest, i
 	}
 	stored, created, err := s.cfg.Store.Create(ctx, c, idem)
 	if err != nil {
-		return nil, false, storeErr(err, "save the conversation")
+		return nil, false, createErr(err)
 	}
 	if !created {
 		return stored, true, nil
@@ -275,6 +275,18 @@ func storeErr(err error, doing string) error {
 		return err
 	}
 	return Wrap(err, EUNAVAILABLE, "The conversation store is unavailable and could not "+doing+"; retry shortly.")
+}
+
+// createErr is storeErr for a create: a store that failed or did not
+// answer may still have written the conversation (a timeout can hide a
+// write that landed), so the message says only what is known, and how to
+// retry without making a second one.
+func createErr(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return Wrap(err, EUNAVAILABLE, "The conversation store is unavailable or did not confirm the write, so the conversation may or may not have been saved; retry with the same Idempotency-Key.")
 }
 
 // Get returns owner's conversation id.
