@@ -96,6 +96,7 @@ func TestSettleOrderAndFaults(t *testing.T) {
 	t.Parallel()
 	down := errors.New("connection refused")
 	stale := recall.Errorf(recall.ECONFLICT, "conversation is on run 2, not 1")
+	held := &recall.Error{Code: recall.ECONFLICT, Message: "conversation is held until later", RetryAfter: time.Minute}
 	unavailable := recall.Errorf(recall.EUNAVAILABLE, "model busy")
 	permanent := recall.Errorf(recall.EPERMISSION, "model access is not enabled")
 	throttled := recall.Errorf(recall.ETHROTTLED, "slow down")
@@ -118,6 +119,10 @@ func TestSettleOrderAndFaults(t *testing.T) {
 			calls: "store start!,queue retry!", outcome: recall.OutcomeReleased, reason: "start: connection refused; retry: queue down", status: recall.StatusPending},
 		{name: "stale at start", storeFail: map[recall.Event]error{recall.EventStart: stale},
 			calls: "store start!,queue ack", outcome: recall.OutcomeSkipped, reason: "conversation is on run 2", status: recall.StatusPending},
+		{name: "held at start", storeFail: map[recall.Event]error{recall.EventStart: held},
+			calls: "store start!,queue retry", outcome: recall.OutcomeDeferred, reason: "conversation is held", status: recall.StatusPending},
+		{name: "held at start, retry fails", storeFail: map[recall.Event]error{recall.EventStart: held}, queueFail: map[string]bool{"retry": true},
+			calls: "store start!,queue retry!", outcome: recall.OutcomeReleased, reason: "retry: queue down", status: recall.StatusPending},
 		{name: "stale at start, ack fails", storeFail: map[recall.Event]error{recall.EventStart: stale}, queueFail: map[string]bool{"ack": true},
 			calls: "store start!,queue ack!", outcome: recall.OutcomeReleased, reason: "ack: queue down", status: recall.StatusPending},
 		{name: "store down saving the result", storeFail: map[recall.Event]error{recall.EventDone: down},
@@ -256,7 +261,9 @@ func TestResultWriteFailureBringsTheJobBack(t *testing.T) {
 		AnalyzeTimeout: 300 * time.Millisecond, LeaseMargin: 100 * time.Millisecond, RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	worked := make(chan error, 1)
-	go func() { worked <- svc.Work(ctx, recall.WorkerConfig{Concurrency: 2, Wait: 20 * time.Millisecond, SweepEvery: 0}) }()
+	go func() {
+		worked <- svc.Work(ctx, recall.WorkerConfig{Concurrency: 2, Wait: 20 * time.Millisecond, SweepEvery: 0})
+	}()
 	t.Cleanup(func() { cancel(); <-worked })
 
 	c, _, err := svc.Create(ctx, "alice", recall.CreateRequest{Content: "Bob: I will send the report by Friday."}, "")
