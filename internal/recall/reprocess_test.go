@@ -40,7 +40,7 @@ func TestRepeatedReprocessMakesOneModelCall(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	q := memq.New(memq.Options{Visibility: time.Minute})
 	t.Cleanup(func() { q.Close() })
-	ai := &slowAnalyzer{took: 1500 * time.Millisecond}
+	ai := &slowAnalyzer{took: 2500 * time.Millisecond} // longer than the 20 requests take
 	svc := recall.NewService(recall.Config{Store: st, Queue: q, Analyzer: ai, AnalyzeTimeout: 5 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	worked := make(chan error, 1)

@@ -483,7 +483,9 @@ func TestDrainAndDirectCallRaceForOneRun(t *testing.T) {
 // conversation's hold ends, not run.
 func TestDirectRetryKeepsItsBackoff(t *testing.T) {
 	t.Parallel()
-	h := newHarnessWith(t, func(c *recall.Config) { c.RetryBase, c.RetryMax = 400*time.Millisecond, time.Second },
+	// A backoff of 0.5 to 1s: long enough that the steps below happen
+	// within it on a busy machine.
+	h := newHarnessWith(t, func(c *recall.Config) { c.RetryBase, c.RetryMax = time.Second, 2*time.Second },
 		recall.Errorf(recall.EUNAVAILABLE, "model busy"))
 	ctx := context.Background()
 	c := h.create(t)
@@ -530,7 +532,7 @@ func TestLeasedRunIsNotStartedAgain(t *testing.T) {
 	c := h.create(t)
 	job, _ := h.next(t)
 	at := time.Now()
-	started, err := h.store.Transition(ctx, job.Ref(), recall.Transition{Event: recall.EventStart, At: at, LeaseUntil: at.Add(300 * time.Millisecond)})
+	started, err := h.store.Transition(ctx, job.Ref(), recall.Transition{Event: recall.EventStart, At: at, LeaseUntil: at.Add(time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,10 +546,10 @@ func TestLeasedRunIsNotStartedAgain(t *testing.T) {
 		t.Fatalf("the held run changed: attempts %d, updated %s (was %s), %d model calls", got.Attempts, got.UpdatedAt, started.UpdatedAt, h.ai.calls.Load())
 	}
 	// The holder died: once its hold has passed the job runs, as attempt 2.
-	if jobs, err := h.queue.Receive(ctx, 1, 100*time.Millisecond); err != nil || len(jobs) != 0 {
+	if jobs, err := h.queue.Receive(ctx, 1, 200*time.Millisecond); err != nil || len(jobs) != 0 {
 		t.Fatalf("the deferred job came back before the hold ended: %v %v", jobs, err)
 	}
-	jobs, err := h.queue.Receive(ctx, 1, 2*time.Second)
+	jobs, err := h.queue.Receive(ctx, 1, 3*time.Second)
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("the deferred job did not come back: %v %v", jobs, err)
 	}
