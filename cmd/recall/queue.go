@@ -21,8 +21,11 @@ Usage: recall queue stats [--json]
 Inspects the configured queue (REDIS_URL). 'stats' prints depth per
 priority, jobs in flight, the oldest waiting job's age, scheduled retries,
 dead letters and consumers — what 'redis-cli LLEN celery' and Flower gave
-the old design. 'dlq' lists dead letters with the reason each failed, and
-'redrive' puts them back in the queue with a fresh attempt count.
+the old design. 'dlq' lists dead letters with the reason each failed.
+'redrive' starts a new analysis run of each one's conversation (as a
+reprocess does: attempts start again), queues it, and then removes the
+dead letter; it opens the store too, so with the embedded store stop
+'recall serve' first.
 
 Without REDIS_URL the queue lives inside 'recall serve' and is gone with it;
 use its /metrics endpoint there instead.`
@@ -52,7 +55,11 @@ func cmdQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "recall queue: REDIS_URL is not set; the in-process queue lives inside 'recall serve' (see its /metrics)")
 		return exitCode(1)
 	}
-	app, err := config.OpenQueue(ctx, cfg, newLogger(cfg.Log, stderr))
+	open := config.OpenQueue
+	if sub == "redrive" {
+		open = config.Open // it restarts runs in the store
+	}
+	app, err := open(ctx, cfg, newLogger(cfg.Log, stderr))
 	if err != nil {
 		return err
 	}
@@ -70,7 +77,7 @@ func cmdQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintln(stderr, "recall queue redrive: name dead-letter IDs (from 'recall queue dlq') or pass --all")
 			return errUsage
 		}
-		return queueRedrive(ctx, app.Queue, ids, stdout)
+		return queueRedrive(ctx, app, ids, stdout)
 	}
 	fmt.Fprintf(stderr, "recall queue: unknown subcommand %q: want stats, dlq or redrive\n", sub)
 	return errUsage
@@ -112,18 +119,19 @@ func queueDLQ(ctx context.Context, q recall.Queue, limit int, asJSON bool, stdou
 	return tw.Flush()
 }
 
-// queueRedrive puts the dead letters ids names (all of them when ids is
-// empty) back in the queue.
-func queueRedrive(ctx context.Context, q recall.Queue, ids []string, stdout io.Writer) error {
-	dl, ok := q.(recall.DeadLetters)
+// queueRedrive gives the conversations of the dead letters ids names (all
+// of them when ids is empty) a new run, and removes the letters.
+func queueRedrive(ctx context.Context, app *config.Backends, ids []string, stdout io.Writer) error {
+	dl, ok := app.Queue.(recall.DeadLetters)
 	if !ok {
 		return fmt.Errorf("this queue keeps no dead letters")
 	}
-	n, err := dl.Redrive(ctx, ids)
+	svc := recall.NewService(app.ServiceConfig(config.StandIn(app.Config)))
+	rep, err := svc.Redrive(ctx, dl, ids)
 	if err != nil {
 		return fmt.Errorf("redrive: %w", err)
 	}
-	fmt.Fprintf(stdout, "Redrove %d dead letter(s).\n", n)
+	fmt.Fprintf(stdout, "Redrove %d dead letter(s): %d conversation(s) restarted with a new run.\n", rep.Removed, rep.Restarted)
 	return nil
 }
 

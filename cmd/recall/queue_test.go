@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"recall/internal/bedrock"
+	"recall/internal/boltstore"
 	"recall/internal/recall"
 	"recall/internal/redisq"
 	"recall/internal/testenv"
@@ -59,7 +62,7 @@ func TestQueueCommands(t *testing.T) {
 		{[]string{"queue", "dlq"}, 0, []string{"model access for m is not enabled", "alice"}},
 		{[]string{"queue", "redrive"}, 2, nil},
 		{[]string{"queue", "nope"}, 2, nil},
-		{[]string{"queue", "redrive", "--all"}, 0, []string{"Redrove 1 dead letter"}},
+		{[]string{"queue", "redrive", "--all"}, 0, []string{"Redrove 1 dead letter(s): 0 conversation(s) restarted"}},
 		{[]string{"queue", "dlq"}, 0, []string{"No dead letters."}},
 	}
 	for _, tt := range tests {
@@ -73,6 +76,91 @@ func TestQueueCommands(t *testing.T) {
 				t.Errorf("recall %s: output lacks %q:\n%s", strings.Join(tt.args, " "), w, out.String())
 			}
 		}
+	}
+}
+
+// refusingAnalyzer refuses every analysis as a model without access would,
+// until fixed is set.
+type refusingAnalyzer struct{ fixed atomic.Bool }
+
+func (a *refusingAnalyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall.Analysis, error) {
+	if !a.fixed.Load() {
+		return recall.Analysis{}, recall.Errorf(recall.EPERMISSION, "model access for m is not enabled in us-east-1")
+	}
+	return recall.Analysis{Summary: "fixed", ActionItems: []string{"a"}, Keywords: []string{"k"}, Model: "m"}, nil
+}
+
+func (a *refusingAnalyzer) Health(context.Context) (string, error) { return "refusing", nil }
+
+// TestQueueRedriveRestartsTheRun: a conversation failed by a model that
+// refuses, with its job dead-lettered; the model is fixed and the dead
+// letter redriven through the command, against real Redis and the embedded
+// store: the conversation gets a new run and ends done.
+func TestQueueRedriveRestartsTheRun(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	dir := t.TempDir()
+	t.Setenv("REDIS_URL", srv.URL())
+	t.Setenv("RECALL_DATA_DIR", dir)
+	ctx := context.Background()
+	client, err := redisq.NewClient(srv.URL(), redisq.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	q := redisq.New(client, redisq.Options{Consumer: "worker"})
+	ai := &refusingAnalyzer{}
+	// work opens the store the command also opens (so not at the same
+	// time), and handles every job that comes within wait.
+	work := func(wait time.Duration) (*recall.Conversation, []recall.Outcome) {
+		t.Helper()
+		st, err := boltstore.Open(filepath.Join(dir, "recall.db"), boltstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		svc := recall.NewService(recall.Config{Store: st, Queue: q, Analyzer: ai})
+		list, _, err := st.List(ctx, "alice", "", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 0 {
+			if _, _, err := svc.Create(ctx, "alice", recall.CreateRequest{Content: "Alice will send the deck by Friday."}, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var outcomes []recall.Outcome
+		for {
+			jobs, err := q.Receive(ctx, 1, wait)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(jobs) == 0 {
+				break
+			}
+			outcomes = append(outcomes, svc.Handle(ctx, jobs[0]))
+		}
+		list, _, err = st.List(ctx, "alice", "", 1)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("list: %v %v", list, err)
+		}
+		return list[0], outcomes
+	}
+
+	c, outcomes := work(500 * time.Millisecond)
+	if c.Status != recall.StatusFailed || len(outcomes) != 1 || outcomes[0] != recall.OutcomeFailed {
+		t.Fatalf("with the model refusing: %s after %v", c.Status, outcomes)
+	}
+	ai.fixed.Store(true)
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"queue", "redrive", "--all"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "Redrove 1 dead letter(s): 1 conversation(s) restarted") {
+		t.Fatalf("redrive: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	c, outcomes = work(500 * time.Millisecond)
+	if c.Status != recall.StatusDone || c.Run != 2 || c.Attempts != 1 || c.Summary != "fixed" {
+		t.Fatalf("after the redrive: %s on run %d, %d attempts, summary %q (jobs: %v); want done on run 2 after 1 attempt", c.Status, c.Run, c.Attempts, c.Summary, outcomes)
+	}
+	if dead, err := q.DeadLetters(ctx, 0); err != nil || len(dead) != 0 {
+		t.Fatalf("dead letters after the redrive: %v %v", dead, err)
 	}
 }
 

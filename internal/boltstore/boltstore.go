@@ -16,6 +16,9 @@
 // pending or processing; every write keeps it in step, so Stuck is a range
 // scan over the oldest entries rather than a scan of every conversation.
 //
+// Holds (Conversation.LeaseUntil) are released when the file is opened: only
+// one process can have it open, so whoever took them is gone.
+//
 // Every write goes through bbolt's Batch, which groups concurrent writers
 // into one transaction and so one fsync: creates from many clients share the
 // cost of durability instead of queueing behind one fsync each. Sync is never
@@ -126,7 +129,44 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: create buckets in %s: %w", path, err)
 	}
+	if err := db.Update(releaseHolds); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: release holds in %s: %w", path, err)
+	}
 	return &Store{db: db, now: opts.Now}, nil
+}
+
+// releaseHolds ends every hold (Conversation.LeaseUntil) on a conversation
+// in progress. The file lock lets one process at a time use the store, so
+// a hold found at Open was taken by a process that is gone: its attempt
+// will never settle, and waiting the hold out would only delay the
+// sweeper's recovery of its work by an analysis timeout.
+func releaseHolds(tx *bolt.Tx) error {
+	convs := tx.Bucket(bucketConversations)
+	type held struct{ key, val []byte }
+	var release []held
+	err := tx.Bucket(bucketStuck).ForEach(func(_, convKey []byte) error {
+		c, err := getConv(convs, convKey)
+		if err != nil || c == nil || c.LeaseUntil.IsZero() {
+			return err
+		}
+		c.LeaseUntil = time.Time{}
+		val, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("encode: %w", err)
+		}
+		release = append(release, held{bytes.Clone(convKey), val})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, h := range release {
+		if err := convs.Put(h.key, h.val); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close releases the file, so another process may open it.
@@ -467,6 +507,9 @@ func normalize(c *recall.Conversation) *recall.Conversation {
 	n.UpdatedAt = n.UpdatedAt.UTC()
 	if !n.ProcessedAt.IsZero() {
 		n.ProcessedAt = n.ProcessedAt.UTC()
+	}
+	if !n.LeaseUntil.IsZero() {
+		n.LeaseUntil = n.LeaseUntil.UTC()
 	}
 	return &n
 }

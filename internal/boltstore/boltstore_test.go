@@ -175,3 +175,38 @@ func BenchmarkCreateParallel(b *testing.B) {
 		b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds())/1000, "p99_ms")
 	}
 }
+
+// TestOpenReleasesHolds: a hold found when the file is opened belongs to a
+// process that is gone (the file lock admits one at a time), so it is
+// released and the conversation can be started again at once; nothing
+// else about it changes.
+func TestOpenReleasesHolds(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "recall.db")
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	c := recalltest.NewConversation("alice", now)
+	if _, _, err := s.Create(ctx, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	held, err := s.Transition(ctx, c.Ref(), recall.Transition{Event: recall.EventStart, At: now, LeaseUntil: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = open(t, path)
+	got, err := s.Get(ctx, "alice", c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *held
+	want.LeaseUntil = time.Time{}
+	recalltest.EqualConversation(t, got, &want)
+	if _, err := s.Transition(ctx, c.Ref(), recall.Transition{Event: recall.EventStart, At: now.Add(time.Second), LeaseUntil: now.Add(time.Minute)}); err != nil {
+		t.Fatalf("start after reopening: %v", err)
+	}
+}

@@ -85,14 +85,17 @@ type Bedrock struct {
 
 // Worker is the retry policy, the timeouts and the pace of processing.
 type Worker struct {
-	MaxAttempts    int           // RECALL_MAX_ATTEMPTS (5)
-	RetryBase      time.Duration // RECALL_RETRY_BASE (2s)
-	RetryMax       time.Duration // RECALL_RETRY_MAX (5m)
-	AnalyzeTimeout time.Duration // RECALL_ANALYZE_TIMEOUT (90s; 30s for the local analyzer)
-	Visibility     time.Duration // RECALL_VISIBILITY_TIMEOUT (AnalyzeTimeout + 30s)
-	StaleAfter     time.Duration // RECALL_STALE_AFTER (15s)
-	SweepEvery     time.Duration // RECALL_SWEEP_EVERY (5s)
-	Concurrency    int           // RECALL_CONCURRENCY (8)
+	MaxAttempts int // RECALL_MAX_ATTEMPTS (5)
+	// MaxThrottleRetries is RECALL_MAX_THROTTLE_RETRIES (30): throttled
+	// tries a run gets without spending an attempt.
+	MaxThrottleRetries int
+	RetryBase          time.Duration // RECALL_RETRY_BASE (2s)
+	RetryMax           time.Duration // RECALL_RETRY_MAX (5m)
+	AnalyzeTimeout     time.Duration // RECALL_ANALYZE_TIMEOUT (90s; 30s for the local analyzer)
+	Visibility         time.Duration // RECALL_VISIBILITY_TIMEOUT (AnalyzeTimeout + 30s)
+	StaleAfter         time.Duration // RECALL_STALE_AFTER (15s)
+	SweepEvery         time.Duration // RECALL_SWEEP_EVERY (5s)
+	Concurrency        int           // RECALL_CONCURRENCY (8)
 	// FairShare is RECALL_FAIR_SHARE (recall.DefaultFairShare): how many
 	// outstanding jobs one owner has before the rest of theirs wait behind
 	// everyone else's. It takes effect where jobs are enqueued and retried.
@@ -213,15 +216,16 @@ func readWorker(e *env, a Analyzer) Worker {
 		defTimeout = 30*time.Second + a.Latency
 	}
 	w := Worker{
-		MaxAttempts:     e.num("RECALL_MAX_ATTEMPTS", 5),
-		RetryBase:       e.dur("RECALL_RETRY_BASE", 2*time.Second),
-		RetryMax:        e.dur("RECALL_RETRY_MAX", 5*time.Minute),
-		AnalyzeTimeout:  e.dur("RECALL_ANALYZE_TIMEOUT", defTimeout),
-		StaleAfter:      e.dur("RECALL_STALE_AFTER", 15*time.Second),
-		SweepEvery:      e.dur("RECALL_SWEEP_EVERY", 5*time.Second),
-		Concurrency:     e.num("RECALL_CONCURRENCY", 8),
-		FairShare:       e.num("RECALL_FAIR_SHARE", recall.DefaultFairShare),
-		ProcessFunction: e.get("RECALL_PROCESS_FUNCTION", ""),
+		MaxAttempts:        e.num("RECALL_MAX_ATTEMPTS", 5),
+		MaxThrottleRetries: e.num("RECALL_MAX_THROTTLE_RETRIES", recall.DefaultMaxThrottleRetries),
+		RetryBase:          e.dur("RECALL_RETRY_BASE", 2*time.Second),
+		RetryMax:           e.dur("RECALL_RETRY_MAX", 5*time.Minute),
+		AnalyzeTimeout:     e.dur("RECALL_ANALYZE_TIMEOUT", defTimeout),
+		StaleAfter:         e.dur("RECALL_STALE_AFTER", 15*time.Second),
+		SweepEvery:         e.dur("RECALL_SWEEP_EVERY", 5*time.Second),
+		Concurrency:        e.num("RECALL_CONCURRENCY", 8),
+		FairShare:          e.num("RECALL_FAIR_SHARE", recall.DefaultFairShare),
+		ProcessFunction:    e.get("RECALL_PROCESS_FUNCTION", ""),
 	}
 	w.Visibility = e.dur("RECALL_VISIBILITY_TIMEOUT", w.AnalyzeTimeout+30*time.Second)
 	if w.Visibility <= w.AnalyzeTimeout {

@@ -106,7 +106,7 @@ func (b *Backends) ServiceConfig(a recall.Analyzer) recall.Config {
 	}
 	return recall.Config{
 		Store: b.Store, Queue: b.Queue, Analyzer: a, Logger: b.Log, CursorKey: key,
-		MaxAttempts: w.MaxAttempts, RetryBase: w.RetryBase, RetryMax: w.RetryMax,
+		MaxAttempts: w.MaxAttempts, MaxThrottleRetries: w.MaxThrottleRetries, RetryBase: w.RetryBase, RetryMax: w.RetryMax,
 		AnalyzeTimeout: w.AnalyzeTimeout, StaleAfter: w.StaleAfter,
 	}
 }

@@ -267,6 +267,7 @@ var lambdaEnv = map[string]envRule{
 	"BEDROCK_RPM":                 {In: procFn},
 	"BEDROCK_TPM":                 {In: procFn},
 	"RECALL_MAX_ATTEMPTS":         {In: procFn},
+	"RECALL_MAX_THROTTLE_RETRIES": {In: procFn},
 	"RECALL_RETRY_BASE":           {In: procFn},
 	"RECALL_RETRY_MAX":            {In: procFn},
 	"RECALL_ANALYZE_TIMEOUT":      {In: procFn},

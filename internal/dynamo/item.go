@@ -37,6 +37,10 @@ const (
 	attrInputTok    = "input_tokens"
 	attrOutputTok   = "output_tokens"
 	attrProcessedAt = "processed_at"
+	// attrLeaseUntil is the conversation's hold (Conversation.LeaseUntil)
+	// in Unix nanoseconds: a number, so a condition compares it with the
+	// caller's clock in time order, to the nanosecond.
+	attrLeaseUntil = "lease_until"
 	// attrIdemKey records the idempotency key a conversation was created
 	// with, so a create that loses a race to its own replay can tell that
 	// conversation from an unrelated one with the same ID.
@@ -110,6 +114,9 @@ func encodeConversation(c *recall.Conversation, idemKey string) (map[string]type
 	if !c.ProcessedAt.IsZero() {
 		item[attrProcessedAt] = str(formatTime(c.ProcessedAt))
 	}
+	if !c.LeaseUntil.IsZero() {
+		item[attrLeaseUntil] = num(c.LeaseUntil.UnixNano())
+	}
 	if c.Status.InProgress() {
 		item[AttrStuckPK] = str(stuckShard(c.ID))
 		item[AttrStuckSK] = str(stuckSK(c.UpdatedAt, c.ID))
@@ -169,6 +176,7 @@ func decodeConversation(item map[string]types.AttributeValue) (*recall.Conversat
 		Model:       d.str(attrModel),
 		Usage:       recall.Usage{InputTokens: d.int(attrInputTok), OutputTokens: d.int(attrOutputTok)},
 		ProcessedAt: d.time(attrProcessedAt),
+		LeaseUntil:  d.nanos(attrLeaseUntil),
 	}
 	if z, ok := item[attrContentZ].(*types.AttributeValueMemberB); ok {
 		raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(z.Value)))
@@ -221,6 +229,14 @@ func (d *decoder) int(name string) int {
 		d.fail(name, fmt.Errorf("want a number, have %T", v))
 		return 0
 	}
+}
+
+// nanos reads a time stored as Unix nanoseconds; absent is the zero time.
+func (d *decoder) nanos(name string) time.Time {
+	if _, ok := d.item[name]; !ok {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(d.int(name))).UTC()
 }
 
 func (d *decoder) time(name string) time.Time {

@@ -21,7 +21,10 @@
 // them. The order makes a crash between the two writes safe: the key names
 // a conversation that does not exist yet, and the client's retry with the
 // same key finds the key, misses the conversation and writes it under the
-// key's ID, so exactly one conversation is ever created per key.
+// key's ID, so exactly one conversation is ever created per key. A
+// conversation write that fails (rather than losing a race) gives the key
+// back once a read shows the conversation is not there, so a retry with a
+// corrected body is not refused for the key's lifetime.
 package dynamo
 
 import (
@@ -118,21 +121,8 @@ func (s *Store) createWithKey(ctx context.Context, rec *recall.Conversation, ide
 	switch {
 	case err == nil:
 		// The key is ours: write the conversation.
-		err := s.putConversation(ctx, rec, idem.Key)
-		if recall.ErrorCode(err) == recall.ECONFLICT {
-			// Either a replay of this request completed it first (fine) or
-			// an unrelated conversation has this ID (give the key back).
-			got, gerr := s.Get(ctx, rec.Owner, rec.ID)
-			if gerr == nil && got != nil && s.createdWithKey(ctx, rec, idem.Key) {
-				return got, false, nil, true
-			}
-			s.releaseKey(ctx, rec, idem)
-			return nil, false, err, true
-		}
-		if err != nil {
-			return nil, false, err, true
-		}
-		return rec, true, nil, true
+		stored, created, err := s.writeUnderKey(ctx, rec, idem)
+		return stored, created, err, true
 	case !errors.As(err, &ccf):
 		return nil, false, fmt.Errorf("dynamo: claim idempotency key for %s: %w", rec.ID, err), true
 	}
@@ -181,6 +171,43 @@ func (s *Store) createWithKey(ctx context.Context, rec *recall.Conversation, ide
 	default:
 		return nil, false, err, true
 	}
+}
+
+// writeUnderKey writes rec once this request holds idem's key, and gives
+// the key back when the write failed, so a retry is not bound to a
+// conversation that does not exist (a retry with a corrected body would
+// otherwise get 409 until the key expired).
+func (s *Store) writeUnderKey(ctx context.Context, rec *recall.Conversation, idem *recall.Idempotency) (*recall.Conversation, bool, error) {
+	err := s.putConversation(ctx, rec, idem.Key)
+	if err == nil {
+		return rec, true, nil
+	}
+	// The request may be out of time already; cleaning up must not be.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if recall.ErrorCode(err) == recall.ECONFLICT {
+		// Either a replay of this request completed it first (fine) or
+		// an unrelated conversation has this ID (give the key back).
+		got, gerr := s.Get(cctx, rec.Owner, rec.ID)
+		if gerr == nil && got != nil && s.createdWithKey(cctx, rec, idem.Key) {
+			return got, false, nil
+		}
+		s.releaseKey(cctx, rec, idem)
+		return nil, false, err
+	}
+	// The write failed, or its answer was lost. If it landed after all,
+	// the conversation is there under this key: it was created. If it is
+	// not there, give the key back. If even that cannot be told, keep the
+	// key: a retry with the same body then completes the create under it,
+	// where releasing could let a landed write and the retry make two.
+	got, gerr := s.Get(cctx, rec.Owner, rec.ID)
+	switch {
+	case gerr == nil && s.createdWithKey(cctx, rec, idem.Key):
+		return got, true, nil
+	case recall.ErrorCode(gerr) == recall.ENOTFOUND:
+		s.releaseKey(cctx, rec, idem)
+	}
+	return nil, false, err
 }
 
 // createdWithKey reports whether owner's conversation rec.ID was created
@@ -429,6 +456,16 @@ func (u *update) setNum(attr string, n int) {
 	u.setValue(attr, num(int64(n)))
 }
 
+// setTime sets attr to t as Unix nanoseconds (a number, so conditions
+// compare it in time order), or removes it when t is zero.
+func (u *update) setTime(attr string, t time.Time) {
+	if t.IsZero() {
+		u.remove = append(u.remove, u.name(attr))
+		return
+	}
+	u.setValue(attr, num(t.UnixNano()))
+}
+
 func (u *update) expression() string {
 	var b strings.Builder
 	if len(u.set) > 0 {
@@ -444,8 +481,9 @@ func (u *update) expression() string {
 }
 
 // transitionUpdate expresses Conversation.Apply for t as an update and a
-// condition: the item exists, its run is ref's (except for reprocess), and
-// its status is one the event is allowed from.
+// condition: the item exists, its run is ref's (except for reprocess), its
+// status is one the event is allowed from, and for a start its hold has
+// passed by t.At.
 func transitionUpdate(ref recall.Ref, t recall.Transition, refund bool) (*update, error) {
 	allowed := t.Event.AllowedFrom()
 	if len(allowed) == 0 {
@@ -458,11 +496,17 @@ func transitionUpdate(ref recall.Ref, t recall.Transition, refund bool) (*update
 	u.conds = append(u.conds, "attribute_exists("+u.name(AttrPK)+")")
 	if t.Event != recall.EventReprocess {
 		u.conds = append(u.conds, u.name(attrRun)+" = "+u.value(num(int64(ref.Run))))
-		var in []string
-		for _, st := range allowed {
-			in = append(in, u.value(str(string(st))))
-		}
-		u.conds = append(u.conds, u.name(attrStatus)+" IN ("+strings.Join(in, ", ")+")")
+	}
+	var in []string
+	for _, st := range allowed {
+		in = append(in, u.value(str(string(st))))
+	}
+	u.conds = append(u.conds, u.name(attrStatus)+" IN ("+strings.Join(in, ", ")+")")
+	if t.Event == recall.EventStart {
+		// Apply's hold: no start before the last hold ends, by the
+		// caller's clock.
+		lease := u.name(attrLeaseUntil)
+		u.conds = append(u.conds, "(attribute_not_exists("+lease+") OR "+lease+" <= "+u.value(num(t.At.UnixNano()))+")")
 	}
 	at := t.At.UTC()
 	u.setValue(attrUpdatedAt, str(formatTime(at)))
@@ -474,15 +518,17 @@ func transitionUpdate(ref recall.Ref, t recall.Transition, refund bool) (*update
 	finished := func(st recall.Status) {
 		u.setValue(attrStatus, str(string(st)))
 		u.setValue(attrProcessedAt, str(formatTime(at)))
-		u.remove = append(u.remove, u.name(AttrStuckPK), u.name(AttrStuckSK))
+		u.remove = append(u.remove, u.name(AttrStuckPK), u.name(AttrStuckSK), u.name(attrLeaseUntil))
 	}
 	switch t.Event {
 	case recall.EventStart:
 		stillStuck(recall.StatusProcessing)
 		u.set = append(u.set, u.name(attrAttempts)+" = "+u.name(attrAttempts)+" + "+u.value(num(1)))
+		u.setTime(attrLeaseUntil, t.LeaseUntil)
 	case recall.EventRetry:
 		stillStuck(recall.StatusPending)
 		u.setString(attrError, t.Reason)
+		u.setTime(attrLeaseUntil, t.LeaseUntil)
 		if refund {
 			one := u.value(num(1))
 			u.set = append(u.set, u.name(attrAttempts)+" = "+u.name(attrAttempts)+" - "+one)
@@ -508,7 +554,7 @@ func transitionUpdate(ref recall.Ref, t recall.Transition, refund bool) (*update
 		stillStuck(recall.StatusPending)
 		u.set = append(u.set, u.name(attrRun)+" = "+u.name(attrRun)+" + "+u.value(num(1)))
 		u.setValue(attrAttempts, num(0))
-		for _, a := range []string{attrSummary, attrActionItems, attrKeywords, attrError, attrModel, attrInputTok, attrOutputTok, attrProcessedAt} {
+		for _, a := range []string{attrSummary, attrActionItems, attrKeywords, attrError, attrModel, attrInputTok, attrOutputTok, attrProcessedAt, attrLeaseUntil} {
 			u.remove = append(u.remove, u.name(a))
 		}
 	}
@@ -614,6 +660,9 @@ func normalize(c *recall.Conversation) *recall.Conversation {
 	n.UpdatedAt = n.UpdatedAt.UTC()
 	if !n.ProcessedAt.IsZero() {
 		n.ProcessedAt = n.ProcessedAt.UTC()
+	}
+	if !n.LeaseUntil.IsZero() {
+		n.LeaseUntil = n.LeaseUntil.UTC()
 	}
 	return &n
 }

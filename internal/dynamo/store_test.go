@@ -13,6 +13,8 @@ import (
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
 	"recall/internal/dynamo"
@@ -249,5 +251,88 @@ func TestFaultsAreUnavailable(t *testing.T) {
 			_, _, err = svc.Create(ctx, "alice", recall.CreateRequest{Content: "x"}, "key")
 			recalltest.WantCode(t, err, recall.EUNAVAILABLE)
 		})
+	}
+}
+
+// TestDrainAndDirectCallRaceForOneRun: on DynamoDB too a scheduled drain and
+// a direct call racing for one conversation make one model call between
+// them, every time: the hold is checked in the start's condition
+// expression, against the caller's clock.
+func TestDrainAndDirectCallRaceForOneRun(t *testing.T) {
+	store := newStore(t, testenv.DynamoClient(t, testenv.StartDynalite(t)))
+	q := memq.New(memq.Options{Visibility: time.Minute})
+	t.Cleanup(func() { q.Close() })
+	recalltest.DrainRace(t, store, q, 100)
+}
+
+// failConversationPut makes the next PutItem of a conversation item fail
+// with a server error: before DynamoDB sees it, or (landed) after DynamoDB
+// applied it, as when the answer is lost on the way back.
+type failConversationPut struct {
+	armed, landed atomic.Bool
+}
+
+func (f *failConversationPut) option(o *dynamodb.Options) {
+	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("fail-conversation-put",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				put, ok := in.Parameters.(*dynamodb.PutItemInput)
+				if !ok {
+					return next.HandleInitialize(ctx, in)
+				}
+				sk, _ := put.Item[dynamo.AttrSK].(*types.AttributeValueMemberS)
+				if sk == nil || !strings.HasPrefix(sk.Value, "CONV#") || !f.armed.CompareAndSwap(true, false) {
+					return next.HandleInitialize(ctx, in)
+				}
+				injected := &smithy.GenericAPIError{Code: "InternalServerError", Message: "injected failure"}
+				if f.landed.Load() {
+					out, md, err := next.HandleInitialize(ctx, in)
+					if err != nil {
+						return out, md, err
+					}
+					return middleware.InitializeOutput{}, md, injected
+				}
+				return middleware.InitializeOutput{}, middleware.Metadata{}, injected
+			}), middleware.After)
+	})
+}
+
+// TestFailedCreateReleasesItsIdempotencyKey: when the conversation's write
+// fails for another reason than a lost race, the key it claimed is given
+// back, so a retry with a corrected body creates the conversation instead
+// of getting 409 for a day; when the write landed but its answer was lost,
+// the create succeeded, and a retry replays it.
+func TestFailedCreateReleasesItsIdempotencyKey(t *testing.T) {
+	ctx := t.Context()
+	endpoint := testenv.StartDynalite(t)
+	table := newStore(t, testenv.DynamoClient(t, endpoint)).Table()
+	fault := &failConversationPut{}
+	s := dynamo.New(testenv.DynamoClient(t, endpoint, fault.option), table, dynamo.Options{})
+	future := time.Now().Add(time.Hour)
+
+	fault.armed.Store(true)
+	first := recalltest.NewConversation("alice", time.Now())
+	if _, _, err := s.Create(ctx, first, &recall.Idempotency{Key: "k1", Fingerprint: "body-1", Expires: future}); err == nil || recall.ErrorCode(err) == recall.ECONFLICT {
+		t.Fatalf("create with the write failing: %v, want a store failure", err)
+	}
+	if _, err := s.Get(ctx, "alice", first.ID); recall.ErrorCode(err) != recall.ENOTFOUND {
+		t.Fatalf("the failed write left a conversation: %v", err)
+	}
+	fixed := recalltest.NewConversation("alice", time.Now())
+	got, created, err := s.Create(ctx, fixed, &recall.Idempotency{Key: "k1", Fingerprint: "body-2", Expires: future})
+	if err != nil || !created || got.ID != fixed.ID {
+		t.Fatalf("retry with a corrected body = (created %v, %v), want the new conversation", created, err)
+	}
+
+	fault.landed.Store(true)
+	fault.armed.Store(true)
+	lost := recalltest.NewConversation("alice", time.Now())
+	got, created, err = s.Create(ctx, lost, &recall.Idempotency{Key: "k2", Fingerprint: "body-3", Expires: future})
+	if err != nil || !created || got.ID != lost.ID {
+		t.Fatalf("create whose answer was lost = (%v, created %v, %v), want it created", got, created, err)
+	}
+	again, created, err := s.Create(ctx, recalltest.NewConversation("alice", time.Now()), &recall.Idempotency{Key: "k2", Fingerprint: "body-3", Expires: future})
+	if err != nil || created || again.ID != lost.ID {
+		t.Fatalf("its retry = (created %v, %v), want a replay of %s", created, err, lost.ID)
 	}
 }

@@ -132,8 +132,8 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 }
 
 // health serves GET /api/health, which needs no credentials. A failing
-// component shows "error: " and the domain's human message (model access not
-// granted, queue unavailable); raw causes, which name hosts and paths, are
+// component shows a short status (unavailable, misconfigured, throttled);
+// its cause, which may name a model, a region, a host or an IAM policy, is
 // logged by the service and never shown.
 func (a *api) health(w http.ResponseWriter, r *http.Request) error {
 	h := a.svc.Health(r.Context())

@@ -505,7 +505,7 @@ func TestUnavailable(t *testing.T) {
 		t.Fatalf("health: %d %s", w.Code, w.Body)
 	}
 	h := decode[httpapi.HealthReport](t, w)
-	if h.Status != "unhealthy" || h.Components["database"] != "error: unreachable" || h.Components["queue"] != "ok" {
+	if h.Status != "unhealthy" || h.Components["database"] != "unavailable" || h.Components["queue"] != "ok" {
 		t.Errorf("health: %+v", h)
 	}
 	if !strings.Contains(e.logs.String(), "health check failed") || !strings.Contains(e.logs.String(), "database not open") {

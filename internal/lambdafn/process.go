@@ -58,13 +58,15 @@ type ProcessResult struct {
 type DirectEvent struct {
 	ConversationID string `json:"conversation_id"`
 	Owner          string `json:"owner"`
-	// Run, Priority, Attempt and EnqueuedAt are accepted and ignored, so a
-	// marshalled recall.Job (what a Nudger naturally sends) is a valid
-	// direct invocation; ProcessNow always analyses the current run.
+	// Run, Priority, Attempt, EnqueuedAt and Throttles are accepted and
+	// ignored, so a marshalled recall.Job (what a Nudger naturally sends)
+	// is a valid direct invocation; ProcessNow always analyses the current
+	// run.
 	Run        int        `json:"run,omitempty"`
 	Priority   string     `json:"priority,omitempty"`
 	Attempt    int        `json:"attempt,omitempty"`
 	EnqueuedAt *time.Time `json:"enqueued_at,omitempty"`
+	Throttles  int        `json:"throttles,omitempty"`
 }
 
 // ProcessHandler is the signature lambda.Start expects for the process

@@ -57,8 +57,11 @@ func TestProcessDirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A marshalled recall.Job is a valid direct invocation.
-	job, err := json.Marshal(recall.JobFor(c, time.Now()))
+	// A marshalled recall.Job is a valid direct invocation, every field of
+	// it.
+	j := recall.JobFor(c, time.Now())
+	j.Throttles = 2
+	job, err := json.Marshal(j)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +77,32 @@ func TestProcessDirect(t *testing.T) {
 	// Another owner's conversation is not found.
 	if _, err := process(ctx, json.RawMessage(`{"conversation_id": "`+c.ID+`", "owner": "bob"}`)); recall.ErrorCode(err) != recall.ENOTFOUND {
 		t.Errorf("other owner: %v", err)
+	}
+}
+
+// TestProcessDirectSkipsAHeldRun: a direct invocation for a conversation
+// another attempt holds (a scheduled drain got there first) analyses
+// nothing and leaves it as it is.
+func TestProcessDirectSkipsAHeldRun(t *testing.T) {
+	t.Parallel()
+	svc, store := newService(t)
+	ctx := t.Context()
+	process := lambdafn.Process(svc, lambdafn.ProcessOptions{})
+	c, _, err := svc.Create(ctx, "alice", recall.CreateRequest{Content: "Ravi will renew the TLS certificates before Thursday."}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	held, err := store.Transition(ctx, c.Ref(), recall.Transition{Event: recall.EventStart, At: now, LeaseUntil: now.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := process(ctx, json.RawMessage(`{"conversation_id": "`+c.ID+`", "owner": "alice"}`))
+	if err != nil || res.Outcome != recall.OutcomeSkipped {
+		t.Fatalf("direct call on a held run: %+v %v; want skipped", res, err)
+	}
+	if got, _ := store.Get(ctx, "alice", c.ID); got.Status != recall.StatusProcessing || got.Attempts != held.Attempts || !got.UpdatedAt.Equal(held.UpdatedAt) {
+		t.Fatalf("the held run changed: %s, %d attempts", got.Status, got.Attempts)
 	}
 }
 

@@ -60,6 +60,7 @@ const (
 var Outcomes = []recall.Outcome{
 	recall.OutcomeDone, recall.OutcomeRetry, recall.OutcomeThrottled,
 	recall.OutcomeFailed, recall.OutcomeSkipped, recall.OutcomeReleased,
+	recall.OutcomeDeferred,
 }
 
 // RanAnalyzer reports whether a job with this outcome went as far as the

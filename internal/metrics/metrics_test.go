@@ -140,6 +140,7 @@ var wantAfterRun = map[string]float64{
 	`recall_jobs_total{outcome="throttled"}`:                 0,
 	`recall_jobs_total{outcome="skipped"}`:                   0,
 	`recall_jobs_total{outcome="released"}`:                  0,
+	`recall_jobs_total{outcome="deferred"}`:                  0,
 	`recall_job_retries_total`:                               2,
 	`recall_input_tokens_total`:                              600,
 	`recall_output_tokens_total`:                             120,

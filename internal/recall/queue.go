@@ -92,9 +92,13 @@ type DeadLetter struct {
 // DeadLetters is implemented by queues that keep dead letters for operators
 // (`recall queue dlq`, `recall queue redrive`).
 type DeadLetters interface {
-	// DeadLetters lists up to limit dead letters, oldest first.
+	// DeadLetters lists up to limit dead letters, oldest first; all of them
+	// when limit <= 0.
 	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
 	// Redrive moves the named dead letters (all of them when ids is empty)
 	// back into the queue with a fresh attempt count, and returns how many.
+	// It does not touch the store: a dead letter's conversation has failed,
+	// so the job alone would be skipped. Service.Redrive starts a new run
+	// first, and is what operators use.
 	Redrive(ctx context.Context, ids []string) (int, error)
 }

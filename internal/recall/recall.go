@@ -361,6 +361,13 @@ type Conversation struct {
 	Model       string    `json:"model,omitempty"`
 	Usage       Usage     `json:"usage"`
 	ProcessedAt time.Time `json:"processed_at,omitzero"`
+	// LeaseUntil is when the current hold on the conversation ends: an
+	// attempt's (EventStart holds it for one analysis) or a retry's backoff
+	// (EventRetry). No attempt may start before then, so one run is analysed
+	// by one worker at a time, however many deliveries and direct calls
+	// race for it, and a retry waits out its backoff whichever way its job
+	// arrives. Zero: no hold.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
 
 // Ref names one run of one conversation: the key every conditional write is
@@ -382,6 +389,11 @@ type Job struct {
 	Priority       Priority  `json:"priority"`
 	Attempt        int       `json:"attempt"`
 	EnqueuedAt     time.Time `json:"enqueued_at"`
+	// Throttles counts the throttled tries this run has had for free (no
+	// attempt spent), carried through Retry, so throttling cannot retry a
+	// run for ever: past Config.MaxThrottleRetries a throttle spends an
+	// attempt like any other failure.
+	Throttles int `json:"throttles,omitempty"`
 	// Receipt is the backend's handle on this delivery (a stream entry id, a
 	// sequence number). It is set by Receive and empty on a job that was never
 	// delivered, such as one built for a direct invocation.

@@ -51,6 +51,17 @@ type Config struct {
 	// AnalyzeTimeout bounds one analysis (90s). Queue visibility timeouts must
 	// be longer.
 	AnalyzeTimeout time.Duration
+	// LeaseMargin is added to AnalyzeTimeout to make the hold an attempt
+	// takes on its conversation (10s): long enough for the analysis and the
+	// write of its result, with room for clocks that disagree a little.
+	// No other attempt of the run starts until it has passed, unless the
+	// holder settles first.
+	LeaseMargin time.Duration
+	// MaxThrottleRetries is how many throttled tries a run gets without
+	// spending an attempt (DefaultMaxThrottleRetries); after that a
+	// throttle spends one, so a model that throttles for ever fails the run
+	// after MaxAttempts more. A negative value gives none.
+	MaxThrottleRetries int
 	// StaleAfter is how long a conversation may sit in pending or processing
 	// before the sweeper re-enqueues it (15s). Re-enqueueing something the
 	// queue still holds is a no-op, so this can be short.
@@ -64,6 +75,12 @@ type Config struct {
 	// instead of at the next scheduled drain.
 	Nudger Nudger
 }
+
+// DefaultMaxThrottleRetries is Config.MaxThrottleRetries's default: enough
+// free tries to ride out a burst of throttling or a paced backlog, few
+// enough that a model that never stops throttling fails the run within
+// minutes rather than never.
+const DefaultMaxThrottleRetries = 30
 
 // Nudger starts processing of a freshly enqueued job somewhere else. A
 // failing nudge is only logged: the job is in the queue and the scheduled
@@ -109,6 +126,15 @@ func NewService(cfg Config) *Service {
 	}
 	if cfg.AnalyzeTimeout <= 0 {
 		cfg.AnalyzeTimeout = 90 * time.Second
+	}
+	if cfg.LeaseMargin <= 0 {
+		cfg.LeaseMargin = 10 * time.Second
+	}
+	switch {
+	case cfg.MaxThrottleRetries == 0:
+		cfg.MaxThrottleRetries = DefaultMaxThrottleRetries
+	case cfg.MaxThrottleRetries < 0:
+		cfg.MaxThrottleRetries = 0
 	}
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = 15 * time.Second
@@ -211,7 +237,7 @@ func (s *Service) Create(ctx context.Context, owner string, req CreateRequest, i
 	}
 	stored, created, err := s.cfg.Store.Create(ctx, c, idem)
 	if err != nil {
-		return nil, false, storeErr(err, "save the conversation")
+		return nil, false, createErr(err)
 	}
 	if !created {
 		return stored, true, nil
@@ -249,6 +275,18 @@ func storeErr(err error, doing string) error {
 		return err
 	}
 	return Wrap(err, EUNAVAILABLE, "The conversation store is unavailable and could not "+doing+"; retry shortly.")
+}
+
+// createErr is storeErr for a create: a store that failed or did not
+// answer may still have written the conversation (a timeout can hide a
+// write that landed), so the message says only what is known, and how to
+// retry without making a second one.
+func createErr(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return Wrap(err, EUNAVAILABLE, "The conversation store is unavailable or did not confirm the write, so the conversation may or may not have been saved; retry with the same Idempotency-Key.")
 }
 
 // Get returns owner's conversation id.
@@ -323,23 +361,72 @@ func (s *Service) cursorMAC(owner, after string) []byte {
 	return m.Sum(nil)[:16]
 }
 
-// Reprocess starts a new analysis run for owner's conversation id.
+// Reprocess starts a new analysis run for owner's conversation id. While a
+// run is still pending or processing it starts none and returns that run:
+// it is the analysis asked for, and repeated requests must not buy one
+// model call each.
 func (s *Service) Reprocess(ctx context.Context, owner, id string) (*Conversation, error) {
 	if !ValidID(id) {
 		return nil, Errorf(ENOTFOUND, "No conversation with id %q.", Truncate(id, 40))
 	}
-	c, err := s.cfg.Store.Transition(ctx, Ref{ID: id, Owner: owner}, Transition{Event: EventReprocess, At: s.cfg.Now().UTC()})
+	c, restarted, err := s.restart(ctx, Ref{ID: id, Owner: owner})
 	if err != nil {
 		return nil, storeErr(err, "restart the analysis")
 	}
-	s.enqueue(ctx, c)
+	if restarted {
+		s.enqueue(ctx, c)
+	}
 	return c, nil
+}
+
+// restart moves a finished conversation to a new run, or returns the run
+// in progress (restarted false). The store decides atomically, so of many
+// concurrent requests one restarts and the others see its run.
+func (s *Service) restart(ctx context.Context, ref Ref) (*Conversation, bool, error) {
+	for range 3 {
+		c, err := s.cfg.Store.Transition(ctx, ref, Transition{Event: EventReprocess, At: s.cfg.Now().UTC()})
+		if ErrorCode(err) != ECONFLICT {
+			return c, err == nil, err
+		}
+		if c, err = s.cfg.Store.Get(ctx, ref.Owner, ref.ID); err != nil || c.Status.InProgress() {
+			return c, false, err
+		}
+		// It finished between the two reads: try again.
+	}
+	return nil, false, Errorf(ECONFLICT, "conversation %s is changing under concurrent requests; retry", ref.ID)
 }
 
 // Health is the state of each component, for /api/health.
 type Health struct {
-	Healthy    bool
+	Healthy bool
+	// Components maps each component to "ok" (the analyzer: its kind,
+	// such as "local" or "configured") or, failing, one of the Health*
+	// statuses.
 	Components map[string]string
+}
+
+// The statuses of a failing component on /api/health: short, because the
+// answer is public; the details are logged.
+const (
+	// HealthUnavailable: it does not answer, or answers with a fault.
+	HealthUnavailable = "unavailable"
+	// HealthMisconfigured: it answers but refuses us (credentials, access,
+	// a missing table or model): a person must fix the configuration.
+	HealthMisconfigured = "misconfigured"
+	// HealthThrottled: it answers but asks us to slow down.
+	HealthThrottled = "throttled"
+)
+
+// healthStatus is the public status of a component whose check failed
+// with err.
+func healthStatus(err error) string {
+	switch ErrorCode(err) {
+	case EPERMISSION, EUNAUTHORIZED, EINVALID, ENOTFOUND:
+		return HealthMisconfigured
+	case ETHROTTLED:
+		return HealthThrottled
+	}
+	return HealthUnavailable
 }
 
 // HealthTimeout bounds each component's check so health answers promptly
@@ -367,16 +454,12 @@ func (s *Service) Health(ctx context.Context) Health {
 			go func() {
 				state, err := check(ctx)
 				if err != nil {
-					// Health is public: show the domain's human message
-					// (safe by contract) and keep raw causes, which name
-					// hosts and paths, for the log.
-					msg := "unreachable"
-					var e *Error
-					if errors.As(err, &e) {
-						msg = e.Message
-					}
+					// Health is public: it names the component and a short
+					// status; the cause (which may name a model, a region,
+					// a host or an IAM policy) goes to the log, and recall
+					// doctor prints its own.
 					s.log.WarnContext(ctx, "health check failed", "component", name, "error", err.Error())
-					done <- result{name, "error: " + msg, false}
+					done <- result{name, healthStatus(err), false}
 					return
 				}
 				done <- result{name, state, true}
@@ -385,7 +468,8 @@ func (s *Service) Health(ctx context.Context) Health {
 			case r := <-done:
 				out <- r
 			case <-ctx.Done():
-				out <- result{name, "error: no answer within " + HealthTimeout.String(), false}
+				s.log.WarnContext(ctx, "health check failed", "component", name, "error", "no answer within "+HealthTimeout.String())
+				out <- result{name, HealthUnavailable, false}
 			}
 		}()
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,6 +96,7 @@ func TestSettleOrderAndFaults(t *testing.T) {
 	t.Parallel()
 	down := errors.New("connection refused")
 	stale := recall.Errorf(recall.ECONFLICT, "conversation is on run 2, not 1")
+	held := &recall.Error{Code: recall.ECONFLICT, Message: "conversation is held until later", RetryAfter: time.Minute}
 	unavailable := recall.Errorf(recall.EUNAVAILABLE, "model busy")
 	permanent := recall.Errorf(recall.EPERMISSION, "model access is not enabled")
 	throttled := recall.Errorf(recall.ETHROTTLED, "slow down")
@@ -117,6 +119,10 @@ func TestSettleOrderAndFaults(t *testing.T) {
 			calls: "store start!,queue retry!", outcome: recall.OutcomeReleased, reason: "start: connection refused; retry: queue down", status: recall.StatusPending},
 		{name: "stale at start", storeFail: map[recall.Event]error{recall.EventStart: stale},
 			calls: "store start!,queue ack", outcome: recall.OutcomeSkipped, reason: "conversation is on run 2", status: recall.StatusPending},
+		{name: "held at start", storeFail: map[recall.Event]error{recall.EventStart: held},
+			calls: "store start!,queue retry", outcome: recall.OutcomeDeferred, reason: "conversation is held", status: recall.StatusPending},
+		{name: "held at start, retry fails", storeFail: map[recall.Event]error{recall.EventStart: held}, queueFail: map[string]bool{"retry": true},
+			calls: "store start!,queue retry!", outcome: recall.OutcomeReleased, reason: "retry: queue down", status: recall.StatusPending},
 		{name: "stale at start, ack fails", storeFail: map[recall.Event]error{recall.EventStart: stale}, queueFail: map[string]bool{"ack": true},
 			calls: "store start!,queue ack!", outcome: recall.OutcomeReleased, reason: "ack: queue down", status: recall.StatusPending},
 		{name: "store down saving the result", storeFail: map[recall.Event]error{recall.EventDone: down},
@@ -219,4 +225,66 @@ func jobLine(t *testing.T, logs string) map[string]any {
 		t.Fatalf("%d job lines, want 1:\n%s", len(found), logs)
 	}
 	return found[0]
+}
+
+// failDoneOnce fails the first done write, as a store blip right after the
+// analysis would, and nothing else.
+type failDoneOnce struct {
+	recall.Store
+	failed atomic.Bool
+}
+
+func (s *failDoneOnce) Transition(ctx context.Context, ref recall.Ref, t recall.Transition) (*recall.Conversation, error) {
+	if t.Event == recall.EventDone && s.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("connection reset by peer")
+	}
+	return s.Store.Transition(ctx, ref, t)
+}
+
+// TestResultWriteFailureBringsTheJobBack: the job is acked only after its
+// result is written. When only that write fails, the queue itself (no
+// sweeper runs) must deliver the job again, and the conversation ends done
+// on a second attempt. Acking before the write would lose the job and
+// leave the conversation processing for ever.
+func TestResultWriteFailureBringsTheJobBack(t *testing.T) {
+	t.Parallel()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "recall.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	q := memq.New(memq.Options{Visibility: time.Minute})
+	t.Cleanup(func() { q.Close() })
+	store := &failDoneOnce{Store: st}
+	ai := &scripted{local: extract.New(extract.Options{})}
+	svc := recall.NewService(recall.Config{Store: store, Queue: q, Analyzer: ai,
+		AnalyzeTimeout: 300 * time.Millisecond, LeaseMargin: 100 * time.Millisecond, RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	worked := make(chan error, 1)
+	go func() {
+		worked <- svc.Work(ctx, recall.WorkerConfig{Concurrency: 2, Wait: 20 * time.Millisecond, SweepEvery: 0})
+	}()
+	t.Cleanup(func() { cancel(); <-worked })
+
+	c, _, err := svc.Create(ctx, "alice", recall.CreateRequest{Content: "Bob: I will send the report by Friday."}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := st.Get(ctx, "alice", c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == recall.StatusDone {
+			if !store.failed.Load() || got.Attempts != 2 || ai.calls.Load() != 2 {
+				t.Fatalf("done after done-write failed %v, %d attempts, %d model calls; want true, 2, 2", store.failed.Load(), got.Attempts, ai.calls.Load())
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %s 5s after its result write failed once (attempts %d): the job was not delivered again", got.Status, got.Attempts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

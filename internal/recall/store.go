@@ -2,6 +2,7 @@ package recall
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -65,9 +66,14 @@ type Event string
 
 // The events, and the states they are allowed from (see Conversation.Apply).
 const (
-	// EventStart: a worker begins an attempt. pending|processing → processing.
+	// EventStart: a worker begins an attempt. pending|processing →
+	// processing, and only once the conversation's hold (LeaseUntil) has
+	// passed: a start refused for a hold is ECONFLICT with RetryAfter set to
+	// the hold's remaining time. It counts the attempt and takes a new hold
+	// until Transition.LeaseUntil.
 	EventStart Event = "start"
-	// EventRetry: an attempt failed and will be retried. processing → pending.
+	// EventRetry: an attempt failed and will be retried. processing →
+	// pending, held until Transition.LeaseUntil (the retry's backoff).
 	EventRetry Event = "retry"
 	// EventDone: an attempt succeeded. processing → done.
 	EventDone Event = "done"
@@ -76,9 +82,11 @@ const (
 	// EventTouch: the sweeper re-enqueued it. pending|processing, unchanged
 	// but for UpdatedAt.
 	EventTouch Event = "touch"
-	// EventReprocess: the owner asked for a fresh analysis. Any state →
+	// EventReprocess: the owner asked for a fresh analysis. done|failed →
 	// pending with Run+1 and the previous result cleared; the ref's run is
-	// not checked.
+	// not checked. A run that is still pending or processing is the
+	// analysis asked for, so a reprocess then is refused (ECONFLICT) and
+	// the Service answers with that run.
 	EventReprocess Event = "reprocess"
 )
 
@@ -91,10 +99,14 @@ type Transition struct {
 	// Refund, on EventRetry, gives back the attempt EventStart counted: a
 	// throttled call is the model's limit, not the conversation's fault.
 	Refund bool
+	// LeaseUntil, on EventStart and EventRetry, is when the hold the event
+	// takes on the conversation ends (Conversation.LeaseUntil); zero takes
+	// none. A start holds it for one analysis, a retry for its backoff.
+	LeaseUntil time.Time
 }
 
-// Apply changes c as t says, or returns ECONFLICT when the run is stale or c's
-// status does not allow the event. The embedded stores call it inside their
+// Apply changes c as t says, or returns ECONFLICT when the run is stale, c's
+// status does not allow the event, or (for a start) c is still held. The embedded stores call it inside their
 // transactions; the DynamoDB store expresses the same rules as condition
 // expressions, and the shared store suite checks they agree.
 func (c *Conversation) Apply(run int, t Transition) error {
@@ -104,13 +116,19 @@ func (c *Conversation) Apply(run int, t Transition) error {
 	if !t.Event.allowedFrom(c.Status) {
 		return Errorf(ECONFLICT, "conversation %s is %s; %s is not allowed", c.ID, c.Status, t.Event)
 	}
+	if t.Event == EventStart && c.LeaseUntil.After(t.At) {
+		return &Error{Code: ECONFLICT, RetryAfter: c.LeaseUntil.Sub(t.At),
+			Message: fmt.Sprintf("conversation %s is held until %s", c.ID, c.LeaseUntil.UTC().Format(time.RFC3339Nano))}
+	}
 	switch t.Event {
 	case EventStart:
 		c.Status = StatusProcessing
 		c.Attempts++
+		c.LeaseUntil = t.LeaseUntil
 	case EventRetry:
 		c.Status = StatusPending
 		c.Error = t.Reason
+		c.LeaseUntil = t.LeaseUntil
 		if t.Refund && c.Attempts > 0 {
 			c.Attempts--
 		}
@@ -127,10 +145,12 @@ func (c *Conversation) Apply(run int, t Transition) error {
 		c.Usage = a.Usage
 		c.Error = ""
 		c.ProcessedAt = t.At
+		c.LeaseUntil = time.Time{}
 	case EventFail:
 		c.Status = StatusFailed
 		c.Error = t.Reason
 		c.ProcessedAt = t.At
+		c.LeaseUntil = time.Time{}
 	case EventTouch:
 	case EventReprocess:
 		c.Run++
@@ -139,6 +159,7 @@ func (c *Conversation) Apply(run int, t Transition) error {
 		c.Summary, c.ActionItems, c.Keywords, c.Error, c.Model = "", nil, nil, "", ""
 		c.Usage = Usage{}
 		c.ProcessedAt = time.Time{}
+		c.LeaseUntil = time.Time{}
 	default:
 		return Errorf(EINVALID, "unknown event %q", t.Event)
 	}
@@ -154,7 +175,7 @@ func (e Event) AllowedFrom() []Status {
 	case EventRetry, EventDone:
 		return []Status{StatusProcessing}
 	case EventReprocess:
-		return []Status{StatusPending, StatusProcessing, StatusDone, StatusFailed}
+		return []Status{StatusDone, StatusFailed}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package recall
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -20,6 +21,7 @@ const (
 	OutcomeFailed    Outcome = "failed"    // gave up; the conversation is failed and the job dead-lettered
 	OutcomeSkipped   Outcome = "skipped"   // stale run, already finished, or gone: nothing to do
 	OutcomeReleased  Outcome = "released"  // a store or queue fault; left for redelivery
+	OutcomeDeferred  Outcome = "deferred"  // the run is held (another attempt runs, or a retry's backoff has not passed); back when the hold ends
 )
 
 // Handle processes one delivered job to the end: it marks the conversation
@@ -74,6 +76,11 @@ func (s *Service) handle(ctx context.Context, job Job) result {
 	a, err := s.cfg.Analyzer.Analyze(actx, AnalysisInput{ConversationID: c.ID, Title: c.Title, PostType: c.PostType, Content: c.Content, CreatedAt: c.CreatedAt})
 	cancel()
 	if err != nil {
+		if ErrorCode(err) == EINTERNAL {
+			// Its text may name hosts, paths or keys, and the owner reads
+			// ai_error: the cause goes to the log only.
+			s.log.ErrorContext(ctx, "analysis failed with an internal error", "conversation_id", c.ID, "run", c.Run, "error", err.Error())
+		}
 		return s.settle(ctx, job, s.afterError(job, c.Attempts, err))
 	}
 	return s.settle(ctx, job, settlement{
@@ -83,15 +90,27 @@ func (s *Service) handle(ctx context.Context, job Job) result {
 	})
 }
 
-// start records that an attempt begins (EventStart counts it) and returns
-// the conversation to analyse. When there is nothing to do (a stale run, a
-// finished one, a deleted conversation) or the store is down, it returns no
-// conversation and the job's settled result instead. How an attempt claims
-// its conversation is decided here and nowhere else.
+// lease is how long an attempt holds its conversation: one analysis and
+// the write of its result, with a margin.
+func (s *Service) lease() time.Duration { return s.cfg.AnalyzeTimeout + s.cfg.LeaseMargin }
+
+// start records that an attempt begins (EventStart counts it and takes the
+// conversation's hold) and returns the conversation to analyse. When there
+// is nothing to do (a stale run, a finished one, a deleted conversation),
+// the run is held by another attempt or a retry's backoff, or the store is
+// down, it returns no conversation and the job's settled result instead.
+// How an attempt claims its conversation is decided here and nowhere else.
 func (s *Service) start(ctx context.Context, job Job) (*Conversation, result) {
-	c, err := s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventStart, At: s.cfg.Now().UTC()})
+	now := s.cfg.Now().UTC()
+	c, err := s.cfg.Store.Transition(ctx, job.Ref(), Transition{Event: EventStart, At: now, LeaseUntil: now.Add(s.lease())})
 	switch code := ErrorCode(err); {
+	case code == ECONFLICT && RetryAfter(err) > 0:
+		// Held: come back when the hold ends. The holder settles the run
+		// before then (and this delivery finds it finished), or dies and
+		// the hold runs out. Nothing is written, no attempt is spent.
+		return nil, s.settle(ctx, job, deferral(job, RetryAfter(err), err))
 	case code == ECONFLICT || code == ENOTFOUND:
+		// Stale, finished or gone: drop it.
 		return nil, s.settle(ctx, job, skip(result{attempt: job.Attempt}, err))
 	case err != nil:
 		// The store is down: put the job back without spending an attempt.
@@ -100,45 +119,87 @@ func (s *Service) start(ctx context.Context, job Job) (*Conversation, result) {
 	return c, result{}
 }
 
+// deferral settles a job that met a held run: delivered again, as it was,
+// a little after the hold ends (so clocks that disagree by a few
+// milliseconds do not bounce it back), with nothing recorded.
+func deferral(job Job, held time.Duration, err error) settlement {
+	return settlement{
+		result: result{outcome: OutcomeDeferred, attempt: job.Attempt, reason: ErrorMessage(err)},
+		call:   callRetry, next: job, delay: held + held/16 + 5*time.Millisecond,
+	}
+}
+
+// internalReason is the ai_error of an analysis that failed for a reason
+// the analyzer did not classify: its own text is logged, never stored.
+const internalReason = "the analysis failed because of an internal error; it was logged"
+
 // afterError decides what an analysis error means for the job: a throttle
-// comes back later without spending an attempt, a transient error is retried
-// with backoff while attempts remain, anything else fails the run. It only
-// decides; settle makes the decision durable.
+// comes back later without spending an attempt (MaxThrottleRetries times a
+// run; after that it spends one), a transient error is retried with backoff
+// while attempts remain, anything else fails the run. A retry holds the
+// conversation for its backoff, so a delivery that comes early (a drain
+// finding the job a direct call retried) waits too. It only decides;
+// settle makes the decision durable.
 func (s *Service) afterError(job Job, attempt int, aerr error) settlement {
 	reason := ErrorMessage(aerr)
 	if ErrorCode(aerr) == EINTERNAL {
-		reason = aerr.Error()
+		reason = internalReason
 	}
 	now := s.cfg.Now().UTC()
 	next := job
+	throttled := ErrorCode(aerr) == ETHROTTLED
+	if throttled {
+		next.Throttles++
+	}
 	switch {
-	case ErrorCode(aerr) == ETHROTTLED:
-		// Come back no sooner than the limiter says a call could go out
-		// (spread by a quarter, so paced jobs do not return as one herd);
-		// without this a paced job would cycle through the queue at the
-		// base backoff, two store writes a turn, while no call is made.
-		delay := s.Backoff(1)
-		if hint := RetryAfter(aerr); hint > 0 {
-			delay = max(delay, min(hint, time.Hour)+rand.N(hint/4+1))
-		}
+	case throttled && job.Throttles < s.cfg.MaxThrottleRetries:
+		delay := s.throttleDelay(1, aerr)
 		next.Attempt = attempt
 		return settlement{
 			result: result{outcome: OutcomeThrottled, attempt: attempt, reason: reason},
-			record: &Transition{Event: EventRetry, At: now, Reason: reason, Refund: true}, doing: "record throttle",
+			record: &Transition{Event: EventRetry, At: now, Reason: reason, Refund: true, LeaseUntil: now.Add(delay)}, doing: "record throttle",
 			call: callRetry, next: next, delay: delay,
 		}
+	case throttled && attempt >= s.cfg.MaxAttempts:
+		return giveUp(attempt, now, fmt.Sprintf("analysis failed: the model kept throttling: gave up after %d throttled tries over %s; raise the quota or BEDROCK_RPM",
+			next.Throttles, s.since(job.EnqueuedAt)))
 	case Retryable(aerr) && attempt < s.cfg.MaxAttempts:
+		delay := s.Backoff(attempt)
+		if throttled {
+			delay = s.throttleDelay(attempt, aerr)
+		}
 		next.Attempt = attempt + 1
 		return settlement{
 			result: result{outcome: OutcomeRetry, attempt: attempt, reason: reason},
-			record: &Transition{Event: EventRetry, At: now, Reason: reason}, doing: "record retry",
-			call: callRetry, next: next, delay: s.Backoff(attempt),
+			record: &Transition{Event: EventRetry, At: now, Reason: reason, LeaseUntil: now.Add(delay)}, doing: "record retry",
+			call: callRetry, next: next, delay: delay,
 		}
 	case !Retryable(aerr):
 		return giveUp(attempt, now, "analysis failed: "+reason)
 	default:
 		return giveUp(attempt, now, "analysis failed after "+strconv.Itoa(attempt)+" attempts: "+reason)
 	}
+}
+
+// throttleDelay is how long a throttled job waits: the backoff after
+// attempt, and no less than the limiter says a call could go out (spread
+// by a quarter, so paced jobs do not return as one herd). Without the hint
+// a paced job would cycle through the queue at the base backoff, two store
+// writes a turn, while no call is made.
+func (s *Service) throttleDelay(attempt int, aerr error) time.Duration {
+	delay := s.Backoff(attempt)
+	if hint := RetryAfter(aerr); hint > 0 {
+		delay = max(delay, min(hint, time.Hour)+rand.N(hint/4+1))
+	}
+	return delay
+}
+
+// since is how long ago t was, rounded for a person.
+func (s *Service) since(t time.Time) string {
+	if t.IsZero() {
+		return "an unknown time"
+	}
+	return s.cfg.Now().Sub(t).Round(time.Second).String()
 }
 
 // queueCall is how a settled job leaves the queue's hands. Its value names
@@ -251,13 +312,15 @@ func (s *Service) Backoff(attempt int) time.Duration {
 
 // ProcessNow analyses owner's conversation id at once, outside the queue: the
 // process function's direct invocation. A conversation that is already done
-// or failed is left alone.
+// or failed is left alone, and so is one that is held: another attempt is
+// analysing it (a drain got there first), or a retry waits out its backoff.
+// Its queued job comes back to it either way.
 func (s *Service) ProcessNow(ctx context.Context, owner, id string) (Outcome, error) {
 	c, err := s.Get(ctx, owner, id)
 	if err != nil {
 		return "", err
 	}
-	if !c.Status.InProgress() {
+	if !c.Status.InProgress() || c.LeaseUntil.After(s.cfg.Now()) {
 		return OutcomeSkipped, nil
 	}
 	return s.Handle(ctx, JobFor(c, s.cfg.Now())), nil

@@ -20,8 +20,10 @@ import (
 //
 // The suite checks what recall.Store's comments promise: round trips down to
 // the nanosecond, owner isolation, idempotency keys, newest-first paging,
-// every transition against Conversation.Apply, conditional writes under a
-// race, the stuck index, and content at the size limit.
+// every transition against the state machine written out in
+// transitionRules (not against Conversation.Apply, which the stores use),
+// conditional writes and holds under a race, the stuck index, and content
+// at the size limit.
 func Store(t *testing.T, open func(t *testing.T) recall.Store) {
 	t.Helper()
 	tests := []struct {
@@ -36,6 +38,7 @@ func Store(t *testing.T, open func(t *testing.T) recall.Store) {
 		{"TransitionRefs", storeTransitionRefs},
 		{"Reprocess", storeReprocess},
 		{"ConcurrentDone", storeConcurrentDone},
+		{"ConcurrentStart", storeConcurrentStart},
 		{"Stuck", storeStuck},
 		{"Ping", storePing},
 		{"LargeContent", storeLargeContent},
@@ -182,18 +185,8 @@ func diffConversation(got, want *recall.Conversation, withContent bool) string {
 	cmp("Model", got.Model, want.Model)
 	cmp("Usage", got.Usage, want.Usage)
 	cmpTime("ProcessedAt", got.ProcessedAt, want.ProcessedAt)
+	cmpTime("LeaseUntil", got.LeaseUntil, want.LeaseUntil)
 	return strings.Join(d, "\n")
-}
-
-// storeApplied returns what c becomes under Apply, or Apply's error.
-func storeApplied(c *recall.Conversation, run int, tr recall.Transition) (*recall.Conversation, error) {
-	n := *c
-	n.ActionItems = slices.Clone(c.ActionItems)
-	n.Keywords = slices.Clone(c.Keywords)
-	if err := n.Apply(run, tr); err != nil {
-		return nil, err
-	}
-	return &n, nil
 }
 
 func storeCreateGet(t *testing.T, s recall.Store) {
@@ -219,12 +212,10 @@ func storeCreateGet(t *testing.T, s recall.Store) {
 	mustCreateConv(t, s, bare)
 	EqualConversation(t, mustGetConv(t, s, "alice", bare.ID), bare)
 
-	// Every result field, as Done writes them, round-trips.
-	started := mustTransitConv(t, s, c, recall.Transition{Event: recall.EventStart, At: storeAt(time.Minute)})
-	done := recall.Transition{Event: recall.EventDone, At: storeAt(2*time.Minute + 7), Analysis: storeAnalysis("x")}
-	want, _ := storeApplied(started, started.Run, done)
-	EqualConversation(t, mustTransitConv(t, s, started, done), want)
-	EqualConversation(t, mustGetConv(t, s, "alice", c.ID), want)
+	// Every result field, as Done writes them, round-trips, and so does a
+	// hold to the nanosecond.
+	started := mustTransitAsTable(t, s, c, recall.Transition{Event: recall.EventStart, At: storeAt(time.Minute), LeaseUntil: storeAt(3*time.Minute + 1)})
+	want := mustTransitAsTable(t, s, started, recall.Transition{Event: recall.EventDone, At: storeAt(2*time.Minute + 7), Analysis: storeAnalysis("x")})
 
 	_, _, err = s.Create(ctx, NewConversationWithID(c), nil)
 	WantCode(t, err, recall.ECONFLICT)
@@ -437,99 +428,11 @@ func storeList(t *testing.T, s recall.Store) {
 	}
 }
 
-// storeInStatus creates a conversation of owner and walks it to status at times
-// after t0, returning what the store holds.
+// storeInStatus creates a conversation of owner and walks it to status at
+// times after t0, not held, returning what the store holds.
 func storeInStatus(t *testing.T, s recall.Store, owner string, status recall.Status, t0 time.Time) *recall.Conversation {
 	t.Helper()
-	c := mustCreateConv(t, s, NewConversation(owner, t0))
-	switch status {
-	case recall.StatusPending:
-	case recall.StatusProcessing:
-		c = mustTransitConv(t, s, c, recall.Transition{Event: recall.EventStart, At: t0.Add(time.Second)})
-	case recall.StatusDone:
-		c = mustTransitConv(t, s, c, recall.Transition{Event: recall.EventStart, At: t0.Add(time.Second)})
-		c = mustTransitConv(t, s, c, recall.Transition{Event: recall.EventDone, At: t0.Add(2 * time.Second), Analysis: storeAnalysis("prev")})
-	case recall.StatusFailed:
-		c = mustTransitConv(t, s, c, recall.Transition{Event: recall.EventStart, At: t0.Add(time.Second)})
-		c = mustTransitConv(t, s, c, recall.Transition{Event: recall.EventFail, At: t0.Add(2 * time.Second), Reason: "gave up"})
-	default:
-		t.Fatalf("storeInStatus: unknown status %q", status)
-	}
-	if c.Status != status {
-		t.Fatalf("storeInStatus: got %s, want %s", c.Status, status)
-	}
-	return c
-}
-
-func storeTransitions(t *testing.T, s recall.Store) {
-	statuses := []recall.Status{recall.StatusPending, recall.StatusProcessing, recall.StatusDone, recall.StatusFailed}
-	events := []struct {
-		name string
-		tr   recall.Transition
-	}{
-		{"start", recall.Transition{Event: recall.EventStart}},
-		{"retry", recall.Transition{Event: recall.EventRetry, Reason: "model timed out"}},
-		{"retry_refund", recall.Transition{Event: recall.EventRetry, Reason: "throttled", Refund: true}},
-		{"done", recall.Transition{Event: recall.EventDone, Analysis: storeAnalysis("new")}},
-		{"done_empty", recall.Transition{Event: recall.EventDone, Analysis: &recall.Analysis{Model: "m"}}},
-		{"fail", recall.Transition{Event: recall.EventFail, Reason: "analysis failed: bad input"}},
-		{"touch", recall.Transition{Event: recall.EventTouch}},
-		{"reprocess", recall.Transition{Event: recall.EventReprocess}},
-	}
-	i := 0
-	for _, ev := range events {
-		for _, st := range statuses {
-			i++
-			t0 := storeBase.Add(time.Duration(i) * time.Minute)
-			t.Run(ev.name+"_from_"+string(st), func(t *testing.T) {
-				t.Parallel()
-				ctx := storeCtx(t)
-				c := storeInStatus(t, s, "alice", st, t0)
-				tr := ev.tr
-				tr.At = t0.Add(10*time.Second + 123)
-				legal := slices.Contains(tr.Event.AllowedFrom(), st)
-				want, applyErr := storeApplied(c, c.Run, tr)
-				if legal != (applyErr == nil) {
-					t.Fatalf("AllowedFrom says legal=%v but Apply says %v", legal, applyErr)
-				}
-				got, err := s.Transition(ctx, c.Ref(), tr)
-				if !legal {
-					WantCode(t, err, recall.ECONFLICT)
-					EqualConversation(t, mustGetConv(t, s, "alice", c.ID), c)
-					return
-				}
-				if err != nil {
-					t.Fatalf("Transition: %v", err)
-				}
-				EqualConversation(t, got, want)
-				EqualConversation(t, mustGetConv(t, s, "alice", c.ID), want)
-			})
-		}
-	}
-	t.Run("attempts_count", func(t *testing.T) {
-		t.Parallel()
-		c := storeInStatus(t, s, "alice", recall.StatusPending, storeBase.Add(2*time.Hour))
-		for n := 1; n <= 3; n++ {
-			c = mustTransitConv(t, s, c, recall.Transition{Event: recall.EventStart, At: storeBase.Add(2*time.Hour + time.Duration(n)*time.Minute)})
-			if c.Attempts != n {
-				t.Fatalf("after start %d attempts = %d", n, c.Attempts)
-			}
-			c = mustTransitConv(t, s, c, recall.Transition{Event: recall.EventRetry, At: c.UpdatedAt.Add(time.Second), Reason: fmt.Sprint("try ", n)})
-		}
-		c = mustTransitConv(t, s, c, recall.Transition{Event: recall.EventStart, At: storeBase.Add(3 * time.Hour)})
-		c = mustTransitConv(t, s, c, recall.Transition{Event: recall.EventRetry, At: storeBase.Add(3*time.Hour + time.Second), Refund: true, Reason: "throttled"})
-		if c.Attempts != 3 || c.Error != "throttled" {
-			t.Fatalf("after a refunded retry attempts = %d, error %q; want 3, throttled", c.Attempts, c.Error)
-		}
-		EqualConversation(t, mustGetConv(t, s, "alice", c.ID), c)
-	})
-	t.Run("done_without_analysis", func(t *testing.T) {
-		t.Parallel()
-		c := storeInStatus(t, s, "alice", recall.StatusProcessing, storeBase.Add(4*time.Hour))
-		_, err := s.Transition(storeCtx(t), c.Ref(), recall.Transition{Event: recall.EventDone, At: storeBase.Add(5 * time.Hour)})
-		WantCode(t, err, recall.EINVALID)
-		EqualConversation(t, mustGetConv(t, s, "alice", c.ID), c)
-	})
+	return storeInState(t, s, owner, string(status), t0, t0.Add(10*time.Second))
 }
 
 func storeTransitionRefs(t *testing.T, s recall.Store) {
@@ -564,8 +467,9 @@ func storeReprocess(t *testing.T, s recall.Store) {
 	}
 	// The ref's run is ignored: the owner does not know it.
 	for i, run := range []int{0, 99} {
-		tr := recall.Transition{Event: recall.EventReprocess, At: storeAt(time.Duration(i+1) * time.Hour)}
-		want, _ := storeApplied(c, run, tr)
+		at := storeAt(time.Duration(i+1) * time.Hour)
+		tr := recall.Transition{Event: recall.EventReprocess, At: at}
+		want := wantAfter(c, tr, ruleFor(t, c, tr))
 		got, err := s.Transition(ctx, recall.Ref{ID: c.ID, Owner: "alice", Run: run}, tr)
 		if err != nil {
 			t.Fatalf("reprocess: %v", err)
@@ -574,8 +478,13 @@ func storeReprocess(t *testing.T, s recall.Store) {
 		if got.Run != c.Run+1 || got.Status != recall.StatusPending || got.Summary != "" || got.Attempts != 0 || !got.ProcessedAt.IsZero() {
 			t.Fatalf("reprocess left run %d status %s summary %q attempts %d", got.Run, got.Status, got.Summary, got.Attempts)
 		}
-		c = got
+		// A run in progress is not restarted.
+		_, err = s.Transition(ctx, recall.Ref{ID: c.ID, Owner: "alice", Run: run}, recall.Transition{Event: recall.EventReprocess, At: at.Add(time.Second)})
+		WantCode(t, err, recall.ECONFLICT)
+		EqualConversation(t, mustGetConv(t, s, "alice", c.ID), got)
+		c = mustTransitConv(t, s, got, recall.Transition{Event: recall.EventFail, At: at.Add(2 * time.Second), Reason: "again"})
 	}
+	c = mustTransitConv(t, s, c, recall.Transition{Event: recall.EventReprocess, At: storeAt(3 * time.Hour)})
 	EqualConversation(t, mustGetConv(t, s, "alice", c.ID), c)
 
 	// The old run's worker finishing late must not overwrite the new run.
@@ -593,9 +502,14 @@ func storeReprocess(t *testing.T, s recall.Store) {
 func storeConcurrentDone(t *testing.T, s recall.Store) {
 	ctx := storeCtx(t)
 	for round := range 6 {
-		c := storeInStatus(t, s, "alice", recall.StatusProcessing, storeBase.Add(time.Duration(round)*time.Minute))
+		status := recall.StatusProcessing
 		if round%2 == 1 {
-			// Half the rounds race an old run's result against a reprocess.
+			status = recall.StatusDone
+		}
+		c := storeInStatus(t, s, "alice", status, storeBase.Add(time.Duration(round)*time.Minute))
+		if round%2 == 1 {
+			// Half the rounds race on a later run, whose predecessor's
+			// result must then be refused.
 			c = mustTransitConv(t, s, c, recall.Transition{Event: recall.EventReprocess, At: c.UpdatedAt.Add(time.Second)})
 			c = mustTransitConv(t, s, c, recall.Transition{Event: recall.EventStart, At: c.UpdatedAt.Add(time.Second)})
 		}
