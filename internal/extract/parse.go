@@ -119,9 +119,21 @@ var (
 // (timestamps, bullets, checkboxes, quote marks, markdown emphasis) and
 // records what that framing means (a speaker, a task, a heading).
 func parse(content string) []unit {
+	raws, speakers := scanLines(content)
+	p := unitParser{raws: raws, speakers: speakers, prevRaw: rawLine{blank: true}}
+	for ri, r := range raws {
+		p.line(ri, r)
+		p.prevRaw = r
+	}
+	return p.units
+}
+
+// scanLines is parse's first pass: it parses each line on its own and,
+// having seen them all, decides which "Name:" prefixes are speakers.
+func scanLines(content string) ([]rawLine, map[string]bool) {
 	lines := strings.Split(content, "\n")
 	raws := make([]rawLine, 0, len(lines))
-	counts, shapes, headers, listed := map[string]int{}, map[string]string{}, map[string]bool{}, map[string]bool{}
+	c := candidates{counts: map[string]int{}, shapes: map[string]string{}, headers: map[string]bool{}, listed: map[string]bool{}}
 	prevBlank := true
 	nonBlank, prefixed := 0, 0
 	for _, l := range lines {
@@ -133,172 +145,236 @@ func parse(content string) []unit {
 		}
 		if r.cand != "" {
 			prefixed++
-			name := strings.ToLower(r.cand)
-			if attendeeLabels[name] {
-				// "ppl: kasia, tomas, li wei": the people whose "kasia:"
-				// lines further down are theirs.
-				for _, p := range strings.Split(r.candRest, ",") {
-					if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
-						listed[p] = true
-					}
-				}
-			}
-			counts[name]++
-			if _, ok := shapes[name]; !ok {
-				shapes[name] = r.cand
-			}
-			if r.candRest == "" || r.timed {
-				// "Marco:" alone heads a block; "[10:02] Sam:" is a chat line.
-				headers[name] = true
-			}
+			c.note(r)
 		}
 		raws = append(raws, r)
 	}
 	chat := nonBlank >= 2 && prefixed*2 >= nonBlank
-	speakers := acceptSpeakers(counts, shapes, headers, chat, strings.ToLower(content))
-	for name := range counts {
-		if listed[name] && personLike(shapes[name]) {
+	speakers := acceptSpeakers(c.counts, c.shapes, c.headers, chat, strings.ToLower(content))
+	for name := range c.counts {
+		if c.listed[name] && personLike(c.shapes[name]) {
 			speakers[name] = true
 		}
 	}
+	return raws, speakers
+}
 
-	var units []unit
-	inSection, inDecisions, lastSpeaker, header := false, false, "", ""
-	lastSaid := saidNone
-	var info *unitInfo // the email context units share
-	var table tableColumns
-	prevRaw := rawLine{blank: true}
-	for ri, r := range raws {
-		if r.blank {
-			lastSpeaker, header = "", ""
-			table = tableColumns{}
-			prevRaw = r
-			continue
-		}
-		u := unit{text: r.text, bullet: r.bullet, heading: r.heading, open: r.box == ' ', checked: r.box == 'x', timed: r.timed}
-		if cells, ok := tableRow(r.text); ok {
-			if ri+1 < len(raws) && isTableRule(raws[ri+1].text) {
-				// The header row names the columns; it is no task itself.
-				table = columnsOf(cells)
-				prevRaw = r
-				continue
-			}
-			if table.ok {
-				u.text, u.bullet = table.taskCell(cells), true
-				if owner := table.cell(cells, table.owner); hasLetter(owner) {
-					u.speaker, u.said = owner, saidTag
-				}
-				if due := table.cell(cells, table.due); due != "" {
-					u.info = &unitInfo{due: due}
-				}
-				r.cand = ""
-			}
-		}
-		if r.cand != "" {
-			name := strings.ToLower(r.cand)
-			switch {
-			case speakers[name]:
-				u.speaker, u.text, u.said = r.cand, r.candRest, saidLine
-				if r.candRest == "" {
-					// "Marco:" on a line of its own heads Marco's notes.
-					header = r.cand
-				}
-			case isActionLabel(name):
-				u.marker, u.text = true, r.candRest
-				if r.candRest == "" {
-					u.heading = true
-				} else if r.candNote != "" && hasLetter(r.candNote) && !strings.ContainsAny(r.candNote, "0123456789") {
-					u.speaker, u.said = r.candNote, saidTag // "TODO(alice): …" names its owner
-				}
-			case has(metaLabels, name):
-				if name == "from" {
-					info = &unitInfo{author: senderName(r.candRest)}
-				}
-				u.text = r.cand + ": " + cleanInline(r.candRest)
-				u.labelEnd = len(r.cand) + 1
-				u.title = titleLabels[name] && r.candRest != ""
-				u.meta = has(logistics, name)
-			}
-		}
-		if u.speaker == "" && !u.heading && !u.bullet && !u.marker && u.labelEnd == 0 {
-			// A task marker without a colon: "TODO fix the flaky test".
-			if owner, rest, ok := cutTodo(u.text); ok {
-				u.marker, u.speaker, u.text = true, owner, rest
-				if owner != "" {
-					u.said = saidTag
-				}
-			}
-		}
-		listFollows := ri+1 < len(raws) && (raws[ri+1].bullet || raws[ri+1].box != 0)
-		if !u.heading && !u.bullet && u.box() == 0 && u.speaker == "" && (isHeadingLike(u.text) ||
-			(!u.marker && u.labelEnd == 0 && listFollows && (isListHeader(u.text) || isTaskListIntro(u.text)))) {
-			u.heading = true
-		}
-		if len(units) == 0 && (r.h1 || (ri+1 < len(raws) && raws[ri+1].blank && looksLikeTitle(u))) {
-			// A first line on its own, short and unpunctuated, names the
-			// conversation: "# Kickoff", "Daily standup — Payments, 12 March".
-			u.title = true
-		}
-		if u.heading {
-			inSection = isActionHeading(u.text) || (u.marker && u.text == "")
-			inDecisions = strings.Contains(strings.ToLower(u.text), "decision") || strings.Contains(strings.ToLower(u.text), "decided")
-			if u.marker && u.text == "" {
-				u.text = r.text
-			}
-			u.text = strings.TrimRight(strings.TrimSpace(u.text), ":")
-			header = ""
-		} else if r.prevBlank && !u.bullet && u.box() == 0 {
-			// A paragraph after a blank line ends a task list.
-			inSection, inDecisions = false, false
-		}
-		u.section = inSection && !u.heading
-		u.decision = inDecisions && !u.heading
-		u.text = cleanInline(u.text)
+// candidates gathers what scanLines learns about "Name:" prefixes: how
+// often each opens a line (counts, keyed by the lower-case name), how it
+// was first written (shapes), whether it was seen alone on its line or
+// after a timestamp (headers), and the names an attendee line lists.
+type candidates struct {
+	counts  map[string]int
+	shapes  map[string]string
+	headers map[string]bool
+	listed  map[string]bool
+}
 
-		// Chat messages continue on following lines without repeating the
-		// speaker; indented lines continue a bullet; hard-wrapped prose
-		// continues in lower case.
-		if n := len(units); n > 0 && !prevRaw.blank && u.speaker == "" && !u.heading && !u.bullet && u.box() == 0 && !u.marker && u.labelEnd == 0 {
-			prev := &units[n-1]
-			switch {
-			case r.indented && (prev.bullet || prev.box() != 0):
-				prev.text = joinText(prev.text, u.text)
-				prevRaw = r
-				continue
-			case !prev.heading && endsOpen(prev.text) && startsLower(u.text) && len(prev.text) >= 40:
-				prev.text = joinText(prev.text, u.text)
-				prevRaw = r
-				continue
-			case lastSpeaker != "" && !prev.bullet:
-				u.speaker, u.said = lastSpeaker, lastSaid
+func (c *candidates) note(r rawLine) {
+	name := strings.ToLower(r.cand)
+	if attendeeLabels[name] {
+		// "ppl: kasia, tomas, li wei": the people whose "kasia:"
+		// lines further down are theirs.
+		for _, p := range strings.Split(r.candRest, ",") {
+			if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
+				c.listed[p] = true
 			}
-		}
-		if u.speaker == "" && header != "" {
-			u.speaker, u.said = header, saidHeader
-		}
-		if u.speaker == "" && !u.heading && !u.bullet && len(u.text) < 200 {
-			if name, ok := greeting(u.text); ok {
-				i := unitInfo{to: name}
-				if info != nil {
-					i.author = info.author
-				}
-				info = &i
-			} else if name, ok := quoteHeader(u.text); ok {
-				info = &unitInfo{author: name}
-			}
-		}
-		if u.info == nil {
-			u.info = info
-		}
-		if u.speaker != "" {
-			lastSpeaker, lastSaid = u.speaker, u.said
-		}
-		prevRaw = r
-		if hasLetterOrDigit(u.text) {
-			units = append(units, u)
 		}
 	}
-	return units
+	c.counts[name]++
+	if _, ok := c.shapes[name]; !ok {
+		c.shapes[name] = r.cand
+	}
+	if r.candRest == "" || r.timed {
+		// "Marco:" alone heads a block; "[10:02] Sam:" is a chat line.
+		c.headers[name] = true
+	}
+}
+
+// unitParser is parse's second pass: it turns raw lines into units,
+// carrying what a line inherits from the lines before it (the speaker, the
+// section, the email, the table).
+type unitParser struct {
+	raws     []rawLine
+	speakers map[string]bool
+	units    []unit
+
+	inSection, inDecisions bool
+	lastSpeaker, header    string
+	lastSaid               saidKind
+	info                   *unitInfo // the email context units share
+	table                  tableColumns
+	prevRaw                rawLine
+}
+
+// line turns raw line ri into a unit, if it makes one, step by step.
+func (p *unitParser) line(ri int, r rawLine) {
+	if r.blank {
+		p.lastSpeaker, p.header = "", ""
+		p.table = tableColumns{}
+		return
+	}
+	u := unit{text: r.text, bullet: r.bullet, heading: r.heading, open: r.box == ' ', checked: r.box == 'x', timed: r.timed}
+	if p.tableRow(ri, &r, &u) {
+		return // the header row names the columns; it is no task itself
+	}
+	p.prefix(r, &u)
+	p.classify(ri, r, &u)
+	if p.continues(r, &u) {
+		return
+	}
+	p.attribute(&u)
+	if hasLetterOrDigit(u.text) {
+		p.units = append(p.units, u)
+	}
+}
+
+// tableRow reads a Markdown table row: the header row sets the columns
+// (and reports true: it makes no unit); a body row becomes a task with the
+// owner and due date of its cells.
+func (p *unitParser) tableRow(ri int, r *rawLine, u *unit) bool {
+	cells, ok := tableRow(r.text)
+	if !ok {
+		return false
+	}
+	if ri+1 < len(p.raws) && isTableRule(p.raws[ri+1].text) {
+		p.table = columnsOf(cells)
+		return true
+	}
+	if p.table.ok {
+		u.text, u.bullet = p.table.taskCell(cells), true
+		if owner := p.table.cell(cells, p.table.owner); hasLetter(owner) {
+			u.speaker, u.said = owner, saidTag
+		}
+		if due := p.table.cell(cells, p.table.due); due != "" {
+			u.info = &unitInfo{due: due}
+		}
+		r.cand = ""
+	}
+	return false
+}
+
+// prefix reads what a "Word:" prefix makes of the line: a speaker, a task
+// label ("TODO(alice):", "Action item:") or a meta label ("From:",
+// "Decision:"); and a task marker written without a colon.
+func (p *unitParser) prefix(r rawLine, u *unit) {
+	if r.cand != "" {
+		name := strings.ToLower(r.cand)
+		switch {
+		case p.speakers[name]:
+			u.speaker, u.text, u.said = r.cand, r.candRest, saidLine
+			if r.candRest == "" {
+				// "Marco:" on a line of its own heads Marco's notes.
+				p.header = r.cand
+			}
+		case isActionLabel(name):
+			u.marker, u.text = true, r.candRest
+			if r.candRest == "" {
+				u.heading = true
+			} else if r.candNote != "" && hasLetter(r.candNote) && !strings.ContainsAny(r.candNote, "0123456789") {
+				u.speaker, u.said = r.candNote, saidTag // "TODO(alice): …" names its owner
+			}
+		case has(metaLabels, name):
+			if name == "from" {
+				p.info = &unitInfo{author: senderName(r.candRest)}
+			}
+			u.text = r.cand + ": " + cleanInline(r.candRest)
+			u.labelEnd = len(r.cand) + 1
+			u.title = titleLabels[name] && r.candRest != ""
+			u.meta = has(logistics, name)
+		}
+	}
+	if u.speaker == "" && !u.heading && !u.bullet && !u.marker && u.labelEnd == 0 {
+		// A task marker without a colon: "TODO fix the flaky test".
+		if owner, rest, ok := cutTodo(u.text); ok {
+			u.marker, u.speaker, u.text = true, owner, rest
+			if owner != "" {
+				u.said = saidTag
+			}
+		}
+	}
+}
+
+// classify decides whether the line is a heading or the title, and which
+// section (action items, decisions) it sits in.
+func (p *unitParser) classify(ri int, r rawLine, u *unit) {
+	raws := p.raws
+	listFollows := ri+1 < len(raws) && (raws[ri+1].bullet || raws[ri+1].box != 0)
+	if !u.heading && !u.bullet && u.box() == 0 && u.speaker == "" && (isHeadingLike(u.text) ||
+		(!u.marker && u.labelEnd == 0 && listFollows && (isListHeader(u.text) || isTaskListIntro(u.text)))) {
+		u.heading = true
+	}
+	if len(p.units) == 0 && (r.h1 || (ri+1 < len(raws) && raws[ri+1].blank && looksLikeTitle(*u))) {
+		// A first line on its own, short and unpunctuated, names the
+		// conversation: "# Kickoff", "Daily standup — Payments, 12 March".
+		u.title = true
+	}
+	if u.heading {
+		p.inSection = isActionHeading(u.text) || (u.marker && u.text == "")
+		p.inDecisions = strings.Contains(strings.ToLower(u.text), "decision") || strings.Contains(strings.ToLower(u.text), "decided")
+		if u.marker && u.text == "" {
+			u.text = r.text
+		}
+		u.text = strings.TrimRight(strings.TrimSpace(u.text), ":")
+		p.header = ""
+	} else if r.prevBlank && !u.bullet && u.box() == 0 {
+		// A paragraph after a blank line ends a task list.
+		p.inSection, p.inDecisions = false, false
+	}
+	u.section = p.inSection && !u.heading
+	u.decision = p.inDecisions && !u.heading
+	u.text = cleanInline(u.text)
+}
+
+// continues joins a line that continues the unit before it to that unit
+// and reports true: chat messages continue on following lines without
+// repeating the speaker, indented lines continue a bullet, hard-wrapped
+// prose continues in lower case. A new line of a chat message keeps its
+// speaker.
+func (p *unitParser) continues(r rawLine, u *unit) bool {
+	n := len(p.units)
+	if n == 0 || p.prevRaw.blank || u.speaker != "" || u.heading || u.bullet || u.box() != 0 || u.marker || u.labelEnd != 0 {
+		return false
+	}
+	prev := &p.units[n-1]
+	switch {
+	case r.indented && (prev.bullet || prev.box() != 0):
+		prev.text = joinText(prev.text, u.text)
+		return true
+	case !prev.heading && endsOpen(prev.text) && startsLower(u.text) && len(prev.text) >= 40:
+		prev.text = joinText(prev.text, u.text)
+		return true
+	case p.lastSpeaker != "" && !prev.bullet:
+		u.speaker, u.said = p.lastSpeaker, p.lastSaid
+	}
+	return false
+}
+
+// attribute gives the unit the speaker of the block it is under and the
+// email it belongs to ("Hi Raj," names whom the mail speaks to, "On …
+// Raj Patel wrote:" who wrote what follows), and remembers its speaker for
+// the lines after it.
+func (p *unitParser) attribute(u *unit) {
+	if u.speaker == "" && p.header != "" {
+		u.speaker, u.said = p.header, saidHeader
+	}
+	if u.speaker == "" && !u.heading && !u.bullet && len(u.text) < 200 {
+		if name, ok := greeting(u.text); ok {
+			i := unitInfo{to: name}
+			if p.info != nil {
+				i.author = p.info.author
+			}
+			p.info = &i
+		} else if name, ok := quoteHeader(u.text); ok {
+			p.info = &unitInfo{author: name}
+		}
+	}
+	if u.info == nil {
+		u.info = p.info
+	}
+	if u.speaker != "" {
+		p.lastSpeaker, p.lastSaid = u.speaker, u.said
+	}
 }
 
 // looksLikeTitle reports whether a first line reads as a title.

@@ -1,0 +1,369 @@
+package extract
+
+import "strings"
+
+// actionStrength scores a sentence as an action item; 0 means it is not one.
+// The rules read the sentence's words, not its grammar, and err on the
+// side of commitments made in the first person, requests, named owners and
+// imperatives in lists or chat. Each step below reads one kind of cue; the
+// sentence scores the strongest it finds, one more when it has a deadline.
+func actionStrength(d *document, s *sentence, u *unit) int {
+	if len(s.toks) == 0 {
+		return 0
+	}
+	r := &strengthReader{d: d, t: s.toks}
+	start := r.skipFillers()
+	if r.asksQuestion(start, s.text) {
+		return 0
+	}
+	best := r.subjectlessNote(start)
+	for i := start; i < len(r.t); i++ {
+		best = max(best, r.cueAt(i, start))
+	}
+	start = r.skipDeterminer(start)
+	best = max(best, r.namedOwner(start))
+	if best == 0 {
+		best = r.ownerAfterBreak(start)
+	}
+	if best == 0 {
+		best = r.listImperative(start, s, u)
+	}
+	if best > 0 && best < explicit && hasDueDate(r.t) {
+		best++
+	}
+	return best
+}
+
+// strengthReader reads the tokens of one sentence for actionStrength.
+type strengthReader struct {
+	d *document
+	t []token
+}
+
+// w is the word at i, or "" outside the sentence.
+func (r *strengthReader) w(i int) string {
+	if i < 0 || i >= len(r.t) {
+		return ""
+	}
+	return r.t[i].norm
+}
+
+// verbAt skips adverbs ("I'll also send", "let's quickly check") and
+// returns the verb's index, or -1 when punctuation intervenes.
+func (r *strengthReader) verbAt(i int) int {
+	t := r.t
+	for i < len(t) && has(adverbs, t[i].norm) && !t[i].brk {
+		i++
+	}
+	if i >= len(t) || t[i].brk {
+		return -1
+	}
+	return i
+}
+
+// committed: after "will", a verb that describes doing something; "be"
+// only as "be sending", not "be out".
+func (r *strengthReader) committed(i int) bool {
+	t := r.t
+	v := r.verbAt(i)
+	if v < 0 || !t[v].letter {
+		return false
+	}
+	if t[v].norm == "be" {
+		n := r.w(v + 1)
+		return strings.HasSuffix(n, "ing") && len(n) > 4 && n != "being" && !t[v+1].brk
+	}
+	return !has(notCommitments, t[v].norm)
+}
+
+// actionVerb reports whether a task verb comes at i, after adverbs.
+func (r *strengthReader) actionVerb(i int) bool {
+	v := r.verbAt(i)
+	return v >= 0 && (has(actionVerbs, r.t[v].norm) || has(actionVerbs, r.t[v].stem))
+}
+
+// passiveOK accepts a commitment or a passive: "need to be updated",
+// "must be fixed".
+func (r *strengthReader) passiveOK(i int) bool {
+	v := r.verbAt(i)
+	if v < 0 {
+		return false
+	}
+	if r.t[v].norm != "be" {
+		return r.committed(i)
+	}
+	n := r.w(v + 1)
+	return v+1 < len(r.t) && !r.t[v+1].brk && (strings.HasSuffix(n, "ed") || strings.HasSuffix(n, "en") || has(participles, n))
+}
+
+// skipFillers returns where the sentence starts after chat fillers ("ok
+// so") and interjections followed by punctuation ("thanks,").
+func (r *strengthReader) skipFillers() int {
+	t := r.t
+	start := 0
+	for start < len(t)-1 && (has(fillerWords, t[start].norm) || (has(interjections, t[start].norm) && t[start+1].brk)) {
+		start++
+	}
+	return start
+}
+
+// asksQuestion reports whether the sentence asks for information ("did
+// the build pass?") rather than for an action ("will you send it?").
+func (r *strengthReader) asksQuestion(start int, text string) bool {
+	return has(questionStarts, r.w(start)) && endsWithQuestion(text) && !(r.w(start+1) == "you" && (r.w(start) == "will" || r.w(start) == "would"))
+}
+
+// subjectlessNote reads notes that drop the subject: "Will write a
+// failing test today."
+func (r *strengthReader) subjectlessNote(start int) int {
+	if r.w(start) == "will" && r.w(start+1) != "you" && r.committed(start+1) && r.verbAt(start+1)+1 < len(r.t) {
+		return owned
+	}
+	return 0
+}
+
+// cueAt scores the cue that starts at word i, if any: a task label, a
+// first-person commitment, a suggestion for the group, a request, a need,
+// or an @mention followed by a task.
+func (r *strengthReader) cueAt(i, start int) int {
+	best := 0
+	switch r.w(i) {
+	case "todo", "fixme", "to-do":
+		best = explicit
+	case "i'll", "he'll", "she'll", "i", "i'm", "i've":
+		best = r.selfCue(i)
+	case "let", "let's", "lets", "we'll", "we", "we're":
+		best = r.groupCue(i, start)
+	case "can", "could", "would", "will", "please", "pls", "plz", "you":
+		best = r.requestCue(i)
+	case "someone", "somebody", "anyone", "need", "needs", "make", "remember", "forget":
+		best = r.needCue(i)
+	}
+	b := r.w(i + 1)
+	if r.t[i].mention && (r.actionVerb(i+1) || (b == "to" && r.actionVerb(i+2)) || b == "please") {
+		best = max(best, owned)
+	}
+	return best
+}
+
+// selfCue reads a commitment in the first person singular: "I'll send",
+// "I will", "I can fix", "I need to", "I'm going to"; and "he'll email"
+// about someone named before.
+func (r *strengthReader) selfCue(i int) int {
+	a, b, c := r.w(i), r.w(i+1), r.w(i+2)
+	switch a {
+	case "i'll":
+		if r.committed(i + 1) {
+			return owned
+		}
+	case "he'll", "she'll":
+		// "tomas … he'll email the facility manager"
+		if r.actionVerb(i + 1) {
+			return owned
+		}
+	case "i":
+		switch {
+		case b == "will" || b == "shall" || b == "must":
+			if r.committed(i + 2) {
+				return owned
+			}
+		case b == "can" || b == "should":
+			if r.actionVerb(i+2) || (c == "do" && hasObject(r.t, i+2)) {
+				return owned
+			}
+		case (b == "need" || b == "have" || b == "got") && c == "to":
+			if r.committed(i + 3) {
+				return owned
+			}
+		case b == "am" && c == "going" && r.w(i+3) == "to":
+			if r.committed(i + 4) {
+				return owned
+			}
+		}
+	case "i'm":
+		if b == "going" && c == "to" && r.committed(i+3) {
+			return owned
+		}
+	case "i've":
+		if b == "got" && c == "to" && r.committed(i+3) {
+			return owned
+		}
+	}
+	return 0
+}
+
+// groupCue reads a suggestion for the group ("let's", "we'll", "we
+// should", "we need to", "we're going to") and "let me" offers.
+func (r *strengthReader) groupCue(i, start int) int {
+	a, b, c := r.w(i), r.w(i+1), r.w(i+2)
+	switch a {
+	case "let":
+		if b == "me" && r.actionVerb(i+2) && c != "know" {
+			return owned
+		}
+		if b == "us" && r.committed(i+2) && c != "see" && c != "hope" {
+			return weak
+		}
+	case "let's", "lets":
+		if (a == "let's" || i == start) && r.committed(i+1) && b != "see" && b != "hope" && b != "say" {
+			return weak
+		}
+	case "we'll":
+		if r.committed(i + 1) {
+			return weak
+		}
+	case "we":
+		switch {
+		case has(modals, b):
+			if r.passiveOK(i + 2) {
+				return weak
+			}
+		case (b == "need" || b == "have") && c == "to", b == "ought" && c == "to":
+			if r.passiveOK(i + 3) {
+				return weak
+			}
+		case b == "are" && c == "going" && r.w(i+3) == "to":
+			if r.committed(i + 4) {
+				return weak
+			}
+		}
+	case "we're":
+		if b == "going" && c == "to" && r.committed(i+3) {
+			return weak
+		}
+	}
+	return 0
+}
+
+// requestCue reads a request: "can you…", "could someone…", "please…",
+// "you need to…", "if you could return…", "can we…".
+func (r *strengthReader) requestCue(i int) int {
+	t := r.t
+	a, b, c := r.w(i), r.w(i+1), r.w(i+2)
+	best := 0
+	switch a {
+	case "can", "could", "would", "will":
+		if b == "you" || b == "u" || b == "someone" || b == "somebody" || b == "anyone" || b == "y'all" {
+			v := i + 2
+			if c == "please" {
+				v++
+			}
+			if vi := r.verbAt(v); vi >= 0 && t[vi].letter && !has(notRequests, t[vi].norm) && !has(stopVerbs, t[vi].norm) {
+				best = owned
+			}
+		}
+		if (a == "can" || a == "could") && b == "we" && r.actionVerb(i+2) {
+			best = max(best, weak)
+		}
+	case "please", "pls", "plz":
+		if v := r.verbAt(i + 1); v >= 0 && !pleaseIsPolite(t, v) {
+			best = owned
+		}
+	case "you":
+		if (b == "need" || b == "have") && c == "to" && r.passiveOK(i+3) {
+			best = owned
+		}
+		if r.w(i-1) == "if" && (b == "could" || b == "can" || b == "would") && r.actionVerb(i+2) {
+			// "we would be grateful if you could return the signed copy"
+			best = owned
+		}
+		if (b == "should" || b == "must") && r.actionVerb(i+2) {
+			best = max(best, weak)
+		}
+	}
+	return best
+}
+
+// needCue reads a need without an owner: "someone needs to update the
+// runbook", "need to renew the cert", "make sure…", "remember to…",
+// "don't forget to…".
+func (r *strengthReader) needCue(i int) int {
+	a, b, c := r.w(i), r.w(i+1), r.w(i+2)
+	switch a {
+	case "someone", "somebody", "anyone":
+		if (b == "should" || b == "must") && r.passiveOK(i+2) || (b == "needs" || b == "has") && c == "to" && r.passiveOK(i+3) {
+			return weak
+		}
+	case "need", "needs":
+		if b == "to" && !has(negations, r.w(i-1)) && r.passiveOK(i+2) {
+			return weak
+		}
+	case "make", "remember", "forget":
+		if (a == "make" && b == "sure") || (a == "remember" && b == "to") || (a == "forget" && b == "to" && has(negations, r.w(i-1))) {
+			return weak
+		}
+	}
+	return 0
+}
+
+// skipDeterminer moves start past "our" or "the" before a capitalised
+// owner: "Our Data Protection Officer will send …".
+func (r *strengthReader) skipDeterminer(start int) int {
+	if (r.w(start) == "our" || r.w(start) == "the") && start+1 < len(r.t) && r.t[start+1].cap && ownerLength(r.d, r.t, start+1) > 0 {
+		return start + 1
+	}
+	return start
+}
+
+// namedOwner reads a sentence that opens with its owner: "Alice will…",
+// "Bob to…", "QA needs to…", "Dana is going to…", "Ravi owns…".
+func (r *strengthReader) namedOwner(start int) int {
+	t := r.t
+	o := ownerLength(r.d, t, start)
+	if o == 0 {
+		return 0
+	}
+	name := r.d.isName(t[start])
+	a, b, c := r.w(start+o), r.w(start+o+1), r.w(start+o+2)
+	switch {
+	case a == "will" || a == "shall" || a == "should" || a == "can":
+		if (name && r.committed(start+o+1)) || (r.actionVerb(start+o+1) && hasObject(t, r.verbAt(start+o+1))) {
+			return owned
+		}
+	case (a == "is" || a == "'s") && b == "going" && c == "to":
+		if r.committed(start+o+3) && (name || hasObject(t, r.verbAt(start+o+3))) {
+			return owned
+		}
+	case (a == "needs" || a == "need" || a == "has" || a == "have") && b == "to":
+		if r.passiveOK(start + o + 2) {
+			return owned
+		}
+	case a == "to":
+		if r.actionVerb(start+o+1) && (name || !has(keywordSkip, t[start].norm)) {
+			return owned
+		}
+	case a == "owns" || a == "owning":
+		return owned
+	}
+	return 0
+}
+
+// ownerAfterBreak reads an owner named after punctuation or "asked": "…
+// still not issued — Aoife to issue rev C", "the Chair asked S. Brennan
+// to draft a notice".
+func (r *strengthReader) ownerAfterBreak(start int) int {
+	t := r.t
+	for i := start + 1; i < len(t)-2; i++ {
+		if !t[i].brk && r.w(i-1) != "asked" {
+			continue
+		}
+		if o := ownerLength(r.d, t, i); o > 0 && r.w(i+o) == "to" && r.actionVerb(i+o+1) {
+			return owned
+		}
+	}
+	return 0
+}
+
+// listImperative reads an imperative ("Update the runbook"), which is a
+// task in a list or a chat, or anywhere it has a due date.
+func (r *strengthReader) listImperative(start int, s *sentence, u *unit) int {
+	t := r.t
+	i := start
+	if r.w(i) == "please" {
+		i++
+	}
+	if i < len(t) && has(actionVerbs, t[i].norm) && imperative(t, i) && (u.bullet || u.speaker != "" || hasDueDate(t)) && !endsWithQuestion(s.text) {
+		return weak
+	}
+	return 0
+}
