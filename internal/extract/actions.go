@@ -45,7 +45,10 @@ func findActionItems(d *document) []actionItem {
 	for si := 0; si < len(d.sents); si++ {
 		s := &d.sents[si]
 		u := &d.units[s.unit]
-		if u.checked || u.heading || lastUnit == s.unit {
+		if s.first && (u.checked || u.heading || u.quoted || isBot(u.speaker) || noAction(u.text)) {
+			lastUnit = s.unit // none of its sentences is a task
+		}
+		if lastUnit == s.unit {
 			continue
 		}
 		switch {
@@ -69,6 +72,30 @@ func findActionItems(d *document) []actionItem {
 		}
 	}
 	return f.items
+}
+
+// isBot reports whether a speaker is a bot ("bot", "standup-bot",
+// "StandupBot"): what it asks of people is a prompt, not a task anyone took.
+func isBot(speaker string) bool {
+	if len(speaker) < 3 {
+		return false
+	}
+	lower := strings.ToLower(speaker)
+	if lower == "bot" || strings.HasSuffix(lower, " bot") || strings.HasSuffix(lower, "-bot") || strings.HasSuffix(lower, "_bot") {
+		return true
+	}
+	// "StandupBot", but not "Talbot".
+	return len(speaker) > 3 && strings.HasSuffix(speaker, "Bot") && unicode.IsLower(rune(speaker[len(speaker)-4]))
+}
+
+// noAction reports whether a line says there is nothing to do: "Billing
+// batch runs on 2 Jan; nothing to do unless it fails".
+func noAction(s string) bool {
+	if len(s) < 12 {
+		return false
+	}
+	lower := strings.ToLower(s)
+	return strings.Contains(lower, "nothing to do") || strings.Contains(lower, "no action needed") || strings.Contains(lower, "no action required") || strings.Contains(lower, "no action is needed")
 }
 
 // itemFinder collects the items findActionItems finds.

@@ -2,6 +2,7 @@ package extract
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -32,6 +33,10 @@ type unit struct {
 	// timed is set when the line opened with a clock time: a chat message
 	// or a timeline entry.
 	timed bool
+	// quoted is set on earlier mail quoted under a reply ("> …", or
+	// everything after "On … wrote:" or "-----Original Message-----"):
+	// what it asked for, the newer message has answered or superseded.
+	quoted bool
 	// info holds what few units have: an email's author and addressee, a
 	// table row's due date. Units in one email share it; nil for most.
 	info *unitInfo
@@ -93,6 +98,7 @@ type rawLine struct {
 	heading   bool
 	h1        bool // a top-level "# Heading"
 	timed     bool // opened with a timestamp, as chat exports do
+	quote     bool // opened with ">", as quoted mail does
 	indented  bool
 	blank     bool
 	prevBlank bool
@@ -121,6 +127,7 @@ var (
 func parse(content string) []unit {
 	raws, speakers := scanLines(content)
 	p := unitParser{raws: raws, speakers: speakers, prevRaw: rawLine{blank: true}}
+	p.unquoted = slices.ContainsFunc(raws, func(r rawLine) bool { return !r.blank && !r.quote })
 	for ri, r := range raws {
 		p.line(ri, r)
 		p.prevRaw = r
@@ -205,6 +212,12 @@ type unitParser struct {
 	info                   *unitInfo // the email context units share
 	table                  tableColumns
 	prevRaw                rawLine
+	// quoting is set after a line that introduces quoted mail;
+	// quotedLines once a "> " line has followed it.
+	quoting, quotedLines bool
+	// unquoted is set when some line is not quoted with ">": then the
+	// quoted lines are earlier mail, not the whole conversation.
+	unquoted bool
 }
 
 // line turns raw line ri into a unit, if it makes one, step by step.
@@ -218,6 +231,7 @@ func (p *unitParser) line(ri int, r rawLine) {
 	if p.tableRow(ri, &r, &u) {
 		return // the header row names the columns; it is no task itself
 	}
+	p.quote(r, &u)
 	p.prefix(r, &u)
 	p.classify(ri, r, &u)
 	if p.continues(r, &u) {
@@ -227,6 +241,35 @@ func (p *unitParser) line(ri int, r rawLine) {
 	if hasLetterOrDigit(u.text) {
 		p.units = append(p.units, u)
 	}
+}
+
+// quote marks the unit quoted when it is earlier mail under a newer
+// message: a "> " line, or any line after "On … wrote:" or "-----Original
+// Message-----" (until a line without "> " follows "> " lines: an answer
+// written between the quotes).
+func (p *unitParser) quote(r rawLine, u *unit) {
+	if p.quoting && !r.quote && p.quotedLines {
+		p.quoting = false
+	}
+	if r.quote {
+		p.quotedLines = p.quotedLines || p.quoting
+	}
+	u.quoted = r.quote && p.unquoted || p.quoting
+	if len(p.units) == 0 {
+		return // a header with nothing newer above it quotes nothing
+	}
+	if isOriginalMessage(r.text) {
+		p.quoting, p.quotedLines = true, false
+	} else if _, ok := quoteHeader(r.text); ok {
+		p.quoting, p.quotedLines = true, false
+	}
+}
+
+// isOriginalMessage reports whether a line separates a reply from the
+// mail it quotes: "-----Original Message-----".
+func isOriginalMessage(s string) bool {
+	s = strings.ToLower(strings.Trim(s, "-_ *"))
+	return s == "original message" || s == "original"
 }
 
 // tableRow reads a Markdown table row: the header row sets the columns
@@ -404,6 +447,7 @@ func parseLine(l string) rawLine {
 	s := strings.TrimSpace(strings.ReplaceAll(l, "\t", " "))
 	for strings.HasPrefix(s, ">") {
 		s = strings.TrimSpace(s[1:])
+		r.quote = true
 	}
 	if s == "" {
 		r.blank = true

@@ -13,7 +13,7 @@ func actionStrength(d *document, s *sentence, u *unit) int {
 	}
 	r := &strengthReader{d: d, t: s.toks}
 	start := r.skipFillers()
-	if r.asksQuestion(start, s.text) {
+	if r.asksQuestion(start, s.text) || r.conditional(start) || r.asksForInformation(start) {
 		return 0
 	}
 	best := r.subjectlessNote(start)
@@ -113,6 +113,60 @@ func (r *strengthReader) asksQuestion(start int, text string) bool {
 	return has(questionStarts, r.w(start)) && endsWithQuestion(text) && !(r.w(start+1) == "you" && (r.w(start) == "will" || r.w(start) == "would"))
 }
 
+// conditional reports whether the sentence only says what to do if
+// something happens that the reader decides: "If you can take one of
+// these, reply to this email", "If they are not found by Friday, we will
+// issue a credit", "Please comment by Tuesday if you disagree". A polite
+// request is no condition ("if you could return the signed copy", "if
+// possible, please…"), nor is a condition of the task itself ("page Petra
+// if the error rate goes above 2%").
+func (r *strengthReader) conditional(start int) bool {
+	t := r.t
+	if r.w(start) == "if" {
+		n := 1 // the if-clause's length, to the first break
+		for start+n < len(t) && !t[start+n].brk {
+			n++
+		}
+		if n >= 3 && !r.politeIf(start) {
+			return true
+		}
+	}
+	for i := start + 1; i+2 < len(t); i++ {
+		if r.w(i) == "if" && (has(youWords, r.w(i+1)) || r.w(i+1) == "anyone" || r.w(i+1) == "anybody") && !r.politeIf(i) && r.w(i+2) != "can" {
+			return true
+		}
+	}
+	return false
+}
+
+// politeIf reports whether the "if" at i opens a polite request: "if you
+// could…", "if you would…".
+func (r *strengthReader) politeIf(i int) bool {
+	return has(youWords, r.w(i+1)) && (r.w(i+2) == "could" || r.w(i+2) == "would")
+}
+
+// asksForInformation reports whether a request only asks to be told
+// something: "could you tell me which workspace this is for", "let me know
+// who owns it". Asking to be told when something happens ("let me know
+// when it's deployed") or what someone chose ("let me know your choice")
+// stays a task.
+func (r *strengthReader) asksForInformation(start int) bool {
+	for i := start; i+2 < len(r.t); i++ {
+		if (r.w(i) != "tell" && r.w(i) != "let") || r.w(i+1) != "me" {
+			continue
+		}
+		k := i + 2
+		if r.w(k) == "know" {
+			k++
+		}
+		switch r.w(k) {
+		case "which", "what", "who", "whom", "whether", "where", "how", "why":
+			return true
+		}
+	}
+	return false
+}
+
 // subjectlessNote reads notes that drop the subject: "Will write a
 // failing test today."
 func (r *strengthReader) subjectlessNote(start int) int {
@@ -205,7 +259,7 @@ func (r *strengthReader) groupCue(i, start int) int {
 			return weak
 		}
 	case "let's", "lets":
-		if (a == "let's" || i == start) && r.committed(i+1) && b != "see" && b != "hope" && b != "say" {
+		if (a == "let's" || i == start) && r.committed(i+1) && b != "see" && b != "hope" && b != "say" && !meetingMove(b, c) {
 			return weak
 		}
 	case "we'll":
@@ -256,7 +310,8 @@ func (r *strengthReader) requestCue(i int) int {
 			best = max(best, weak)
 		}
 	case "please", "pls", "plz":
-		if v := r.verbAt(i + 1); v >= 0 && !pleaseIsPolite(t, v) {
+		// "yes pls Amara!" answers an offer; it asks for nothing new.
+		if v := r.verbAt(i + 1); v >= 0 && !pleaseIsPolite(t, v) && (!r.d.isName(t[v]) || has(actionVerbs, t[v].norm)) {
 			best = owned
 		}
 	case "you":
@@ -366,4 +421,25 @@ func (r *strengthReader) listImperative(start int, s *sentence, u *unit) int {
 		return weak
 	}
 	return 0
+}
+
+// meetingMove reports whether "let's" b c only steers the meeting itself:
+// "let's start with the numbers", "let's move on", "let's go through the
+// open items", "let's wrap up".
+func meetingMove(b, c string) bool {
+	switch b {
+	case "start", "begin", "kick":
+		return c == "with" || c == "by" || c == "off" || c == ""
+	case "move", "carry":
+		return c == "on"
+	case "go":
+		return c == "through" || c == "over" || c == "around" || c == "on"
+	case "wrap":
+		return c == "up"
+	case "get":
+		return c == "started"
+	case "recap", "continue", "reconvene":
+		return true
+	}
+	return false
 }
