@@ -337,6 +337,10 @@ func ownerLength(d *document, t []token, start int) int {
 			// "Alice, Bob and Carol", "Alice & Bob"
 			n++
 			continue
+		case j < len(t) && n < 4 && !t[j].brk && t[j].cap && t[j-1].cap && isOwner(j):
+			// "Logistics Ops", "Data Protection Officer", "Bob Smith"
+			n++
+			continue
 		}
 		break
 	}

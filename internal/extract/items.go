@@ -99,7 +99,7 @@ func (d *document) splitClauses(found []actionItem) ([]actionItem, [][]word) {
 		ws := splitWords(c.task)
 		starts := clauseStarts(ws)
 		cut := -1
-		if len(starts) < 2 || stripOpener(ws, d.stripName(c.task, ws, starts[0])) == starts[0] && !has(actionVerbs, ws[starts[0]].norm) {
+		if len(starts) < 2 || stripOpener(ws, d.stripSubject(c.task, ws, starts[0])) == starts[0] && !has(actionVerbs, ws[starts[0]].norm) {
 			starts = nil // the first clause is no task of its own
 		}
 		for _, k := range starts[min(1, len(starts)):] {
@@ -108,7 +108,10 @@ func (d *document) splitClauses(found []actionItem) ([]actionItem, [][]word) {
 			}
 			w := ws[k].norm
 			if has(someone, w) && (has(actionVerbs, ws[k+1].norm) || has(pleaseWords, ws[k+1].norm)) ||
-				d.afterVocative(ws, k) > k || has(requestModals, w) && has(youWords, ws[k+1].norm) {
+				d.afterVocative(ws, k) > k || has(requestModals, w) && has(youWords, ws[k+1].norm) ||
+				(w == "i'll" || w == "i" && ws[k+1].norm == "will") && !has(firstPerson, ws[starts[0]].norm) {
+				// … and "Our engineering team will add a warning; I'll
+				// follow up when that ships": the speaker's own second task.
 				cut = k
 				break
 			}
@@ -252,8 +255,8 @@ func (d *document) joinReplies(found []actionItem, built []builtItem, bySent map
 func (d *document) addContext(found []actionItem, built []builtItem, bySent map[int]int) {
 	for i := range found {
 		c, b := &found[i], &built[i]
-		if b.drop || c.pos == 0 || d.sents[c.pos-1].unit != c.unit {
-			continue
+		if b.drop || c.clause || c.pos == 0 || d.sents[c.pos-1].unit != c.unit {
+			continue // a clause cut from an item has that item before it
 		}
 		if _, isItem := bySent[c.pos-1]; isItem {
 			continue

@@ -100,7 +100,7 @@ var (
 	ownerCues     = wordSet(`will shall should must can to needs need has have is 's owns owning`)
 	determiners   = wordSet(`our the your their`)
 	someone       = wordSet(`someone somebody anyone anybody everyone everybody all team folks guys`)
-	groupNouns    = wordSet(`team squad group crew`)
+	groupNouns    = wordSet(`team squad group crew department dept office committee`)
 	taskAdverbs   = wordSet(`also just quickly definitely probably then still actually really gladly happily`)
 	notNames      = wordSet(`action actions ai todo fixme task tasks next steps note reminder update done owner owners due eta re fw fwd hi hey hello dear thanks ok okay yes no
 first second third fourth fifth finally lastly secondly thirdly firstly also next then
@@ -267,6 +267,11 @@ func (d *document) assignedOwner(text string, ws []word) string {
 			}
 		case "assignee", "owner", "assign":
 			at = i + 1
+		case "be":
+			// "to be requested by Hana"
+			if i+3 < len(ws) && ws[i+2].norm == "by" && (strings.HasSuffix(ws[i+1].norm, "ed") || has(participles, ws[i+1].norm)) {
+				at = i + 3
+			}
 		}
 		if at > 0 {
 			if n := d.nameLen(text, ws, at); n > 0 {

@@ -32,6 +32,21 @@ func TestItemRules(t *testing.T) {
 		{"please and a name answers an offer", "Amara: happy to book it\nJess: yes pls Amara!", nil},
 		{"steering the meeting", "Valentina: Let's start with the numbers.", nil},
 		{"nothing to do", "Things to do\n- Billing batch runs on 2 Jan; nothing to do unless it fails.", nil},
+		{"a stand-up plan", "Aisha:\n- Today: address review comments, then start on push settings", nil},
+
+		// Who takes a task without being a person's name.
+		{"a capitalised team", "Logistics Ops will confirm by tomorrow whether the pallets are in Antwerp.", []wantItem{{"Confirm by tomorrow whether the pallets are in Antwerp", "Logistics Ops", "2026-03-11"}}},
+		{"a title", "Our Data Protection Officer will send the updated addendum by the end of this week.", []wantItem{{"Send the updated addendum by the end of this week", "Data Protection Officer", "2026-03-13"}}},
+		{"our team", "Our support team will also schedule the migration workshop once the order is in.", []wantItem{{"Schedule the migration workshop once the order is in", "", ""}}},
+		{"the team of others is news", "The platform team will present the new pipeline at the all-hands.", nil},
+		{"a name's squad", "- Ravi's squad owns this; first milestone in 4 weeks.", []wantItem{{"Ravi's squad owns this; first milestone in 4 weeks", "Ravi", "2026-04-07"}}},
+		{"all of a group", "- All subcontractors must send updated RAMS before starting new work", []wantItem{{"Send updated RAMS before starting new work", "", ""}}},
+		{"passive with a name", "- Security review to be requested by Hana by 15 June.", []wantItem{{"Security review to be requested by Hana by 15 June", "Hana", "2026-06-15"}}},
+
+		// Offers and commitments.
+		{"happy to", "Amara: I booked the tour last time, happy to sort the tour again\nJess: yes!", []wantItem{{"I booked the tour last time — sort the tour again", "Amara", ""}}},
+		{"i can have it ready", "Kai: I can have autoscaling on consumer lag in place by the 15th.\nVal: great", []wantItem{{"Have autoscaling on consumer lag in place by the 15th", "Kai", "2026-03-15"}}},
+		{"a stand-up commitment", "priscila: t: will get the migration reviewed and merged today. b: none\njonas: t: pairing", []wantItem{{"Get the migration reviewed and merged today", "priscila", "2026-03-10"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

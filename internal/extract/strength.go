@@ -21,7 +21,7 @@ func actionStrength(d *document, s *sentence, u *unit) int {
 		best = max(best, r.cueAt(i, start))
 	}
 	start = r.skipDeterminer(start)
-	best = max(best, r.namedOwner(start))
+	best = max(best, r.namedOwner(start), r.groupOwner(start), r.passiveByName(start))
 	if best == 0 {
 		best = r.ownerAfterBreak(start)
 	}
@@ -38,6 +38,9 @@ func actionStrength(d *document, s *sentence, u *unit) int {
 type strengthReader struct {
 	d *document
 	t []token
+	// planned is set when the sentence opens with a stand-up label ("t:",
+	// "today:"): an imperative after it is a plan for the day, not a task.
+	planned bool
 }
 
 // w is the word at i, or "" outside the sentence.
@@ -101,11 +104,16 @@ func (r *strengthReader) passiveOK(i int) bool {
 func (r *strengthReader) skipFillers() int {
 	t := r.t
 	start := 0
-	for start < len(t)-1 && (has(fillerWords, t[start].norm) || (has(interjections, t[start].norm) && t[start+1].brk)) {
+	for start < len(t)-1 && (has(fillerWords, t[start].norm) || (has(interjections, t[start].norm) || has(standupLabels, t[start].norm)) && t[start+1].brk) {
+		r.planned = r.planned || has(standupLabels, t[start].norm) && t[start+1].brk
 		start++
 	}
 	return start
 }
+
+// standupLabels open the lines of a stand-up: "t: will get it merged
+// today", "blockers: none".
+var standupLabels = wordSet(`y t b yesterday today tomorrow blockers blocker plan plans next`)
 
 // asksQuestion reports whether the sentence asks for information ("did
 // the build pass?") rather than for an action ("will you send it?").
@@ -184,6 +192,8 @@ func (r *strengthReader) cueAt(i, start int) int {
 	switch r.w(i) {
 	case "todo", "fixme", "to-do":
 		best = explicit
+	case "happy", "glad", "willing":
+		best = r.offerCue(i, start)
 	case "i'll", "he'll", "she'll", "i", "i'm", "i've":
 		best = r.selfCue(i)
 	case "let", "let's", "lets", "we'll", "we", "we're":
@@ -225,6 +235,10 @@ func (r *strengthReader) selfCue(i int) int {
 			if r.actionVerb(i+2) || (c == "do" && hasObject(r.t, i+2)) {
 				return owned
 			}
+			if c == "have" && hasDueDate(r.t) {
+				// "I can have autoscaling in place by the 15th"
+				return owned
+			}
 		case (b == "need" || b == "have" || b == "got") && c == "to":
 			if r.committed(i + 3) {
 				return owned
@@ -242,6 +256,19 @@ func (r *strengthReader) selfCue(i int) int {
 		if b == "got" && c == "to" && r.committed(i+3) {
 			return owned
 		}
+	}
+	return 0
+}
+
+// offerCue reads an offer: "happy to sort it again", "I'm glad to help
+// with the move", "I'd be willing to review it".
+func (r *strengthReader) offerCue(i, start int) int {
+	if r.w(i+1) != "to" || !r.actionVerb(i+2) {
+		return 0
+	}
+	switch p := r.w(i - 1); {
+	case i == start || r.t[i].brk, p == "i'm" || p == "am" || p == "be" || p == "i'd":
+		return owned
 	}
 	return 0
 }
@@ -368,6 +395,9 @@ func (r *strengthReader) namedOwner(start int) int {
 	if o == 0 {
 		return 0
 	}
+	if start+o < len(t) && has(groupNouns, t[start+o].norm) && !t[start+o].brk {
+		o++ // "Ravi's squad owns this"
+	}
 	name := r.d.isName(t[start])
 	a, b, c := r.w(start+o), r.w(start+o+1), r.w(start+o+2)
 	switch {
@@ -393,6 +423,64 @@ func (r *strengthReader) namedOwner(start int) int {
 	return 0
 }
 
+// groupOwner reads a team or a whole group that takes a task without a
+// name: "Our support team will schedule the workshop", "All subcontractors
+// must send updated RAMS", "Every driver needs to renew the badge".
+func (r *strengthReader) groupOwner(start int) int {
+	i := start
+	switch r.w(i) {
+	case "our", "your":
+		// The writer's or the reader's own team; "the platform team will
+		// present…" reports what others do.
+		for k := i + 1; k <= i+3 && k < len(r.t); k++ {
+			if r.t[k].brk {
+				return 0
+			}
+			if has(groupNouns, r.t[k].norm) {
+				return r.groupTakes(k + 1)
+			}
+		}
+	case "all", "every", "each":
+		if k := i + 1; k < len(r.t) && !r.t[k].brk && r.t[k].letter && !r.t[k].stop {
+			if r.groupTakes(k+1) > 0 || r.groupTakes(k+2) > 0 && !r.t[k+1].brk && !r.t[k+1].stop {
+				return weak
+			}
+		}
+	}
+	return 0
+}
+
+// groupTakes reads what follows a group's name: "will schedule", "to
+// send", "needs to renew", "must send".
+func (r *strengthReader) groupTakes(k int) int {
+	switch a, b := r.w(k), r.w(k+1); {
+	case a == "will" || a == "shall" || a == "should" || a == "must" || a == "to":
+		if r.actionVerb(k + 1) {
+			return owned
+		}
+	case (a == "needs" || a == "need" || a == "has" || a == "have") && b == "to":
+		if r.actionVerb(k + 2) {
+			return owned
+		}
+	}
+	return 0
+}
+
+// passiveByName reads a task given in the passive to a named person:
+// "Security review to be requested by Hana by 15 June".
+func (r *strengthReader) passiveByName(start int) int {
+	t := r.t
+	for i := start; i+4 < len(t); i++ {
+		if r.w(i) != "to" || r.w(i+1) != "be" || r.w(i+3) != "by" || t[i+2].brk || t[i+3].brk {
+			continue
+		}
+		if n := r.w(i + 2); (strings.HasSuffix(n, "ed") || has(participles, n)) && ownerLength(r.d, t, i+4) > 0 {
+			return owned
+		}
+	}
+	return 0
+}
+
 // ownerAfterBreak reads an owner named after punctuation or "asked": "…
 // still not issued — Aoife to issue rev C", "the Chair asked S. Brennan
 // to draft a notice".
@@ -414,6 +502,9 @@ func (r *strengthReader) ownerAfterBreak(start int) int {
 func (r *strengthReader) listImperative(start int, s *sentence, u *unit) int {
 	t := r.t
 	i := start
+	if r.planned {
+		return 0
+	}
 	if r.w(i) == "please" {
 		i++
 	}

@@ -23,7 +23,7 @@ func (d *document) taskText(text string, ws []word) string {
 		starts = starts[:1]
 	}
 	for _, k := range starts {
-		if j := stripOpener(ws, d.stripName(text, ws, k)); j > k {
+		if j := stripOpener(ws, d.stripSubject(text, ws, k)); j > k {
 			if j+2 < len(ws) && (ws[j].norm == "need" || ws[j].norm == "have") && ws[j+1].norm == "to" {
 				j += 2 // "you will need to log in" → "log in"
 			}
@@ -117,6 +117,54 @@ func (d *document) stripName(text string, ws []word, i int) int {
 	return i
 }
 
+// stripSubject returns the index after the words that name who does the
+// task at ws[i]: a name (stripName), a name after "our" or "the" ("Our
+// Data Protection Officer will"), or a team ("our support team will",
+// "all subcontractors must"); or i.
+func (d *document) stripSubject(text string, ws []word, i int) int {
+	if j := d.stripName(text, ws, i); j > i || i+1 >= len(ws) {
+		return j
+	}
+	switch ws[i].norm {
+	case "our", "the", "your", "their":
+		if ws[i+1].cap {
+			if j := d.stripName(text, ws, i+1); j > i+1 {
+				return j
+			}
+		}
+		for k := i + 1; k <= i+3 && k+1 < len(ws); k++ {
+			if ws[k].brkBefore {
+				break
+			}
+			if has(groupNouns, ws[k].norm) {
+				return stripModal(ws, k+1, i)
+			}
+		}
+	case "all", "every", "each":
+		for k := i + 1; k <= i+2 && k < len(ws); k++ {
+			if j := stripModal(ws, k, i); j > i {
+				return j
+			}
+		}
+	}
+	return i
+}
+
+// stripModal returns the index after "will", "to", "must", "should" or
+// "needs to" at ws[k], or otherwise.
+func stripModal(ws []word, k, otherwise int) int {
+	if k >= len(ws) {
+		return otherwise
+	}
+	switch w := ws[k].norm; {
+	case w == "will" || w == "to" || w == "must" || w == "should" || w == "shall":
+		return k + 1
+	case (w == "needs" || w == "need" || w == "has" || w == "have") && k+1 < len(ws) && ws[k+1].norm == "to":
+		return k + 2
+	}
+	return otherwise
+}
+
 // stripOpener returns the index after a first-person opener ("I'll", "we
 // need to", "let's"), a request ("can you", "please") or a subject-less
 // commitment ("will", "need to") at ws[i], or i.
@@ -144,6 +192,10 @@ func stripOpener(ws []word, i int) int {
 		return i + 4
 	case w == "let" && (next(1) == "me" || next(1) == "us"):
 		return i + 2
+	case (w == "happy" || w == "glad" || w == "willing") && next(1) == "to":
+		return i + 2 // "happy to sort it again"
+	case w == "i'm" && (next(1) == "happy" || next(1) == "glad" || next(1) == "willing") && next(2) == "to":
+		return i + 3
 	case (w == "will" || w == "shall") && !has(youWords, next(1)):
 		return i + 1
 	case (w == "need" || w == "needs") && next(1) == "to":
