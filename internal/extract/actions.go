@@ -45,7 +45,7 @@ func findActionItems(d *document) []actionItem {
 	for si := 0; si < len(d.sents); si++ {
 		s := &d.sents[si]
 		u := &d.units[s.unit]
-		if s.first && (u.checked || u.heading || u.quoted || isBot(u.speaker) || noAction(u.text)) {
+		if s.first && (u.checked || u.heading || u.quoted || isBot(u.speaker) || d.noAction(si)) {
 			lastUnit = s.unit // none of its sentences is a task
 		}
 		if lastUnit == s.unit {
@@ -77,7 +77,7 @@ func findActionItems(d *document) []actionItem {
 // isBot reports whether a speaker is a bot ("bot", "standup-bot",
 // "StandupBot"): what it asks of people is a prompt, not a task anyone took.
 func isBot(speaker string) bool {
-	if len(speaker) < 3 {
+	if len(speaker) < 3 || !strings.EqualFold(speaker[len(speaker)-3:], "bot") {
 		return false
 	}
 	lower := strings.ToLower(speaker)
@@ -88,14 +88,21 @@ func isBot(speaker string) bool {
 	return len(speaker) > 3 && strings.HasSuffix(speaker, "Bot") && unicode.IsLower(rune(speaker[len(speaker)-4]))
 }
 
-// noAction reports whether a line says there is nothing to do: "Billing
-// batch runs on 2 Jan; nothing to do unless it fails".
-func noAction(s string) bool {
-	if len(s) < 12 {
-		return false
+// noAction reports whether the line whose first sentence is si says there
+// is nothing to do: "Billing batch runs on 2 Jan; nothing to do unless it
+// fails", "no action needed".
+func (d *document) noAction(si int) bool {
+	for k := si; k < len(d.sents) && d.sents[k].unit == d.sents[si].unit; k++ {
+		t := d.sents[k].toks
+		for i := 0; i+2 < len(t); i++ {
+			switch {
+			case t[i].norm == "nothing" && t[i+1].norm == "to" && t[i+2].norm == "do",
+				t[i].norm == "no" && t[i+1].norm == "action" && (t[i+2].norm == "needed" || t[i+2].norm == "required" || t[i+2].norm == "is"):
+				return true
+			}
+		}
 	}
-	lower := strings.ToLower(s)
-	return strings.Contains(lower, "nothing to do") || strings.Contains(lower, "no action needed") || strings.Contains(lower, "no action required") || strings.Contains(lower, "no action is needed")
+	return false
 }
 
 // itemFinder collects the items findActionItems finds.

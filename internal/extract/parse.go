@@ -157,7 +157,7 @@ func scanLines(content string) ([]rawLine, map[string]bool) {
 		raws = append(raws, r)
 	}
 	chat := nonBlank >= 2 && prefixed*2 >= nonBlank
-	speakers := acceptSpeakers(c.counts, c.shapes, c.headers, chat, strings.ToLower(content))
+	speakers := acceptSpeakers(c.counts, c.shapes, c.headers, chat, content)
 	for name := range c.counts {
 		if c.listed[name] && personLike(c.shapes[name]) {
 			speakers[name] = true
@@ -268,6 +268,9 @@ func (p *unitParser) quote(r rawLine, u *unit) {
 // isOriginalMessage reports whether a line separates a reply from the
 // mail it quotes: "-----Original Message-----".
 func isOriginalMessage(s string) bool {
+	if !strings.Contains(s, "riginal") {
+		return false
+	}
 	s = strings.ToLower(strings.Trim(s, "-_ *"))
 	return s == "original message" || s == "original"
 }
@@ -566,8 +569,8 @@ func plausibleName(name string) bool {
 //
 // Labels never are. counts is keyed by the lower-case name; shapes holds
 // the name as first written; headers marks names seen alone on their line
-// or after a timestamp; lower is the lower-cased content.
-func acceptSpeakers(counts map[string]int, shapes map[string]string, headers map[string]bool, chat bool, lower string) map[string]bool {
+// or after a timestamp; content is the whole text.
+func acceptSpeakers(counts map[string]int, shapes map[string]string, headers map[string]bool, chat bool, content string) map[string]bool {
 	distinct, repeated := 0, false
 	for name, n := range counts {
 		if !isLabel(name) {
@@ -579,7 +582,7 @@ func acceptSpeakers(counts map[string]int, shapes map[string]string, headers map
 	mentions := func(name string) int {
 		if words == nil {
 			words = map[string]int{}
-			for w := range strings.FieldsFuncSeq(lower, func(r rune) bool { return !isWordRune(r) && r != '\'' && r != '’' }) {
+			for w := range strings.FieldsFuncSeq(strings.ToLower(content), func(r rune) bool { return !isWordRune(r) && r != '\'' && r != '’' }) {
 				words[w]++
 			}
 		}
