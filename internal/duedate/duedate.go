@@ -219,6 +219,9 @@ func (p *parser) phrase(d recall.Date, i, j int) Phrase {
 	if p.word(start-1) == "of" && (p.word(start-2) == "end" || p.word(start-2) == "close") {
 		start -= 2 // "end of March", "end of Q2": read from the month
 	}
+	for start > 0 && (timeOfDay(p.word(start-1)) || p.word(start-1) == "next" || p.word(start-1) == "this") {
+		start-- // "EOD tomorrow", "noon Friday", "next Friday"
+	}
 	if p.word(start-1) == "the" {
 		start--
 	}
@@ -231,10 +234,13 @@ func (p *parser) phrase(d recall.Date, i, j int) Phrase {
 		start, cue = start-3, "no later than"
 	case w == "to" && p.word(start-2) == "prior":
 		start, cue = start-2, "prior to"
-	case deadlineWord(w) || w == "for" || w == "at" || w == "from":
+	case deadlineWord(w) || w == "for" || w == "at" || w == "from" || w == "to":
 		start, cue = start-1, w
 	}
 	end := j
+	for end < len(p.toks) && timeOfDay(p.word(end)) {
+		end++ // "tomorrow morning", "Friday EOD"
+	}
 	if p.word(end) == "at" && p.word(end+1) == "the" && p.word(end+2) == "latest" {
 		end += 3
 	}
@@ -304,6 +310,16 @@ func (p *parser) kindOfDay(i int) bool {
 		case deadlineWord(w) || w == "this" || w == "next" || w == "for" || w == "at" || p.toks[k].brkAfter:
 			return false
 		}
+	}
+	return false
+}
+
+// timeOfDay reports whether w names a time of day that may stand next to
+// a day in its phrase: "by EOD tomorrow", "Friday morning".
+func timeOfDay(w string) bool {
+	switch w {
+	case "eod", "cob", "eob", "noon", "midday", "lunch", "lunchtime", "morning", "afternoon", "evening", "night", "tonight":
+		return true
 	}
 	return false
 }

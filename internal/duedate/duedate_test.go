@@ -265,6 +265,11 @@ func TestFindPhrase(t *testing.T) {
 		{"ship it before the 15th", "before the 15th", "before"},
 		{"merge it on 2026-12-11", "on 2026-12-11", "on"},
 		{"the doc, within 2 weeks", "within 2 weeks", "within"},
+		{"post the accruals by EOD tomorrow", "by EOD tomorrow", "by"},
+		{"do the transfer tomorrow morning", "tomorrow morning", ""},
+		{"move the review to Friday", "to Friday", "to"},
+		{"tell Kai by next Wednesday", "by next Wednesday", "by"},
+		{"send it this Friday", "this Friday", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.text, func(t *testing.T) {

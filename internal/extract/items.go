@@ -28,26 +28,7 @@ const MaxItems = 20
 // took it, due when they said.
 func structuredItems(d *document, found []actionItem, ref time.Time, dates duedate.Options) []recall.ActionItem {
 	found, wss := d.splitClauses(found)
-	built := make([]builtItem, len(found))
-	bySent := make(map[int]int, len(found))
-	for i := range found {
-		c := &found[i]
-		b := &built[i]
-		b.ws = wss[i]
-		if len(b.ws) > 0 {
-			// tidyItem capitalised the first word; whether it is a name
-			// depends on how it was written.
-			b.ws[0].cap = writtenUpper(c.source, b.ws[0].raw)
-		}
-		b.owner, b.how = d.ownerOf(c, b.ws)
-		b.text = d.taskText(c.task, b.ws)
-		if dd, ok := duedate.Find(c.source, ref, dates); ok {
-			b.due = &dd
-		}
-		if _, dup := bySent[c.pos]; !dup {
-			bySent[c.pos] = i
-		}
-	}
+	built, bySent := d.buildItems(found, wss, ref, dates)
 	if len(found) > 0 {
 		d.joinReplies(found, built, bySent, ref, dates)
 		d.addContext(found, built, bySent)
@@ -74,6 +55,7 @@ func structuredItems(d *document, found []actionItem, ref time.Time, dates dueda
 	seen := make(map[string]bool, len(chosen))
 	for _, c := range chosen {
 		b := &built[c.built]
+		b.text = finishText(b.text, b.due, ref, dates)
 		it := recall.NewActionItem(truncateRunes(b.text, MaxActionItemRunes), b.owner, b.due)
 		if seen[it.ID] {
 			// "I'll send the deck" and "Bob will send the deck" are two
@@ -87,6 +69,33 @@ func structuredItems(d *document, found []actionItem, ref time.Time, dates dueda
 		out = append(out, it)
 	}
 	return out
+}
+
+// buildItems makes a builtItem of each action item: its words, owner,
+// task text and due date, read from its own sentence. It also indexes the
+// items by the sentence they start at.
+func (d *document) buildItems(found []actionItem, wss [][]word, ref time.Time, dates duedate.Options) ([]builtItem, map[int]int) {
+	built := make([]builtItem, len(found))
+	bySent := make(map[int]int, len(found))
+	for i := range found {
+		c := &found[i]
+		b := &built[i]
+		b.ws = wss[i]
+		if len(b.ws) > 0 {
+			// tidyItem capitalised the first word; whether it is a name
+			// depends on how it was written.
+			b.ws[0].cap = writtenUpper(c.source, b.ws[0].raw)
+		}
+		b.owner, b.how = d.ownerOf(c, b.ws)
+		b.text = d.taskText(c.task, b.ws)
+		if p, ok := duedate.FindPhrase(c.source, ref, dates); ok && !isParameter(p, b.ws) {
+			b.due = &p.Date
+		}
+		if _, dup := bySent[c.pos]; !dup {
+			bySent[c.pos] = i
+		}
+	}
+	return built, bySent
 }
 
 // splitClauses cuts an item in two where a later clause gives a second task

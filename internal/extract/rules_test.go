@@ -16,12 +16,12 @@ func TestItemRules(t *testing.T) {
 	}{
 		// What is not a task.
 		{"quoted mail is superseded", "Hi Raj,\n\nI'll send the quote by Friday.\n\nHannah\n\n> On 17 Mar 2026, Raj Patel <raj@example.com> wrote:\n> can you send me the renewal quote?",
-			[]wantItem{{"Send the quote by Friday", "", "2026-03-13"}}},
+			[]wantItem{{"Send the quote", "", "2026-03-13"}}},
 		{"original message is superseded", "Hi Ilse,\n\nCould you send us the list of stores?\n\n-----Original Message-----\nFrom: Ilse\n\nPlease tell me who is accountable.",
 			[]wantItem{{"Send us the list of stores", "Ilse", ""}}},
 		{"an answer between quotes is new", "> can you send me the quote?\n\nI'll send it by Friday.\n\n> and the DPA?\n\nLegal will send the DPA tomorrow.",
-			[]wantItem{{"Send the DPA tomorrow", "Legal", "2026-03-11"}}},
-		{"a bot's prompt", "[09:00] standup-bot: Reply with yesterday / today / blockers\n[09:01] amelia: I'll review the PR today", []wantItem{{"Review the PR today", "amelia", "2026-03-10"}}},
+			[]wantItem{{"Send the DPA", "Legal", "2026-03-11"}}},
+		{"a bot's prompt", "[09:00] standup-bot: Reply with yesterday / today / blockers\n[09:01] amelia: I'll review the PR today", []wantItem{{"Review the PR", "amelia", "2026-03-10"}}},
 		{"a condition the reader decides", "If you can take one of these, reply to this email.", nil},
 		{"a conditional commitment", "If they are not found by Friday, we will issue a full credit.", nil},
 		{"an optional request", "Please comment on the doc by Tuesday if you disagree.", nil},
@@ -34,19 +34,28 @@ func TestItemRules(t *testing.T) {
 		{"nothing to do", "Things to do\n- Billing batch runs on 2 Jan; nothing to do unless it fails.", nil},
 		{"a stand-up plan", "Aisha:\n- Today: address review comments, then start on push settings", nil},
 
+		// The text says what to do; the item carries the date.
+		{"a remark after the task", "- Remove the old endpoint this week, it's a small change", []wantItem{{"Remove the old endpoint", "", "2026-03-13"}}},
+		{"a remark in brackets", "Things we need from you:\n- Confirmation of the seat count (you mentioned it might go up to 275)", []wantItem{{"Confirmation of the seat count", "", ""}}},
+		{"a statement after the task", "- I'll place the order on Friday; lead time is 5 weeks", []wantItem{{"Place the order", "", "2026-03-13"}}},
+		{"a deadline in the middle", "- Finalise the copy by Monday and send it to legal", []wantItem{{"Finalise the copy and send it to legal", "", "2026-03-16"}}},
+		{"a date that is no deadline stays", "- Book the flights tonight before prices go up", []wantItem{{"Book the flights tonight before prices go up", "", "2026-03-10"}}},
+		{"a slot is no due date", "- Schedule the episode for Thu 26 March, 6am", []wantItem{{"Schedule the episode for Thu 26 March, 6am", "", ""}}},
+		{"a deadline after for is one", "- Get the slides ready for Monday", []wantItem{{"Get the slides ready for Monday", "", "2026-03-16"}}},
+
 		// Who takes a task without being a person's name.
-		{"a capitalised team", "Logistics Ops will confirm by tomorrow whether the pallets are in Antwerp.", []wantItem{{"Confirm by tomorrow whether the pallets are in Antwerp", "Logistics Ops", "2026-03-11"}}},
-		{"a title", "Our Data Protection Officer will send the updated addendum by the end of this week.", []wantItem{{"Send the updated addendum by the end of this week", "Data Protection Officer", "2026-03-13"}}},
+		{"a capitalised team", "Logistics Ops will confirm by tomorrow whether the pallets are in Antwerp.", []wantItem{{"Confirm whether the pallets are in Antwerp", "Logistics Ops", "2026-03-11"}}},
+		{"a title", "Our Data Protection Officer will send the updated addendum by the end of this week.", []wantItem{{"Send the updated addendum", "Data Protection Officer", "2026-03-13"}}},
 		{"our team", "Our support team will also schedule the migration workshop once the order is in.", []wantItem{{"Schedule the migration workshop once the order is in", "", ""}}},
 		{"the team of others is news", "The platform team will present the new pipeline at the all-hands.", nil},
-		{"a name's squad", "- Ravi's squad owns this; first milestone in 4 weeks.", []wantItem{{"Ravi's squad owns this; first milestone in 4 weeks", "Ravi", "2026-04-07"}}},
+		{"a name's squad", "- Ravi's squad owns this; first milestone in 4 weeks.", []wantItem{{"Ravi's squad owns this; first milestone", "Ravi", "2026-04-07"}}},
 		{"all of a group", "- All subcontractors must send updated RAMS before starting new work", []wantItem{{"Send updated RAMS before starting new work", "", ""}}},
-		{"passive with a name", "- Security review to be requested by Hana by 15 June.", []wantItem{{"Security review to be requested by Hana by 15 June", "Hana", "2026-06-15"}}},
+		{"passive with a name", "- Security review to be requested by Hana by 15 June.", []wantItem{{"Security review to be requested by Hana", "Hana", "2026-06-15"}}},
 
 		// Offers and commitments.
 		{"happy to", "Amara: I booked the tour last time, happy to sort the tour again\nJess: yes!", []wantItem{{"I booked the tour last time — sort the tour again", "Amara", ""}}},
-		{"i can have it ready", "Kai: I can have autoscaling on consumer lag in place by the 15th.\nVal: great", []wantItem{{"Have autoscaling on consumer lag in place by the 15th", "Kai", "2026-03-15"}}},
-		{"a stand-up commitment", "priscila: t: will get the migration reviewed and merged today. b: none\njonas: t: pairing", []wantItem{{"Get the migration reviewed and merged today", "priscila", "2026-03-10"}}},
+		{"i can have it ready", "Kai: I can have autoscaling on consumer lag in place by the 15th.\nVal: great", []wantItem{{"Have autoscaling on consumer lag in place", "Kai", "2026-03-15"}}},
+		{"a stand-up commitment", "priscila: t: will get the migration reviewed and merged today. b: none\njonas: t: pairing", []wantItem{{"Get the migration reviewed and merged", "priscila", "2026-03-10"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
