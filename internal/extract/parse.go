@@ -132,7 +132,46 @@ func parse(content string) []unit {
 		p.line(ri, r)
 		p.prevRaw = r
 	}
+	signOff(p.units)
 	return p.units
+}
+
+// closings end a letter before its writer's name: "Best,", "Kind
+// regards,", "Thanks!".
+var closings = map[string]bool{"best": true, "best wishes": true, "all the best": true, "kind regards": true, "regards": true, "warm regards": true,
+	"best regards": true, "many thanks": true, "thanks": true, "thank you": true, "cheers": true, "yours sincerely": true, "sincerely": true,
+	"yours": true, "yours truly": true, "br": true, "thx": true, "ta": true}
+
+// signOff reads who wrote a letter from its sign-off ("Best,\nOwen") and
+// makes them the author of the lines above it that name none, so that
+// "I'll place the order" in it is Owen's.
+func signOff(units []unit) {
+	for i := 1; i < len(units); i++ {
+		u, prev := &units[i], &units[i-1]
+		if u.speaker != "" || u.quoted || prev.speaker != "" || prev.quoted || !closings[strings.ToLower(strings.TrimRight(prev.text, ",!. "))] {
+			continue
+		}
+		name := strings.TrimSpace(u.text)
+		if !personLike(name) || !startsUpper(name) || len(strings.Fields(name)) > 3 {
+			continue
+		}
+		bare := &unitInfo{author: name}
+		signed := map[*unitInfo]*unitInfo{} // the units' shared infos, with the author
+		for k := i - 2; k >= 0 && !units[k].quoted && units[k].speaker == ""; k-- {
+			switch v := &units[k]; {
+			case v.info == nil:
+				v.info = bare
+			case v.info.author == "":
+				if signed[v.info] == nil {
+					c := *v.info
+					c.author = name
+					signed[v.info] = &c
+				}
+				v.info = signed[v.info]
+			}
+		}
+		return
+	}
 }
 
 // scanLines is parse's first pass: it parses each line on its own and,
@@ -578,17 +617,30 @@ func acceptSpeakers(counts map[string]int, shapes map[string]string, headers map
 			repeated = repeated || n >= 2
 		}
 	}
-	var words map[string]int // built only if needed
-	mentions := func(name string) int {
+	// words counts each lower-cased word of the content; capitalised, its
+	// capitalised occurrences only. A name written with a capital is
+	// mentioned where it is written so again ("Attendees: Dana, Lee"),
+	// while "Cabinets:" over a list is not a speaker because "the
+	// cabinets" comes up later. Built only if needed.
+	var words, capitalised map[string]int
+	mentions := func(name, shape string) int {
 		if words == nil {
-			words = map[string]int{}
-			for w := range strings.FieldsFuncSeq(strings.ToLower(content), func(r rune) bool { return !isWordRune(r) && r != '\'' && r != '’' }) {
-				words[w]++
+			words, capitalised = map[string]int{}, map[string]int{}
+			for w := range strings.FieldsFuncSeq(content, func(r rune) bool { return !isWordRune(r) && r != '\'' && r != '’' }) {
+				lw := strings.ToLower(w)
+				words[lw]++
+				if startsUpper(w) {
+					capitalised[lw]++
+				}
 			}
+		}
+		counted := words
+		if startsUpper(shape) {
+			counted = capitalised
 		}
 		n := -1
 		for w := range strings.FieldsFuncSeq(name, func(r rune) bool { return !isWordRune(r) && r != '\'' && r != '’' }) {
-			if c := words[w]; n < 0 || c < n {
+			if c := counted[w]; n < 0 || c < n {
 				n = c
 			}
 		}
@@ -605,7 +657,7 @@ func acceptSpeakers(counts map[string]int, shapes map[string]string, headers map
 		case headers[name] && personLike(shapes[name]) && startsUpper(shapes[name]):
 			out[name] = true
 		case distinct >= 2 && personLike(shapes[name]):
-			out[name] = chat || repeated || mentions(name) > n
+			out[name] = chat || repeated || mentions(name, shapes[name]) > n
 		}
 	}
 	return out

@@ -52,6 +52,9 @@ func TestItemRules(t *testing.T) {
 		{"all of a group", "- All subcontractors must send updated RAMS before starting new work", []wantItem{{"Send updated RAMS before starting new work", "", ""}}},
 		{"passive with a name", "- Security review to be requested by Hana by 15 June.", []wantItem{{"Security review to be requested by Hana", "Hana", "2026-06-15"}}},
 
+		{"a letter's sign-off names its writer", "Hi Sophie,\n\nI'll place the order on Friday.\n\nBest,\nOwen", []wantItem{{"Place the order", "Owen", "2026-03-13"}}},
+		{"a topic over a line is no speaker", "Hi Sophie,\n\nWhere we landed:\n\n- Cabinets: I'll place the order on Friday.\n- Worktop: the fabricator comes once the cabinets are in.\n- Flooring: still open.\n\nBest,\nOwen", []wantItem{{"Place the order", "Owen", "2026-03-13"}}},
+
 		// Offers and commitments.
 		{"happy to", "Amara: I booked the tour last time, happy to sort the tour again\nJess: yes!", []wantItem{{"I booked the tour last time — sort the tour again", "Amara", ""}}},
 		{"i can have it ready", "Kai: I can have autoscaling on consumer lag in place by the 15th.\nVal: great", []wantItem{{"Have autoscaling on consumer lag in place", "Kai", "2026-03-15"}}},
