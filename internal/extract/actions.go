@@ -63,7 +63,7 @@ func findActionItems(d *document) []actionItem {
 			// taken once, whole.
 			f.add(s.unit, u.text, u.text, explicit, si)
 			lastUnit = s.unit
-		case u.bullet && !u.timed && d.ownerInBrackets(s.text):
+		case u.bullet && !u.timed && !u.aside && d.ownerInBrackets(s.text):
 			// "Toolbox talk on working at height tomorrow 7:30 (Derek)"
 			// (but not a timeline's "14:20 Hyun-woo escalates (Bianca)").
 			f.add(s.unit, s.text, s.text, explicit, si)
@@ -100,6 +100,17 @@ func (d *document) noAction(si int) bool {
 				t[i].norm == "no" && t[i+1].norm == "action" && (t[i+2].norm == "needed" || t[i+2].norm == "required" || t[i+2].norm == "is"):
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// namesPerson reports whether a sentence names a person of the
+// conversation or speaks in the first person.
+func (d *document) namesPerson(t []token) bool {
+	for _, tk := range t {
+		if d.isName(tk) || has(firstPerson, tk.norm) {
+			return true
 		}
 	}
 	return false
@@ -166,8 +177,14 @@ func (f *itemFinder) addSentence(si int) {
 	s := &f.d.sents[si]
 	u := &f.d.units[s.unit]
 	strength := actionStrength(f.d, s, u)
-	if strength == 0 || (strength == weak && u.decision) {
-		// "We will render PDFs in a worker" under Decisions is a decision.
+	if strength == 0 || (strength == weak && (u.decision || u.aside)) {
+		// "We will render PDFs in a worker" under Decisions is a decision;
+		// "Publish to Kafka" under the options weighed is one of them.
+		return
+	}
+	if u.aside && !f.d.namesPerson(s.toks) {
+		// Under Risks, "Alerts will add load on the query service" is a
+		// forecast; only a person named or speaking takes a task there.
 		return
 	}
 	text := s.text

@@ -28,8 +28,11 @@ type unit struct {
 	marker   bool // had a task label ("TODO:", "Action item:") that was removed
 	section  bool // sits under an "Action items" / "Next steps" heading
 	decision bool // sits under a "Decisions" heading
-	title    bool // names the whole conversation: a leading "# Heading" or a "Subject:" line
-	meta     bool // says when, where or who, not what: "Date:", "Attendees:"
+	// aside is set on a line of a section that records rather than
+	// assigns: a timeline, risks, options considered, background.
+	aside bool
+	title bool // names the whole conversation: a leading "# Heading" or a "Subject:" line
+	meta  bool // says when, where or who, not what: "Date:", "Attendees:"
 	// timed is set when the line opened with a clock time: a chat message
 	// or a timeline entry.
 	timed bool
@@ -245,12 +248,12 @@ type unitParser struct {
 	speakers map[string]bool
 	units    []unit
 
-	inSection, inDecisions bool
-	lastSpeaker, header    string
-	lastSaid               saidKind
-	info                   *unitInfo // the email context units share
-	table                  tableColumns
-	prevRaw                rawLine
+	inSection, inDecisions, inAside bool
+	lastSpeaker, header             string
+	lastSaid                        saidKind
+	info                            *unitInfo // the email context units share
+	table                           tableColumns
+	prevRaw                         rawLine
 	// quoting is set after a line that introduces quoted mail;
 	// quotedLines once a "> " line has followed it.
 	quoting, quotedLines bool
@@ -397,6 +400,7 @@ func (p *unitParser) classify(ri int, r rawLine, u *unit) {
 	if u.heading {
 		p.inSection = isActionHeading(u.text) || (u.marker && u.text == "")
 		p.inDecisions = strings.Contains(strings.ToLower(u.text), "decision") || strings.Contains(strings.ToLower(u.text), "decided")
+		p.inAside = !p.inSection && isAsideHeading(u.text)
 		if u.marker && u.text == "" {
 			u.text = r.text
 		}
@@ -404,10 +408,13 @@ func (p *unitParser) classify(ri int, r rawLine, u *unit) {
 		p.header = ""
 	} else if r.prevBlank && !u.bullet && u.box() == 0 {
 		// A paragraph after a blank line ends a task list.
-		p.inSection, p.inDecisions = false, false
+		p.inSection, p.inDecisions, p.inAside = false, false, false
+		// "We looked at three options:" lists what was weighed, not tasks.
+		p.inAside = listFollows && isOptionsIntro(u.text)
 	}
 	u.section = p.inSection && !u.heading
 	u.decision = p.inDecisions && !u.heading
+	u.aside = p.inAside && !u.heading
 	u.text = cleanInline(u.text)
 }
 
@@ -707,6 +714,35 @@ func isActionHeading(h string) bool {
 	}
 	for _, p := range []string{"action item", "next step", "todo", "to-do", "to do", "follow-up", "follow up", "followup", "open items", "open tasks", "owners", "need from", "needed from", "asks"} {
 		if strings.Contains(h, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// isAsideHeading reports whether a heading opens a section that records
+// rather than assigns: "Timeline (UTC)", "Risks", "Options considered",
+// "Background", "What went wrong".
+func isAsideHeading(h string) bool {
+	h = strings.ToLower(h)
+	for _, p := range []string{"timeline", "risk", "option", "alternative", "background", "root cause", "what went", "impact", "lessons", "history"} {
+		if strings.Contains(h, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// isOptionsIntro reports whether a line introduces a list of options
+// weighed: "We looked at three options:", "Alternatives considered:".
+func isOptionsIntro(s string) bool {
+	s = strings.TrimSpace(s)
+	if !strings.HasSuffix(s, ":") || len(s) > 120 {
+		return false
+	}
+	s = strings.ToLower(s)
+	for _, p := range []string{"option", "alternative", "looked at", "considered", "choices", "approaches"} {
+		if strings.Contains(s, p) {
 			return true
 		}
 	}

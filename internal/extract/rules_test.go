@@ -34,6 +34,11 @@ func TestItemRules(t *testing.T) {
 		{"nothing to do", "Things to do\n- Billing batch runs on 2 Jan; nothing to do unless it fails.", nil},
 		{"a stand-up plan", "Aisha:\n- Today: address review comments, then start on push settings", nil},
 
+		{"options weighed", "We looked at three options:\n1. Keep sending inline with a retry queue.\n2. Publish to Kafka and have a consumer send.\n\nWe chose the outbox.", nil},
+		{"a timeline", "## Timeline (UTC)\n- 14:20 Hyun-woo escalates to payments on-call (Bianca).\n- 14:41 Rollback deployed.", nil},
+		{"a risk is a forecast", "## Risks\n- The reports will add load on the query service.", nil},
+		{"a person under risks", "## Risks\n- The connector may slip. Priya will chase the partner by Friday.", []wantItem{{"Chase the partner", "Priya", "2026-03-13"}}},
+
 		// The text says what to do; the item carries the date.
 		{"a remark after the task", "- Remove the old endpoint this week, it's a small change", []wantItem{{"Remove the old endpoint", "", "2026-03-13"}}},
 		{"a remark in brackets", "Things we need from you:\n- Confirmation of the seat count (you mentioned it might go up to 275)", []wantItem{{"Confirmation of the seat count", "", ""}}},
