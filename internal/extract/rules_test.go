@@ -36,7 +36,7 @@ func TestItemRules(t *testing.T) {
 
 		{"options weighed", "We looked at three options:\n1. Keep sending inline with a retry queue.\n2. Publish to Kafka and have a consumer send.\n\nWe chose the outbox.", nil},
 		{"a timeline", "## Timeline (UTC)\n- 14:20 Hyun-woo escalates to payments on-call (Bianca).\n- 14:41 Rollback deployed.", nil},
-		{"a risk is a forecast", "## Risks\n- The reports will add load on the query service.", nil},
+		{"a risk is a forecast", "## Risks\n- Alerts will add load on the query service.", nil},
 		{"a person under risks", "## Risks\n- The connector may slip. Priya will chase the partner by Friday.", []wantItem{{"Chase the partner", "Priya", "2026-03-13"}}},
 
 		// The text says what to do; the item carries the date.
