@@ -32,6 +32,7 @@ func structuredItems(d *document, found []actionItem, ref time.Time, dates dueda
 	if len(found) > 0 {
 		d.joinReplies(found, built, bySent, ref, dates)
 		d.addContext(found, built, bySent)
+		d.contextDue(found, built, ref, dates)
 		d.joinParts(found, built)
 		d.nameTheAsker(found, built)
 		for i := range built {
@@ -154,6 +155,9 @@ type builtItem struct {
 	how      ownerHow
 	due      *recall.Date
 	drop     bool // merged into the request it answers
+	// context is the sentence addContext put before the text, whose date
+	// the task may share.
+	context int
 }
 
 // words returns the words of b.text, splitting it once.
@@ -283,6 +287,7 @@ func (d *document) addContext(found []actionItem, built []builtItem, bySent map[
 			continue
 		}
 		b.setText(prev + " — " + lowerFirst(b.text))
+		b.context = c.pos // the sentence before c.pos, plus one
 	}
 }
 

@@ -52,8 +52,8 @@ func trimRemark(text string) string {
 		}
 	}
 	for k := 2; k < len(ws)-1; k++ {
-		if !ws[k].brkBefore || ws[k].open {
-			continue
+		if !ws[k].brkBefore || ws[k].open || !strings.ContainsAny(text[ws[k-1].end:ws[k].start], ",;:—–-") {
+			continue // "once #4521 is merged" has no break before 4521
 		}
 		if isRemark(ws[k:], false) && !taskAfter(ws[k+1:]) {
 			return strings.TrimRight(text[:ws[k].start], " ,;:—–-")

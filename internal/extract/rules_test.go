@@ -48,6 +48,13 @@ func TestItemRules(t *testing.T) {
 		{"a slot is no due date", "- Schedule the episode for Thu 26 March, 6am", []wantItem{{"Schedule the episode for Thu 26 March, 6am", "", ""}}},
 		{"a deadline after for is one", "- Get the slides ready for Monday", []wantItem{{"Get the slides ready for Monday", "", "2026-03-16"}}},
 
+		// Dates a person reads from around the task.
+		{"before then", "- Fatima: the invoice run happens tomorrow. Fatima to double-check the billing job before then.", []wantItem{{"Double-check the billing job before then", "Fatima", "2026-03-10"}}},
+		{"until then is no deadline", "Customer: the fix ships on Friday. I'll pause the dashboard refresh until then.\nAgent: ok", []wantItem{{"Pause the dashboard refresh until then", "Customer", ""}}},
+		{"before the next review", "## Action items\n- Farah — find an owner for the dead-letter view before the next review\n\nNext review: 4 May.", []wantItem{{"Find an owner for the dead-letter view before the next review", "Farah", "2026-05-03"}}},
+		{"two dates for one event date nothing", "## Action items\n- Bo — bring the numbers to the sync\n\nSync on Monday, or else the sync on Friday.", []wantItem{{"Bring the numbers to the sync", "Bo", ""}}},
+		{"tied to a dated release", "Release: 0.15.1 planned for Friday. @tobias please tag it once #4521 is merged.", []wantItem{{"Release: 0.15.1 planned for Friday — tag it once #4521 is merged", "tobias", "2026-03-13"}}},
+
 		// Who takes a task without being a person's name.
 		{"a capitalised team", "Logistics Ops will confirm by tomorrow whether the pallets are in Antwerp.", []wantItem{{"Confirm whether the pallets are in Antwerp", "Logistics Ops", "2026-03-11"}}},
 		{"a title", "Our Data Protection Officer will send the updated addendum by the end of this week.", []wantItem{{"Send the updated addendum", "Data Protection Officer", "2026-03-13"}}},
