@@ -196,16 +196,8 @@ func (d *document) joinReplies(found []actionItem, built []builtItem, bySent map
 			continue
 		}
 		u := &d.units[c.unit]
-		// The next sentence of the same message.
 		if k := c.pos + 1; k < len(d.sents) && d.sents[k].unit == c.unit && !u.open && !u.section && !u.marker {
-			if tail := d.sents[k].text; b.due == nil && isDeadlineTail(tail) {
-				if dd, ok := duedate.Find(tail, ref, dates); ok {
-					b.due = &dd
-					if j, ok := bySent[k]; ok {
-						built[j].drop = true
-					}
-				}
-			}
+			d.joinTail(k, b, built, bySent, ref, dates)
 		}
 		if u.said != saidLine || u.speaker == "" {
 			continue
@@ -214,50 +206,138 @@ func (d *document) joinReplies(found []actionItem, built []builtItem, bySent map
 		if kind == openNone && b.how == ownerNone && len(b.ws) > 0 && has(actionVerbs, b.ws[skipWords(b.ws, 0, itemFiller)].norm) {
 			kind = openGroup // "roll back first" / "on it"
 		}
-		if kind == openNone {
-			continue
-		}
-		// The first message after it, from someone else, that takes it on.
-		for k := c.unit + 1; k < len(d.units) && k <= c.unit+4; k++ {
-			v := &d.units[k]
-			if v.speaker == "" || v.said != saidLine || strings.EqualFold(v.speaker, u.speaker) {
-				continue
-			}
-			if b.how == ownerNamed && !sameName(b.owner, v.speaker) {
-				continue // asked Karen, Lisa answered
-			}
-			rs := d.replySentence(k)
-			if rs < 0 {
-				continue
-			}
-			j, replyIsItem := bySent[rs]
-			if replyIsItem && !refersTo(built[j].ws, b.ws) {
-				continue // the reply took on something else
-			}
-			if kind == openGroup || b.how != ownerNamed {
-				b.owner, b.how = v.speaker, ownerReplied
-			}
-			if replyIsItem {
-				r := &built[j]
-				r.drop = true
-				if contentCount(r.ws) > contentCount(b.ws) {
-					// "will you let me know when it's fixed?" / "Yes, I'll
-					// update this ticket as soon as engineering ships the
-					// fix": the reply says more.
-					b.setText(r.text)
-				}
-				if b.due == nil {
-					b.due = r.due
-				}
-			}
-			if b.due == nil {
-				if dd, ok := duedate.Find(d.sents[rs].text, ref, dates); ok {
-					b.due = &dd
-				}
-			}
-			break
+		if kind != openNone {
+			d.joinTaker(c, b, kind, built, bySent, ref, dates)
 		}
 	}
+}
+
+// joinTail reads the sentence k after an item in the same message: a
+// deadline ("needs to be done by the 5th") dates it, and a hand-off
+// ("That's on you", "li wei said she'd do it") names its owner.
+func (d *document) joinTail(k int, b *builtItem, built []builtItem, bySent map[int]int, ref time.Time, dates duedate.Options) {
+	tail := d.sents[k].text
+	if b.due == nil && isDeadlineTail(tail) {
+		if dd, ok := duedate.Find(tail, ref, dates); ok {
+			b.due = &dd
+			if j, ok := bySent[k]; ok {
+				built[j].drop = true
+			}
+		}
+	}
+	if b.how != ownerNamed {
+		if owner := d.handoff(k); owner != "" {
+			b.owner, b.how = owner, ownerNamed
+		}
+	}
+}
+
+// joinTaker finds the first message after a chat item, from someone else,
+// that takes it on, and folds it in: see joinReplies.
+func (d *document) joinTaker(c *actionItem, b *builtItem, kind int, built []builtItem, bySent map[int]int, ref time.Time, dates duedate.Options) {
+	u := &d.units[c.unit]
+	for k := c.unit + 1; k < len(d.units) && k <= c.unit+4; k++ {
+		v := &d.units[k]
+		if v.speaker == "" || v.said != saidLine || strings.EqualFold(v.speaker, u.speaker) {
+			continue
+		}
+		if b.how == ownerNamed && !sameName(b.owner, v.speaker) {
+			continue // asked Karen, Lisa answered
+		}
+		rs := d.replySentence(k)
+		if rs < 0 {
+			continue
+		}
+		j, replyIsItem := bySent[rs]
+		if !replyIsItem && b.how == ownerNamed && rs+1 < len(d.sents) && d.sents[rs+1].unit == k {
+			// "Kai, can you schedule the failover test?" / "Yes. I'll pick
+			// a date with the database team": the yes takes it on, and
+			// what follows says how.
+			if nj, ok := bySent[rs+1]; ok && fillerOnly(splitWords(d.sents[rs].text)) {
+				j, replyIsItem, rs = nj, true, rs+1
+			}
+		}
+		if replyIsItem && !refersTo(built[j].ws, b.ws) && !(b.how == ownerNamed && d.saysYesFirst(k, rs)) {
+			continue // the reply took on something else
+		}
+		if kind == openGroup || b.how != ownerNamed {
+			b.owner, b.how = v.speaker, ownerReplied
+		}
+		if replyIsItem {
+			r := &built[j]
+			r.drop = true
+			if contentCount(r.ws) > contentCount(b.ws) && refersTo(r.ws, b.ws) {
+				// "will you let me know when it's fixed?" / "Yes, I'll
+				// update this ticket as soon as engineering ships the
+				// fix": the reply says more.
+				b.setText(r.text)
+			}
+			if b.due == nil {
+				b.due = r.due
+			}
+		}
+		if b.due == nil {
+			if dd, ok := duedate.Find(d.sents[rs].text, ref, dates); ok {
+				b.due = &dd
+			}
+		}
+		return
+	}
+}
+
+// saysYesFirst reports whether reply sentence rs of unit k comes after a
+// first sentence that only agrees: "Yes. I'll pick a date…".
+func (d *document) saysYesFirst(k, rs int) bool {
+	return rs > 0 && d.sents[rs-1].unit == k && takesOn(splitWords(d.sents[rs-1].text))
+}
+
+// handoff reads a sentence that gives the task before it to someone: "That's
+// on you" (the person the message speaks to), "that one's on me" (the
+// speaker), "li wei said she'd do it", "Priya offered to do it".
+func (d *document) handoff(k int) string {
+	t := d.sents[k].toks
+	for i := 0; i+1 < len(t); i++ {
+		if t[i].norm == "on" && (i == 1 && (t[0].norm == "that's" || t[0].norm == "thats" || t[0].norm == "it's") || i == 2 && t[1].norm == "one's") {
+			u := &d.units[d.sents[k].unit]
+			switch t[i+1].norm {
+			case "you", "u":
+				if owner, how := d.addressee(d.sents[k].unit); how == ownerNamed {
+					return owner
+				}
+			case "me", "us":
+				if u.speaker != "" {
+					return u.speaker
+				}
+				return u.author()
+			}
+			return ""
+		}
+	}
+	o := 0 // the name's length: people of the conversation, "li wei"
+	for o < len(t) && o < 3 && (o == 0 || !t[o].brk) && (d.isName(t[o]) || d.attendees()[t[o].norm]) {
+		o++
+	}
+	if o == 0 || o+2 >= len(t) {
+		return ""
+	}
+	switch v := t[o].norm; v {
+	case "said", "says", "offered", "volunteered", "agreed", "will", "can":
+		for _, tk := range t[o+1 : min(len(t), o+5)] {
+			if tk.norm == "it" || tk.norm == "that" || tk.norm == "this" {
+				return nameFromTokens(d.sents[k].text, t[:o])
+			}
+		}
+	}
+	return ""
+}
+
+// nameFromTokens writes the name the tokens t spell, as written in text.
+func nameFromTokens(text string, t []token) string {
+	ws := splitWords(text)
+	if len(ws) < len(t) {
+		return ""
+	}
+	return nameText(text, ws, 0, len(t))
 }
 
 // addContext gives a short item that points back at something ("I can

@@ -67,6 +67,11 @@ func TestItemRules(t *testing.T) {
 		{"a letter's sign-off names its writer", "Hi Sophie,\n\nI'll place the order on Friday.\n\nBest,\nOwen", []wantItem{{"Place the order", "Owen", "2026-03-13"}}},
 		{"a topic over a line is no speaker", "Hi Sophie,\n\nWhere we landed:\n\n- Cabinets: I'll place the order on Friday.\n- Worktop: the fabricator comes once the cabinets are in.\n- Flooring: still open.\n\nBest,\nOwen", []wantItem{{"Place the order", "Owen", "2026-03-13"}}},
 
+		// Hand-offs.
+		{"that's on you", "Hi Sophie,\n\nThe old cupboard needs to be cleared before the strip-out. That's on you I'm afraid!\n\nBest,\nOwen", []wantItem{{"The old cupboard needs to be cleared before the strip-out", "Sophie", ""}}},
+		{"someone said they'd do it", "ppl: kasia, li wei\n\n- we need to order more serum, we're down to 2 bottles. li wei said she'd do it", []wantItem{{"Order more serum, we're down to 2 bottles", "li wei", ""}}},
+		{"yes, and how", "Val: Kai, can you schedule the failover test?\nKai: Yes. I'll pick a date with the database team.\nFemi: ok", []wantItem{{"Schedule the failover test", "Kai", ""}}},
+
 		// Offers and commitments.
 		{"happy to", "Amara: I booked the tour last time, happy to sort the tour again\nJess: yes!", []wantItem{{"I booked the tour last time — sort the tour again", "Amara", ""}}},
 		{"i can have it ready", "Kai: I can have autoscaling on consumer lag in place by the 15th.\nVal: great", []wantItem{{"Have autoscaling on consumer lag in place", "Kai", "2026-03-15"}}},
