@@ -404,69 +404,84 @@ func (p *parser) at(i int) (match, int) {
 	if wd, ok := weekdayWord(t, p.prev(i)); ok {
 		return p.weekday(i, wd)
 	}
-	switch t.w {
-	case "today", "tonight", "tonite", "2day":
-		if p.negated(i) {
-			return none(1)
-		}
-		return p.day(p.today, 1)
-	case "overnight":
-		// "keep an eye on it overnight", not "the overnight batch".
-		if w := p.word(i - 1); w == "the" || w == "an" || w == "our" || w == "every" {
-			return none(1)
-		}
-		return p.day(p.today, 1)
-	case "lunch", "lunchtime":
-		// "by lunch", "before lunch", "after lunch": today, unless a day is named.
-		switch p.prev(i) {
-		case "by", "before", "until", "till", "after", "at":
-			return p.weakToday(1)
-		}
-	case "tomorrow", "tmrw", "tmr", "tmrow", "tomorow", "tommorow", "tommorrow", "2moro", "2morrow":
-		if p.word(i-1) == "after" && p.word(i-2) == "day" {
-			return p.day(p.today.AddDays(2), 1)
-		}
-		if p.negated(i) {
-			return none(1)
-		}
-		return p.day(p.today.AddDays(1), 1)
-	case "month", "quarter", "year":
-		// "by month end", "before the month-end close"
-		if p.word(i+1) == "end" && (deadlineWord(p.prev(i)) || p.prev(i) == "this") {
-			return p.periodEnd(i, t.w, 0, 2)
-		}
-	case "eod", "cob", "eob", "noon", "midday":
-		return p.weakToday(1)
-	case "eow":
-		return p.day(p.endOfWeek(), 1)
-	case "eom":
-		return p.day(endOfMonth(p.today.Year, p.today.Month), 1)
-	case "eoq":
-		return p.day(p.quarterEnd(0), 1)
-	case "eoy":
-		return p.day(recall.Date{Year: p.today.Year, Month: time.December, Day: 31}, 1)
-	case "end", "close":
-		return p.endOf(i)
-	case "this", "next", "later", "early", "start", "beginning":
-		return p.relative(i)
-	case "in", "within":
-		return p.in(i)
-	case "weekend":
-		return p.weekend(i)
-	case "the":
-		if p.word(i+1) == "week" && p.word(i+2) == "after" && p.word(i+3) == "next" {
-			return p.day(p.weekStart().AddDays(14+4), 4)
-		}
-	case "morning", "afternoon", "evening":
-		if p.word(i-1) == "this" {
-			return p.weakToday(1)
-		}
+	if m, n, ok := p.dayWord(i); ok {
+		return m, n
 	}
 	if n := p.fromNow(i); n > 0 {
 		return p.fromNowMatch(i)
 	}
 	return none(0)
 }
+
+// dayWord reads a phrase that starts with a word rather than a number, a
+// month or a weekday: "today", "tomorrow", "EOD", "end of March", "next
+// week", "in 2 weeks", "this weekend". ok is false when none starts at i.
+func (p *parser) dayWord(i int) (match, int, bool) {
+	t := p.toks[i]
+	switch t.w {
+	case "today", "tonight", "tonite", "2day":
+		if p.negated(i) {
+			return found(none(1))
+		}
+		return found(p.day(p.today, 1))
+	case "overnight":
+		// "keep an eye on it overnight", not "the overnight batch".
+		if w := p.word(i - 1); w == "the" || w == "an" || w == "our" || w == "every" {
+			return found(none(1))
+		}
+		return found(p.day(p.today, 1))
+	case "lunch", "lunchtime":
+		// "by lunch", "before lunch", "after lunch": today, unless a day is named.
+		switch p.prev(i) {
+		case "by", "before", "until", "till", "after", "at":
+			return found(p.weakToday(1))
+		}
+	case "tomorrow", "tmrw", "tmr", "tmrow", "tomorow", "tommorow", "tommorrow", "2moro", "2morrow":
+		if p.word(i-1) == "after" && p.word(i-2) == "day" {
+			return found(p.day(p.today.AddDays(2), 1))
+		}
+		if p.negated(i) {
+			return found(none(1))
+		}
+		return found(p.day(p.today.AddDays(1), 1))
+	case "month", "quarter", "year":
+		// "by month end", "before the month-end close"
+		if p.word(i+1) == "end" && (deadlineWord(p.prev(i)) || p.prev(i) == "this") {
+			return found(p.periodEnd(i, t.w, 0, 2))
+		}
+	case "eod", "cob", "eob", "noon", "midday":
+		return found(p.weakToday(1))
+	case "eow":
+		return found(p.day(p.endOfWeek(), 1))
+	case "eom":
+		return found(p.day(endOfMonth(p.today.Year, p.today.Month), 1))
+	case "eoq":
+		return found(p.day(p.quarterEnd(0), 1))
+	case "eoy":
+		return found(p.day(recall.Date{Year: p.today.Year, Month: time.December, Day: 31}, 1))
+	case "end", "close":
+		return found(p.endOf(i))
+	case "this", "next", "later", "early", "start", "beginning":
+		return found(p.relative(i))
+	case "in", "within":
+		return found(p.in(i))
+	case "weekend":
+		return found(p.weekend(i))
+	case "the":
+		if p.word(i+1) == "week" && p.word(i+2) == "after" && p.word(i+3) == "next" {
+			return found(p.day(p.weekStart().AddDays(14+4), 4))
+		}
+	case "morning", "afternoon", "evening":
+		if p.word(i-1) == "this" {
+			return found(p.weakToday(1))
+		}
+	}
+	return match{}, 0, false
+}
+
+// found marks what a case of dayWord read as a phrase (which may still
+// resolve to no date: "since Tuesday").
+func found(m match, n int) (match, int, bool) { return m, n, true }
 
 func (p *parser) weakToday(n int) (match, int) {
 	m, n := p.day(p.today, n)
