@@ -316,6 +316,9 @@ func (d *document) speakerOwner(c *actionItem, ws []word, starts []int, taskLine
 	}
 	request := -1
 	for _, i := range starts {
+		if ws[i].open {
+			continue // "(needs a date and a speaker)" remarks on the task
+		}
 		i = d.afterVocative(ws, i)
 		if d.isRequest(ws, i) {
 			request = i

@@ -398,7 +398,7 @@ func (p *unitParser) classify(ri int, r rawLine, u *unit) {
 		u.title = true
 	}
 	if u.heading {
-		p.inSection = isActionHeading(u.text) || (u.marker && u.text == "")
+		p.inSection = isActionHeading(u.text) || isTaskListIntro(u.text) || (u.marker && u.text == "")
 		p.inDecisions = strings.Contains(strings.ToLower(u.text), "decision") || strings.Contains(strings.ToLower(u.text), "decided")
 		p.inAside = !p.inSection && isAsideHeading(u.text)
 		if u.marker && u.text == "" {
@@ -753,7 +753,21 @@ func isOptionsIntro(s string) bool {
 // list of tasks: "A few things we need from your side:".
 func isTaskListIntro(s string) bool {
 	s = strings.TrimSpace(s)
-	return strings.HasSuffix(s, ":") && len(strings.Fields(s)) <= 12 && isActionHeading(s)
+	if !strings.HasSuffix(s, ":") || len(strings.Fields(s)) > 12 {
+		return false
+	}
+	if isActionHeading(s) {
+		return true
+	}
+	// "Two things nobody has picked up yet:", "Still up for grabs:",
+	// "Outstanding:": a list of tasks that wait for an owner.
+	lower := strings.ToLower(s)
+	for _, p := range []string{"picked up", "pick up", "up for grabs", "unassigned", "outstanding", "still need", "still to do", "left to do", "need an owner", "needs an owner", "need owners", "volunteers for"} {
+		if strings.Contains(lower, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // isHeadingLike reports whether a line is a short label on its own:

@@ -25,6 +25,8 @@ func TestItemRules(t *testing.T) {
 		{"a condition the reader decides", "If you can take one of these, reply to this email.", nil},
 		{"a conditional commitment", "If they are not found by Friday, we will issue a full credit.", nil},
 		{"an optional request", "Please comment on the doc by Tuesday if you disagree.", nil},
+		{"an offer to take one", "- Reply if you can take one of them", nil},
+		{"if you can, politely", "- Please send the slides by Friday if you can", []wantItem{{"Send the slides if you can", "", "2026-03-13"}}},
 		{"a polite if is a request", "We would be grateful if you could return the signed copy.", []wantItem{{"We would be grateful if you could return the signed copy", "", ""}}},
 		{"a condition of the task", "- page Petra if the error rate goes above 2%", []wantItem{{"Page Petra if the error rate goes above 2%", "", ""}}},
 		{"asking to be told something", "Agent: Could you tell me which workspace this is for?\nCustomer: emea", nil},
@@ -66,6 +68,10 @@ func TestItemRules(t *testing.T) {
 
 		{"a letter's sign-off names its writer", "Hi Sophie,\n\nI'll place the order on Friday.\n\nBest,\nOwen", []wantItem{{"Place the order", "Owen", "2026-03-13"}}},
 		{"a topic over a line is no speaker", "Hi Sophie,\n\nWhere we landed:\n\n- Cabinets: I'll place the order on Friday.\n- Worktop: the fabricator comes once the cabinets are in.\n- Flooring: still open.\n\nBest,\nOwen", []wantItem{{"Place the order", "Owen", "2026-03-13"}}},
+
+		// Tasks listed as noun phrases, waiting for an owner.
+		{"a list of unclaimed tasks", "Two things nobody has picked up yet:\n- the webinar slot with the partner team (needs a date and a speaker)\n- a customer quote for the press release\n\nReply if you can take one.",
+			[]wantItem{{"The webinar slot with the partner team", "", ""}, {"A customer quote for the press release", "", ""}}},
 
 		// Hand-offs.
 		{"that's on you", "Hi Sophie,\n\nThe old cupboard needs to be cleared before the strip-out. That's on you I'm afraid!\n\nBest,\nOwen", []wantItem{{"The old cupboard needs to be cleared before the strip-out", "Sophie", ""}}},

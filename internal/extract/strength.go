@@ -140,11 +140,17 @@ func (r *strengthReader) conditional(start int) bool {
 		}
 	}
 	for i := start + 1; i+2 < len(t); i++ {
-		if r.w(i) == "if" && (has(youWords, r.w(i+1)) || r.w(i+1) == "anyone" || r.w(i+1) == "anybody") && !r.politeIf(i) && r.w(i+2) != "can" {
+		if r.w(i) == "if" && (has(youWords, r.w(i+1)) || r.w(i+1) == "anyone" || r.w(i+1) == "anybody") && !r.politeIf(i) && !r.bareCan(i+2) {
 			return true
 		}
 	}
 	return false
+}
+
+// bareCan reports whether a "can" at i ends its clause: "send it by Friday
+// if you can" asks politely; "reply if you can take one" sets a condition.
+func (r *strengthReader) bareCan(i int) bool {
+	return r.w(i) == "can" && (i+1 >= len(r.t) || r.t[i+1].brk)
 }
 
 // politeIf reports whether the "if" at i opens a polite request: "if you
@@ -345,7 +351,7 @@ func (r *strengthReader) requestCue(i int) int {
 		if (b == "need" || b == "have") && c == "to" && r.passiveOK(i+3) {
 			best = owned
 		}
-		if r.w(i-1) == "if" && (b == "could" || b == "can" || b == "would") && r.actionVerb(i+2) {
+		if r.w(i-1) == "if" && (b == "could" || b == "would") && r.actionVerb(i+2) {
 			// "we would be grateful if you could return the signed copy"
 			best = owned
 		}
