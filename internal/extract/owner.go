@@ -455,7 +455,7 @@ func (d *document) isRequest(ws []word, i int) bool {
 	case w == "you" || w == "u":
 		return next == "need" || next == "should" || next == "must" || next == "have" || next == "will"
 	}
-	return false
+	return politeRequest(ws, i) > i // "we would be grateful if you could…"
 }
 
 // addressee is whom a request in unit ui speaks to when it names nobody:

@@ -209,10 +209,33 @@ func stripOpener(ws []word, i int) int {
 		return i + 1
 	case w == "if" && has(youWords, next(1)) && has(requestModals, next(2)):
 		return i + 3 // "(we would be grateful) if you could return …"
+	case politeRequest(ws, i) > i:
+		return politeRequest(ws, i)
 	case has(someone, w) && (next(1) == "should" || next(1) == "must" || next(1) == "will"):
 		return i + 2
 	case has(someone, w) && (next(1) == "needs" || next(1) == "has") && next(2) == "to":
 		return i + 3
+	}
+	return i
+}
+
+// politeRequest returns the index after a request wrapped in thanks: "we
+// would be grateful if you could", "I'd appreciate it if you could", or i.
+func politeRequest(ws []word, i int) int {
+	if i >= len(ws) || !has(firstPerson, ws[i].norm) {
+		return i
+	}
+	for k := i + 1; k+3 < len(ws) && k <= i+5; k++ {
+		if ws[k].brkBefore {
+			return i
+		}
+		if ws[k].norm == "if" && has(youWords, ws[k+1].norm) && (ws[k+2].norm == "could" || ws[k+2].norm == "would") {
+			switch ws[k-1].norm {
+			case "grateful", "thankful", "appreciate", "it", "great", "helpful", "glad":
+				return k + 3
+			}
+			return i
+		}
 	}
 	return i
 }
