@@ -75,6 +75,9 @@ func TestItemRules(t *testing.T) {
 		{"a list of unclaimed tasks", "Two things nobody has picked up yet:\n- the webinar slot with the partner team (needs a date and a speaker)\n- a customer quote for the press release\n\nReply if you can take one.",
 			[]wantItem{{"The webinar slot with the partner team", "", ""}, {"A customer quote for the press release", "", ""}}},
 
+		{"a task after a name and a colon", "Team,\n\nAhmed, you're on the press list: update it and draft the embargo email by Wednesday.", []wantItem{{"You're on the press list: update it and draft the embargo email", "Ahmed", "2026-03-11"}}},
+		{"a name and a statement", "Team,\n\nAhmed, the press list is done: thanks.", nil},
+
 		// Hand-offs.
 		{"that's on you", "Hi Sophie,\n\nThe old cupboard needs to be cleared before the strip-out. That's on you I'm afraid!\n\nBest,\nOwen", []wantItem{{"The old cupboard needs to be cleared before the strip-out", "Sophie", ""}}},
 		{"someone said they'd do it", "ppl: kasia, li wei\n\n- we need to order more serum, we're down to 2 bottles. li wei said she'd do it", []wantItem{{"Order more serum, we're down to 2 bottles", "li wei", ""}}},

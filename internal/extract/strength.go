@@ -23,7 +23,7 @@ func actionStrength(d *document, s *sentence, u *unit) int {
 	start = r.skipDeterminer(start)
 	best = max(best, r.namedOwner(start), r.groupOwner(start), r.passiveByName(start))
 	if best == 0 {
-		best = r.ownerAfterBreak(start)
+		best = max(r.ownerAfterBreak(start), r.vocativeImperative(start))
 	}
 	if best == 0 {
 		best = r.listImperative(start, s, u)
@@ -497,6 +497,23 @@ func (r *strengthReader) ownerAfterBreak(start int) int {
 			continue
 		}
 		if o := ownerLength(r.d, t, i); o > 0 && r.w(i+o) == "to" && r.actionVerb(i+o+1) {
+			return owned
+		}
+	}
+	return 0
+}
+
+// vocativeImperative reads a sentence spoken to someone by name that
+// gives them a task in a later clause: "Ahmed, you're on the press list:
+// update it and draft the embargo email".
+func (r *strengthReader) vocativeImperative(start int) int {
+	t := r.t
+	if start+2 >= len(t) || !t[start+1].brk || !t[start].cap || t[start].stop || !t[start].letter ||
+		has(dateWords, t[start].norm) || has(notNames, t[start].norm) || has(actionVerbs, t[start].norm) {
+		return 0
+	}
+	for i := start + 2; i+1 < len(t); i++ {
+		if t[i].brk && has(actionVerbs, t[i].norm) && imperative(t, i) {
 			return owned
 		}
 	}
