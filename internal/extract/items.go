@@ -88,8 +88,9 @@ func (d *document) buildItems(found []actionItem, wss [][]word, ref time.Time, d
 			b.ws[0].cap = writtenUpper(c.source, b.ws[0].raw)
 		}
 		b.owner, b.how = d.ownerOf(c, b.ws)
-		b.text = d.taskText(c.task, b.ws)
-		if p, ok := duedate.FindPhrase(c.source, ref, dates); ok && !isParameter(p, b.ws) {
+		var lead int
+		b.text, lead = d.taskText(c.task, b.ws)
+		if p, ok := dueOf(c, lead, ref, dates); ok && !isParameter(p, b.ws) {
 			b.due = &p.Date
 		}
 		if _, dup := bySent[c.pos]; !dup {
@@ -97,6 +98,28 @@ func (d *document) buildItems(found []actionItem, wss [][]word, ref time.Time, d
 		}
 	}
 	return built, bySent
+}
+
+// dueOf reads an item's due date from its words. When the task is a
+// later clause of them, a date in the clauses before it is the task's only
+// if it is a deadline ("The auditors want the register by 8 May — pull it
+// together next week" is due 8 May); otherwise it dates something else
+// ("Gareth can do Tuesday 16 June, can you confirm that works?" is not
+// due on the 16th), and the task's clause gives the date, if any.
+func dueOf(c *actionItem, lead int, ref time.Time, dates duedate.Options) (duedate.Phrase, bool) {
+	p, ok := duedate.FindPhrase(c.source, ref, dates)
+	if !ok || lead <= 0 || lead > len(c.task) {
+		return p, ok
+	}
+	first, _ := duedate.FindPhrase(c.task, ref, dates)
+	if first.End > lead {
+		return p, ok // the first date is in the task's clause
+	}
+	switch first.Cue {
+	case "by", "before", "until", "till", "no later than", "prior to", "due":
+		return p, ok
+	}
+	return duedate.FindPhrase(c.task[lead:], ref, dates)
 }
 
 // splitClauses cuts an item in two where a later clause gives a second task

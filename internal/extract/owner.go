@@ -419,6 +419,9 @@ func (d *document) ownerCue(ws []word, i int) bool {
 	case w == "needs" || w == "need" || w == "has" || w == "have":
 		return next(1) == "to"
 	case w == "can" || w == "could":
+		if (next(1) == "do" || next(1) == "make") && (has(dateWords, next(2)) || strings.ContainsAny(next(2), "0123456789")) {
+			return false // "Gareth can do Tuesday 16 June" says when he is free
+		}
 		return next(1) != "" && !has(someone, next(1))
 	case w == "to":
 		return next(1) != ""

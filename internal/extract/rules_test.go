@@ -78,6 +78,9 @@ func TestItemRules(t *testing.T) {
 		{"a task after a name and a colon", "Team,\n\nAhmed, you're on the press list: update it and draft the embargo email by Wednesday.", []wantItem{{"You're on the press list: update it and draft the embargo email", "Ahmed", "2026-03-11"}}},
 		{"a name and a statement", "Team,\n\nAhmed, the press list is done: thanks.", nil},
 
+		{"a date of the context dates nothing", "Hi Sophie,\n\n- Electrics: Gareth can do Tuesday 16 June, can you confirm that works?\n\nBest,\nOwen", []wantItem{{"Electrics: Gareth can do Tuesday 16 June — confirm that works", "Sophie", ""}}},
+		{"a deadline of the context dates the task", "pat: the auditors want the register by 20 March. I can pull it together next week\nlee: thanks", []wantItem{{"The auditors want the register — pull it together next week", "pat", "2026-03-20"}}},
+
 		// Hand-offs.
 		{"that's on you", "Hi Sophie,\n\nThe old cupboard needs to be cleared before the strip-out. That's on you I'm afraid!\n\nBest,\nOwen", []wantItem{{"The old cupboard needs to be cleared before the strip-out", "Sophie", ""}}},
 		{"someone said they'd do it", "ppl: kasia, li wei\n\n- we need to order more serum, we're down to 2 bottles. li wei said she'd do it", []wantItem{{"Order more serum, we're down to 2 bottles", "li wei", ""}}},

@@ -13,8 +13,11 @@ import (
 // how willingly: "Alice will send the deck" → "Send the deck", "@kofi can
 // you check the dashboard?" → "Check the dashboard", "the invoice hasn't
 // come, I'll chase them today" → "Chase them today". When what is left
-// would not read as a task it is returned as it came.
-func (d *document) taskText(text string, ws []word) string {
+// would not read as a task it is returned as it came. lead is where the
+// task's clause starts in text when the clauses before it are kept as
+// what the task is about ("The vendor invoice is overdue — pay it
+// today"), else 0.
+func (d *document) taskText(text string, ws []word) (task string, lead int) {
 	from, clause := -1, -1
 	starts := clauseStarts(ws)
 	if len(starts) > 1 && has(actionVerbs, ws[starts[0]].norm) {
@@ -32,21 +35,21 @@ func (d *document) taskText(text string, ws []word) string {
 		}
 	}
 	if from < 0 {
-		return trimOwnerTail(text, ws)
+		return trimOwnerTail(text, ws), 0
 	}
 	for from < len(ws)-1 && has(taskAdverbs, ws[from].norm) && !ws[from].brkAfter {
 		from++
 	}
 	if len(ws)-from < 2 {
-		return trimOwnerTail(text, ws)
+		return trimOwnerTail(text, ws), 0
 	}
 	full := trimOwnerTail(text, ws) // a prefix of text
 	if len(full) <= int(ws[from].start) {
-		return full
+		return full, 0
 	}
 	rest := trimPurpose(strings.TrimSpace(strings.TrimRight(full[ws[from].start:], "?")))
 	if rest == "" {
-		return text
+		return text, 0
 	}
 	if len(starts) > 0 && clause > starts[0] {
 		// What came before the clause says what the task is about: "the
@@ -54,10 +57,10 @@ func (d *document) taskText(text string, ws []word) string {
 		// invoice is overdue — pay it today".
 		lead := strings.TrimRight(text[ws[starts[0]].start:ws[clause].start], " ,;:—–-")
 		if lw := splitWords(lead); len(lw) >= 2 && !fillerOnly(lw) && contentCount(lw) >= 2 {
-			return capitalize(lead) + " — " + lowerFirst(rest)
+			return capitalize(lead) + " — " + lowerFirst(rest), int(ws[clause].start)
 		}
 	}
-	return capitalize(rest)
+	return capitalize(rest), 0
 }
 
 // contentCount counts the words of ws that carry content.
