@@ -35,6 +35,7 @@ func structuredItems(d *document, found []actionItem, ref time.Time, dates dueda
 		d.contextDue(found, built, ref, dates)
 		d.joinParts(found, built)
 		d.nameTheAsker(found, built)
+		mergeRepeats(built)
 		for i := range built {
 			// "I'll own it" with nothing before it to say what "it" is
 			// gives an item no one can act on.
@@ -120,6 +121,50 @@ func dueOf(c *actionItem, lead int, ref time.Time, dates duedate.Options) (dueda
 		return p, ok
 	}
 	return duedate.FindPhrase(c.task[lead:], ref, dates)
+}
+
+// mergeRepeats folds an item into a later one of the same owner that
+// says all it says and more: "I need to update the forecast" and, further
+// down, "I'll update the Q3 forecast once I have it, by end of next week".
+// The fuller item stays, with the other's date if it has none.
+func mergeRepeats(built []builtItem) {
+	var words [][]string // content stems of each item, when it has an owner
+	for i := range built {
+		b := &built[i]
+		if b.drop || b.owner == "" {
+			words = append(words, nil)
+			continue
+		}
+		words = append(words, contentStems(b.words()))
+	}
+	for i := range built {
+		if len(words[i]) < 2 || built[i].drop {
+			continue
+		}
+		for j := range built {
+			if j == i || built[j].drop || len(words[j]) <= len(words[i]) || !sameName(built[i].owner, built[j].owner) {
+				continue
+			}
+			if contains(words[j], words[i]) {
+				if built[j].due == nil {
+					built[j].due = built[i].due
+				}
+				built[i].drop = true
+				break
+			}
+		}
+	}
+}
+
+// contentStems lists the stems of the words of ws that carry content.
+func contentStems(ws []word) []string {
+	var out []string
+	for _, w := range ws {
+		if !has(englishStop, w.norm) && !has(itemFiller, w.norm) && hasLetter(w.norm) {
+			out = append(out, stem(w.norm))
+		}
+	}
+	return out
 }
 
 // splitClauses cuts an item in two where a later clause gives a second task

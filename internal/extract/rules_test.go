@@ -81,6 +81,9 @@ func TestItemRules(t *testing.T) {
 		{"a date of the context dates nothing", "Hi Sophie,\n\n- Electrics: Gareth can do Tuesday 16 June, can you confirm that works?\n\nBest,\nOwen", []wantItem{{"Electrics: Gareth can do Tuesday 16 June — confirm that works", "Sophie", ""}}},
 		{"a deadline of the context dates the task", "pat: the auditors want the register by 20 March. I can pull it together next week\nlee: thanks", []wantItem{{"The auditors want the register — pull it together next week", "pat", "2026-03-20"}}},
 
+		{"a task said twice", "Emma: can you cc me? I need to update the forecast\nHaruto: of course\nEmma: I'll update the Q3 forecast once I have it, by end of next week at the latest",
+			[]wantItem{{"Cc Emma", "Haruto", ""}, {"Update the Q3 forecast once I have it", "Emma", "2026-03-20"}}},
+
 		// Hand-offs.
 		{"that's on you", "Hi Sophie,\n\nThe old cupboard needs to be cleared before the strip-out. That's on you I'm afraid!\n\nBest,\nOwen", []wantItem{{"The old cupboard needs to be cleared before the strip-out", "Sophie", ""}}},
 		{"someone said they'd do it", "ppl: kasia, li wei\n\n- we need to order more serum, we're down to 2 bottles. li wei said she'd do it", []wantItem{{"Order more serum, we're down to 2 bottles", "li wei", ""}}},
