@@ -105,6 +105,50 @@ func (d *document) noAction(si int) bool {
 	return false
 }
 
+// offerAccepted reports whether sentence si offers to do something as a
+// question ("should I also add the churn slide?", "want me to book it?")
+// that the next message, from someone else, accepts ("yes please").
+func (d *document) offerAccepted(si int) bool {
+	s := &d.sents[si]
+	u := &d.units[s.unit]
+	if u.said != saidLine || !endsWithQuestion(s.text) || offerOpener(splitWords(s.text), 0) == 0 {
+		return false
+	}
+	for k := si + 1; k < len(d.sents); k++ {
+		if d.sents[k].unit == s.unit {
+			continue
+		}
+		v := &d.units[d.sents[k].unit]
+		if v.said != saidLine || strings.EqualFold(v.speaker, u.speaker) || !d.sents[k].first {
+			return false
+		}
+		ws := splitWords(d.sents[k].text)
+		return len(ws) > 0 && (has(yesWords, ws[0].norm) || has(pleaseWords, ws[0].norm))
+	}
+	return false
+}
+
+// offerOpener returns the index after an offer put as a question at
+// ws[i]: "should I", "shall I", "shall we", "want me to", "do you want me
+// to"; 0 when there is none.
+func offerOpener(ws []word, i int) int {
+	next := func(k int) string {
+		if i+k < len(ws) {
+			return ws[i+k].norm
+		}
+		return ""
+	}
+	switch w := next(0); {
+	case (w == "should" || w == "shall") && (next(1) == "i" || next(1) == "we"):
+		return i + 2
+	case w == "want" && next(1) == "me" && next(2) == "to":
+		return i + 3
+	case w == "do" && next(1) == "you" && next(2) == "want" && next(3) == "me" && next(4) == "to":
+		return i + 5
+	}
+	return 0
+}
+
 // namesPerson reports whether a sentence names a person of the
 // conversation or speaks in the first person.
 func (d *document) namesPerson(t []token) bool {
@@ -177,6 +221,9 @@ func (f *itemFinder) addSentence(si int) {
 	s := &f.d.sents[si]
 	u := &f.d.units[s.unit]
 	strength := actionStrength(f.d, s, u)
+	if strength == 0 && f.d.offerAccepted(si) {
+		strength = owned // "should I also add the churn slide?" / "yes please"
+	}
 	if strength == 0 || (strength == weak && (u.decision || u.aside)) {
 		// "We will render PDFs in a worker" under Decisions is a decision;
 		// "Publish to Kafka" under the options weighed is one of them.

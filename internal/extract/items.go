@@ -35,6 +35,7 @@ func structuredItems(d *document, found []actionItem, ref time.Time, dates dueda
 		d.contextDue(found, built, ref, dates)
 		d.joinParts(found, built)
 		d.nameTheAsker(found, built)
+		d.namePronouns(found, built)
 		mergeRepeats(built)
 		for i := range built {
 			// "I'll own it" with nothing before it to say what "it" is

@@ -331,7 +331,7 @@ func (d *document) speakerOwner(c *actionItem, ws []word, starts []int, taskLine
 				return name, ownerNamed
 			}
 		}
-		if has(firstPerson, w) || (w == "let" && i+1 < len(ws) && (ws[i+1].norm == "me" || ws[i+1].norm == "us")) || has(subjectless, w) {
+		if has(firstPerson, w) || (w == "let" && i+1 < len(ws) && (ws[i+1].norm == "me" || ws[i+1].norm == "us")) || has(subjectless, w) || offerOpener(ws, i) > i {
 			return speaker, ownerSpeaker
 		}
 	}

@@ -89,6 +89,15 @@ func TestItemRules(t *testing.T) {
 		{"someone said they'd do it", "ppl: kasia, li wei\n\n- we need to order more serum, we're down to 2 bottles. li wei said she'd do it", []wantItem{{"Order more serum, we're down to 2 bottles", "li wei", ""}}},
 		{"yes, and how", "Val: Kai, can you schedule the failover test?\nKai: Yes. I'll pick a date with the database team.\nFemi: ok", []wantItem{{"Schedule the failover test", "Kai", ""}}},
 
+		// Who "you" and "him" are.
+		{"you in a commitment", "Femi: I'd like to know the date in advance.\nKai: I'll loop you in when I have it.\nVal: great", []wantItem{{"Loop Femi in when I have it", "Kai", ""}}},
+		{"him as an object", "Val: Does Dmitri know?\nAmina: I messaged him, no reply yet. I'll follow up with him tomorrow.\nVal: good", []wantItem{{"Follow up with Dmitri", "Amina", "2026-03-11"}}},
+		{"her as a possessive stays", "Val: Dana's laptop died.\nAmina: I'll fix her laptop tomorrow.\nVal: thanks", []wantItem{{"Fix her laptop", "Amina", "2026-03-11"}}},
+
+		// An offer put as a question, accepted.
+		{"should I, yes please", "Kyle: should I also add the churn slide?\nMarisa: yes please", []wantItem{{"Add the churn slide", "Kyle", ""}}},
+		{"should I, no", "Kyle: should I also add the churn slide?\nMarisa: no, it's fine", nil},
+
 		// Offers and commitments.
 		{"happy to", "Amara: I booked the tour last time, happy to sort the tour again\nJess: yes!", []wantItem{{"I booked the tour last time — sort the tour again", "Amara", ""}}},
 		{"i can have it ready", "Kai: I can have autoscaling on consumer lag in place by the 15th.\nVal: great", []wantItem{{"Have autoscaling on consumer lag in place", "Kai", "2026-03-15"}}},

@@ -214,6 +214,8 @@ func stripOpener(ws []word, i int) int {
 		return i + 3 // "(we would be grateful) if you could return …"
 	case politeRequest(ws, i) > i:
 		return politeRequest(ws, i)
+	case offerOpener(ws, i) > i:
+		return offerOpener(ws, i) // "should I also add the churn slide?"
 	case has(someone, w) && (next(1) == "should" || next(1) == "must" || next(1) == "will"):
 		return i + 2
 	case has(someone, w) && (next(1) == "needs" || next(1) == "has") && next(2) == "to":
