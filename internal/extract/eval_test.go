@@ -234,17 +234,19 @@ func orNull[T any](p *T) string {
 	return fmt.Sprint(*p)
 }
 
-// The floors TestEvaluate holds the development group to: a little below
-// what it reaches (recall 0.836, precision 0.822, owner 0.972, due 0.902),
-// so that a change that makes it worse fails, and one that makes it better
-// should raise them. Recall and precision are below the targets the issue
-// set (0.85, 0.85, 0.9, 0.9): the rules do not reach those, and a floor
-// above what is reached would only fail.
+// The floors TestEvaluate holds the development group to: at or a
+// little below what it reaches (recall 0.947, precision 0.926, owner
+// 0.988, due 0.994), so that a change that makes it worse fails, and one
+// that makes it better should raise them. They are above the issue's
+// targets (0.85, 0.85, 0.9, 0.9) because the rules were tuned on these
+// conversations; the held-out groups, which no floor holds, are lower
+// (holdout 0.880 / 0.880 / 0.955 / 0.682, holdout2 0.625 / 0.769 / 0.650
+// / 0.700 when these floors were set) and are the honest estimate.
 const (
-	floorRecall    = 0.82
-	floorPrecision = 0.80
-	floorOwner     = 0.95
-	floorDue       = 0.85
+	floorRecall    = 0.94
+	floorPrecision = 0.92
+	floorOwner     = 0.98
+	floorDue       = 0.98
 )
 
 // evalScore counts what TestEvaluate measures over some conversations.
