@@ -2,15 +2,20 @@
 // network: it summarises a conversation by picking its most central
 // sentences (TextRank over shared words), finds action items with rules
 // for commitments, requests, named owners and task lists, and ranks
-// keywords RAKE-style. Each action item also comes structured: the task,
-// the owner the conversation names (a speaker's "I'll…", "@bob", "Alice
-// will…", "assigned to Bob", "(Wen)", the person who answers "can you…?"
-// with "sure, tomorrow") and the due date its words give, resolved by
-// package duedate against the conversation's creation time. Neither is
-// ever guessed: an item the text gives no owner or date has none. It is deterministic, so the local runner, tests and
-// load tests get the same answer for the same conversation every time, and
-// it is fast enough (well under a millisecond for a 2 KB chat) that the
-// worker, not the analyzer, is what a load test measures.
+// keywords RAKE-style. Each action item also comes structured: the task
+// (without the words that only assign or date it), the owner the
+// conversation names (a speaker's "I'll…", "@bob", "Alice will…",
+// "assigned to Bob", "(Wen)", the person who answers "can you…?" with
+// "sure, tomorrow", "That's on you", a letter's sign-off) and the due date
+// its words give, or, when they give none, the date of what they point
+// back at ("before then", "before the next review" with "Next review: 4
+// May" further down), resolved by package duedate against the
+// conversation's creation time. Neither is ever guessed: an item the
+// conversation gives no owner or date has none. It is deterministic, so
+// the local runner, tests and load tests get the same answer for the same
+// conversation every time, and it is fast enough (well under a millisecond
+// for a 2 KB chat) that the worker, not the analyzer, is what a load test
+// measures.
 package extract
 
 import (
