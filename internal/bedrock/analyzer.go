@@ -252,6 +252,7 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 	}
 	norm := recall.AnalysisInput{
 		ConversationID: in.ConversationID,
+		Owner:          in.Owner,
 		Title:          normaliseLine(in.Title),
 		PostType:       normaliseLine(in.PostType),
 	}
@@ -259,7 +260,8 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 	if content == "" {
 		return recall.Analysis{}, recall.Errorf(recall.EINVALID, "the conversation has no content to analyse")
 	}
-	key := CacheKey(promptVersion, a.model, norm.Title, norm.PostType, content)
+	key := CacheKey(CacheInput{PromptVersion: promptVersion, Model: a.model, Owner: norm.Owner,
+		Title: norm.Title, PostType: norm.PostType, Content: content})
 	if hit, ok := a.cached(ctx, key); ok {
 		return hit, nil
 	}

@@ -539,6 +539,37 @@ func TestCacheHitCostsNothing(t *testing.T) {
 	}
 }
 
+// TestCacheIsPerOwner: the cache shares nothing across owners. The same
+// text posted by two owners costs two calls, and the second is answered
+// with its own usage (a hit, with zero tokens, would tell the second owner
+// that someone else posted it); by one owner twice, one call.
+func TestCacheIsPerOwner(t *testing.T) {
+	t.Parallel()
+	s := bedrocktest.NewServer(t, bedrocktest.Options{})
+	a := newAnalyzer(t, s, bedrock.Options{})
+	ctx := context.Background()
+	post := func(owner string) recall.Analysis {
+		t.Helper()
+		x := in(meeting)
+		x.Owner = owner
+		got, err := a.Analyze(ctx, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	alice := post("alice")
+	bob := post("bob")
+	if n := len(s.Requests()); n != 2 || bob.Cached || bob.Calls != 1 || bob.Usage == (recall.Usage{}) {
+		t.Fatalf("two owners, one text: %d calls, bob's analysis cached=%v calls=%d usage=%+v; want a call of his own",
+			n, bob.Cached, bob.Calls, bob.Usage)
+	}
+	again := post("alice")
+	if n := len(s.Requests()); n != 2 || !again.Cached || again.Summary != alice.Summary {
+		t.Fatalf("one owner twice: %d calls (want 2 in all), cached=%v", n, again.Cached)
+	}
+}
+
 // sharedCache returns a cache already holding the analysis a made, to show
 // the key includes the model.
 func sharedCache(t *testing.T, a *bedrock.Analyzer, s *bedrocktest.Server) bedrock.Cache {

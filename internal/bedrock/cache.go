@@ -11,9 +11,9 @@ import (
 	"recall/internal/recall"
 )
 
-// Cache stores finished analyses by key so an identical conversation (same
-// normalised title, type and content, same model, same prompt version) is
-// answered without a model call. Keys are hex SHA-256 digests (CacheKey);
+// Cache stores finished analyses by key so an identical conversation of the
+// same owner (same normalised title, type and content, same model, same
+// prompt version) is answered without a model call. Keys are hex SHA-256 digests (CacheKey);
 // values are plain recall.Analysis, so a shared implementation (the store, or
 // Redis) needs nothing from this package but the two methods.
 //
@@ -27,12 +27,32 @@ type Cache interface {
 	Put(ctx context.Context, key string, a recall.Analysis, ttl time.Duration) error
 }
 
-// CacheKey is the cache key of an analysis: SHA-256 over the prompt version,
-// the model ID and the normalised input, each length-prefixed so no two
-// different inputs can produce the same byte stream.
-func CacheKey(promptVersion, modelID, title, postType, content string) string {
+// CacheInput is everything an analysis depends on, so everything its cache
+// key must hold: two inputs that differ in any field never share an entry.
+type CacheInput struct {
+	// PromptVersion and Model: a new prompt or another model never serves
+	// an analysis made under the old one.
+	PromptVersion, Model string
+	// Owner scopes the entry to one person: the cache shares nothing across
+	// owners, so nobody can learn from a hit (no call, zero tokens, the
+	// speed of the answer) that someone else posted the same text.
+	Owner string
+	// Title, PostType and Content are the normalised conversation (or, for
+	// a part of a split one, the part's content).
+	Title, PostType, Content string
+}
+
+// CacheKey is the cache key of a finished analysis: SHA-256 over every
+// field of in, each length-prefixed so no two different inputs can produce
+// the same byte stream.
+func CacheKey(in CacheInput) string {
+	return digest("recall-bedrock-analysis", in.PromptVersion, in.Model, in.Owner, in.Title, in.PostType, in.Content)
+}
+
+// digest is the hex SHA-256 of fields, each prefixed with its length.
+func digest(fields ...string) string {
 	h := sha256.New()
-	for _, s := range []string{"recall-bedrock-analysis", promptVersion, modelID, title, postType, content} {
+	for _, s := range fields {
 		var n [8]byte
 		l := uint64(len(s))
 		for i := range n {

@@ -71,7 +71,7 @@ func (s *Service) handle(ctx context.Context, job Job) result {
 			"analysis failed: gave up after "+strconv.Itoa(c.Attempts-1)+" attempts that never finished (the worker stopped or timed out mid-analysis)"))
 	}
 	actx, cancel := context.WithTimeout(ctx, s.cfg.AnalyzeTimeout)
-	a, err := s.cfg.Analyzer.Analyze(actx, AnalysisInput{ConversationID: c.ID, Title: c.Title, PostType: c.PostType, Content: c.Content, CreatedAt: c.CreatedAt})
+	a, err := s.cfg.Analyzer.Analyze(actx, AnalysisInput{ConversationID: c.ID, Owner: c.Owner, Title: c.Title, PostType: c.PostType, Content: c.Content, CreatedAt: c.CreatedAt})
 	cancel()
 	if err != nil {
 		return s.settle(ctx, job, s.afterError(job, c.Attempts, err))
