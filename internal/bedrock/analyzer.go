@@ -52,6 +52,12 @@ const (
 	DefaultCacheEntries = 1024
 	// DefaultCacheTTL is how long a cached analysis is reused.
 	DefaultCacheTTL = 7 * 24 * time.Hour
+	// DefaultPartCacheTTL is how long the result of one part of a split
+	// conversation is kept for the retries of its run: longer than any run
+	// lasts (5 attempts with backoff capped at minutes, throttles waited
+	// out in the queue, a model whose access is pending for hours), shorter
+	// than DefaultCacheTTL, since only the run needs it.
+	DefaultPartCacheTTL = 24 * time.Hour
 )
 
 // Options configures an Analyzer. Every field has a working default.
@@ -75,6 +81,10 @@ type Options struct {
 	Cache Cache
 	// CacheTTL is how long a cached analysis is reused (DefaultCacheTTL).
 	CacheTTL time.Duration
+	// PartCacheTTL is how long each part's result of a split conversation
+	// is kept in Cache for the retries of its run (DefaultPartCacheTTL, and
+	// never longer than CacheTTL).
+	PartCacheTTL time.Duration
 	// Limiter paces calls; nil means none (NewLimiter with no quota: every
 	// call goes at once, and a throttled job is retried by the queue).
 	Limiter Limiter
@@ -103,6 +113,7 @@ type Analyzer struct {
 	maxParts int
 	cache    Cache
 	cacheTTL time.Duration
+	partTTL  time.Duration
 	limiter  Limiter
 	prices   map[string]Price
 	strict   bool
@@ -157,6 +168,10 @@ func New(client *bedrockruntime.Client, o Options) *Analyzer {
 	if o.CacheTTL <= 0 {
 		o.CacheTTL = DefaultCacheTTL
 	}
+	if o.PartCacheTTL <= 0 {
+		o.PartCacheTTL = DefaultPartCacheTTL
+	}
+	o.PartCacheTTL = min(o.PartCacheTTL, o.CacheTTL)
 	if o.Limiter == nil {
 		o.Limiter = NewLimiter(LimiterOptions{})
 	}
@@ -172,7 +187,7 @@ func New(client *bedrockruntime.Client, o Options) *Analyzer {
 	}
 	a := &Analyzer{
 		client: client, model: o.ModelID, region: o.Region, maxTok: o.MaxTokens,
-		budget: o.InputBudgetTokens, maxParts: o.MaxParts, cache: o.Cache, cacheTTL: o.CacheTTL,
+		budget: o.InputBudgetTokens, maxParts: o.MaxParts, cache: o.Cache, cacheTTL: o.CacheTTL, partTTL: o.PartCacheTTL,
 		limiter: o.Limiter, prices: o.Prices, strict: strict, burndown: outputBurndown(o.ModelID),
 		log: o.Logger, usage: o.Usage, started: time.Now().UTC(), byModel: map[string]*ModelTotals{},
 	}
@@ -235,12 +250,17 @@ func withoutStrict(cfg *types.ToolConfiguration) *types.ToolConfiguration {
 	return &out
 }
 
-// Analyze implements recall.Analyzer. An identical conversation seen before
-// is answered from the cache (no call, zero usage, Cached). Otherwise the
-// content is analysed in PlanCalls(EstimateTokens(content), budget) calls:
-// one for a conversation within the budget; for a longer one, one per part
-// plus one that combines the part summaries, with action items and keywords
-// merged and deduplicated.
+// Analyze implements recall.Analyzer. An identical conversation of the same
+// owner seen before is answered from the cache (no call, zero usage,
+// Cached). Otherwise the content is analysed in
+// PlanCalls(EstimateTokens(content), budget) calls: one for a conversation
+// within the budget; for a longer one, one per part plus one that combines
+// the part summaries, with action items and keywords merged and
+// deduplicated. Each part's result is cached for the run (PartCacheTTL), so
+// when a later call of a split conversation fails (a throttle, say) the
+// retry sends only the parts not yet answered: a part is billed once. The
+// analysis's Usage and Calls count every call it took, a part answered by
+// an earlier attempt included.
 //
 // Errors: ETHROTTLED (Bedrock or our own pacing says wait), EUNAVAILABLE
 // (Bedrock down, timed out, or replied outside the schema; retryable),
@@ -260,8 +280,9 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 	if content == "" {
 		return recall.Analysis{}, recall.Errorf(recall.EINVALID, "the conversation has no content to analyse")
 	}
-	key := CacheKey(CacheInput{PromptVersion: promptVersion, Model: a.model, Owner: norm.Owner,
-		Title: norm.Title, PostType: norm.PostType, Content: content})
+	ci := CacheInput{PromptVersion: promptVersion, Model: a.model, Owner: norm.Owner,
+		Title: norm.Title, PostType: norm.PostType, Content: content}
+	key := CacheKey(ci)
 	if hit, ok := a.cached(ctx, key); ok {
 		return hit, nil
 	}
@@ -274,17 +295,14 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 	summaries := make([]string, 0, len(parts))
 	var items, keywords [][]string
 	for i, p := range parts {
-		f, u, err := a.call(ctx, callSpec{
-			system: analyzeSystem, tool: analyzeTool, cfg: a.analyzeCfg, overhead: a.analyzeOverhead,
-			user: analyzeMessage(norm, p, i+1, len(parts)), lists: true, part: i + 1, parts: len(parts),
-		})
-		res.Usage, res.Calls = res.Usage.Add(u), res.Calls+1
+		r, err := a.part(ctx, norm, ci, p, i+1, len(parts))
+		res.Usage, res.Calls = res.Usage.Add(r.Usage), res.Calls+r.Calls
 		if err != nil {
 			return recall.Analysis{}, err
 		}
-		summaries = append(summaries, f.Summary)
-		items = append(items, f.ActionItems)
-		keywords = append(keywords, f.Keywords)
+		summaries = append(summaries, r.Summary)
+		items = append(items, r.ActionItems)
+		keywords = append(keywords, r.Keywords)
 	}
 	res.Summary = summaries[0]
 	if len(parts) > 1 {
@@ -309,6 +327,43 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 		a.log.WarnContext(ctx, "bedrock: cache put failed", "conversation_id", in.ConversationID, "error", err.Error())
 	}
 	return res, nil
+}
+
+// part analyses part i of n of a conversation (n == 1: all of it). A part
+// of a split conversation is first looked up in the cache, under PartKey,
+// and its result stored there for PartCacheTTL: an earlier attempt of the
+// run that got this far has paid for it, and it is returned with that
+// attempt's usage and call. The result carries only the part's fields,
+// usage and calls; a failed call's usage is returned with its error, since
+// it was billed.
+func (a *Analyzer) part(ctx context.Context, norm recall.AnalysisInput, ci CacheInput, content string, i, n int) (recall.Analysis, error) {
+	var key string
+	if n > 1 {
+		ci.Content = content
+		key = PartKey(ci, i, n)
+		hit, ok, err := a.cache.Get(ctx, key)
+		if err != nil {
+			a.log.WarnContext(ctx, "bedrock: part cache get failed", "conversation_id", norm.ConversationID, "part", i, "error", err.Error())
+		}
+		if ok {
+			a.log.DebugContext(ctx, "bedrock part from an earlier attempt", "conversation_id", norm.ConversationID, "part", i, "parts", n)
+			return hit, nil
+		}
+	}
+	f, u, err := a.call(ctx, callSpec{
+		system: analyzeSystem, tool: analyzeTool, cfg: a.analyzeCfg, overhead: a.analyzeOverhead,
+		user: analyzeMessage(norm, content, i, n), lists: true, part: i, parts: n,
+	})
+	if err != nil {
+		return recall.Analysis{Usage: u, Calls: 1}, err
+	}
+	r := recall.Analysis{Summary: f.Summary, ActionItems: f.ActionItems, Keywords: f.Keywords, Model: a.model, Usage: u, Calls: 1}
+	if key != "" {
+		if err := a.cache.Put(ctx, key, r, a.partTTL); err != nil {
+			a.log.WarnContext(ctx, "bedrock: part cache put failed", "conversation_id", norm.ConversationID, "part", i, "error", err.Error())
+		}
+	}
+	return r, nil
 }
 
 // cached answers from the cache, as a free analysis.

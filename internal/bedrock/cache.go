@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"sync"
 	"time"
 
@@ -47,6 +48,15 @@ type CacheInput struct {
 // the same byte stream.
 func CacheKey(in CacheInput) string {
 	return digest("recall-bedrock-analysis", in.PromptVersion, in.Model, in.Owner, in.Title, in.PostType, in.Content)
+}
+
+// PartKey is the cache key of the result of part i of n of a split
+// conversation, whose Content in is the part's: the same part at another
+// position, or of a conversation cut into another number of parts, is
+// another entry, since the model was told which part it read.
+func PartKey(in CacheInput, i, n int) string {
+	return digest("recall-bedrock-part", in.PromptVersion, in.Model, in.Owner, in.Title, in.PostType, in.Content,
+		strconv.Itoa(i), strconv.Itoa(n))
 }
 
 // digest is the hex SHA-256 of fields, each prefixed with its length.
