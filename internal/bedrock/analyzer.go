@@ -1,7 +1,8 @@
 // Package bedrock is Recall's Analyzer on Amazon Bedrock: one Converse call
 // per conversation that forces a tool whose JSON schema is the analysis
-// (summary, action items, keywords), validated and normalised before it is
-// returned. Around that call sit the pieces that make it cheap and safe to
+// (summary, action items with owner and deadline, keywords), validated and
+// normalised before it is returned; deadlines are resolved by Recall, not
+// the model. Around that call sit the pieces that make it cheap and safe to
 // run at volume: a content-addressed cache (identical conversations cost no
 // tokens), a limiter that paces calls under the account's requests- and
 // tokens-per-minute quotas, splitting of conversations too long for one
@@ -28,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
+	"recall/internal/duedate"
 	"recall/internal/recall"
 )
 
@@ -81,6 +83,11 @@ type Options struct {
 	Cache Cache
 	// CacheTTL is how long a cached analysis is reused (DefaultCacheTTL).
 	CacheTTL time.Duration
+	// Dates says how due dates are read: the location whose days the
+	// conversation's creation time falls on (RECALL_TIMEZONE; nil is UTC)
+	// and the order of numeric dates. The model returns each item's
+	// deadline as written ("next Friday"); duedate resolves it.
+	Dates duedate.Options
 	// PartCacheTTL is how long each part's result of a split conversation
 	// is kept in Cache for the retries of its run (DefaultPartCacheTTL, and
 	// never longer than CacheTTL).
@@ -114,6 +121,7 @@ type Analyzer struct {
 	cache    Cache
 	cacheTTL time.Duration
 	partTTL  time.Duration
+	dates    duedate.Options
 	limiter  Limiter
 	prices   map[string]Price
 	strict   bool
@@ -187,7 +195,7 @@ func New(client *bedrockruntime.Client, o Options) *Analyzer {
 	}
 	a := &Analyzer{
 		client: client, model: o.ModelID, region: o.Region, maxTok: o.MaxTokens,
-		budget: o.InputBudgetTokens, maxParts: o.MaxParts, cache: o.Cache, cacheTTL: o.CacheTTL, partTTL: o.PartCacheTTL,
+		budget: o.InputBudgetTokens, maxParts: o.MaxParts, cache: o.Cache, cacheTTL: o.CacheTTL, partTTL: o.PartCacheTTL, dates: o.Dates,
 		limiter: o.Limiter, prices: o.Prices, strict: strict, burndown: outputBurndown(o.ModelID),
 		log: o.Logger, usage: o.Usage, started: time.Now().UTC(), byModel: map[string]*ModelTotals{},
 	}
@@ -256,7 +264,10 @@ func withoutStrict(cfg *types.ToolConfiguration) *types.ToolConfiguration {
 // PlanCalls(EstimateTokens(content), budget) calls: one for a conversation
 // within the budget; for a longer one, one per part plus one that combines
 // the part summaries, with action items and keywords merged and
-// deduplicated. Each part's result is cached for the run (PartCacheTTL), so
+// deduplicated. Action items come back as strings (ActionItems) and
+// structured (Items), their due phrases resolved against in.CreatedAt
+// (resolveItems), which is why the cache key holds that day. Each part's
+// result is cached for the run (PartCacheTTL), so
 // when a later call of a split conversation fails (a throttle, say) the
 // retry sends only the parts not yet answered: a part is billed once. The
 // analysis's Usage and Calls count every call it took, a part answered by
@@ -275,13 +286,14 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 		Owner:          in.Owner,
 		Title:          normaliseLine(in.Title),
 		PostType:       normaliseLine(in.PostType),
+		CreatedAt:      in.CreatedAt,
 	}
 	content := normaliseContent(in.Content)
 	if content == "" {
 		return recall.Analysis{}, recall.Errorf(recall.EINVALID, "the conversation has no content to analyse")
 	}
 	ci := CacheInput{PromptVersion: promptVersion, Model: a.model, Owner: norm.Owner,
-		Title: norm.Title, PostType: norm.PostType, Content: content}
+		Dates: datesKey(in.CreatedAt, a.dates), Title: norm.Title, PostType: norm.PostType, Content: content}
 	key := CacheKey(ci)
 	if hit, ok := a.cached(ctx, key); ok {
 		return hit, nil
@@ -293,7 +305,8 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 	}
 	res := recall.Analysis{Model: a.model}
 	summaries := make([]string, 0, len(parts))
-	var items, keywords [][]string
+	var lines, keywords [][]string
+	var items [][]recall.ActionItem
 	for i, p := range parts {
 		r, err := a.part(ctx, norm, ci, p, i+1, len(parts))
 		res.Usage, res.Calls = res.Usage.Add(r.Usage), res.Calls+r.Calls
@@ -301,7 +314,8 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 			return recall.Analysis{}, err
 		}
 		summaries = append(summaries, r.Summary)
-		items = append(items, r.ActionItems)
+		lines = append(lines, r.ActionItems)
+		items = append(items, r.Items)
 		keywords = append(keywords, r.Keywords)
 	}
 	res.Summary = summaries[0]
@@ -316,7 +330,8 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 		}
 		res.Summary = f.Summary
 	}
-	res.ActionItems = normaliseItems(concat(items), MaxActionItems)
+	res.ActionItems = normaliseItems(concat(lines), MaxActionItems)
+	res.Items = mergeActionItems(items, MaxActionItems)
 	res.Keywords = mergeKeywords(keywords, MaxKeywords)
 
 	a.mu.Lock()
@@ -357,7 +372,8 @@ func (a *Analyzer) part(ctx context.Context, norm recall.AnalysisInput, ci Cache
 	if err != nil {
 		return recall.Analysis{Usage: u, Calls: 1}, err
 	}
-	r := recall.Analysis{Summary: f.Summary, ActionItems: f.ActionItems, Keywords: f.Keywords, Model: a.model, Usage: u, Calls: 1}
+	r := recall.Analysis{Summary: f.Summary, ActionItems: f.ActionItems, Keywords: f.Keywords, Model: a.model, Usage: u, Calls: 1,
+		Items: resolveItems(f.Items, content, norm.CreatedAt, a.dates)}
 	if key != "" {
 		if err := a.cache.Put(ctx, key, r, a.partTTL); err != nil {
 			a.log.WarnContext(ctx, "bedrock: part cache put failed", "conversation_id", norm.ConversationID, "part", i, "error", err.Error())

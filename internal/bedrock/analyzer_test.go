@@ -278,7 +278,10 @@ func TestRepliesOutsideTheSchemaAreRetryableFailures(t *testing.T) {
 		{"no tool call", bedrocktest.Text("Roses are red."), "no toolUse block for record_analysis in the reply (stopReason end_turn)"},
 		{"summary missing", bedrocktest.ToolInput(`{"action_items": [], "keywords": []}`), "summary is missing"},
 		{"summary wrong type", bedrocktest.ToolInput(`{"summary": ["a"], "action_items": [], "keywords": []}`), "summary is an array, not a string"},
-		{"items wrong type", bedrocktest.ToolInput(`{"summary": "S.", "action_items": "call Bob", "keywords": []}`), "action_items is a string, not an array of strings"},
+		{"items wrong type", bedrocktest.ToolInput(`{"summary": "S.", "action_items": "call Bob", "keywords": []}`), "action_items is a string, not an array of objects"},
+		{"items missing", bedrocktest.ToolInput(`{"summary": "S.", "keywords": []}`), "action_items is missing"},
+		{"item owner missing", bedrocktest.ToolInput(`{"summary": "S.", "action_items": [{"text": "Call Bob", "due_text": ""}], "keywords": []}`), "action_items[0].owner is missing"},
+		{"keywords missing", bedrocktest.ToolInput(`{"summary": "S.", "action_items": []}`), "keywords is missing"},
 		{"keyword wrong type", bedrocktest.ToolInput(`{"summary": "S.", "action_items": [], "keywords": [1]}`), "keywords[0] is a number, not a string"},
 		{"cut off at maxTokens", bedrocktest.Truncated(`{"summary": "The team agreed"}`), "the reply was cut off at maxTokens"},
 	}

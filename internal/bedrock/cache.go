@@ -41,13 +41,19 @@ type CacheInput struct {
 	// Title, PostType and Content are the normalised conversation (or, for
 	// a part of a split one, the part's content).
 	Title, PostType, Content string
+	// Dates is the day relative due dates count from (the conversation's
+	// creation day where it was posted) and how dates are read: an entry
+	// holds due dates resolved against that day ("by Friday" is a date),
+	// so a conversation posted on another day, whose Friday is another,
+	// never reuses it.
+	Dates string
 }
 
 // CacheKey is the cache key of a finished analysis: SHA-256 over every
 // field of in, each length-prefixed so no two different inputs can produce
 // the same byte stream.
 func CacheKey(in CacheInput) string {
-	return digest("recall-bedrock-analysis", in.PromptVersion, in.Model, in.Owner, in.Title, in.PostType, in.Content)
+	return digest("recall-bedrock-analysis", in.PromptVersion, in.Model, in.Owner, in.Dates, in.Title, in.PostType, in.Content)
 }
 
 // PartKey is the cache key of the result of part i of n of a split
@@ -55,7 +61,7 @@ func CacheKey(in CacheInput) string {
 // position, or of a conversation cut into another number of parts, is
 // another entry, since the model was told which part it read.
 func PartKey(in CacheInput, i, n int) string {
-	return digest("recall-bedrock-part", in.PromptVersion, in.Model, in.Owner, in.Title, in.PostType, in.Content,
+	return digest("recall-bedrock-part", in.PromptVersion, in.Model, in.Owner, in.Dates, in.Title, in.PostType, in.Content,
 		strconv.Itoa(i), strconv.Itoa(n))
 }
 
@@ -158,6 +164,25 @@ func cloneAnalysis(a recall.Analysis) recall.Analysis {
 	}
 	if a.Keywords != nil {
 		a.Keywords = append([]string{}, a.Keywords...)
+	}
+	if a.Items != nil {
+		items := make([]recall.ActionItem, len(a.Items))
+		for i, it := range a.Items {
+			if it.Owner != nil {
+				o := *it.Owner
+				it.Owner = &o
+			}
+			if it.Due != nil {
+				d := *it.Due
+				it.Due = &d
+			}
+			if it.DoneAt != nil {
+				t := *it.DoneAt
+				it.DoneAt = &t
+			}
+			items[i] = it
+		}
+		a.Items = items
 	}
 	return a
 }

@@ -78,6 +78,7 @@ func TestCacheKeySeparatesInputs(t *testing.T) {
 		"content": change(func(c *CacheInput) { c.Content = "content2" }),
 		"shifted": change(func(c *CacheInput) { c.Title, c.PostType = "tp", "" }),
 		"no one":  change(func(c *CacheInput) { c.Owner = "" }),
+		"day":     change(func(c *CacheInput) { c.Dates = "2026-03-11 UTC " }),
 	} {
 		if k == base {
 			t.Errorf("%s change kept the key", name)

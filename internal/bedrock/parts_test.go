@@ -41,6 +41,17 @@ func partOf(r *bedrocktest.Request) string {
 	return "whole"
 }
 
+// inParts is the shortest conversation of turns that takes n parts under
+// budget.
+func inParts(n, budget int) string {
+	for k := 1; ; k++ {
+		content := turns(k)
+		if parts, _ := bedrock.PlanCalls(bedrock.EstimateTokens(content), budget); parts == n {
+			return content
+		}
+	}
+}
+
 // TestThrottledPartIsBilledOnce: a conversation split into 4 parts whose
 // part 2 is throttled 8 times is retried (here by two workers sharing one
 // cache, as they share Redis) until it goes through. Each retry sends only
@@ -50,13 +61,7 @@ func partOf(r *bedrocktest.Request) string {
 func TestThrottledPartIsBilledOnce(t *testing.T) {
 	t.Parallel()
 	const budget = 100
-	content := ""
-	for n := 1; ; n++ { // the shortest conversation that takes four parts
-		content = turns(n)
-		if parts, _ := bedrock.PlanCalls(bedrock.EstimateTokens(content), budget); parts == 4 {
-			break
-		}
-	}
+	content := inParts(4, budget)
 	s := bedrocktest.NewServer(t, bedrocktest.Options{})
 	var mu sync.Mutex
 	sent := map[string]int{}
