@@ -113,11 +113,15 @@ func (s *Service) afterError(job Job, attempt int, aerr error) settlement {
 	next := job
 	switch {
 	case ErrorCode(aerr) == ETHROTTLED:
-		// Come back no sooner than the limiter says a call could go out
-		// (spread by a quarter, so paced jobs do not return as one herd);
-		// without this a paced job would cycle through the queue at the
-		// base backoff, two store writes a turn, while no call is made.
-		delay := s.Backoff(1)
+		// A throttle says "not this second", not "something is wrong": come
+		// back after a quarter of the first backoff (0.25-0.5 s with the
+		// default RetryBase of 2 s), so a run that meets a few throttles in
+		// a row is not left seconds behind the rest of the queue. Come back
+		// no sooner than the limiter says a call could go out (spread by a
+		// quarter, so paced jobs do not return as one herd); without this
+		// a paced job would cycle through the queue, two store writes a
+		// turn, while no call is made.
+		delay := s.Backoff(1) / 4
 		if hint := RetryAfter(aerr); hint > 0 {
 			delay = max(delay, min(hint, time.Hour)+rand.N(hint/4+1))
 		}
