@@ -267,11 +267,10 @@ func withoutStrict(cfg *types.ToolConfiguration) *types.ToolConfiguration {
 // deduplicated. Action items come back as strings (ActionItems) and
 // structured (Items), their due phrases resolved against in.CreatedAt
 // (resolveItems), which is why the cache key holds that day. Each part's
-// result is cached for the run (PartCacheTTL), so
-// when a later call of a split conversation fails (a throttle, say) the
-// retry sends only the parts not yet answered: a part is billed once. The
-// analysis's Usage and Calls count every call it took, a part answered by
-// an earlier attempt included.
+// result is cached for the run (PartCacheTTL), so when a later call of a
+// split conversation fails (a throttle, say) the retry sends only the parts
+// not yet answered: a part is billed once. The analysis's Usage and Calls
+// count every call it took, a part answered by an earlier attempt included.
 //
 // Errors: ETHROTTLED (Bedrock or our own pacing says wait), EUNAVAILABLE
 // (Bedrock down, timed out, or replied outside the schema; retryable),
