@@ -60,11 +60,10 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(View(c))
+	body, err := marshal(View(c))
 	if err != nil {
 		return fmt.Errorf("httpapi: encode %s: %w", id, err)
 	}
-	body = append(body, '\n')
 	tag := etag(body)
 	w.Header().Set("ETag", tag)
 	if notModified(r, tag) {
@@ -89,46 +88,64 @@ func (a *api) reprocess(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// list serves GET /api/conversations?limit=&cursor=.
+// list serves GET /api/conversations?limit=&cursor=. Items carry a preview
+// of their content (ListView), and the page is cut where it would outgrow
+// MaxListBytes, before it is encoded, with a cursor to the rest: one read
+// of the store and one encoding, whatever the conversations hold.
 func (a *api) list(w http.ResponseWriter, r *http.Request) error {
+	limit, cursor, err := listQuery(r)
+	if err != nil {
+		return err
+	}
+	page, err := a.svc.List(r.Context(), owner(r), limit, cursor)
+	if err != nil {
+		return err
+	}
+	items := make([]ListItem, 0, len(page.Items))
+	size := listEnvelopeBytes
+	for _, c := range page.Items {
+		item := ListView(c)
+		b, err := marshal(item)
+		if err != nil {
+			return fmt.Errorf("httpapi: encode %s: %w", c.ID, err)
+		}
+		// Lambda cannot return more than 6 MB; the first item always goes,
+		// so a client always moves forward.
+		if len(items) > 0 && size+len(b) > a.opts.MaxListBytes {
+			page = page.Cut(len(items))
+			break
+		}
+		size += len(b)
+		items = append(items, item)
+	}
+	out := ConversationList{Items: items}
+	if page.NextCursor != "" {
+		out.NextCursor = new(page.NextCursor)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// listEnvelopeBytes bounds what a list answer adds to its items: the
+// braces, the field names and a cursor (a ULID and a 16-byte MAC in
+// base64, 56 characters).
+const listEnvelopeBytes = 128
+
+// listQuery reads the list's limit and cursor.
+func listQuery(r *http.Request) (limit int, cursor string, err error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return recall.Errorf(recall.EINVALID, "The query string is malformed: %s.", recall.Truncate(err.Error(), 100))
+		return 0, "", recall.Errorf(recall.EINVALID, "The query string is malformed: %s.", recall.Truncate(err.Error(), 100))
 	}
-	limit := recall.DefaultPageSize
+	limit = recall.DefaultPageSize
 	if q.Has("limit") {
 		n, err := strconv.Atoi(q.Get("limit"))
 		if err != nil || n < 1 || n > recall.MaxPageSize {
-			return recall.Errorf(recall.EINVALID, "limit must be an integer from 1 to %d, not %q.", recall.MaxPageSize, recall.Truncate(q.Get("limit"), 20))
+			return 0, "", recall.Errorf(recall.EINVALID, "limit must be an integer from 1 to %d, not %q.", recall.MaxPageSize, recall.Truncate(q.Get("limit"), 20))
 		}
 		limit = n
 	}
-	cursor := q.Get("cursor")
-	for {
-		page, err := a.svc.List(r.Context(), owner(r), limit, cursor)
-		if err != nil {
-			return err
-		}
-		out := ConversationList{Items: make([]Conversation, 0, len(page.Items))}
-		for _, c := range page.Items {
-			out.Items = append(out.Items, View(c))
-		}
-		if page.NextCursor != "" {
-			out.NextCursor = new(page.NextCursor)
-		}
-		body, err := json.Marshal(out)
-		if err != nil {
-			return fmt.Errorf("httpapi: encode list: %w", err)
-		}
-		// A page of long conversations can outgrow what Lambda may return;
-		// ask again for fewer so the service issues a cursor to the rest.
-		if len(body) > a.opts.MaxListBytes && len(page.Items) > 1 {
-			limit = len(page.Items) / 2
-			continue
-		}
-		writeRaw(w, http.StatusOK, append(body, '\n'))
-		return nil
-	}
+	return limit, q.Get("cursor"), nil
 }
 
 // health serves GET /api/health, which needs no credentials. A failing

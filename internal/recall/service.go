@@ -267,6 +267,20 @@ func (s *Service) Get(ctx context.Context, owner, id string) (*Conversation, err
 type Page struct {
 	Items      []*Conversation
 	NextCursor string
+	// cursor signs a cursor to the items after the given ID, for Cut.
+	cursor func(after string) string
+}
+
+// Cut returns the page's first n items (at least one) with a cursor to
+// the rest, so a caller that finds a page too large to answer with can
+// serve part of it without reading the store again. A page of n items or
+// fewer is returned as it is.
+func (p Page) Cut(n int) Page {
+	n = max(n, 1)
+	if n >= len(p.Items) || p.cursor == nil {
+		return p
+	}
+	return Page{Items: p.Items[:n], NextCursor: p.cursor(p.Items[n-1].ID), cursor: p.cursor}
 }
 
 // List returns a page of owner's conversations, newest first. cursor is one
@@ -289,9 +303,9 @@ func (s *Service) List(ctx context.Context, owner string, limit int, cursor stri
 	if err != nil {
 		return Page{}, storeErr(err, "list conversations")
 	}
-	p := Page{Items: items}
+	p := Page{Items: items, cursor: func(after string) string { return s.encodeCursor(owner, after) }}
 	if more && len(items) > 0 {
-		p.NextCursor = s.encodeCursor(owner, items[len(items)-1].ID)
+		p.NextCursor = p.cursor(items[len(items)-1].ID)
 	}
 	return p, nil
 }
