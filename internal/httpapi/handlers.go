@@ -10,17 +10,107 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"recall/internal/recall"
 )
 
 // createBody is the JSON a client posts. Unknown fields are refused so a
 // typo ("contents") fails loudly instead of creating an empty conversation.
+// Each field stays raw JSON until request has checked it: encoding/json
+// turns invalid UTF-8 into U+FFFD without a word, and a conversation must
+// be stored as it was sent or refused.
 type createBody struct {
-	Content  string `json:"content"`
-	PostType string `json:"post_type"`
-	Title    string `json:"title"`
-	Priority string `json:"priority"`
+	Content  json.RawMessage `json:"content"`
+	PostType json.RawMessage `json:"post_type"`
+	Title    json.RawMessage `json:"title"`
+	Priority json.RawMessage `json:"priority"`
+}
+
+// request checks and decodes each field of b, naming the field at fault.
+func (b createBody) request() (recall.CreateRequest, error) {
+	var req recall.CreateRequest
+	var priority string
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  *string
+	}{
+		{"content", b.Content, &req.Content}, {"post_type", b.PostType, &req.PostType},
+		{"title", b.Title, &req.Title}, {"priority", b.Priority, &priority},
+	} {
+		if err := decodeString(f.name, f.raw, f.dst); err != nil {
+			return req, err
+		}
+	}
+	req.Priority = recall.Priority(priority)
+	return req, nil
+}
+
+// decodeString decodes raw, the value of field name, into dst (null and
+// absent leave it empty). A value that is not valid Unicode, as invalid
+// UTF-8 or as an escaped surrogate without its pair, is refused rather
+// than stored with U+FFFD in its place.
+func decodeString(name string, raw json.RawMessage, dst *string) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	if at := invalidUnicodeAt(raw); at >= 0 {
+		return recall.Errorf(recall.EINVALID, "Field %q is not valid UTF-8 text (at byte %d of its value); send it encoded as UTF-8.", name, at)
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			return recall.Errorf(recall.EINVALID, "Field %q must be a %s, not %s.", name, typ.Type, typ.Value)
+		}
+		return recall.Wrap(err, recall.EINVALID, fmt.Sprintf("Field %q could not be read.", name))
+	}
+	return nil
+}
+
+// invalidUnicodeAt returns the offset in raw, a JSON value the decoder has
+// already found well-formed, of the first byte that is not valid UTF-8 or
+// the first \u escape of a surrogate without its pair; -1 when there is
+// none.
+func invalidUnicodeAt(raw []byte) int {
+	for i := 0; i < len(raw); {
+		switch c := raw[i]; {
+		case c == '\\' && i+5 < len(raw) && raw[i+1] == 'u':
+			r := hex4(raw[i+2 : i+6])
+			if !utf16.IsSurrogate(r) {
+				i += 6
+				continue
+			}
+			if r < 0xdc00 && i+11 < len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u' {
+				if lo := hex4(raw[i+8 : i+12]); lo >= 0xdc00 && lo <= 0xdfff {
+					i += 12
+					continue
+				}
+			}
+			return i
+		case c == '\\':
+			i += 2
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, n := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && n == 1 {
+				return i
+			}
+			i += n
+		}
+	}
+	return -1
+}
+
+// hex4 reads the four hex digits of a \u escape (-1 if they are not).
+func hex4(b []byte) rune {
+	n, err := strconv.ParseUint(string(b), 16, 32)
+	if err != nil {
+		return -1
+	}
+	return rune(n)
 }
 
 // create serves POST /api/conversations.
@@ -32,12 +122,14 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &body, a.opts.MaxBodyBytes); err != nil {
 		return err
 	}
+	req, err := body.request()
+	if err != nil {
+		return err
+	}
 	// Header values are joined back: a key may itself contain commas, and
 	// some proxies (the Lambda adapter among them) split on them.
 	key := strings.Join(r.Header.Values("Idempotency-Key"), ",")
-	c, replayed, err := a.svc.Create(r.Context(), owner(r), recall.CreateRequest{
-		Content: body.Content, PostType: body.PostType, Title: body.Title, Priority: recall.Priority(body.Priority),
-	}, key)
+	c, replayed, err := a.svc.Create(r.Context(), owner(r), req, key)
 	if err != nil {
 		return err
 	}

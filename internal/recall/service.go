@@ -165,8 +165,8 @@ func (r *CreateRequest) normalize() error {
 	if n := utf8.RuneCountInString(r.Title); n > MaxTitleChars {
 		return Errorf(EINVALID, "title is %d characters; the limit is %d", n, MaxTitleChars)
 	}
-	if strings.ContainsFunc(r.Title, unicode.IsControl) {
-		return Errorf(EINVALID, "title must not contain control characters")
+	if strings.ContainsFunc(r.Title, forbiddenInTitle) {
+		return Errorf(EINVALID, "title must not contain control characters other than tab, newline and carriage return")
 	}
 	if r.Priority == "" {
 		r.Priority = PriorityDefault
@@ -175,6 +175,13 @@ func (r *CreateRequest) normalize() error {
 		return Errorf(EINVALID, "priority must be one of high, default, low")
 	}
 	return nil
+}
+
+// forbiddenInTitle reports the characters a title may not hold: control
+// characters, except the tab, newline and carriage return of a title
+// pasted from a document.
+func forbiddenInTitle(c rune) bool {
+	return unicode.IsControl(c) && c != '\t' && c != '\n' && c != '\r'
 }
 
 func (r *CreateRequest) fingerprint() string {
