@@ -15,6 +15,7 @@ import (
 
 	"recall/internal/bedrock"
 	"recall/internal/bedrock/bedrocktest"
+	"recall/internal/ratelimit"
 	"recall/internal/recall"
 	"recall/internal/redisq"
 	"recall/internal/testenv"
@@ -50,18 +51,18 @@ func (s *syncBuffer) String() string {
 
 // countingState counts the calls that reach the shared state.
 type countingState struct {
-	bedrock.LimiterState
+	ratelimit.State
 	n atomic.Int64
 }
 
 func (c *countingState) Load(ctx context.Context, key string) ([]byte, error) {
 	c.n.Add(1)
-	return c.LimiterState.Load(ctx, key)
+	return c.State.Load(ctx, key)
 }
 
 func (c *countingState) CompareAndSwap(ctx context.Context, key string, old, v []byte, ttl time.Duration) (bool, error) {
 	c.n.Add(1)
-	return c.LimiterState.CompareAndSwap(ctx, key, old, v, ttl)
+	return c.State.CompareAndSwap(ctx, key, old, v, ttl)
 }
 
 // TestFallbackState: while Redis fails, the limiter's state lives in the
@@ -71,7 +72,7 @@ func TestFallbackState(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartRedis(t, testenv.WithAppendOnly())
 	rs := redisq.NewState(redisClient(t, srv.URL()), "fallback")
-	shared := &countingState{LimiterState: rs}
+	shared := &countingState{State: rs}
 	var logs syncBuffer
 	clock := testenv.NewClock()
 	f := newFallbackState(shared, slog.New(slog.NewTextHandler(&logs, nil)))
