@@ -40,7 +40,7 @@ func TestFromLookupDefaults(t *testing.T) {
 				Worker: Worker{MaxAttempts: 5, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute,
 					AnalyzeTimeout: 30 * time.Second, Visibility: 60 * time.Second,
 					StaleAfter: 15 * time.Second, SweepEvery: 5 * time.Second, Concurrency: 8},
-				Log:  Log{Format: "auto", Level: slog.LevelInfo},
+				Log:     Log{Format: "auto", Level: slog.LevelInfo},
 				Auth:    Auth{CursorKey: tt.env["RECALL_CURSOR_KEY"]},
 				Web:     Web{TokenUse: "access"},
 				Metrics: Metrics{Addr: DefaultMetricsAddr, Optional: true},
