@@ -34,6 +34,7 @@ const fallbackRetry = 5 * time.Second
 // Bedrock throttles them (which empties each worker's buckets), and each
 // owner may get a burst per process.
 type fallbackState struct {
+	what          string // whose state, for the log: "pacing" or "per-owner limits"
 	shared, local ratelimit.State
 	retry         time.Duration
 	now           func() time.Time
@@ -44,11 +45,11 @@ type fallbackState struct {
 	downUntil time.Time
 }
 
-func newFallbackState(shared ratelimit.State, log *slog.Logger) *fallbackState {
+func newFallbackState(what string, shared ratelimit.State, log *slog.Logger) *fallbackState {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &fallbackState{shared: shared, local: ratelimit.NewMemoryState(), retry: fallbackRetry, now: time.Now, log: log}
+	return &fallbackState{what: what, shared: shared, local: ratelimit.NewMemoryState(), retry: fallbackRetry, now: time.Now, log: log}
 }
 
 // Load implements ratelimit.State.
@@ -101,7 +102,7 @@ func (f *fallbackState) failed(ctx context.Context, err error) {
 	f.down, f.downUntil = true, f.now().Add(f.retry)
 	f.mu.Unlock()
 	if !was {
-		f.log.WarnContext(ctx, "pacing state unreachable in Redis; pacing in-process until it answers",
+		f.log.WarnContext(ctx, f.what+" state unreachable in Redis; limiting in-process until it answers",
 			"retry_in", f.retry.String(), "error", err.Error())
 	}
 }
@@ -113,7 +114,7 @@ func (f *fallbackState) recovered(ctx context.Context) {
 	f.down = false
 	f.mu.Unlock()
 	if was {
-		f.log.InfoContext(ctx, "pacing state back on Redis")
+		f.log.InfoContext(ctx, f.what+" state back on Redis")
 	}
 }
 

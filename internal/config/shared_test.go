@@ -75,7 +75,7 @@ func TestFallbackState(t *testing.T) {
 	shared := &countingState{State: rs}
 	var logs syncBuffer
 	clock := testenv.NewClock()
-	f := newFallbackState(shared, slog.New(slog.NewTextHandler(&logs, nil)))
+	f := newFallbackState("pacing", shared, slog.New(slog.NewTextHandler(&logs, nil)))
 	f.now = clock.Now
 	ctx := context.Background()
 	load := func() string {
@@ -118,7 +118,7 @@ func TestFallbackState(t *testing.T) {
 	if v := load(); v != "local" || shared.n.Load() != tried+1 {
 		t.Errorf("after five seconds: Load = %q with %d tries of Redis, want local after one", v, shared.n.Load()-tried)
 	}
-	if n := strings.Count(logs.String(), "pacing in-process"); n != 1 {
+	if n := strings.Count(logs.String(), "limiting in-process"); n != 1 {
 		t.Errorf("%d warnings for one outage, want 1:\n%s", n, logs.String())
 	}
 
@@ -146,7 +146,7 @@ func TestLimitersShareARedisBudget(t *testing.T) {
 	c := redisClient(t, srv.URL())
 	worker := func() *bedrock.RateLimiter {
 		return bedrock.NewLimiter(bedrock.LimiterOptions{RequestsPerMinute: 60, Model: "m",
-			State: newFallbackState(redisq.NewState(redisClient(t, srv.URL()), "share"), nil), Now: clock.Now})
+			State: newFallbackState("pacing", redisq.NewState(redisClient(t, srv.URL()), "share"), nil), Now: clock.Now})
 	}
 	a, b := worker(), worker()
 	ctx := context.Background()

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"time"
 
 	"recall/internal/recall"
 )
@@ -20,6 +22,7 @@ var statuses = map[string]int{
 	recall.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	recall.EMEDIA:        http.StatusUnsupportedMediaType,
 	recall.ETHROTTLED:    http.StatusTooManyRequests,
+	recall.ERATELIMITED:  http.StatusTooManyRequests,
 	recall.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	recall.EINTERNAL:     http.StatusInternalServerError,
 }
@@ -33,8 +36,19 @@ func Status(code string) int {
 	return http.StatusInternalServerError
 }
 
-// RetryAfterSeconds is what 429 and 503 answers ask clients to wait.
+// RetryAfterSeconds is what 429 and 503 answers ask clients to wait when
+// the error does not say (recall.Error.RetryAfter).
 const RetryAfterSeconds = "5"
+
+// retryAfter is the Retry-After header for err: the whole seconds (rounded
+// up) its RetryAfter names, or RetryAfterSeconds.
+func retryAfter(err error) string {
+	d := recall.RetryAfter(err)
+	if d <= 0 {
+		return RetryAfterSeconds
+	}
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}
 
 // ErrorBody is the JSON shape of every error answer.
 type ErrorBody struct {
@@ -78,7 +92,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			h.Set("WWW-Authenticate", `Bearer realm="recall", error="invalid_token"`)
 		}
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		h.Set("Retry-After", RetryAfterSeconds)
+		h.Set("Retry-After", retryAfter(err))
 	}
 	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
 }

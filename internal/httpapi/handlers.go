@@ -113,8 +113,12 @@ func hex4(b []byte) rune {
 	return rune(n)
 }
 
-// create serves POST /api/conversations.
+// create serves POST /api/conversations. The per-owner limits come
+// first, so a client over them is refused before its body is read.
 func (a *api) create(w http.ResponseWriter, r *http.Request) error {
+	if err := a.svc.Admit(r.Context(), owner(r)); err != nil {
+		return err
+	}
 	if err := checkContentType(r); err != nil {
 		return err
 	}
@@ -172,6 +176,9 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) error {
 func (a *api) reprocess(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	setConversation(r, id)
+	if err := a.svc.Admit(r.Context(), owner(r)); err != nil {
+		return err
+	}
 	c, err := a.svc.Reprocess(r.Context(), owner(r), id)
 	if err != nil {
 		return err

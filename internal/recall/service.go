@@ -63,6 +63,10 @@ type Config struct {
 	// whose workers do not poll (Lambda) can start processing at once
 	// instead of at the next scheduled drain.
 	Nudger Nudger
+	// Limiter, if set, holds each owner to the per-owner limits: Admit
+	// asks it before a client's create or reprocess, and the worker tells
+	// it what each finished analysis spent. Nil: no limits.
+	Limiter Limiter
 }
 
 // Nudger starts processing of a freshly enqueued job somewhere else. A
