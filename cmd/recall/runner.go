@@ -156,7 +156,10 @@ func (r *runner) start(ctx context.Context) {
 		r.serveDone = make(chan error, 1)
 		go func() { r.serveDone <- r.srv.Serve(r.ln); r.stop() }()
 	} else {
-		r.log.InfoContext(ctx, "recall worker running", append([]any{"consumer", cfg.ConsumerName()}, cfg.LogAttrs()...)...)
+		// The queue logs the consumer name it holds once its first receive
+		// claims one: this name, or this name with a suffix while a live
+		// process holds it.
+		r.log.InfoContext(ctx, "recall worker running", append([]any{"consumer_asked_for", cfg.ConsumerName()}, cfg.LogAttrs()...)...)
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.stopWorker = cancel

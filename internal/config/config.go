@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"recall/internal/bedrock"
+	"recall/internal/recall"
 )
 
 // Mode says who is running: the local runner or a Lambda function. The two
@@ -65,7 +66,7 @@ type Store struct {
 type Redis struct {
 	URL      string // REDIS_URL: redis:// or rediss:// selects the Redis queue
 	Cluster  bool   // RECALL_REDIS_CLUSTER: use the cluster client (ElastiCache Serverless)
-	Consumer string // RECALL_CONSUMER: this worker's name in the Redis consumer group
+	Consumer string // RECALL_CONSUMER: the name this worker asks for in the Redis consumer group
 }
 
 // Analyzer selects the analyzer.
@@ -95,6 +96,10 @@ type Worker struct {
 	StaleAfter     time.Duration // RECALL_STALE_AFTER (15s)
 	SweepEvery     time.Duration // RECALL_SWEEP_EVERY (5s)
 	Concurrency    int           // RECALL_CONCURRENCY (8)
+	// FairShare is RECALL_FAIR_SHARE (recall.DefaultFairShare): how many
+	// outstanding jobs one owner has before the rest of theirs wait behind
+	// everyone else's. It takes effect where jobs are enqueued and retried.
+	FairShare int
 	// ProcessFunction is RECALL_PROCESS_FUNCTION: the Lambda function the
 	// create function nudges after each enqueue.
 	ProcessFunction string
@@ -258,6 +263,7 @@ func readWorker(e *env, a Analyzer) Worker {
 		StaleAfter:      e.dur("RECALL_STALE_AFTER", 15*time.Second),
 		SweepEvery:      e.dur("RECALL_SWEEP_EVERY", 5*time.Second),
 		Concurrency:     e.num("RECALL_CONCURRENCY", 8),
+		FairShare:       e.num("RECALL_FAIR_SHARE", recall.DefaultFairShare),
 		ProcessFunction: e.get("RECALL_PROCESS_FUNCTION", ""),
 	}
 	w.Visibility = e.dur("RECALL_VISIBILITY_TIMEOUT", w.AnalyzeTimeout+30*time.Second)
@@ -355,13 +361,15 @@ func readWeb(e *env) Web {
 	return w
 }
 
-// ConsumerName is this process's name in the Redis consumer group. A
-// restarted `recall serve` must come back under the same name so it takes
-// its unacknowledged jobs back at once instead of waiting out the visibility
-// timeout, and two live processes must never share one: locally the name is
-// the host plus the data directory (which only one runner can hold open);
-// in Lambda every container gets a fresh random name, since a container
-// never restarts and its jobs are reclaimed after the visibility timeout.
+// ConsumerName is the name this process asks for in the Redis consumer
+// group. A restarted `recall serve` asks for the same name so it takes its
+// unacknowledged jobs back at once instead of waiting for another worker to
+// reclaim them: locally the name is the host plus the data directory; in
+// Lambda every container asks for a fresh random name, since a container
+// never restarts. The queue, not this name, keeps two live processes apart:
+// it claims the name with a heartbeat, and a process that finds it held
+// (two workers from one directory, serve and worker, `recall invoke
+// process` beside a worker) takes it with a suffix (see package redisq).
 func (c Config) ConsumerName() string {
 	if c.Redis.Consumer != "" {
 		return c.Redis.Consumer
@@ -423,7 +431,7 @@ func (c Config) LogAttrs() []any {
 		"max_attempts", w.MaxAttempts, "retry_base", w.RetryBase.String(),
 		"analyze_timeout", w.AnalyzeTimeout.String(), "visibility_timeout", w.Visibility.String(),
 		"stale_after", w.StaleAfter.String(), "sweep_every", w.SweepEvery.String(),
-		"concurrency", w.Concurrency)
+		"concurrency", w.Concurrency, "fair_share", w.FairShare)
 }
 
 // RedactURL masks the password in a URL so it can be logged.

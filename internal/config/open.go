@@ -202,12 +202,16 @@ func (b *Backends) openQueue() error {
 		if err != nil {
 			return recall.Wrap(err, recall.EINVALID, "REDIS_URL ("+RedactURL(cfg.Redis.URL)+") is not usable: want redis://[user:password@]host:port[/db], or rediss:// for TLS")
 		}
-		b.closers = append(b.closers, client.Close)
+		q := redisq.New(client, redisq.Options{Consumer: consumer, Visibility: cfg.Worker.Visibility,
+			FairShare: cfg.Worker.FairShare, Logger: b.Log})
+		// Closers run in reverse: the queue releases its consumer name
+		// before the client closes.
+		b.closers = append(b.closers, client.Close, q.Close)
 		b.Redis = client
-		b.Queue = redisq.New(client, redisq.Options{Consumer: consumer, Visibility: cfg.Worker.Visibility, Logger: b.Log})
+		b.Queue = q
 		return nil
 	}
-	q := memq.New(memq.Options{Visibility: cfg.Worker.Visibility})
+	q := memq.New(memq.Options{Visibility: cfg.Worker.Visibility, FairShare: cfg.Worker.FairShare})
 	b.closers = append(b.closers, func() error { q.Close(); return nil })
 	b.Queue = q
 	return nil

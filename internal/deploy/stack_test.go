@@ -274,6 +274,7 @@ var lambdaEnv = map[string]envRule{
 	"RECALL_STALE_AFTER":          {In: procFn},
 	"RECALL_SWEEP_EVERY":          {Absent: "paces the local runner's sweep loop; in Lambda the schedule sweeps"},
 	"RECALL_CONCURRENCY":          {In: procFn},
+	"RECALL_FAIR_SHARE":           {Optional: "the default (16, twice the default concurrency) suits the template; create and process must agree, and both leave it unset"},
 	"RECALL_LOG_FORMAT":           {In: allFns},
 	"RECALL_LOG_LEVEL":            {In: allFns},
 	"RECALL_PROCESS_FUNCTION":     {In: []string{httpapi.FunctionCreate}},

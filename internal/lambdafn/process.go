@@ -17,6 +17,8 @@ import (
 const (
 	DefaultMargin = 5 * time.Second
 	DefaultBudget = 60 * time.Second
+	// DefaultPruneIdle is longer than any Lambda invocation runs.
+	DefaultPruneIdle = 15 * time.Minute
 )
 
 // ProcessOptions tunes Process.
@@ -29,6 +31,9 @@ type ProcessOptions struct {
 	Budget time.Duration
 	// Worker tunes the drain's concurrency and receive wait.
 	Worker recall.WorkerConfig
+	// PruneIdle is how long a queue consumer that holds nothing may stay
+	// idle before a scheduled run removes it (DefaultPruneIdle).
+	PruneIdle time.Duration
 }
 
 // Modes of ProcessResult.
@@ -83,6 +88,9 @@ func Process(svc *recall.Service, opts ProcessOptions) ProcessHandler {
 	if opts.Budget <= 0 {
 		opts.Budget = DefaultBudget
 	}
+	if opts.PruneIdle <= 0 {
+		opts.PruneIdle = DefaultPruneIdle
+	}
 	log := svc.Config().Logger
 	return func(ctx context.Context, ev json.RawMessage) (ProcessResult, error) {
 		if !json.Valid(ev) {
@@ -136,6 +144,7 @@ func scheduled(ctx context.Context, svc *recall.Service, opts ProcessOptions, ra
 		deadline = time.Now().Add(opts.Budget)
 	}
 	window := time.Until(deadline)
+	pruneConsumers(ctx, svc, opts.PruneIdle)
 	rep, err := svc.Drain(ctx, deadline, opts.Worker)
 	svc.Config().Logger.InfoContext(ctx, "process", "mode", ModeScheduled, "jobs", rep.Jobs, "swept", rep.Swept,
 		"outcomes", rep.Outcomes, "left_ms", time.Until(deadline).Milliseconds())
@@ -150,4 +159,32 @@ func scheduled(ctx context.Context, svc *recall.Service, opts ProcessOptions, ra
 			window.Round(time.Millisecond), opts.Margin, analyze)
 	}
 	return res, nil
+}
+
+// consumerPruner is a queue that registers its consumers by name (redisq).
+type consumerPruner interface {
+	PruneConsumers(ctx context.Context, idle time.Duration) (int, error)
+}
+
+// pruneConsumers removes the queue's consumers that hold nothing and are
+// dead (their heartbeat lapsed) or idle longer than idle, before the drain:
+// every container that ever drained registered one. (The drain's own
+// reclaim step removes dead consumers with a heartbeat record once they
+// hold nothing; this also removes those without one, from before
+// heartbeats, and idle ones.) A failure is only logged; the drain does not
+// depend on it.
+func pruneConsumers(ctx context.Context, svc *recall.Service, idle time.Duration) {
+	p, ok := svc.Config().Queue.(consumerPruner)
+	if !ok {
+		return
+	}
+	log := svc.Config().Logger
+	n, err := p.PruneConsumers(ctx, idle)
+	if err != nil {
+		log.WarnContext(ctx, "could not prune queue consumers", "error", err.Error())
+		return
+	}
+	if n > 0 {
+		log.InfoContext(ctx, "pruned queue consumers", "consumers", n)
+	}
 }

@@ -6,10 +6,16 @@
 //
 // Priorities are served by weighted credit round robin, the same policy as
 // redisq: every round grants high, default and low recall.Priority.Weight
-// picks (6, 3 and 1), taken in that order. A lane with no work gives its credit up to the next lane, and a
-// new round starts when no lane holding credit has work. So with all three
-// busy, high gets 60% of deliveries, default 30% and low 10%, and low is
-// never starved; when only one lane has work it gets everything.
+// picks (6, 3 and 1), taken in that order. A priority with no work gives
+// its credit up to the next, and a new round starts when no priority
+// holding credit has work. So with all three busy, high gets 60% of
+// deliveries, default 30% and low 10%, and low is never starved; when only
+// one priority has work it gets everything.
+//
+// Fairness is redisq's rule with exact counts: each owner's outstanding
+// jobs are counted, a job whose owner already has FairShare outstanding
+// waits in its priority's overflow lane, and a priority serves its overflow
+// lane only when its normal lane is empty.
 package memq
 
 import (
@@ -34,6 +40,10 @@ type Options struct {
 	// delivered again unless acked, retried or dead-lettered. It must be
 	// longer than the analyzer's timeout (DefaultVisibility when zero).
 	Visibility time.Duration
+	// FairShare is how many outstanding jobs an owner may have in the
+	// normal lanes; the rest wait in the overflow lanes
+	// (recall.DefaultFairShare when zero).
+	FairShare int
 }
 
 // ErrClosed is returned by every method of a closed Queue.
@@ -54,7 +64,9 @@ type entry struct {
 	job   recall.Job
 	id    uint64
 	state state
-	lane  int
+	// lane is the priority's lane (0, 1, 2) while the owner had at most
+	// the fair share outstanding, else its overflow lane (3, 4, 5).
+	lane int
 	// since is when the entry started waiting (for OldestAge).
 	since time.Time
 	// due is when an in-flight entry becomes visible again or a scheduled
@@ -67,12 +79,14 @@ type entry struct {
 // Queue is an in-memory recall.Queue. The zero value is not usable; call New.
 type Queue struct {
 	visibility time.Duration
+	share      int
 
 	mu      sync.Mutex
-	lanes   [3]*list.List // of *entry, FIFO
-	credits [3]int
+	lanes   [6]*list.List // of *entry, FIFO: normal lanes, then overflow
+	credits [3]int        // per priority
 	byKey   map[string]*entry
-	timers  timerHeap // in-flight and scheduled entries by due time
+	owners  map[string]int // outstanding jobs per owner
+	timers  timerHeap      // in-flight and scheduled entries by due time
 	dead    []recall.DeadLetter
 	seq     uint64
 	deadSeq uint64
@@ -90,9 +104,14 @@ func New(opts Options) *Queue {
 	if opts.Visibility <= 0 {
 		opts.Visibility = DefaultVisibility
 	}
+	if opts.FairShare <= 0 {
+		opts.FairShare = recall.DefaultFairShare
+	}
 	q := &Queue{
 		visibility: opts.Visibility,
+		share:      opts.FairShare,
 		byKey:      map[string]*entry{},
+		owners:     map[string]int{},
 		wake:       make(chan struct{}),
 	}
 	for i := range q.lanes {
@@ -116,12 +135,23 @@ func (q *Queue) Enqueue(ctx context.Context, job recall.Job) error {
 	if _, ok := q.byKey[job.Key()]; ok {
 		return nil
 	}
+	q.owners[job.Owner]++
+	q.pushWaiting(q.add(job, lane), time.Now(), false)
+	return nil
+}
+
+// add makes job outstanding as a new entry (a new receipt), in its
+// priority's normal lane or, beyond the owner's fair share, its overflow
+// lane. The caller has counted it for its owner.
+func (q *Queue) add(job recall.Job, priority int) *entry {
+	if q.owners[job.Owner] > q.share {
+		priority += 3
+	}
 	job.Receipt = ""
 	q.seq++
-	e := &entry{job: job, id: q.seq, lane: lane}
+	e := &entry{job: job, id: q.seq, lane: priority}
 	q.byKey[job.Key()] = e
-	q.pushWaiting(e, time.Now(), false)
-	return nil
+	return e
 }
 
 // Receive returns up to max jobs, waiting up to wait for the first.
@@ -182,6 +212,7 @@ func (q *Queue) Ack(ctx context.Context, jobs ...recall.Job) error {
 	for _, job := range jobs {
 		if e := q.current(job); e != nil {
 			q.remove(e)
+			q.release(e.job.Owner)
 		}
 	}
 	return nil
@@ -206,14 +237,13 @@ func (q *Queue) Retry(ctx context.Context, job recall.Job, delay time.Duration) 
 		if e == nil {
 			return nil
 		}
-		q.remove(e)
+		q.remove(e) // still outstanding: its owner's count stays
 	} else if _, ok := q.byKey[job.Key()]; ok {
 		return nil
+	} else {
+		q.owners[job.Owner]++
 	}
-	job.Receipt = ""
-	q.seq++
-	e := &entry{job: job, id: q.seq, lane: lane}
-	q.byKey[job.Key()] = e
+	e := q.add(job, lane)
 	now := time.Now()
 	if delay <= 0 {
 		q.pushWaiting(e, now, false)
@@ -239,6 +269,7 @@ func (q *Queue) DeadLetter(ctx context.Context, job recall.Job, reason string) e
 			return nil
 		}
 		q.remove(e)
+		q.release(e.job.Owner)
 	}
 	job.Receipt = ""
 	q.deadSeq++
@@ -293,10 +324,8 @@ func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
 		job := d.Job
 		job.Attempt = 1
 		job.EnqueuedAt = now.UTC()
-		q.seq++
-		e := &entry{job: job, id: q.seq, lane: lane}
-		q.byKey[job.Key()] = e
-		q.pushWaiting(e, now, false)
+		q.owners[job.Owner]++
+		q.pushWaiting(q.add(job, lane), now, false)
 	}
 	clear(q.dead[len(kept):])
 	q.dead = kept
@@ -313,9 +342,8 @@ func (q *Queue) Stats(ctx context.Context) (recall.QueueStats, error) {
 	now := time.Now()
 	q.expire(now)
 	st := recall.QueueStats{Depth: map[recall.Priority]int64{}, Dead: int64(len(q.dead))}
-	for i, p := range recall.Priorities {
-		l := q.lanes[i]
-		st.Depth[p] = int64(l.Len())
+	for i, l := range q.lanes {
+		st.Depth[recall.Priorities[i%3]] += int64(l.Len())
 		// Redeliveries go to the front in no particular order, so look at
 		// every waiting entry rather than trust the front.
 		for el := l.Front(); el != nil; el = el.Next() {
@@ -372,7 +400,8 @@ func (q *Queue) current(job recall.Job) *entry {
 	return e
 }
 
-// remove forgets e wherever it is.
+// remove forgets e wherever it is. Its owner's count is the caller's to
+// change: a retried job stays outstanding.
 func (q *Queue) remove(e *entry) {
 	switch e.state {
 	case waiting:
@@ -382,6 +411,13 @@ func (q *Queue) remove(e *entry) {
 		heap.Remove(&q.timers, e.hidx)
 	}
 	delete(q.byKey, e.job.Key())
+}
+
+// release counts one of owner's jobs gone for good.
+func (q *Queue) release(owner string) {
+	if q.owners[owner]--; q.owners[owner] <= 0 {
+		delete(q.owners, owner)
+	}
 }
 
 // pushWaiting makes e deliverable and wakes receivers; front is for
@@ -414,13 +450,18 @@ func (q *Queue) expire(now time.Time) {
 	}
 }
 
-// take delivers up to n waiting jobs by weighted credit round robin.
+// take delivers up to n waiting jobs by weighted credit round robin over
+// the priorities, each from its normal lane before its overflow lane.
 func (q *Queue) take(n int, now time.Time) []recall.Job {
 	var jobs []recall.Job
 	for len(jobs) < n {
-		lane := q.pick()
-		if lane < 0 {
+		p := q.pick()
+		if p < 0 {
 			break
+		}
+		lane := p
+		if q.lanes[p].Len() == 0 {
+			lane = p + 3
 		}
 		e := q.lanes[lane].Remove(q.lanes[lane].Front()).(*entry)
 		e.elem = nil
@@ -434,23 +475,26 @@ func (q *Queue) take(n int, now time.Time) []recall.Job {
 	return jobs
 }
 
-// pick spends one credit and returns the lane to serve, or -1 when all lanes
-// are empty.
+// pick spends one credit and returns the priority to serve, or -1 when
+// every lane is empty.
 func (q *Queue) pick() int {
 	for range 2 {
-		for i := range q.lanes {
-			if q.credits[i] > 0 && q.lanes[i].Len() > 0 {
-				q.credits[i]--
-				return i
+		for p := range q.credits {
+			if q.credits[p] > 0 && q.waiting(p) > 0 {
+				q.credits[p]--
+				return p
 			}
 		}
-		if q.lanes[0].Len()+q.lanes[1].Len()+q.lanes[2].Len() == 0 {
+		if q.waiting(0)+q.waiting(1)+q.waiting(2) == 0 {
 			return -1
 		}
 		q.newRound()
 	}
 	return -1
 }
+
+// waiting is how many jobs of priority p wait, in both its lanes.
+func (q *Queue) waiting(p int) int { return q.lanes[p].Len() + q.lanes[p+3].Len() }
 
 // newRound grants every lane its priority's weight in credits.
 func (q *Queue) newRound() {

@@ -8,6 +8,13 @@ import (
 // Queue carries jobs from create to the worker. Every implementation must pass
 // recalltest.Queue, which pins down the semantics below.
 //
+// Fairness: one owner's backlog must not starve another's. A queue counts
+// each owner's outstanding jobs; a job whose owner already has the fair
+// share (DefaultFairShare unless configured) outstanding waits in an
+// overflow lane of its priority, which is served only when the priority's
+// normal lane is empty. The weights between priorities are unchanged, and
+// no work waits while a worker is free.
+//
 // Delivery is at least once: a received job that is neither acked, retried
 // nor dead-lettered within the backend's visibility timeout is delivered
 // again. Workers therefore ack only after the store write, and the store's
@@ -41,6 +48,12 @@ type Queue interface {
 	// Ping checks the queue answers, cheaply, for health checks.
 	Ping(ctx context.Context) error
 }
+
+// DefaultFairShare is how many outstanding jobs an owner may have before
+// their further jobs wait behind everyone else's: twice a worker's default
+// concurrency, so one owner can still fill a worker while nobody else has
+// work, and another owner's jobs wait behind at most this many of theirs.
+const DefaultFairShare = 16
 
 // QueueStats is what operators watch: how much waits, how long, and who works.
 type QueueStats struct {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"recall/internal/boltstore"
+	"recall/internal/extract"
 	"recall/internal/memq"
 	"recall/internal/recall"
 	"recall/internal/redisq"
@@ -305,4 +309,107 @@ func slowHandler(b *testing.B, q recall.Queue, fill func(round, n int)) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(jobs*b.N)/took.Seconds(), "jobs/s")
+}
+
+// BenchmarkFairShare measures what one owner's backlog costs another,
+// through the whole worker on Redis: owner A creates 1,000 conversations
+// and owner B 10 right after, then Service.Work (concurrency 8, the
+// embedded store, the local analyzer taking 5ms per analysis as a stand-in
+// for a model) runs them. It reports the seconds until all of B's are done
+// and until all of A's are; with the fair share B waits behind about 16 of
+// A's jobs, not all 1,000.
+func BenchmarkFairShare(b *testing.B) {
+	srv := testenv.StartRedis(b)
+	c, err := redisq.NewClient(srv.URL(), redisq.ClientOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	var bDone, aDone time.Duration
+	for round := range b.N {
+		b.StopTimer()
+		q := redisq.New(c, redisq.Options{Prefix: fmt.Sprintf("fair-%d-%d", os.Getpid(), round), Visibility: time.Minute})
+		b.Cleanup(func() { q.Close() })
+		svc, done, ids := fairShareService(b, q)
+		b.StartTimer()
+		tb, ta := timeToDone(b, svc, done, ids)
+		bDone += tb
+		aDone += ta
+	}
+	b.ReportMetric(bDone.Seconds()/float64(b.N), "b_done_s")
+	b.ReportMetric(aDone.Seconds()/float64(b.N), "a_done_s")
+}
+
+// fairShareService builds BenchmarkFairShare's service over q, with owner
+// A's 1,000 conversations and then owner B's 10 created, and returns B's ids.
+func fairShareService(b *testing.B, q recall.Queue) (*recall.Service, *atomic.Int64, []string) {
+	st, err := boltstore.Open(filepath.Join(b.TempDir(), "recall.db"), boltstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	done := &doneCount{}
+	svc := recall.NewService(recall.Config{Store: st, Queue: q, Observer: done,
+		Analyzer: extract.New(extract.Options{Latency: 5 * time.Millisecond})})
+	ctx := context.Background()
+	create := func(owner string, i int) string {
+		c, _, err := svc.Create(ctx, owner, recall.CreateRequest{Content: fmt.Sprintf("Alice will send the deck by Friday (%s %d).", owner, i)}, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c.ID
+	}
+	for i := range 1000 {
+		create("owner-a", i)
+	}
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, create("owner-b", i))
+	}
+	return svc, &done.n, ids
+}
+
+// timeToDone runs the worker until all 1,010 conversations are done and
+// returns when owner B's (ids) were all done and when everything was.
+func timeToDone(b *testing.B, svc *recall.Service, done *atomic.Int64, ids []string) (bDone, all time.Duration) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	worked := make(chan error, 1)
+	start := time.Now()
+	go func() { worked <- svc.Work(ctx, recall.WorkerConfig{Concurrency: 8, Wait: 50 * time.Millisecond}) }()
+	left := ids
+	for len(left) > 0 || done.Load() < 1010 {
+		if time.Since(start) > 2*time.Minute {
+			b.Fatalf("only %d of 1,010 done after 2 minutes", done.Load())
+		}
+		for len(left) > 0 {
+			c, err := svc.Get(ctx, "owner-b", left[0])
+			if err != nil {
+				b.Fatal(err)
+			}
+			if c.Status != recall.StatusDone {
+				break
+			}
+			if left = left[1:]; len(left) == 0 {
+				bDone = time.Since(start)
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	all = time.Since(start)
+	stop()
+	if err := <-worked; err != nil {
+		b.Fatal(err)
+	}
+	return bDone, all
+}
+
+// doneCount counts analyses that ended done.
+type doneCount struct{ n atomic.Int64 }
+
+func (d *doneCount) ConversationCreated(recall.Priority) {}
+func (d *doneCount) JobFinished(o recall.Outcome, _ int, _ time.Duration, _ *recall.Analysis) {
+	if o == recall.OutcomeDone {
+		d.n.Add(1)
+	}
 }

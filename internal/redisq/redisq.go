@@ -1,23 +1,27 @@
 // Package redisq is Recall's Redis Streams queue, and the only package that
 // speaks Redis: every key, script and command lives here.
 //
-// Layout. Each priority is a stream read by one consumer group; a hash maps
-// every outstanding job key to its stream entry (or its scheduled retry), a
-// sorted set holds retries by due time, and a stream holds dead letters.
-// Every key carries one hash tag ({recall}:q:high, ...), so the queue lives
-// in one cluster slot and each operation that changes more than one key is
-// a single Lua script: atomic even on a cluster or ElastiCache Serverless.
-// No key has a TTL.
+// Layout. Each priority has two streams, its normal lane and its overflow
+// lane (see Fairness), read by one consumer group; a hash maps every
+// outstanding job key to its stream entry (or its scheduled retry), a
+// sorted set holds retries by due time, a stream holds dead letters, a hash
+// counts each owner's outstanding jobs and a hash holds the consumers'
+// heartbeats. Every key carries one hash tag ({recall}:q:high, ...), so the
+// queue lives in one cluster slot and each operation that changes more than
+// one key is a single Lua script: atomic even on a cluster or ElastiCache
+// Serverless. No key has a TTL.
 //
 // Delivery is at least once. Receive reads new entries with XREADGROUP; Ack
 // does XACK and XDEL together, so acked entries never accumulate and no
-// MAXLEN trimming (which could drop unacked work) is needed. Entries held
-// longer than the visibility timeout by a consumer that died are taken over
-// with XAUTOCLAIM, a step of its own run every ReclaimEvery; a consumer
-// restarted under the same name first takes back its own pending entries
-// (XREADGROUP from id 0) without waiting for the timeout. Retries wait in
-// the sorted set and are moved into their stream by the next Receive after
-// they fall due, so no consumer sleeps on a delay.
+// MAXLEN trimming (which could drop unacked work) is needed. Every consumer
+// name is held by one live process through a heartbeat (consumer.go); a
+// step of its own, run every ReclaimEvery, takes over at once the entries
+// of consumers whose heartbeat lapsed, and with XAUTOCLAIM those any
+// consumer held longer than the visibility timeout. A process that claims
+// a dead predecessor's name first takes back that name's pending entries
+// (XREADGROUP from id 0). Retries wait in the sorted set and are moved into
+// their stream by the next Receive after they fall due, so no consumer
+// sleeps on a delay.
 //
 // Errors. Every error leaving the package is a recall.Error classified at
 // this boundary by go-redis's and the network's error types and by the
@@ -29,11 +33,22 @@
 //
 // Priorities follow the same weighted credit round robin as memq: each round
 // grants high, default and low recall.Priority.Weight deliveries (6, 3 and
-// 1), served in that order; a lane without work passes its turn. With every
-// lane busy high gets 60%, default 30% and low 10%, so low is never
-// starved. The credits live in each Queue value (per process), in Go: the
-// take script is told how many entries to read from each lane, so the
-// policy costs no shared counter every consumer would contend on.
+// 1), served in that order; a priority without work passes its turn. With
+// every priority busy high gets 60%, default 30% and low 10%, so low is
+// never starved. The credits live in each Queue value (per process), in Go:
+// the take script is told how many entries to read from each priority, so
+// the policy costs no shared counter every consumer would contend on.
+//
+// Fairness. The owners hash counts each owner's outstanding jobs (waiting,
+// in flight or scheduled for retry), changed by the same scripts that add
+// and remove the jobs. A job whose owner already has FairShare outstanding
+// goes to its priority's overflow lane, and a priority serves its overflow
+// lane only when its normal lane is empty. So one owner's backlog of a
+// thousand jobs waits behind the few jobs of everyone else, while nothing
+// is held back when nobody else has work. A count left too high (a partial
+// data loss, keys deleted by hand) only demotes that owner's new jobs to
+// the overflow lane, which is still served; it never goes below zero, and
+// it is reset whenever the queue has no outstanding job at all.
 package redisq
 
 import (
@@ -72,18 +87,28 @@ type Options struct {
 	Prefix string
 	// Group is the consumer group name ("workers").
 	Group string
-	// Consumer names this process in the group. A consumer restarted under
-	// the same name takes back its pending jobs at once, so give
-	// long-running workers a stable name; two live processes must never
-	// share one. The default, host-pid, is unique but not stable.
+	// Consumer is the name this process asks for in the group (host-pid
+	// when empty). It gets it unless a live process holds it, and then
+	// that name with a random suffix: two live processes never share a
+	// name. Give a long-running worker a stable name, so a restart takes
+	// back its predecessor's pending jobs at once.
 	Consumer string
 	// Visibility is how long a delivered job may stay unacked before
 	// another consumer takes it over. It must exceed the analyzer's timeout
 	// (DefaultVisibility when zero).
 	Visibility time.Duration
-	// ReclaimEvery is how often a Receive looks for jobs to take over
-	// (Visibility/4 between 50ms and 30s when zero).
+	// Heartbeat is how long a consumer name stays held without a renewal
+	// (DefaultHeartbeat when zero). A consumer that dies has its jobs taken
+	// over within Heartbeat + ReclaimEvery.
+	Heartbeat time.Duration
+	// ReclaimEvery is how often a Receive looks for jobs to take over from
+	// dead consumers (the lesser of Visibility/4 and Heartbeat/2, between
+	// 50ms and 30s, when zero).
 	ReclaimEvery time.Duration
+	// FairShare is how many outstanding jobs an owner may have in the
+	// normal lanes; the rest wait in the overflow lanes
+	// (recall.DefaultFairShare when zero).
+	FairShare int
 	// MaxDeadLetters bounds the dead-letter stream (DefaultMaxDeadLetters
 	// when zero, unbounded when negative).
 	MaxDeadLetters int64
@@ -92,29 +117,41 @@ type Options struct {
 }
 
 // Queue is a recall.Queue on Redis Streams. It is safe for concurrent use.
+// A Queue that has received holds a consumer name and renews its heartbeat
+// until Close.
 type Queue struct {
-	rdb      redis.UniversalClient
-	keys     []string
-	group    string
-	consumer string
-	vis      time.Duration
-	every    time.Duration
-	maxDead  int64
-	log      *slog.Logger
+	rdb     redis.UniversalClient
+	keys    []string
+	group   string
+	base    string // the consumer name asked for
+	vis     time.Duration
+	beat    time.Duration
+	every   time.Duration
+	share   int
+	maxDead int64
+	log     *slog.Logger
 
 	ready atomic.Bool // consumer groups exist
+
+	// The consumer name held (nil before the first take) and the
+	// heartbeat goroutine's life; see consumer.go.
+	id       atomic.Pointer[identity]
+	closed   atomic.Bool
+	lifeMu   sync.Mutex
+	beatStop chan struct{}
+	beatDone chan struct{}
 
 	// takeMu serializes the takes of this Queue, so the per-process state
 	// below is never raced.
 	takeMu sync.Mutex
-	// credits are what is left of each lane's turn in the current round
-	// of the weighted round robin (see plan).
+	// credits are what is left of each priority's turn in the current
+	// round of the weighted round robin (see plan).
 	credits [3]int
-	// resume holds, per lane, where the restarted consumer's walk through
-	// its own pending entries goes on ("" when done).
-	resume [3]string
-	// reclaim holds, per lane, where the next XAUTOCLAIM scan starts.
-	reclaim     [3]string
+	// resume holds, per lane, where the walk through the held name's own
+	// pending entries goes on ("" when done).
+	resume [6]string
+	// idleFrom holds, per lane, where the next XAUTOCLAIM scan starts.
+	idleFrom    [6]string
 	nextReclaim time.Time
 
 	// Acks in flight and waiting; see Ack.
@@ -128,10 +165,20 @@ var (
 	_ recall.DeadLetters = (*Queue)(nil)
 )
 
-var laneCodes = [3]string{"h", "d", "l"}
+// Lanes. Lane i < 3 is priority i's normal lane, lane i+3 its overflow
+// lane; laneCodes name them in receipts and in the scripts, laneKeys are
+// their streams' indexes in Queue.keys (the scripts' KEYS, less one).
+var (
+	laneCodes = [6]string{"h", "d", "l", "H", "D", "L"}
+	laneKeys  = [6]int{0, 1, 2, 6, 7, 8}
+)
+
+// stream is lane's stream key.
+func (q *Queue) stream(lane int) string { return q.keys[laneKeys[lane]] }
 
 // New returns a queue on client. It does no I/O; the consumer groups are
-// created on first use.
+// created on first use, and the consumer name is claimed by the first
+// Receive.
 func New(client redis.UniversalClient, opts Options) *Queue {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
@@ -149,8 +196,14 @@ func New(client redis.UniversalClient, opts Options) *Queue {
 	if opts.Visibility <= 0 {
 		opts.Visibility = DefaultVisibility
 	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = DefaultHeartbeat
+	}
 	if opts.ReclaimEvery <= 0 {
-		opts.ReclaimEvery = min(max(opts.Visibility/4, 50*time.Millisecond), 30*time.Second)
+		opts.ReclaimEvery = min(max(min(opts.Visibility/4, opts.Heartbeat/2), 50*time.Millisecond), 30*time.Second)
+	}
+	if opts.FairShare <= 0 {
+		opts.FairShare = recall.DefaultFairShare
 	}
 	if opts.MaxDeadLetters == 0 {
 		opts.MaxDeadLetters = DefaultMaxDeadLetters
@@ -160,26 +213,34 @@ func New(client redis.UniversalClient, opts Options) *Queue {
 	}
 	tag := "{" + opts.Prefix + "}:q:"
 	return &Queue{
-		rdb:      client,
-		keys:     []string{tag + "high", tag + "default", tag + "low", tag + "jobs", tag + "retry", tag + "dead"},
+		rdb: client,
+		keys: []string{tag + "high", tag + "default", tag + "low", tag + "jobs", tag + "retry", tag + "dead",
+			tag + "high:overflow", tag + "default:overflow", tag + "low:overflow", tag + "owners", tag + "consumers"},
 		group:    opts.Group,
-		consumer: opts.Consumer,
+		base:     opts.Consumer,
 		vis:      opts.Visibility,
+		beat:     opts.Heartbeat,
 		every:    opts.ReclaimEvery,
+		share:    opts.FairShare,
 		maxDead:  max(opts.MaxDeadLetters, 0),
 		log:      opts.Logger,
 		credits:  roundWeights(),
-		resume:   [3]string{"0", "0", "0"},
-		reclaim:  [3]string{"0-0", "0-0", "0-0"},
+		resume:   freshCursors("0"),
+		idleFrom: freshCursors("0-0"),
 	}
 }
 
-// Keys lists the Redis keys the queue uses: the high, default and low
-// streams, the jobs hash, the retry set and the dead-letter stream.
-func (q *Queue) Keys() []string { return append([]string(nil), q.keys...) }
+func freshCursors(v string) (c [6]string) {
+	for i := range c {
+		c[i] = v
+	}
+	return c
+}
 
-// Consumer is this process's name in the consumer group.
-func (q *Queue) Consumer() string { return q.consumer }
+// Keys lists the Redis keys the queue uses: the high, default and low
+// streams, the jobs hash, the retry set, the dead-letter stream, the high,
+// default and low overflow streams, the owners hash and the consumers hash.
+func (q *Queue) Keys() []string { return append([]string(nil), q.keys...) }
 
 // replyCode is the error type Redis put first in an error reply
 // ("NOGROUP", "MOVED", ...), or "" when err is no error reply.
@@ -193,7 +254,8 @@ func replyCode(err error) string {
 }
 
 // Enqueue adds job unless a job with the same key is outstanding: one
-// script, one round trip.
+// script, one round trip. The job goes to its priority's normal lane, or
+// to its overflow lane when its owner already has FairShare outstanding.
 func (q *Queue) Enqueue(ctx context.Context, job recall.Job) error {
 	lane := job.Priority.Lane()
 	if lane < 0 {
@@ -203,16 +265,17 @@ func (q *Queue) Enqueue(ctx context.Context, job recall.Job) error {
 	if err != nil {
 		return err
 	}
-	if err := enqueueScript.Run(ctx, q.rdb, q.keys, laneCodes[lane], job.Key(), payload).Err(); err != nil {
+	if err := enqueueScript.Run(ctx, q.rdb, q.keys, laneCodes[lane], job.Key(), payload, job.Owner, q.share).Err(); err != nil {
 		return redisErr(err, "enqueue %s", job.Key())
 	}
 	return nil
 }
 
 // Receive returns up to n jobs, waiting up to wait for the first. While it
-// waits it blocks in XREAD on the three streams (which claims nothing, so
+// waits it blocks in XREAD on the streams (which claims nothing, so
 // abandoning it on ctx cancellation loses nothing) and wakes for a new
-// entry, a retry falling due or the next reclaim pass.
+// entry, a retry falling due or the next reclaim pass. The first Receive
+// claims the Queue's consumer name.
 func (q *Queue) Receive(ctx context.Context, n int, wait time.Duration) ([]recall.Job, error) {
 	if n <= 0 {
 		return nil, nil
@@ -247,18 +310,20 @@ func (q *Queue) Receive(ctx context.Context, n int, wait time.Duration) ([]recal
 // wakeInfo is what an empty take tells Receive about when to look again.
 type wakeInfo struct {
 	now, nextDue int64
-	last         [3]string
+	last         [6]string
 }
 
 // await blocks until a stream gets an entry after last, block passes, or
 // ctx ends.
-func (q *Queue) await(ctx context.Context, last [3]string, block time.Duration) error {
+func (q *Queue) await(ctx context.Context, last [6]string, block time.Duration) error {
+	streams := make([]string, 12)
 	for i, id := range last {
 		if id == "" {
-			last[i] = "0-0"
+			id = "0-0"
 		}
+		streams[i], streams[6+i] = q.stream(i), id
 	}
-	args := &redis.XReadArgs{Streams: []string{q.keys[0], q.keys[1], q.keys[2], last[0], last[1], last[2]}, Count: 1, Block: block}
+	args := &redis.XReadArgs{Streams: streams, Count: 1, Block: block}
 	done := make(chan error, 1)
 	go func() {
 		// Not ctx: a cancelled blocking read would poison its connection.
@@ -281,10 +346,10 @@ func (q *Queue) await(ctx context.Context, last [3]string, block time.Duration) 
 }
 
 // take delivers up to n jobs in three steps, each doing work only when it
-// has some: a consumer restarted under the same name first gets back the
-// entries it held (resumeOwn); every ReclaimEvery it takes over entries a
-// dead consumer held past the visibility timeout (reclaimIdle); the rest
-// are new entries by weighted round robin (takeNew).
+// has some: a Queue that claimed a dead predecessor's name first gets back
+// the entries held under it (resumeOwn); every ReclaimEvery it takes over
+// the entries of dead consumers and those held past the visibility timeout
+// (reclaim); the rest are new entries by weighted round robin (takeNew).
 func (q *Queue) take(ctx context.Context, n int) ([]recall.Job, wakeInfo, error) {
 	if err := q.ensure(ctx); err != nil {
 		return nil, wakeInfo{}, err
@@ -320,34 +385,72 @@ func (q *Queue) take(ctx context.Context, n int) ([]recall.Job, wakeInfo, error)
 // job's JSON.
 type entry struct{ receipt, payload string }
 
-// takeLocked runs take's steps; the caller holds takeMu.
+// takeLocked runs take's steps under the consumer name held; the caller
+// holds takeMu.
 func (q *Queue) takeLocked(ctx context.Context, n int) ([]entry, wakeInfo, error) {
-	got, err := q.resumeOwn(ctx, n)
+	id, err := q.claimedID(ctx)
 	if err != nil {
 		return nil, wakeInfo{}, err
 	}
-	if now := time.Now(); len(got) < n && !now.Before(q.nextReclaim) {
-		more, err := q.reclaimIdle(ctx, n-len(got))
+	got, err := q.resumeOwn(ctx, id.name, n)
+	if err != nil {
+		return nil, wakeInfo{}, err
+	}
+	if len(got) < n && !time.Now().Before(q.nextReclaim) {
+		more, err := q.reclaim(ctx, id, n-len(got))
 		if err != nil {
 			return nil, wakeInfo{}, err
 		}
 		got = append(got, more...)
-		q.nextReclaim = now.Add(q.every)
 	}
 	if len(got) == n {
 		return got, wakeInfo{}, nil
 	}
-	more, w, err := q.takeNew(ctx, n-len(got))
+	more, w, lost, err := q.takeNew(ctx, id, n-len(got))
+	if lost {
+		// Another process holds the name now: whatever it held is that
+		// process's to resume. Take a new name and read under it.
+		id.lost.Store(true)
+		if id, err = q.claimedID(ctx); err == nil {
+			more, w, _, err = q.takeNew(ctx, id, n-len(got))
+		}
+	}
 	return append(got, more...), w, err
 }
 
-// resumeOwn returns up to n of the entries this consumer name holds but
-// has not settled, high lane first, oldest first: after a restart under the
-// same name they come back at once instead of after the visibility timeout.
-// One XREADGROUP reads every lane whose walk is not over; a lane that
-// answers with fewer than asked is done, so a Queue pays for this step only
-// until its first calls have found everything.
-func (q *Queue) resumeOwn(ctx context.Context, n int) ([]entry, error) {
+// reclaim is the reclaim step: up to n entries of dead consumers, then of
+// consumers that held theirs past the visibility timeout.
+func (q *Queue) reclaim(ctx context.Context, id *identity, n int) ([]entry, error) {
+	now := time.Now()
+	got, more, lost, err := q.reclaimDead(ctx, id, n)
+	if err != nil {
+		return nil, err
+	}
+	if lost {
+		id.lost.Store(true) // the next take claims a new name
+		return nil, nil
+	}
+	if len(got) < n {
+		idle, err := q.reclaimIdle(ctx, id.name, n-len(got))
+		if err != nil {
+			return nil, err
+		}
+		got = append(got, idle...)
+	}
+	q.nextReclaim = now.Add(q.every)
+	if more {
+		q.nextReclaim = now // a dead consumer held more than n: go on next time
+	}
+	return got, nil
+}
+
+// resumeOwn returns up to n of the entries the name held has not settled,
+// high lane first, oldest first: after a restart under the same name they
+// come back at once instead of after the visibility timeout. One
+// XREADGROUP reads every lane whose walk is not over; a lane that answers
+// with fewer than asked is done, so a Queue pays for this step only until
+// its first calls have found everything.
+func (q *Queue) resumeOwn(ctx context.Context, name string, n int) ([]entry, error) {
 	var lanes []int
 	for i, cur := range q.resume {
 		if cur != "" {
@@ -359,9 +462,9 @@ func (q *Queue) resumeOwn(ctx context.Context, n int) ([]entry, error) {
 	}
 	streams := make([]string, 2*len(lanes))
 	for j, i := range lanes {
-		streams[j], streams[len(lanes)+j] = q.keys[i], q.resume[i]
+		streams[j], streams[len(lanes)+j] = q.stream(i), q.resume[i]
 	}
-	res, err := q.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.group, Consumer: q.consumer,
+	res, err := q.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.group, Consumer: name,
 		Streams: streams, Count: int64(n), Block: -1}).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, redisErr(err, "resume pending jobs")
@@ -372,7 +475,7 @@ func (q *Queue) resumeOwn(ctx context.Context, n int) ([]entry, error) {
 	}
 	var got []entry
 	for _, i := range lanes {
-		msgs := read[q.keys[i]]
+		msgs := read[q.stream(i)]
 		used := 0
 		for _, m := range msgs {
 			if len(got) == n {
@@ -395,21 +498,22 @@ func (q *Queue) resumeOwn(ctx context.Context, n int) ([]entry, error) {
 }
 
 // reclaimIdle takes over up to n entries that other consumers have held
-// longer than the visibility timeout (they died, or lost their
-// connection), high lane first. Each lane's XAUTOCLAIM scan goes on where
-// the previous one stopped, so a long pending list is walked, not re-read.
-func (q *Queue) reclaimIdle(ctx context.Context, n int) ([]entry, error) {
+// longer than the visibility timeout (they hang, or died without a
+// heartbeat record), high lane first. Each lane's XAUTOCLAIM scan goes on
+// where the previous one stopped, so a long pending list is walked, not
+// re-read.
+func (q *Queue) reclaimIdle(ctx context.Context, name string, n int) ([]entry, error) {
 	var got []entry
-	for i := range 3 {
+	for i := range 6 {
 		if len(got) == n {
 			break
 		}
-		msgs, next, err := q.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: q.keys[i], Group: q.group,
-			Consumer: q.consumer, MinIdle: q.vis, Start: q.reclaim[i], Count: int64(n - len(got))}).Result()
+		msgs, next, err := q.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: q.stream(i), Group: q.group,
+			Consumer: name, MinIdle: q.vis, Start: q.idleFrom[i], Count: int64(n - len(got))}).Result()
 		if err != nil {
 			return nil, redisErr(err, "reclaim idle jobs")
 		}
-		q.reclaim[i] = next
+		q.idleFrom[i] = next
 		for _, m := range msgs {
 			if e, ok := q.entryOf(ctx, i, m); ok {
 				got = append(got, e)
@@ -429,31 +533,35 @@ func (q *Queue) entryOf(ctx context.Context, i int, m redis.XMessage) (entry, bo
 		p, _ := m.Values["j"].(string)
 		return entry{receipt: laneCodes[i] + ":" + m.ID, payload: p}, true
 	}
-	if err := q.rdb.XAck(ctx, q.keys[i], q.group, m.ID).Err(); err != nil {
+	if err := q.rdb.XAck(ctx, q.stream(i), q.group, m.ID).Err(); err != nil {
 		q.log.WarnContext(ctx, "could not drop a deleted queue entry from the pending list", "receipt", laneCodes[i]+":"+m.ID, "error", err.Error())
 	}
 	return entry{}, false
 }
 
 // takeNew claims up to n new entries with the take script, planning how
-// many each lane gives by the weighted round robin, and charges what the
-// lanes gave to their credits.
-func (q *Queue) takeNew(ctx context.Context, n int) ([]entry, wakeInfo, error) {
+// many each priority gives by the weighted round robin, and charges what
+// the priorities gave to their credits. lost reports that another process
+// holds the name, and nothing was read.
+func (q *Queue) takeNew(ctx context.Context, id *identity, n int) (entries []entry, w wakeInfo, lost bool, err error) {
 	want := plan(q.credits, n)
-	res, err := takeScript.Run(ctx, q.rdb, q.keys, q.group, q.consumer, want[0], want[1], want[2]).Slice()
+	res, err := takeScript.Run(ctx, q.rdb, q.keys, q.group, id.name, id.token, q.beat.Milliseconds(), want[0], want[1], want[2]).Result()
 	if err != nil {
-		return nil, wakeInfo{}, redisErr(err, "receive")
+		return nil, wakeInfo{}, false, redisErr(err, "receive")
+	}
+	if v, ok := res.(int64); ok && v == 0 {
+		return nil, wakeInfo{}, true, nil
 	}
 	entries, got, dry, w, ok := parseTake(res)
 	if !ok {
-		return nil, wakeInfo{}, recall.Errorf(recall.EINTERNAL, "redisq: receive: unexpected script reply %v", res)
+		return nil, wakeInfo{}, false, recall.Errorf(recall.EINTERNAL, "redisq: receive: unexpected script reply %v", res)
 	}
 	q.credits = charge(q.credits, got, dry)
-	return entries, w, nil
+	return entries, w, false, nil
 }
 
-// roundWeights are the deliveries each lane gets in one round of the
-// weighted round robin, highest priority first (recall.Priority.Weight).
+// roundWeights are the deliveries each priority gets in one round of the
+// weighted round robin, highest first (recall.Priority.Weight).
 func roundWeights() (w [3]int) {
 	for i, p := range recall.Priorities {
 		w[i] = p.Weight()
@@ -461,11 +569,12 @@ func roundWeights() (w [3]int) {
 	return w
 }
 
-// plan splits n deliveries over the lanes the way the weighted round robin
-// serves them when every lane has work: each lane takes what is left of its
-// turn in this round, high first, then a new round grants every lane its
-// weight again. The take script reads the lanes in priority order and
-// passes a lane's shortfall on to the lanes below it.
+// plan splits n deliveries over the priorities the way the weighted round
+// robin serves them when every priority has work: each takes what is left
+// of its turn in this round, high first, then a new round grants every
+// priority its weight again. The take script reads the priorities in order
+// (each from its normal lane, then its overflow lane) and passes a
+// priority's shortfall on to those below it.
 func plan(credits [3]int, n int) (want [3]int) {
 	for n > 0 {
 		if credits == ([3]int{}) {
@@ -479,13 +588,13 @@ func plan(credits [3]int, n int) (want [3]int) {
 	return want
 }
 
-// charge spends what each lane delivered from its credits. A lane that
-// took more than it had left (the script passed it a dry lane's share) pays
-// with further rounds, which grant every other lane its weight as well, so
-// over many calls each lane with work still gets its weight's share. A lane
-// that ran dry passes the rest of its turn; it is asked again from the next
-// round on. Credits saved up this way are capped at maxRounds rounds, so a
-// lane cannot bank an unbounded burst.
+// charge spends what each priority delivered from its credits. One that
+// took more than it had left (the script passed it a dry priority's share)
+// pays with further rounds, which grant every other priority its weight as
+// well, so over many calls each priority with work still gets its weight's
+// share. One that ran dry passes the rest of its turn; it is asked again
+// from the next round on. Credits saved up this way are capped at
+// maxRounds rounds, so a priority cannot bank an unbounded burst.
 func charge(credits, got [3]int, dry [3]bool) [3]int {
 	w := roundWeights()
 	for i := range credits {
@@ -505,16 +614,18 @@ func charge(credits, got [3]int, dry [3]bool) [3]int {
 	return credits
 }
 
-// maxRounds caps the credits a lane can save up, in rounds.
+// maxRounds caps the credits a priority can save up, in rounds.
 const maxRounds = 4
 
 // parseTake unpacks the take script's reply: the entries, how many each
-// lane gave, which lanes ran dry, and what to wait for.
-func parseTake(res []any) (entries []entry, got [3]int, dry [3]bool, w wakeInfo, ok bool) {
-	if len(res) != 7 {
+// priority gave (from either of its lanes), which priorities ran dry, and
+// what to wait for.
+func parseTake(reply any) (entries []entry, got [3]int, dry [3]bool, w wakeInfo, ok bool) {
+	res, ok := reply.([]any)
+	if !ok || len(res) != 10 {
 		return nil, got, dry, w, false
 	}
-	for lane := range 3 {
+	for _, lane := range [6]int{0, 3, 1, 4, 2, 5} { // by priority, normal lane first
 		flat, ok := strs(res[lane]) // id, payload, id, payload, ...
 		if !ok || len(flat)%2 != 0 {
 			return nil, got, dry, w, false
@@ -522,19 +633,19 @@ func parseTake(res []any) (entries []entry, got [3]int, dry [3]bool, w wakeInfo,
 		for i := 0; i < len(flat); i += 2 {
 			entries = append(entries, entry{receipt: laneCodes[lane] + ":" + flat[i], payload: flat[i+1]})
 		}
-		got[lane] = len(flat) / 2
+		got[lane%3] += len(flat) / 2
 	}
-	d, ok1 := ints(res[3])
-	now, ok2 := res[4].(int64)
-	due, ok3 := res[5].(int64)
-	last, ok4 := strs(res[6])
-	if !(ok1 && ok2 && ok3 && ok4) || len(d) != 3 || len(last) != 3 {
+	d, ok1 := ints(res[6])
+	now, ok2 := res[7].(int64)
+	due, ok3 := res[8].(int64)
+	last, ok4 := strs(res[9])
+	if !(ok1 && ok2 && ok3 && ok4) || len(d) != 3 || len(last) != 6 {
 		return nil, got, dry, w, false
 	}
 	for i := range 3 {
 		dry[i] = d[i] == 1
-		w.last[i] = last[i]
 	}
+	copy(w.last[:], last)
 	w.now, w.nextDue = now, due
 	return entries, got, dry, w, true
 }
@@ -574,7 +685,7 @@ func (q *Queue) dropUndecodable(ctx context.Context, receipt, payload string, ca
 	if cause != nil {
 		reason += ": " + cause.Error()
 	}
-	err := deadScript.Run(ctx, q.rdb, q.keys, q.group, receipt, "", payload, reason, q.maxDead, "1").Err()
+	err := deadScript.Run(ctx, q.rdb, q.keys, q.group, receipt, "", payload, reason, q.maxDead, "1", "").Err()
 	q.log.WarnContext(ctx, "dropped undecodable queue entry", "receipt", receipt, "error", errString(err))
 }
 
@@ -591,8 +702,8 @@ func (q *Queue) ensure(ctx context.Context) error {
 		return nil
 	}
 	cmds, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, k := range q.keys[:3] {
-			p.XGroupCreateMkStream(ctx, k, q.group, "0")
+		for lane := range 6 {
+			p.XGroupCreateMkStream(ctx, q.stream(lane), q.group, "0")
 		}
 		return nil
 	})
@@ -619,7 +730,7 @@ func (q *Queue) Ack(ctx context.Context, jobs ...recall.Job) error {
 	for _, j := range jobs {
 		// A receipt this queue did not hand out names no entry: ignored.
 		if lane, id, ok := parseReceipt(j.Receipt); ok {
-			acks = append(acks, ack{lane: lane, id: id, receipt: j.Receipt, key: j.Key()})
+			acks = append(acks, ack{lane: lane, id: id, receipt: j.Receipt, key: j.Key(), owner: j.Owner})
 		}
 	}
 	if len(acks) == 0 {
@@ -651,10 +762,11 @@ type ackReq struct {
 	done chan error
 }
 
-// ack is one delivery to end: its lane and entry id, its receipt and job key.
+// ack is one delivery to end: its lane and entry id, its receipt, job key
+// and owner.
 type ack struct {
-	lane             int
-	id, receipt, key string
+	lane                    int
+	id, receipt, key, owner string
 }
 
 // parseReceipt splits a receipt ("<lane letter>:<entry id>").
@@ -682,10 +794,11 @@ func (q *Queue) flushAcks(ctx context.Context) {
 	q.ackMu.Unlock()
 
 	// The script's arguments: the group, how many entries of each lane,
-	// their ids lane by lane, then the job keys and their receipts.
-	args := make([]any, 4, 4+3*n)
+	// their ids lane by lane, then the job keys, their receipts and their
+	// owners.
+	args := make([]any, 7, 7+4*n)
 	args[0] = q.group
-	var counts [3]int
+	var counts [6]int
 	for lane := range counts {
 		for _, r := range batch {
 			for _, a := range r.acks {
@@ -707,6 +820,11 @@ func (q *Queue) flushAcks(ctx context.Context) {
 			args = append(args, a.receipt)
 		}
 	}
+	for _, r := range batch {
+		for _, a := range r.acks {
+			args = append(args, a.owner)
+		}
+	}
 	err := ackScript.Run(ctx, q.rdb, q.keys, args...).Err()
 	for _, r := range batch {
 		r.done <- err
@@ -723,7 +841,8 @@ func (q *Queue) flushAcks(ctx context.Context) {
 
 // Retry ends job's current delivery and schedules job (with the caller's
 // Attempt) after delay. A stale receipt, or an empty one while the key is
-// outstanding, makes it a no-op.
+// outstanding, makes it a no-op. The job stays outstanding, counted for its
+// owner, and goes to its normal or overflow lane by that count.
 func (q *Queue) Retry(ctx context.Context, job recall.Job, delay time.Duration) error {
 	lane := job.Priority.Lane()
 	if lane < 0 {
@@ -737,7 +856,7 @@ func (q *Queue) Retry(ctx context.Context, job recall.Job, delay time.Duration) 
 	if delay > 0 && ms == 0 {
 		ms = 1
 	}
-	if err := retryScript.Run(ctx, q.rdb, q.keys, q.group, job.Receipt, job.Key(), laneCodes[lane], payload, ms).Err(); err != nil {
+	if err := retryScript.Run(ctx, q.rdb, q.keys, q.group, job.Receipt, job.Key(), laneCodes[lane], payload, ms, job.Owner, q.share).Err(); err != nil {
 		return redisErr(err, "retry %s", job.Key())
 	}
 	return nil
@@ -750,7 +869,7 @@ func (q *Queue) DeadLetter(ctx context.Context, job recall.Job, reason string) e
 	if err != nil {
 		return err
 	}
-	if err := deadScript.Run(ctx, q.rdb, q.keys, q.group, job.Receipt, job.Key(), payload, reason, q.maxDead, "0").Err(); err != nil {
+	if err := deadScript.Run(ctx, q.rdb, q.keys, q.group, job.Receipt, job.Key(), payload, reason, q.maxDead, "0", job.Owner).Err(); err != nil {
 		return redisErr(err, "dead-letter %s", job.Key())
 	}
 	return nil
@@ -850,7 +969,7 @@ func (q *Queue) redrive(ctx context.Context, msgs []redis.XMessage) (int, error)
 		return 0, nil
 	}
 	now := time.Now().UTC()
-	var args []any
+	args := []any{q.share}
 	for _, m := range msgs {
 		d := deadLetterOf(m)
 		lane := d.Job.Priority.Lane()
@@ -864,9 +983,9 @@ func (q *Queue) redrive(ctx context.Context, msgs []redis.XMessage) (int, error)
 		if err != nil {
 			return 0, err
 		}
-		args = append(args, m.ID, laneCodes[lane], job.Key(), payload)
+		args = append(args, m.ID, laneCodes[lane], job.Key(), payload, job.Owner)
 	}
-	if len(args) == 0 {
+	if len(args) == 1 {
 		return 0, nil
 	}
 	n, err := redriveScript.Run(ctx, q.rdb, q.keys, args...).Int()

@@ -47,6 +47,14 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
+// newQueue is redisq.New, closed when the test ends.
+func newQueue(t testing.TB, c redis.UniversalClient, opts redisq.Options) *redisq.Queue {
+	t.Helper()
+	q := redisq.New(c, opts)
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
 func job(id string, p recall.Priority) recall.Job {
 	return recall.Job{ConversationID: id, Owner: "owner", Run: 1, Priority: p, Attempt: 1, EnqueuedAt: time.Now().UTC()}
 }
@@ -56,7 +64,7 @@ func TestQueueSuite(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	c := client(t, srv.URL())
 	recalltest.Queue(t, func(t *testing.T, visibility time.Duration) recall.Queue {
-		return redisq.New(c, redisq.Options{Prefix: uniquePrefix(), Visibility: visibility})
+		return newQueue(t, c, redisq.Options{Prefix: uniquePrefix(), Visibility: visibility})
 	})
 }
 
@@ -70,7 +78,7 @@ func TestQueueSuiteCluster(t *testing.T) {
 		t.Fatalf("NewClient(%s) = %T, want a cluster client", url, c)
 	}
 	recalltest.Queue(t, func(t *testing.T, visibility time.Duration) recall.Queue {
-		return redisq.New(c, redisq.Options{Prefix: uniquePrefix(), Visibility: visibility})
+		return newQueue(t, c, redisq.Options{Prefix: uniquePrefix(), Visibility: visibility})
 	})
 }
 
@@ -120,9 +128,10 @@ func TestRetryDoesNotBlockConsumer(t *testing.T) {
 	}
 }
 
-// TestResumeOwnPending restarts a consumer under the same name: it gets
-// its unacked jobs back at once, long before the visibility timeout, while
-// another consumer does not see them.
+// TestResumeOwnPending: a second process asking for a live worker's name
+// gets another name and none of its jobs; a worker restarted under the
+// same name after a graceful stop gets its unacked jobs back at once, long
+// before the visibility timeout, while another consumer does not see them.
 func TestResumeOwnPending(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartRedis(t)
@@ -130,7 +139,7 @@ func TestResumeOwnPending(t *testing.T) {
 	opts := redisq.Options{Prefix: prefix, Consumer: "worker-a", Visibility: time.Hour}
 	ctx := ctxT(t)
 
-	before := redisq.New(client(t, srv.URL()), opts)
+	before := newQueue(t, client(t, srv.URL()), opts)
 	for i := range 5 {
 		if err := before.Enqueue(ctx, job(fmt.Sprintf("c%d", i), recall.Priorities[i%3])); err != nil {
 			t.Fatal(err)
@@ -140,15 +149,34 @@ func TestResumeOwnPending(t *testing.T) {
 	if err != nil || len(held) != 3 {
 		t.Fatalf("Receive = %d jobs, %v; want 3", len(held), err)
 	}
+	if before.Consumer() != "worker-a" {
+		t.Fatalf("first consumer holds %q, want the name it asked for", before.Consumer())
+	}
 
-	other := redisq.New(client(t, srv.URL()), redisq.Options{Prefix: prefix, Consumer: "worker-b", Visibility: time.Hour})
+	other := newQueue(t, client(t, srv.URL()), redisq.Options{Prefix: prefix, Consumer: "worker-b", Visibility: time.Hour})
 	rest, err := other.Receive(ctx, 10, 200*time.Millisecond)
 	if err != nil || len(rest) != 2 {
 		t.Fatalf("other consumer got %d jobs, %v; want the 2 never delivered", len(rest), err)
 	}
 
-	// "Restart": a new Queue (new client, fresh state) with the same name.
-	after := redisq.New(client(t, srv.URL()), opts)
+	// A second process from the same directory, while the first lives.
+	twin := newQueue(t, client(t, srv.URL()), opts)
+	if r, err := twin.Receive(ctx, 10, 200*time.Millisecond); err != nil || len(r) != 0 {
+		t.Fatalf("a second process under a live worker's name got %d jobs, %v; want none", len(r), err)
+	}
+	if twin.Consumer() == "worker-a" || !strings.HasPrefix(twin.Consumer(), "worker-a-") {
+		t.Errorf("second process holds %q, want worker-a with a suffix", twin.Consumer())
+	}
+	if err := twin.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// "Restart": a graceful stop, then a new Queue (new client, fresh
+	// state) asking for the same name.
+	if err := before.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after := newQueue(t, client(t, srv.URL()), opts)
 	var back []recall.Job
 	for range 3 {
 		r, err := after.Receive(ctx, 2, 0)
@@ -157,8 +185,8 @@ func TestResumeOwnPending(t *testing.T) {
 		}
 		back = append(back, r...)
 	}
-	if len(back) != 3 {
-		t.Fatalf("restarted consumer got %d jobs back, want its 3", len(back))
+	if len(back) != 3 || after.Consumer() != "worker-a" {
+		t.Fatalf("restarted consumer %q got %d jobs back, want worker-a and its 3", after.Consumer(), len(back))
 	}
 	want := map[string]string{}
 	for _, j := range held {
@@ -496,13 +524,16 @@ func assertEmpty(t *testing.T, c redis.UniversalClient, q *redisq.Queue) {
 		t.Errorf("queue not empty: %+v", st)
 	}
 	keys := q.Keys()
-	for _, k := range keys[:3] {
+	for _, k := range append(keys[:3:3], keys[6:9]...) {
 		if n, err := c.XLen(ctx, k).Result(); err != nil || n != 0 {
 			t.Errorf("stream %s holds %d entries (%v), want 0", k, n, err)
 		}
 	}
 	if n, err := c.HLen(ctx, keys[3]).Result(); err != nil || n != 0 {
 		t.Errorf("jobs hash holds %d keys (%v), want 0", n, err)
+	}
+	if n, err := c.Exists(ctx, keys[9]).Result(); err != nil || n != 0 {
+		t.Errorf("owners hash exists (%d, %v) with no job outstanding", n, err)
 	}
 }
 
@@ -701,13 +732,15 @@ func TestPruneConsumers(t *testing.T) {
 	}
 }
 
+// TestKeysShareOneHashTag pins the queue's keys, all under one hash tag so
+// every script touches one cluster slot.
 func TestKeysShareOneHashTag(t *testing.T) {
 	t.Parallel()
 	q := redisq.New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), redisq.Options{Prefix: "blue"})
-	for _, k := range q.Keys() {
-		if !strings.HasPrefix(k, "{blue}:q:") {
-			t.Errorf("key %q lacks the {blue} hash tag", k)
-		}
+	want := []string{"{blue}:q:high", "{blue}:q:default", "{blue}:q:low", "{blue}:q:jobs", "{blue}:q:retry", "{blue}:q:dead",
+		"{blue}:q:high:overflow", "{blue}:q:default:overflow", "{blue}:q:low:overflow", "{blue}:q:owners", "{blue}:q:consumers"}
+	if got := q.Keys(); !slices.Equal(got, want) {
+		t.Errorf("Keys() = %q\nwant %q", got, want)
 	}
 }
 
@@ -1011,7 +1044,7 @@ func TestResumeSkipsDeletedEntries(t *testing.T) {
 	c := client(t, srv.URL())
 	opts := redisq.Options{Prefix: uniquePrefix(), Consumer: "worker-a", Visibility: time.Hour}
 	ctx := ctxT(t)
-	before := redisq.New(c, opts)
+	before := newQueue(t, c, opts)
 	for _, id := range []string{"kept", "deleted"} {
 		if err := before.Enqueue(ctx, job(id, recall.PriorityDefault)); err != nil {
 			t.Fatal(err)
@@ -1029,7 +1062,8 @@ func TestResumeSkipsDeletedEntries(t *testing.T) {
 			}
 		}
 	}
-	after := redisq.New(c, opts)
+	before.Close() // a graceful stop: the restart below claims the name at once
+	after := newQueue(t, c, opts)
 	back, err := after.Receive(ctx, 10, 0)
 	if err != nil || len(back) != 1 || back[0].ConversationID != "kept" {
 		t.Fatalf("resumed %v, %v; want only the entry still there", back, err)

@@ -11,28 +11,28 @@ import (
 	"recall/internal/recall"
 )
 
-// Stats reports depth per priority (entries not yet delivered: XLEN minus
-// pending, which holds because acked entries are deleted), jobs in flight
-// (pending), the age of the oldest undelivered entry, scheduled retries,
-// dead letters and the consumers the groups know. It takes two round trips,
-// plus one for the eviction policy check, which is skipped silently where
-// CONFIG is disabled (as on ElastiCache).
+// Stats reports depth per priority (entries not yet delivered, in both of
+// its lanes: XLEN minus pending, which holds because acked entries are
+// deleted), jobs in flight (pending), the age of the oldest undelivered
+// entry, scheduled retries, dead letters and the consumers the groups know.
+// It takes two round trips, plus one for the eviction policy check, which
+// is skipped silently where CONFIG is disabled (as on ElastiCache).
 func (q *Queue) Stats(ctx context.Context) (recall.QueueStats, error) {
 	if err := q.ensure(ctx); err != nil {
 		return recall.QueueStats{}, err
 	}
 	var (
-		lens      [3]*redis.IntCmd
-		groups    [3]*redis.XInfoGroupsCmd
-		consumers [3]*redis.XInfoConsumersCmd
+		lens      [6]*redis.IntCmd
+		groups    [6]*redis.XInfoGroupsCmd
+		consumers [6]*redis.XInfoConsumersCmd
 		retry     *redis.IntCmd
 		dead      *redis.IntCmd
 	)
 	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range 3 {
-			lens[i] = p.XLen(ctx, q.keys[i])
-			groups[i] = p.XInfoGroups(ctx, q.keys[i])
-			consumers[i] = p.XInfoConsumers(ctx, q.keys[i], q.group)
+		for i := range 6 {
+			lens[i] = p.XLen(ctx, q.stream(i))
+			groups[i] = p.XInfoGroups(ctx, q.stream(i))
+			consumers[i] = p.XInfoConsumers(ctx, q.stream(i), q.group)
 		}
 		retry = p.ZCard(ctx, q.keys[4])
 		dead = p.XLen(ctx, q.keys[5])
@@ -49,9 +49,10 @@ func (q *Queue) Stats(ctx context.Context) (recall.QueueStats, error) {
 		Scheduled: retry.Val(),
 		Dead:      dead.Val(),
 	}
-	var lastDelivered [3]string
+	var lastDelivered [6]string
+	var depth [6]int64
 	byName := map[string]*recall.ConsumerStats{}
-	for i, p := range recall.Priorities {
+	for i := range 6 {
 		var pending int64
 		for _, g := range groups[i].Val() {
 			if g.Name == q.group {
@@ -60,7 +61,8 @@ func (q *Queue) Stats(ctx context.Context) (recall.QueueStats, error) {
 			}
 		}
 		st.InFlight += pending
-		st.Depth[p] = max(lens[i].Val()-pending, 0)
+		depth[i] = max(lens[i].Val()-pending, 0)
+		st.Depth[recall.Priorities[i%3]] += depth[i]
 		for _, c := range consumers[i].Val() {
 			cs := byName[c.Name]
 			if cs == nil {
@@ -75,35 +77,42 @@ func (q *Queue) Stats(ctx context.Context) (recall.QueueStats, error) {
 		st.Consumers = append(st.Consumers, *c)
 	}
 	slices.SortFunc(st.Consumers, func(a, b recall.ConsumerStats) int { return strings.Compare(a.Name, b.Name) })
+	if st.OldestAge, err = q.oldestAge(ctx, depth, lastDelivered); err != nil {
+		return recall.QueueStats{}, err
+	}
+	if policy, err := q.EvictionPolicy(ctx); err == nil && policy != "" && policy != "noeviction" {
+		st.Warnings = append(st.Warnings, "Redis maxmemory-policy is "+policy+", not noeviction: under memory pressure Redis may evict queued jobs")
+	}
+	return st, nil
+}
 
-	// The oldest waiting job is the first entry after each group's last
-	// delivered id; its id holds the time it entered the stream.
-	var firsts [3]*redis.XMessageSliceCmd
-	_, err = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range 3 {
-			if st.Depth[recall.Priorities[i]] > 0 {
-				firsts[i] = p.XRangeN(ctx, q.keys[i], "("+lastDelivered[i], "+", 1)
+// oldestAge is how long the oldest waiting job has waited: the first entry
+// after each group's last delivered id holds the time it entered the
+// stream.
+func (q *Queue) oldestAge(ctx context.Context, depth [6]int64, lastDelivered [6]string) (time.Duration, error) {
+	var firsts [6]*redis.XMessageSliceCmd
+	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range 6 {
+			if depth[i] > 0 {
+				firsts[i] = p.XRangeN(ctx, q.stream(i), "("+lastDelivered[i], "+", 1)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return recall.QueueStats{}, redisErr(err, "stats")
+		return 0, redisErr(err, "stats")
 	}
+	var oldest time.Duration
 	now := time.Now()
 	for _, c := range firsts {
 		if c == nil || len(c.Val()) == 0 {
 			continue
 		}
 		if t := idTime(c.Val()[0].ID); !t.IsZero() {
-			st.OldestAge = max(st.OldestAge, now.Sub(t))
+			oldest = max(oldest, now.Sub(t))
 		}
 	}
-
-	if policy, err := q.EvictionPolicy(ctx); err == nil && policy != "" && policy != "noeviction" {
-		st.Warnings = append(st.Warnings, "Redis maxmemory-policy is "+policy+", not noeviction: under memory pressure Redis may evict queued jobs")
-	}
-	return st, nil
+	return oldest, nil
 }
 
 // EvictionPolicy returns Redis's maxmemory-policy, for `recall doctor` and
@@ -116,21 +125,4 @@ func (q *Queue) EvictionPolicy(ctx context.Context) (string, error) {
 		return "", redisErr(err, "config get maxmemory-policy")
 	}
 	return m["maxmemory-policy"], nil
-}
-
-// PruneConsumers removes consumers that hold no pending jobs and have been
-// idle at least idle, and returns how many it removed. Consumer names like
-// host-pid accumulate across restarts; this keeps Stats readable. The check
-// and the removal are one script, because XGROUP DELCONSUMER drops the
-// consumer's pending entries with it: a consumer that took a job in between
-// would lose that job for good.
-func (q *Queue) PruneConsumers(ctx context.Context, idle time.Duration) (int, error) {
-	if err := q.ensure(ctx); err != nil {
-		return 0, err
-	}
-	n, err := pruneScript.Run(ctx, q.rdb, q.keys, q.group, idle.Milliseconds()).Int()
-	if err != nil {
-		return 0, redisErr(err, "prune consumers")
-	}
-	return n, nil
 }

@@ -21,8 +21,9 @@ type OpenQueue func(t *testing.T, visibility time.Duration) recall.Queue
 const qLongVisibility = time.Minute
 
 // Queue runs the shared Queue suite: the contract in recall.Queue, pinned
-// down so memq and redisq cannot drift. Subtests that need
-// recall.DeadLetters skip when the queue does not implement it.
+// down so memq and redisq cannot drift. Every queue must also implement
+// recall.DeadLetters (operators list and redrive with it); the subtests
+// that need it fail when it is missing, rather than pass without testing.
 func Queue(t *testing.T, open OpenQueue) {
 	t.Helper()
 	tests := []struct {
@@ -40,12 +41,14 @@ func Queue(t *testing.T, open OpenQueue) {
 		{"RetryDelay", queueRetryDelay},
 		{"RetryWithoutReceipt", queueRetryWithoutReceipt},
 		{"StaleReceipt", queueStaleReceipt},
+		{"StaleAckAfterRetry", queueStaleAckAfterRetry},
 		{"VisibilityRedelivery", queueVisibility},
 		{"DeadLetter", queueDeadLetter},
 		{"RedriveByID", queueRedriveByID},
 		{"AckTwice", queueAckTwice},
 		{"Stats", queueStats},
 		{"Concurrent", queueConcurrent},
+		{"FairShare", queueFairShare},
 		{"Ping", queuePing},
 	}
 	for _, tc := range tests {
@@ -437,6 +440,38 @@ func queueStaleReceipt(t *testing.T, open OpenQueue) {
 	}
 }
 
+// queueStaleAckAfterRetry: a worker whose ack was late acks a delivery that
+// was retried since (a new receipt). The late ack must not release the
+// job's key, or the job could be enqueued a second time while its retry is
+// outstanding: enqueueing it again stays a no-op, and exactly one delivery
+// follows.
+func queueStaleAckAfterRetry(t *testing.T, open OpenQueue) {
+	for _, delay := range []time.Duration{0, 300 * time.Millisecond} {
+		t.Run("retry delay "+delay.String(), func(t *testing.T) {
+			q := open(t, qLongVisibility)
+			j := qNewJob(recall.PriorityHigh)
+			qEnqueue(t, q, j)
+			old := qReceiveOne(t, q, 5*time.Second)
+			retried := old
+			retried.Attempt++
+			if err := q.Retry(qCtx(t), retried, delay); err != nil {
+				t.Fatalf("Retry: %v", err)
+			}
+			qAck(t, q, old)   // the old receipt: stale
+			qEnqueue(t, q, j) // the retry is outstanding: a duplicate
+			got := qReceiveOne(t, q, 5*time.Second)
+			if got.Receipt == old.Receipt || got.Attempt != retried.Attempt {
+				t.Errorf("delivered %s attempt %d (receipt %q), want the retry's attempt %d", got.Key(), got.Attempt, got.Receipt, retried.Attempt)
+			}
+			qExpectNone(t, q, delay+500*time.Millisecond)
+			qAck(t, q, got)
+			if st := qStats(t, q); st.InFlight != 0 || st.Scheduled != 0 || st.Depth[recall.PriorityHigh] != 0 {
+				t.Errorf("after the one delivery was acked: %+v", st)
+			}
+		})
+	}
+}
+
 func queueVisibility(t *testing.T, open OpenQueue) {
 	const visibility = time.Second
 	q := open(t, visibility)
@@ -462,7 +497,7 @@ func qDeadLetters(t *testing.T, q recall.Queue) recall.DeadLetters {
 	t.Helper()
 	dl, ok := q.(recall.DeadLetters)
 	if !ok {
-		t.Skipf("%T does not implement recall.DeadLetters", q)
+		t.Fatalf("%T does not implement recall.DeadLetters", q)
 	}
 	return dl
 }
@@ -759,4 +794,84 @@ func queuePing(t *testing.T, open OpenQueue) {
 	if err := q.Ping(qCtx(t)); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
+}
+
+// queueFairShare: one owner's backlog must not starve another owner's jobs
+// enqueued after it. Owner A enqueues 200 jobs and owner B 10 right after,
+// all of one priority; received as a worker takes them (batches of 8, each
+// acked), B's 10 must all arrive before A's 100th. With the default fair
+// share (recall.DefaultFairShare, 16) they arrive right after A's first 16.
+// Once A's jobs are gone for good (half acked, half dead-lettered) A owes
+// nothing: A's next job is served before one B enqueues after it, so a
+// count that leaked on either path shows.
+//
+// The bound holds for any fair share under 90; the suite runs each backend
+// with its default.
+func queueFairShare(t *testing.T, open OpenQueue) {
+	q := open(t, qLongVisibility)
+	qJobSeq.Lock()
+	qJobSeq.n++
+	a, b := fmt.Sprintf("fair-a-%d", qJobSeq.n), fmt.Sprintf("fair-b-%d", qJobSeq.n)
+	qJobSeq.Unlock()
+	ownedBy := func(owner string) recall.Job {
+		j := qNewJob(recall.PriorityDefault)
+		j.Owner = owner
+		return j
+	}
+	const backlog = 200
+	for range backlog {
+		qEnqueue(t, q, ownedBy(a))
+	}
+	for range 10 {
+		qEnqueue(t, q, ownedBy(b))
+	}
+	var fromA []recall.Job
+	aBeforeB, fromB := 0, 0
+	for len(fromA) < backlog || fromB < 10 {
+		jobs := qReceive(t, q, 8, 5*time.Second)
+		if len(jobs) == 0 {
+			t.Fatalf("queue ran dry after %d of A's and %d of B's jobs", len(fromA), fromB)
+		}
+		for _, j := range jobs {
+			if j.Owner == b {
+				fromB++
+				aBeforeB = len(fromA)
+			} else {
+				fromA = append(fromA, j)
+			}
+		}
+		if fromB < 10 {
+			qAck(t, q, jobs...)
+		} else {
+			// From here on A's deliveries are settled below, half of them
+			// as dead letters.
+			for _, j := range jobs {
+				if j.Owner == b {
+					qAck(t, q, j)
+				}
+			}
+		}
+	}
+	t.Logf("owner B's 10 jobs were all received after %d of owner A's %d", aBeforeB, backlog)
+	if aBeforeB >= 100 {
+		t.Errorf("owner B's 10 jobs came after %d of owner A's backlog, want them before A's 100th", aBeforeB)
+	}
+	// A third owner's job stays in flight meanwhile, so the queue is never
+	// empty (a queue may forget every count when nothing is outstanding).
+	bystander := ownedBy(a + "-c")
+	qEnqueue(t, q, bystander)
+	held := qReceiveOne(t, q, 5*time.Second)
+	for i, j := range fromA {
+		if i%2 == 0 {
+			qAck(t, q, j) // harmless for those acked above already
+		} else if err := q.DeadLetter(qCtx(t), j, "failed"); err != nil {
+			t.Fatalf("DeadLetter: %v", err)
+		}
+	}
+	again, after := ownedBy(a), ownedBy(b)
+	qEnqueue(t, q, again, after)
+	if got := qReceiveOne(t, q, 5*time.Second); got.Key() != again.Key() {
+		t.Errorf("with nothing of A's outstanding, B's job came before A's (A still counted as busy)")
+	}
+	qAck(t, q, held)
 }

@@ -1,0 +1,447 @@
+// Package fulltext is Recall's embedded search index: a bleve v2 full-text
+// index in a directory beside the embedded store, so the default
+// installation finds past conversations with nothing else to run.
+//
+// Why a library and not an inverted index of our own: bleve gives, tested
+// and maintained, what a good search box needs and what would take
+// thousands of lines to write and get right here — English analysis with
+// stemming and stop words, BM25 scoring, phrase queries over positions,
+// prefix queries over a term dictionary (an FST), segment files merged in
+// the background and snapshots that survive a crash. It costs a long list
+// of modules (the zap segment formats, roaring bitmaps, vellum), all pure Go.
+//
+// Each conversation is one document whose ID is owner and conversation ID
+// together, so owners can never share a document, and every query carries
+// the owner as a required term: isolation is in the query, not a filter
+// over a page. Title, content, summary, action items and keywords are
+// analysed in English (possessives, lower case, stop words, Porter
+// stemming), stored (for highlights) and kept with positions (for
+// phrases). Where stemming changes a word, the word as written is indexed
+// too, at the same position and marked so no query term can meet it, for
+// prefix* queries: a stemmed dictionary alone answers those badly
+// (planning is stored as "plan", so "plann*" would miss it). Marking in the
+// same field costs one analysis pass; a second, unstemmed field cost
+// reindexing half its speed.
+//
+// Writes return once the change is searchable, not once it is on disk (the
+// index persists in the background, batching many writes into one sync).
+// A watermark — the latest UpdatedAt indexed — is written in the same batch
+// as each change, so what survives a crash is consistent with it; on start
+// a caller runs CatchUp against the store to index whatever changed after
+// it (see watermark.go).
+package fulltext
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	stdunicode "unicode"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/analysis/lang/en"
+	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
+	"github.com/blevesearch/bleve/v2/analysis/tokenizer/character"
+	"github.com/blevesearch/bleve/v2/document"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/blevesearch/bleve/v2/mapping"
+	index "github.com/blevesearch/bleve_index_api"
+
+	"recall/internal/recall"
+)
+
+// schema names the document layout and analysis. Opening an index written
+// with another schema moves it aside and starts empty, so CatchUp rebuilds
+// it from the store: changing a field or analyzer needs no migration step.
+const schema = "recall-fulltext-3"
+
+// Internal (non-document) keys in the index.
+var (
+	keySchema    = []byte("recall.schema")
+	keyWatermark = []byte("recall.watermark")
+)
+
+// Fields. Two are searched: content, and head, which holds the title,
+// summary, keywords and action items (one array element each, so a phrase
+// does not run from one into the next) and weighs double, since a word
+// there says more about what a conversation is about than the same word
+// somewhere in a long transcript. Two fields, not one per part: BM25 in
+// bleve scores every document a clause matches, so each searched field is
+// another posting list walked per word, and a common word's lists are as
+// long as the index. The parts are also stored on their own, unindexed,
+// for highlights.
+const (
+	fieldOwner   = "owner"
+	fieldHead    = "head"
+	fieldContent = "content"
+	fieldTitle   = "title"
+	fieldSummary = "summary"
+	fieldActions = "actions"
+)
+
+// textFields are the searched fields with their boosts.
+var textFields = []struct {
+	name  string
+	boost float64
+}{
+	{fieldHead, 2},
+	{fieldContent, 1},
+}
+
+// Options configures Open. The zero value works.
+type Options struct {
+	// Logger receives what the index does on its own (moving an
+	// incompatible index aside). Nil discards.
+	Logger *slog.Logger
+	// Margin is how far before the watermark CatchUp looks again, for
+	// conversations written to the store just before a later one was
+	// indexed (DefaultMargin).
+	Margin time.Duration
+}
+
+// DefaultMargin covers a conversation stored, then indexed after a later
+// one: the gap is a request's lifetime, well under a minute.
+const DefaultMargin = time.Minute
+
+// Index is the embedded full-text index. It implements recall.Index and is
+// safe for concurrent use.
+type Index struct {
+	path   string
+	log    *slog.Logger
+	margin time.Duration
+
+	// mu guards idx against Rebuild swapping it; every use holds it for
+	// reading.
+	mu  sync.RWMutex
+	idx bleve.Index
+
+	// stem analyses queries and highlights; written analyses documents
+	// (stem plus words as written); plain finds prefix matches to mark.
+	stem, written, plain analysis.Analyzer
+
+	markMu sync.Mutex
+	mark   Watermark
+}
+
+var _ recall.Index = (*Index)(nil)
+
+// Open opens the index in directory path, creating it if it does not exist.
+// An index of another schema is moved aside (path + ".old-<time>") and a
+// new, empty one created; its zero watermark makes CatchUp index everything.
+// Only one process may have an index open; another gets an error within a
+// second instead of waiting.
+func Open(path string, opts Options) (*Index, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Margin <= 0 {
+		opts.Margin = DefaultMargin
+	}
+	x := &Index{path: path, log: opts.Logger, margin: opts.Margin}
+	idx, err := openOrCreate(path, x.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.adopt(idx); err != nil {
+		_ = idx.Close()
+		return nil, err
+	}
+	return x, nil
+}
+
+func runtimeConfig() map[string]any {
+	return map[string]any{
+		// Batch returns when the change is searchable; the persister syncs
+		// in the background. The watermark makes that safe (see package doc).
+		"unsafe_batch": true,
+		"bolt_timeout": "1s",
+	}
+}
+
+func openOrCreate(path string, log *slog.Logger) (bleve.Index, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return create(path)
+	}
+	idx, err := bleve.OpenUsing(path, runtimeConfig())
+	if err != nil {
+		return nil, fmt.Errorf("fulltext: open %s: %w", path, err)
+	}
+	got, err := idx.GetInternal(keySchema)
+	if err == nil && string(got) == schema {
+		return idx, nil
+	}
+	_ = idx.Close()
+	aside := fmt.Sprintf("%s.old-%d", path, time.Now().Unix())
+	log.Warn("search index has another schema; moving it aside and rebuilding", "path", path, "schema", string(got), "want", schema, "moved_to", aside)
+	if err := os.Rename(path, aside); err != nil {
+		return nil, fmt.Errorf("fulltext: move old index aside: %w", err)
+	}
+	return create(path)
+}
+
+func create(path string) (bleve.Index, error) {
+	m, err := newMapping()
+	if err != nil {
+		return nil, err
+	}
+	idx, err := bleve.NewUsing(path, m, scorch.Name, scorch.Name, runtimeConfig())
+	if err != nil {
+		return nil, fmt.Errorf("fulltext: create %s: %w", path, err)
+	}
+	if err := idx.SetInternal(keySchema, []byte(schema)); err != nil {
+		_ = idx.Close()
+		return nil, fmt.Errorf("fulltext: create %s: %w", path, err)
+	}
+	return idx, nil
+}
+
+// newMapping is the index mapping: BM25, and no dynamic fields (documents
+// are built field by field in document()).
+func newMapping() (*mapping.IndexMappingImpl, error) {
+	m := bleve.NewIndexMapping()
+	m.ScoringModel = index.BM25Scoring
+	m.DefaultAnalyzer = en.AnalyzerName
+	m.DefaultMapping = bleve.NewDocumentStaticMapping()
+	m.StoreDynamic, m.IndexDynamic, m.DocValuesDynamic = false, false, false
+	return m, nil
+}
+
+// asWritten marks a word indexed as written beside its stem. The byte
+// cannot come out of analysis of valid text (the tokenizer keeps letters,
+// digits and joining marks), so it meets only prefix queries built with it.
+const asWritten = "\x01"
+
+// keepWritten wraps the stemmer: each token it changes is followed, at the
+// same position, by the word as written, marked with asWritten.
+type keepWritten struct{ stem analysis.TokenFilter }
+
+func (k keepWritten) Filter(in analysis.TokenStream) analysis.TokenStream {
+	out := make(analysis.TokenStream, 0, len(in)+len(in)/2)
+	one := make(analysis.TokenStream, 1)
+	for _, t := range in {
+		orig := t.Term // the stemmer sets a new slice; this one stays as written
+		one[0] = t
+		k.stem.Filter(one)
+		out = append(out, t)
+		if !bytes.Equal(orig, t.Term) {
+			w := *t
+			w.Term = append([]byte(asWritten), orig...)
+			out = append(out, &w)
+		}
+	}
+	return out
+}
+
+// indexAnalyzer is the "en" analyzer with the stemmer wrapped in
+// keepWritten: what documents are analysed with. Queries are analysed with
+// plain "en", so phrases and words see only stems.
+func indexAnalyzer(en analysis.Analyzer) (analysis.Analyzer, error) {
+	d, ok := en.(*analysis.DefaultAnalyzer)
+	if !ok || len(d.TokenFilters) == 0 {
+		return nil, fmt.Errorf("fulltext: unexpected English analyzer %T", en)
+	}
+	filters := slices.Clone(d.TokenFilters)
+	filters[len(filters)-1] = keepWritten{stem: filters[len(filters)-1]}
+	return &analysis.DefaultAnalyzer{CharFilters: d.CharFilters, Tokenizer: d.Tokenizer, TokenFilters: filters}, nil
+}
+
+// plainAnalyzer splits text into runs of letters and digits and lower-cases
+// them: how highlights find the words a prefix matched.
+var plainAnalyzer analysis.Analyzer = &analysis.DefaultAnalyzer{
+	Tokenizer: character.NewCharacterTokenizer(func(r rune) bool {
+		return stdunicode.IsLetter(r) || stdunicode.IsDigit(r)
+	}),
+	TokenFilters: []analysis.TokenFilter{lowercase.NewLowerCaseFilter()},
+}
+
+// adopt makes idx the live index, reading its analyzers and watermark.
+func (x *Index) adopt(idx bleve.Index) error {
+	stem := idx.Mapping().AnalyzerNamed(en.AnalyzerName)
+	if stem == nil {
+		return fmt.Errorf("fulltext: analyzer %q not available", en.AnalyzerName)
+	}
+	written, err := indexAnalyzer(stem)
+	if err != nil {
+		return err
+	}
+	raw, err := idx.GetInternal(keyWatermark)
+	if err != nil {
+		return fmt.Errorf("fulltext: read watermark: %w", err)
+	}
+	mark, err := decodeWatermark(raw)
+	if err != nil {
+		return fmt.Errorf("fulltext: %w", err)
+	}
+	x.idx, x.stem, x.written, x.plain = idx, stem, written, plainAnalyzer
+	x.markMu.Lock()
+	x.mark = mark
+	x.markMu.Unlock()
+	return nil
+}
+
+// Close flushes and closes the index.
+func (x *Index) Close() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.idx == nil {
+		return nil
+	}
+	ferr := x.flush(closeFlushTimeout)
+	err := x.idx.Close()
+	x.idx = nil
+	if err = errors.Join(ferr, err); err != nil {
+		return fmt.Errorf("fulltext: close: %w", err)
+	}
+	return nil
+}
+
+// closeFlushTimeout bounds how long Close waits for the index to reach the
+// disk; what does not is recovered by CatchUp at the next start.
+const closeFlushTimeout = 30 * time.Second
+
+// flush waits until every change made so far is on disk. Writes return
+// before that (see the package doc), and bleve's Close stops its persister
+// without a last sync, so Close calls flush first: a batch that rewrites
+// the watermark, whose persisted callback fires once it and everything
+// before it are synced.
+func (x *Index) flush(timeout time.Duration) error {
+	done := make(chan error, 1)
+	b := x.idx.NewBatch()
+	b.SetInternal(keyWatermark, x.Watermark().encode())
+	b.SetPersistedCallback(func(err error) { done <- err })
+	if err := x.idx.Batch(b); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("flush: not on disk after %s", timeout)
+	}
+}
+
+// docID is the document ID of conversation id of owner. The separator
+// cannot appear in an ID made by recall.NewID.
+func docID(owner, id string) string { return owner + "\x1f" + id }
+
+// convID is the conversation ID in a document ID.
+func convID(doc string) string { return doc[strings.LastIndexByte(doc, 0x1f)+1:] }
+
+// document builds the bleve document of c.
+func (x *Index) document(c *recall.Conversation) *document.Document {
+	d := document.NewDocument(docID(c.Owner, c.ID))
+	const stored = index.IndexField | index.StoreField | index.IncludeTermVectors
+	text := func(name, value string, pos []uint64) {
+		if value != "" {
+			d.AddField(document.NewTextFieldCustom(name, pos, []byte(value), stored, x.written))
+		}
+	}
+	d.AddField(document.NewTextFieldCustom(fieldOwner, nil, []byte(c.Owner), index.IndexField, nil))
+	text(fieldContent, c.Content, nil)
+	head := slices.Concat([]string{c.Title, c.Summary}, c.Keywords, c.ActionItems)
+	for i, h := range head {
+		text(fieldHead, h, []uint64{uint64(i)})
+	}
+	keep := func(name, value string, pos []uint64) {
+		if value != "" {
+			d.AddField(document.NewTextFieldCustom(name, pos, []byte(value), index.StoreField, nil))
+		}
+	}
+	keep(fieldTitle, c.Title, nil)
+	keep(fieldSummary, c.Summary, nil)
+	for i, a := range c.ActionItems {
+		keep(fieldActions, a, []uint64{uint64(i)})
+	}
+	return d
+}
+
+// Index implements recall.Index. The change is searchable when it returns.
+func (x *Index) Index(ctx context.Context, c *recall.Conversation) error {
+	return x.indexBatch(ctx, []*recall.Conversation{c})
+}
+
+// indexBatch indexes cs in one bleve batch that also records the advanced
+// watermark.
+func (x *Index) indexBatch(ctx context.Context, cs []*recall.Conversation) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fulltext: index: %w", err)
+	}
+	if len(cs) == 0 {
+		return nil
+	}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.idx == nil {
+		return recall.Errorf(recall.EUNAVAILABLE, "the search index is closed")
+	}
+	b := x.idx.NewBatch()
+	next := x.Watermark()
+	for _, c := range cs {
+		if err := b.IndexAdvanced(x.document(c)); err != nil {
+			return fmt.Errorf("fulltext: index %s: %w", c.ID, err)
+		}
+		next = next.Max(markOf(c))
+	}
+	b.SetInternal(keyWatermark, next.encode())
+	if err := x.idx.Batch(b); err != nil {
+		return recall.Wrap(fmt.Errorf("fulltext: index %d conversation(s): %w", len(cs), err), recall.EUNAVAILABLE, "the search index could not be written")
+	}
+	x.advance(next)
+	return nil
+}
+
+// Delete implements recall.Index.
+func (x *Index) Delete(ctx context.Context, owner, id string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fulltext: delete %s: %w", id, err)
+	}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.idx == nil {
+		return recall.Errorf(recall.EUNAVAILABLE, "the search index is closed")
+	}
+	if err := x.idx.Delete(docID(owner, id)); err != nil {
+		return recall.Wrap(fmt.Errorf("fulltext: delete %s: %w", id, err), recall.EUNAVAILABLE, "the search index could not be written")
+	}
+	return nil
+}
+
+// Ping implements recall.Index: the index is open and answers a count.
+func (x *Index) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.idx == nil {
+		return recall.Errorf(recall.EUNAVAILABLE, "the search index is closed")
+	}
+	if _, err := x.idx.DocCount(); err != nil {
+		return recall.Wrap(fmt.Errorf("fulltext: ping: %w", err), recall.EUNAVAILABLE, "the search index does not answer")
+	}
+	return nil
+}
+
+// Count is how many conversations the index holds, for `recall doctor`.
+func (x *Index) Count() (uint64, error) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.idx == nil {
+		return 0, recall.Errorf(recall.EUNAVAILABLE, "the search index is closed")
+	}
+	n, err := x.idx.DocCount()
+	if err != nil {
+		return 0, fmt.Errorf("fulltext: count: %w", err)
+	}
+	return n, nil
+}
