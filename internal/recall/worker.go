@@ -46,6 +46,7 @@ func (s *Service) Handle(ctx context.Context, job Job) Outcome {
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.JobFinished(r.outcome, r.attempt, took, r.analysis)
 	}
+	s.spend(ctx, job.Owner, r.analysis)
 	return r.outcome
 }
 
