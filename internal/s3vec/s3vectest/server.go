@@ -176,10 +176,10 @@ type putVector struct {
 	Metadata map[string]any `json:"metadata"`
 }
 
-// serve answers one request in the order S3 Vectors checks it: the
-// signature, the method, then (after any injected failure, which stands
-// in for the service failing a valid call) the body and the operation.
-// What fails a check is refused and recorded as a violation.
+// serve answers one request: the signature and the method are checked
+// before any injected failure, which stands in for the service failing a
+// valid call, and the body and the operation after it. What fails a check
+// is refused and recorded as a violation.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
