@@ -132,12 +132,7 @@ func (d *document) offerAccepted(si int) bool {
 // ws[i]: "should I", "shall I", "shall we", "want me to", "do you want me
 // to"; 0 when there is none.
 func offerOpener(ws []word, i int) int {
-	next := func(k int) string {
-		if i+k < len(ws) {
-			return ws[i+k].norm
-		}
-		return ""
-	}
+	next := func(k int) string { return normAt(ws, i+k) }
 	switch w := next(0); {
 	case (w == "should" || w == "shall") && (next(1) == "i" || next(1) == "we"):
 		return i + 2

@@ -533,10 +533,7 @@ func (d *document) openKind(ws []word) int {
 	for _, i := range clauseStarts(ws) {
 		i = d.afterVocative(ws, i)
 		w := ws[i].norm
-		next := ""
-		if i+1 < len(ws) {
-			next = ws[i+1].norm
-		}
+		next := normAt(ws, i+1)
 		switch {
 		case has(requestModals, w) && (has(youWords, next) || has(someone, next)), has(pleaseWords, w):
 			return openAsk
@@ -599,10 +596,7 @@ func takesOn(ws []word) bool {
 		return yes
 	}
 	w := ws[i].norm
-	next := ""
-	if i+1 < len(ws) {
-		next = ws[i+1].norm
-	}
+	next := normAt(ws, i+1)
 	switch {
 	case w == "i'll" || w == "ill" || w == "will" || w == "doing" || w == "happy":
 		return true

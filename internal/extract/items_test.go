@@ -33,6 +33,21 @@ func itemsOf(t *testing.T, content string, ref time.Time, dates duedate.Options)
 	return out
 }
 
+// expectItems checks that content, posted at itemsRef, gives exactly want,
+// in order, with the differing item named in the failure.
+func expectItems(t *testing.T, content string, want []wantItem) {
+	t.Helper()
+	got := itemsOf(t, content, itemsRef, duedate.Options{})
+	if len(got) != len(want) {
+		t.Fatalf("items of %q:\n got %q\nwant %q", content, got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("item %d of %q:\n got %q\nwant %q", i, content, got[i], want[i])
+		}
+	}
+}
+
 func TestItems(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -80,15 +95,7 @@ func TestItems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := itemsOf(t, tt.in, itemsRef, duedate.Options{})
-			if len(got) != len(tt.want) {
-				t.Fatalf("items of %q:\n got %q\nwant %q", tt.in, got, tt.want)
-			}
-			for i := range got {
-				if got[i] != tt.want[i] {
-					t.Errorf("item %d of %q:\n got %q\nwant %q", i, tt.in, got[i], tt.want[i])
-				}
-			}
+			expectItems(t, tt.in, tt.want)
 		})
 	}
 }

@@ -24,6 +24,15 @@ type word struct {
 	close      bool // a closing bracket comes after it
 }
 
+// normAt is the normalised word at ws[j], or "" past the end, so the cue
+// rules can look a few words ahead without guarding each index.
+func normAt(ws []word, j int) string {
+	if j < len(ws) {
+		return ws[j].norm
+	}
+	return ""
+}
+
 // splitWords splits an item into words. A run of punctuation on its own
 // ("—", "->") marks a break between the words around it.
 func splitWords(s string) []word {
@@ -407,12 +416,7 @@ func (d *document) ownerCue(ws []word, i int) bool {
 		return false
 	}
 	w := ws[i].norm
-	next := func(k int) string {
-		if i+k < len(ws) {
-			return ws[i+k].norm
-		}
-		return ""
-	}
+	next := func(k int) string { return normAt(ws, i+k) }
 	switch {
 	case w == "is" || w == "'s":
 		return next(1) == "going" && next(2) == "to"
@@ -446,10 +450,7 @@ func (d *document) isRequest(ws []word, i int) bool {
 		return false
 	}
 	w := ws[i].norm
-	next := ""
-	if i+1 < len(ws) {
-		next = ws[i+1].norm
-	}
+	next := normAt(ws, i+1)
 	switch {
 	case has(pleaseWords, w):
 		return true

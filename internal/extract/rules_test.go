@@ -1,10 +1,6 @@
 package extract
 
-import (
-	"testing"
-
-	"recall/internal/duedate"
-)
+import "testing"
 
 // TestItemRules holds one case per rule of the second round of tuning:
 // each names the rule it pins, and what the item (or its absence) must be.
@@ -106,15 +102,7 @@ func TestItemRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := itemsOf(t, tt.in, itemsRef, duedate.Options{})
-			if len(got) != len(tt.want) {
-				t.Fatalf("items of %q:\n got %q\nwant %q", tt.in, got, tt.want)
-			}
-			for i := range got {
-				if got[i] != tt.want[i] {
-					t.Errorf("item %d of %q:\n got %q\nwant %q", i, tt.in, got[i], tt.want[i])
-				}
-			}
+			expectItems(t, tt.in, tt.want)
 		})
 	}
 }

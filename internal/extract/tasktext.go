@@ -176,12 +176,7 @@ func stripOpener(ws []word, i int) int {
 		return i
 	}
 	w := ws[i].norm
-	next := func(k int) string {
-		if i+k < len(ws) {
-			return ws[i+k].norm
-		}
-		return ""
-	}
+	next := func(k int) string { return normAt(ws, i+k) }
 	switch {
 	case w == "i'll" || w == "ill" || w == "we'll" || w == "let's" || w == "lets":
 		return i + 1

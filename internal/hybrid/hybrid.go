@@ -315,97 +315,199 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 }
 
 // rank finds and orders every result of the query (at most candidates).
+// Candidates are gathered by meaning and by word, narrowed to those
+// holding every required part, scored, and, when the query has phrases,
+// checked against their text, which the keyword index cannot do.
 func (x *Index) rank(ctx context.Context, owner string, q recall.Query, p queryPlan) ([]*candidate, error) {
-	byID := map[string]*candidate{}
-	get := func(id string) *candidate {
-		c := byID[id]
-		if c == nil {
-			c = &candidate{id: id}
-			byID[id] = c
-		}
-		return c
+	pool := pool{}
+	if err := x.addNeighbours(ctx, owner, q, pool); err != nil {
+		return nil, err
 	}
-	// Semantic neighbours.
+	if err := x.addWordMatches(ctx, owner, p, pool); err != nil {
+		return nil, err
+	}
+	if err := x.requirePrefixes(ctx, owner, p, pool); err != nil {
+		return nil, err
+	}
+	if err := x.requirePhraseWords(ctx, owner, p, pool); err != nil {
+		return nil, err
+	}
+	if err := x.excludeWords(ctx, owner, p, pool); err != nil {
+		return nil, err
+	}
+	all := scored(pool, len(p.words))
+	if len(p.phrases) > 0 || len(p.notPhr) > 0 {
+		var err error
+		if all, err = x.checkPhrases(ctx, owner, all, p); err != nil {
+			return nil, err
+		}
+	}
+	if len(all) > candidates {
+		all = all[:candidates]
+	}
+	return all, nil
+}
+
+// pool is the candidates of one search by ID, while rank gathers and
+// narrows them.
+type pool map[string]*candidate
+
+// add returns id's candidate, making it one if it is not yet.
+func (p pool) add(id string) *candidate {
+	c := p[id]
+	if c == nil {
+		c = &candidate{id: id}
+		p[id] = c
+	}
+	return c
+}
+
+// seed makes every id a candidate: with nothing else to gather them by,
+// the first required part's matches are the results, not only whichever
+// of them happen to be neighbours.
+func (p pool) seed(ids map[string]bool) {
+	for id := range ids {
+		p.add(id)
+	}
+}
+
+// keep drops every candidate not in ids.
+func (p pool) keep(ids map[string]bool) {
+	for id := range p {
+		if !ids[id] {
+			delete(p, id)
+		}
+	}
+}
+
+// addNeighbours makes candidates of the owner's conversations nearest the
+// query's meaning, with their similarity; those under MinSimilarity are
+// left out, since a vector index returns its top K, related or not.
+func (x *Index) addNeighbours(ctx context.Context, owner string, q recall.Query, pool pool) error {
 	vec, err := x.queryVector(ctx, owner, q.Positive())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	near, err := x.vectors.Query(ctx, owner, vec, candidates)
 	if err != nil {
-		return nil, fmt.Errorf("hybrid: search: %w", err)
+		return fmt.Errorf("hybrid: search: %w", err)
 	}
 	for k, sim := range near {
 		if sim >= x.opts.MinSimilarity {
-			get(idOf(k)).sim = sim
+			pool.add(idOf(k)).sim = sim
 		}
 	}
-	// Exact words: every conversation holding one is a candidate.
+	return nil
+}
+
+// addWordMatches makes a candidate of every conversation holding one of
+// the query's words, counting the words each holds: a name or an ID is
+// found even where the vectors see no likeness.
+func (x *Index) addWordMatches(ctx context.Context, owner string, p queryPlan, pool pool) error {
 	for _, w := range p.words {
-		ids, err := x.keywords.Match(ctx, owner, w, false, keywordLimit)
+		ids, err := x.match(ctx, owner, w, false)
 		if err != nil {
-			return nil, fmt.Errorf("hybrid: search: keywords: %w", err)
+			return err
 		}
 		for _, id := range ids {
-			get(id).matched++
+			pool.add(id).matched++
 		}
 	}
-	// Required parts narrow the candidates down.
-	keep := func(ids map[string]bool) {
-		for id := range byID {
-			if !ids[id] {
-				delete(byID, id)
-			}
+	return nil
+}
+
+// requirePrefixes keeps the candidates holding, for each prefix, a term
+// starting with it, stemmed or as written ("plann*" must find
+// "planning", stored as "plan"). With no words, the first prefix seeds
+// the pool.
+func (x *Index) requirePrefixes(ctx context.Context, owner string, p queryPlan, pool pool) error {
+	for i, pre := range p.prefixes {
+		ids, err := x.holding(ctx, owner, true, pre, written+pre)
+		if err != nil {
+			return err
 		}
-	}
-	for pi, pre := range p.prefixes {
-		ids := map[string]bool{}
-		for _, t := range []string{pre, written + pre} {
-			found, err := x.keywords.Match(ctx, owner, t, true, keywordLimit)
-			if err != nil {
-				return nil, fmt.Errorf("hybrid: search: keywords: %w", err)
-			}
-			for _, id := range found {
-				ids[id] = true
-				if len(p.words) == 0 && pi == 0 { // the first required part seeds
-					get(id)
-				}
-			}
+		if i == 0 && len(p.words) == 0 {
+			pool.seed(ids)
 		}
-		keep(ids)
+		pool.keep(ids)
 	}
+	return nil
+}
+
+// requirePhraseWords keeps the candidates holding every word of every
+// phrase; whether the words stand together is for checkPhrases to see in
+// the text. With no words and no prefixes, the first phrase's first word
+// seeds the pool.
+func (x *Index) requirePhraseWords(ctx context.Context, owner string, p queryPlan, pool pool) error {
 	for pi, ph := range p.phrases {
 		for i, s := range ph {
-			found, err := x.keywords.Match(ctx, owner, s, false, keywordLimit)
+			ids, err := x.holding(ctx, owner, false, s)
 			if err != nil {
-				return nil, fmt.Errorf("hybrid: search: keywords: %w", err)
+				return err
 			}
-			ids := map[string]bool{}
-			for _, id := range found {
-				ids[id] = true
-				if pi == 0 && i == 0 && len(p.words) == 0 && len(p.prefixes) == 0 {
-					get(id)
-				}
+			if pi == 0 && i == 0 && len(p.words) == 0 && len(p.prefixes) == 0 {
+				pool.seed(ids)
 			}
-			keep(ids)
+			pool.keep(ids)
 		}
 	}
+	return nil
+}
+
+// excludeWords drops the candidates holding an excluded word.
+func (x *Index) excludeWords(ctx context.Context, owner string, p queryPlan, pool pool) error {
 	for _, w := range p.notWords {
-		found, err := x.keywords.Match(ctx, owner, w, false, keywordLimit)
+		ids, err := x.match(ctx, owner, w, false)
 		if err != nil {
-			return nil, fmt.Errorf("hybrid: search: keywords: %w", err)
+			return err
+		}
+		for _, id := range ids {
+			delete(pool, id)
+		}
+	}
+	return nil
+}
+
+// match returns the owner's conversations holding term (or a term with
+// that prefix), up to keywordLimit of them.
+func (x *Index) match(ctx context.Context, owner, term string, prefix bool) ([]string, error) {
+	ids, err := x.keywords.Match(ctx, owner, term, prefix, keywordLimit)
+	if err != nil {
+		return nil, fmt.Errorf("hybrid: search: keywords: %w", err)
+	}
+	return ids, nil
+}
+
+// holding returns, as a set, the owner's conversations holding any of
+// terms, for narrowing the pool down to them.
+func (x *Index) holding(ctx context.Context, owner string, prefix bool, terms ...string) (map[string]bool, error) {
+	ids := map[string]bool{}
+	for _, t := range terms {
+		found, err := x.match(ctx, owner, t, prefix)
+		if err != nil {
+			return nil, err
 		}
 		for _, id := range found {
-			delete(byID, id)
+			ids[id] = true
 		}
 	}
-	all := make([]*candidate, 0, len(byID))
-	for _, c := range byID {
+	return ids, nil
+}
+
+// scored scores the candidates of a query with words words and orders
+// them best first, newer first among equals. Similarity and the share of
+// words matched weigh the same, and a candidate holding every word scores
+// above every partial match, so what the user typed comes before what
+// merely resembles it.
+func scored(pool pool, words int) []*candidate {
+	all := make([]*candidate, 0, len(pool))
+	for _, c := range pool {
 		frac := 1.0
-		if len(p.words) > 0 {
-			frac = float64(c.matched) / float64(len(p.words))
+		if words > 0 {
+			frac = float64(c.matched) / float64(words)
 		}
 		s := 0.5*max(c.sim, 0) + 0.5*frac
-		if c.matched == len(p.words) { // every word: above every partial match
+		if c.matched == words { // every word: above every partial match
 			c.score = 0.5 + 0.5*s
 		} else {
 			c.score = 0.5 * s
@@ -418,26 +520,26 @@ func (x *Index) rank(ctx context.Context, owner string, q recall.Query, p queryP
 		}
 		return all[i].id > all[j].id // newer first
 	})
-	if len(p.phrases) > 0 || len(p.notPhr) > 0 {
-		// Phrases are checked in the text itself, best candidates first.
-		if len(all) > candidates {
-			all = all[:candidates]
-		}
-		if err := x.loadAll(ctx, owner, all); err != nil {
-			return nil, err
-		}
-		kept := all[:0]
-		for _, c := range all {
-			if c.conv != nil && phrasesHold(c.conv, p) {
-				kept = append(kept, c)
-			}
-		}
-		all = kept
-	}
+	return all
+}
+
+// checkPhrases keeps the ranked candidates whose text holds every phrase
+// and no excluded one. It loads conversations to read them, so it looks
+// at the best candidates only, as many as a search can return.
+func (x *Index) checkPhrases(ctx context.Context, owner string, all []*candidate, p queryPlan) ([]*candidate, error) {
 	if len(all) > candidates {
 		all = all[:candidates]
 	}
-	return all, nil
+	if err := x.loadAll(ctx, owner, all); err != nil {
+		return nil, err
+	}
+	kept := all[:0]
+	for _, c := range all {
+		if c.conv != nil && phrasesHold(c.conv, p) {
+			kept = append(kept, c)
+		}
+	}
+	return kept, nil
 }
 
 func phrasesHold(c *recall.Conversation, p queryPlan) bool {

@@ -228,34 +228,35 @@ func Highlight(text string, spans []Span, n, size int) []string {
 	if size < 20 {
 		size = 20
 	}
-	type window struct{ start, end, score int }
-	var chosen []window
+	chosen := choosePassages(text, spans, n, size)
+	slices.SortFunc(chosen, func(a, b passage) int { return a.start - b.start })
+	out := make([]string, 0, len(chosen))
+	for _, p := range chosen {
+		out = append(out, renderPassage(text, spans, p))
+	}
+	return out
+}
+
+// passage is the byte range [start, end) of text one highlight shows.
+type passage struct{ start, end int }
+
+// choosePassages picks up to n passages, greedily: each time the one,
+// around a span not yet shown, holding the most distinct matched words
+// (then the most matches). Spans a pick covers are not counted again, so
+// the next pick shows other words; a pick overlapping an earlier one is
+// dropped rather than shown twice.
+func choosePassages(text string, spans []Span, n, size int) []passage {
+	var chosen []passage
 	used := make([]bool, len(spans))
 	for len(chosen) < n {
 		best, bestScore := -1, 0
-		var bestWin window
+		var bestWin passage
 		for i, sp := range spans {
 			if used[i] {
 				continue
 			}
-			w := window{start: sp.Start, end: sp.End}
-			// Put the anchor a third of the way in, then widen to size.
-			lead := (size - utf8.RuneCountInString(text[sp.Start:sp.End])) / 3
-			w.start = backRunes(text, sp.Start, max(lead, 0))
-			w.end = forwardRunes(text, w.start, size)
-			if w.end < sp.End {
-				w.end = sp.End
-			}
-			w.start, w.end = snapStart(text, w.start, sp.Start), snapEnd(text, w.end, sp.End)
-			distinct := map[string]bool{}
-			count := 0
-			for j, o := range spans {
-				if !used[j] && o.Start >= w.start && o.End <= w.end {
-					distinct[strings.ToLower(text[o.Start:o.End])] = true
-					count++
-				}
-			}
-			if s := len(distinct)*100 + count; s > bestScore {
+			w := passageAround(text, sp, size)
+			if s := passageScore(text, spans, used, w); s > bestScore {
 				best, bestScore, bestWin = i, s, w
 			}
 		}
@@ -278,31 +279,61 @@ func Highlight(text string, spans []Span, n, size int) []string {
 			chosen = append(chosen, bestWin)
 		}
 	}
-	slices.SortFunc(chosen, func(a, b window) int { return a.start - b.start })
-	out := make([]string, 0, len(chosen))
-	for _, w := range chosen {
-		var b strings.Builder
-		if w.start > 0 {
-			b.WriteString("…")
-		}
-		at := w.start
-		for _, sp := range spans {
-			if sp.Start < w.start || sp.End > w.end {
-				continue
-			}
-			b.WriteString(escapeFlat(text[at:sp.Start]))
-			b.WriteString("<mark>")
-			b.WriteString(escapeFlat(text[sp.Start:sp.End]))
-			b.WriteString("</mark>")
-			at = sp.End
-		}
-		b.WriteString(escapeFlat(text[at:w.end]))
-		if w.end < len(text) {
-			b.WriteString("…")
-		}
-		out = append(out, strings.TrimSpace(b.String()))
+	return chosen
+}
+
+// passageAround is the passage of about size characters around sp, with
+// sp a third of the way in so the reader sees what leads up to the match,
+// widened to hold all of sp and snapped to word boundaries.
+func passageAround(text string, sp Span, size int) passage {
+	lead := (size - utf8.RuneCountInString(text[sp.Start:sp.End])) / 3
+	w := passage{start: backRunes(text, sp.Start, max(lead, 0))}
+	w.end = forwardRunes(text, w.start, size)
+	if w.end < sp.End {
+		w.end = sp.End
 	}
-	return out
+	w.start, w.end = snapStart(text, w.start, sp.Start), snapEnd(text, w.end, sp.End)
+	return w
+}
+
+// passageScore ranks a passage by the unused spans it holds: distinct
+// words (case folded) first, so a passage showing two query words beats
+// one repeating a single word, then the count of matches.
+func passageScore(text string, spans []Span, used []bool, w passage) int {
+	distinct := map[string]bool{}
+	count := 0
+	for j, o := range spans {
+		if !used[j] && o.Start >= w.start && o.End <= w.end {
+			distinct[strings.ToLower(text[o.Start:o.End])] = true
+			count++
+		}
+	}
+	return len(distinct)*100 + count
+}
+
+// renderPassage writes passage p of text as HTML: escaped, flattened, each
+// span inside it marked, and "…" where it cuts the text.
+func renderPassage(text string, spans []Span, p passage) string {
+	var b strings.Builder
+	if p.start > 0 {
+		b.WriteString("…")
+	}
+	at := p.start
+	for _, sp := range spans {
+		if sp.Start < p.start || sp.End > p.end {
+			continue
+		}
+		b.WriteString(escapeFlat(text[at:sp.Start]))
+		b.WriteString("<mark>")
+		b.WriteString(escapeFlat(text[sp.Start:sp.End]))
+		b.WriteString("</mark>")
+		at = sp.End
+	}
+	b.WriteString(escapeFlat(text[at:p.end]))
+	if p.end < len(text) {
+		b.WriteString("…")
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // cleanSpans sorts spans, drops empty or out-of-range ones and those not on

@@ -24,14 +24,11 @@ func analysis(summary string) recall.Analysis {
 	}
 }
 
-// clusterURL is a cluster client URL naming every node.
-func clusterURL(cl *testenv.RedisCluster) string {
-	addrs := cl.Addrs()
-	return "redis://" + addrs[0] + "?cluster=true&addr=" + addrs[1] + "&addr=" + addrs[2]
-}
-
-func TestCache(t *testing.T) {
-	t.Parallel()
+// onEachTopology runs fn, in parallel subtests, against a single Redis and
+// against a three-node cluster: keys that must share a slot (or must not)
+// only show it on a cluster.
+func onEachTopology(t *testing.T, fn func(t *testing.T, c redis.UniversalClient)) {
+	t.Helper()
 	backends := []struct {
 		name  string
 		start func(t *testing.T) redis.UniversalClient
@@ -42,76 +39,88 @@ func TestCache(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			c := b.start(t)
-			ctx := ctxT(t)
-			cache := redisq.NewCache(c, uniquePrefix())
-
-			if _, ok, err := cache.Get(ctx, "absent"); ok || err != nil {
-				t.Fatalf("Get(absent) = ok %v, err %v; want a plain miss", ok, err)
-			}
-			want := analysis("Bob will send the report.")
-			if err := cache.Put(ctx, "k1", want, time.Hour); err != nil {
-				t.Fatal(err)
-			}
-			got, ok, err := cache.Get(ctx, "k1")
-			if err != nil || !ok || !reflect.DeepEqual(got, want) {
-				t.Fatalf("Get(k1) = %+v, %v, %v; want %+v", got, ok, err, want)
-			}
-
-			// Every entry expires: the ttl asked for, or the fallback.
-			for _, tt := range []struct {
-				key      string
-				ttl, max time.Duration
-			}{
-				{"ttl", time.Hour, time.Hour},
-				{"sub-second", 1500 * time.Millisecond, 1500 * time.Millisecond},
-				{"none", 0, redisq.CacheFallbackTTL},
-				{"negative", -time.Second, redisq.CacheFallbackTTL},
-			} {
-				if err := cache.Put(ctx, tt.key, want, tt.ttl); err != nil {
-					t.Fatal(err)
-				}
-				pttl, err := c.PTTL(ctx, cache.Key(tt.key)).Result()
-				if err != nil || pttl <= 0 || pttl > tt.max || pttl < tt.max-time.Minute {
-					t.Errorf("%s: PTTL %s (%v), want about %s", tt.key, pttl, err, tt.max)
-				}
-			}
-
-			// A short ttl really expires (PEXPIRE semantics, not our clock).
-			if err := cache.Put(ctx, "short", want, time.Millisecond); err != nil {
-				t.Fatal(err)
-			}
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				_, ok, err := cache.Get(ctx, "short")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !ok {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("an entry with a 1ms ttl was still there after 5s")
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-
-			// An undecodable entry is an error (the analyzer logs it and
-			// treats it as a miss), and the next Put repairs it.
-			if err := c.Set(ctx, cache.Key("bad"), "{not json", time.Hour).Err(); err != nil {
-				t.Fatal(err)
-			}
-			if _, ok, err := cache.Get(ctx, "bad"); ok || err == nil {
-				t.Errorf("Get(bad) = ok %v, err %v; want an error", ok, err)
-			}
-			if err := cache.Put(ctx, "bad", want, time.Hour); err != nil {
-				t.Fatal(err)
-			}
-			if _, ok, err := cache.Get(ctx, "bad"); !ok || err != nil {
-				t.Errorf("Get(bad) after Put = ok %v, err %v", ok, err)
-			}
+			fn(t, b.start(t))
 		})
 	}
+}
+
+// clusterURL is a cluster client URL naming every node.
+func clusterURL(cl *testenv.RedisCluster) string {
+	addrs := cl.Addrs()
+	return "redis://" + addrs[0] + "?cluster=true&addr=" + addrs[1] + "&addr=" + addrs[2]
+}
+
+func TestCache(t *testing.T) {
+	t.Parallel()
+	onEachTopology(t, func(t *testing.T, c redis.UniversalClient) {
+		ctx := ctxT(t)
+		cache := redisq.NewCache(c, uniquePrefix())
+
+		if _, ok, err := cache.Get(ctx, "absent"); ok || err != nil {
+			t.Fatalf("Get(absent) = ok %v, err %v; want a plain miss", ok, err)
+		}
+		want := analysis("Bob will send the report.")
+		if err := cache.Put(ctx, "k1", want, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := cache.Get(ctx, "k1")
+		if err != nil || !ok || !reflect.DeepEqual(got, want) {
+			t.Fatalf("Get(k1) = %+v, %v, %v; want %+v", got, ok, err, want)
+		}
+
+		// Every entry expires: the ttl asked for, or the fallback.
+		for _, tt := range []struct {
+			key      string
+			ttl, max time.Duration
+		}{
+			{"ttl", time.Hour, time.Hour},
+			{"sub-second", 1500 * time.Millisecond, 1500 * time.Millisecond},
+			{"none", 0, redisq.CacheFallbackTTL},
+			{"negative", -time.Second, redisq.CacheFallbackTTL},
+		} {
+			if err := cache.Put(ctx, tt.key, want, tt.ttl); err != nil {
+				t.Fatal(err)
+			}
+			pttl, err := c.PTTL(ctx, cache.Key(tt.key)).Result()
+			if err != nil || pttl <= 0 || pttl > tt.max || pttl < tt.max-time.Minute {
+				t.Errorf("%s: PTTL %s (%v), want about %s", tt.key, pttl, err, tt.max)
+			}
+		}
+
+		// A short ttl really expires (PEXPIRE semantics, not our clock).
+		if err := cache.Put(ctx, "short", want, time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			_, ok, err := cache.Get(ctx, "short")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("an entry with a 1ms ttl was still there after 5s")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+
+		// An undecodable entry is an error (the analyzer logs it and
+		// treats it as a miss), and the next Put repairs it.
+		if err := c.Set(ctx, cache.Key("bad"), "{not json", time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := cache.Get(ctx, "bad"); ok || err == nil {
+			t.Errorf("Get(bad) = ok %v, err %v; want an error", ok, err)
+		}
+		if err := cache.Put(ctx, "bad", want, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := cache.Get(ctx, "bad"); !ok || err != nil {
+			t.Errorf("Get(bad) after Put = ok %v, err %v", ok, err)
+		}
+	})
 }
 
 // TestCacheKeysSpreadOverSlots checks cache keys carry no hash tag: on a

@@ -253,7 +253,7 @@ func (q *Queue) reclaimDead(ctx context.Context, id *identity, n int) (got []ent
 		return nil, false, false, recall.Errorf(recall.EINTERNAL, "redisq: reclaim: unexpected script reply %v", res)
 	}
 	for lane := range 6 {
-		flat, ok := strs(a[lane])
+		flat, ok := list[string](a[lane])
 		if !ok || len(flat)%2 != 0 {
 			return nil, false, false, recall.Errorf(recall.EINTERNAL, "redisq: reclaim: unexpected script reply %v", res)
 		}

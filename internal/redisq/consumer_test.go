@@ -191,7 +191,7 @@ func TestKilledWorkerRecovered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	child := startHolder(t, srv.URL(), prefix)
+	child := startHelper(t, "TestHelperHolder", holderEnv, srv.URL(), prefix)
 	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -226,11 +226,14 @@ func TestKilledWorkerRecovered(t *testing.T) {
 	assertEmpty(t, client(t, srv.URL()), restarted)
 }
 
-// startHolder runs TestHelperHolder and returns once it holds its jobs.
-func startHolder(t *testing.T, url, prefix string) *exec.Cmd {
+// startHelper runs the helper test named test in a child process (env set
+// to 1 tells it to act, url and prefix say which queue) and returns once
+// the child says it holds its jobs; the child's further output is drained.
+// A second process holding jobs is what the crash and liveness tests need.
+func startHelper(t *testing.T, test, env, url, prefix string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHolder$", "-test.v")
-	cmd.Env = append(os.Environ(), holderEnv+"=1", "HELPER_REDIS_URL="+url, "HELPER_PREFIX="+prefix)
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env+"=1", "HELPER_REDIS_URL="+url, "HELPER_PREFIX="+prefix)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

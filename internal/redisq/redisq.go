@@ -180,9 +180,6 @@ func (q *Queue) stream(lane int) string { return q.keys[laneKeys[lane]] }
 // created on first use, and the consumer name is claimed by the first
 // Receive.
 func New(client redis.UniversalClient, opts Options) *Queue {
-	if opts.Prefix == "" {
-		opts.Prefix = DefaultPrefix
-	}
 	if opts.Group == "" {
 		opts.Group = DefaultGroup
 	}
@@ -211,7 +208,7 @@ func New(client redis.UniversalClient, opts Options) *Queue {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	tag := "{" + opts.Prefix + "}:q:"
+	tag := tagged(opts.Prefix) + "q:"
 	return &Queue{
 		rdb: client,
 		keys: []string{tag + "high", tag + "default", tag + "low", tag + "jobs", tag + "retry", tag + "dead",
@@ -626,7 +623,7 @@ func parseTake(reply any) (entries []entry, got [3]int, dry [3]bool, w wakeInfo,
 		return nil, got, dry, w, false
 	}
 	for _, lane := range [6]int{0, 3, 1, 4, 2, 5} { // by priority, normal lane first
-		flat, ok := strs(res[lane]) // id, payload, id, payload, ...
+		flat, ok := list[string](res[lane]) // id, payload, id, payload, ...
 		if !ok || len(flat)%2 != 0 {
 			return nil, got, dry, w, false
 		}
@@ -635,10 +632,10 @@ func parseTake(reply any) (entries []entry, got [3]int, dry [3]bool, w wakeInfo,
 		}
 		got[lane%3] += len(flat) / 2
 	}
-	d, ok1 := ints(res[6])
+	d, ok1 := list[int64](res[6])
 	now, ok2 := res[7].(int64)
 	due, ok3 := res[8].(int64)
-	last, ok4 := strs(res[9])
+	last, ok4 := list[string](res[9])
 	if !(ok1 && ok2 && ok3 && ok4) || len(d) != 3 || len(last) != 6 {
 		return nil, got, dry, w, false
 	}
@@ -650,28 +647,27 @@ func parseTake(reply any) (entries []entry, got [3]int, dry [3]bool, w wakeInfo,
 	return entries, got, dry, w, true
 }
 
-func strs(v any) ([]string, bool) {
-	a, ok := v.([]any)
-	if !ok {
-		return nil, false
+// tagged is how every key under prefix (DefaultPrefix when empty) starts:
+// the prefix in braces, Redis Cluster's hash tag, so a deployment's keys
+// share one slot and one script or MULTI may touch several of them.
+func tagged(prefix string) string {
+	if prefix == "" {
+		prefix = DefaultPrefix
 	}
-	out := make([]string, len(a))
-	for i, x := range a {
-		if out[i], ok = x.(string); !ok {
-			return nil, false
-		}
-	}
-	return out, true
+	return "{" + prefix + "}:"
 }
 
-func ints(v any) ([]int64, bool) {
+// list reads a script's reply array whose items are all T (string for
+// bulk replies, int64 for integers); ok is false when v is not an array or
+// an item is of another type, a reply the caller treats as malformed.
+func list[T any](v any) ([]T, bool) {
 	a, ok := v.([]any)
 	if !ok {
 		return nil, false
 	}
-	out := make([]int64, len(a))
+	out := make([]T, len(a))
 	for i, x := range a {
-		if out[i], ok = x.(int64); !ok {
+		if out[i], ok = x.(T); !ok {
 			return nil, false
 		}
 	}

@@ -1,7 +1,6 @@
 package redisq_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -307,51 +306,11 @@ func TestConsumerKilledMidJob(t *testing.T) {
 		}
 	}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperConsumer$", "-test.v")
-	cmd.Env = append(os.Environ(), helperEnv+"=1", "HELPER_REDIS_URL="+srv.URL(), "HELPER_PREFIX="+prefix)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	timeout := time.After(30 * time.Second)
-wait:
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatal("child exited before holding the jobs")
-			}
-			if strings.HasPrefix(l, "error") {
-				t.Fatalf("child: %s", l)
-			}
-			if strings.HasPrefix(l, "holding") {
-				break wait
-			}
-		case <-timeout:
-			t.Fatal("child never took the jobs")
-		}
-	}
+	cmd := startHelper(t, "TestHelperConsumer", helperEnv, srv.URL(), prefix)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for range lines {
-		}
-	}()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("child ended with %v, want killed by SIGKILL", err)

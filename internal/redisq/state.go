@@ -28,10 +28,7 @@ type State struct {
 // NewState returns the registers on client under prefix (DefaultPrefix
 // when empty). It does no I/O.
 func NewState(client redis.UniversalClient, prefix string) *State {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return &State{rdb: client, prefix: "{" + prefix + "}:"}
+	return &State{rdb: client, prefix: tagged(prefix)}
 }
 
 // Key is the Redis key of register key.

@@ -48,10 +48,7 @@ type Usage struct {
 // NewUsage returns the usage totals on client under prefix (DefaultPrefix
 // when empty). It does no I/O.
 func NewUsage(client redis.UniversalClient, prefix string) *Usage {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return &Usage{rdb: client, key: "{" + prefix + "}:usage"}
+	return &Usage{rdb: client, key: tagged(prefix) + "usage"}
 }
 
 // Key is the Redis key of the totals hash.

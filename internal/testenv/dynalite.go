@@ -1,16 +1,13 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,16 +48,13 @@ func StartDynalite(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("testenv: node is needed to run dynalite: %v", err)
 	}
-	port, err := dynaliteFreePort()
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
+	port := freePort(t, false)
 	// Tables become ACTIVE at once, so each test can make its own quickly.
 	cmd := exec.Command(node, cli, "--host", "127.0.0.1", "--port", fmt.Sprint(port),
 		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
 	cmd.Dir = root
 	setParentDeathSignal(cmd)
-	out := &dynaliteOutput{}
+	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("testenv: start dynalite: %v", err)
@@ -139,38 +133,4 @@ func dynaliteRepoRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// dynaliteFreePort asks the kernel for a free loopback port. Another process could
-// take it before the server binds it; on this machine's scale that is rare
-// enough that the start-up check catches it.
-func dynaliteFreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// dynaliteOutput collects a child's output for error messages; the child's
-// writer goroutines and the test read it concurrently.
-type dynaliteOutput struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *dynaliteOutput) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() > 64<<10 {
-		return len(p), nil
-	}
-	return s.b.Write(p)
-}
-
-func (s *dynaliteOutput) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.TrimSpace(s.b.String())
 }

@@ -5,7 +5,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -388,33 +387,12 @@ func (p *proc) waitReady(addr string) error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("redis-server on %s exited: %s", addr, strings.TrimSpace(p.out.String()))
+			return fmt.Errorf("redis-server on %s exited: %s", addr, p.out.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	p.stop(os.Kill, 0)
-	return fmt.Errorf("redis-server on %s did not answer PING in 15s: %s", addr, strings.TrimSpace(p.out.String()))
-}
-
-// syncBuffer collects the process's output for error messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 64<<10 {
-		return len(p), nil // enough to explain a failure
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return fmt.Errorf("redis-server on %s did not answer PING in 15s: %s", addr, p.out.String())
 }
 
 func redactURL(s string) string {

@@ -108,78 +108,115 @@ type titanRequest struct {
 	EmbeddingTypes []string `json:"embeddingTypes,omitempty"`
 }
 
+// serve answers one InvokeModel request: the call is checked (route,
+// signature, model, content type) before any injected failure, which
+// stands in for the service failing a valid call, and the body after it.
+// Every refusal is recorded as a violation.
 func (s *EmbedServer) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return
 	}
-	refuse := func(status int, typ, msg string, violation bool) {
-		if violation {
-			s.mu.Lock()
-			s.violations = append(s.violations, fmt.Sprintf("%s %s: %s: %s", r.Method, r.URL.EscapedPath(), typ, msg))
-			s.mu.Unlock()
-		}
-		writeError(w, status, typ, msg)
+	if status, typ, msg := s.checkCall(r, body); status != 0 {
+		s.refuse(w, r, status, typ, msg)
+		return
 	}
+	if typ := s.takeFailure(); typ != "" {
+		msg := defaultMessages[typ]
+		if msg == "" {
+			msg = typ
+		}
+		writeError(w, StatusFor(typ), typ, msg)
+		return
+	}
+	req, status, typ, msg := decodeTitan(body)
+	if status != 0 {
+		s.refuse(w, r, status, typ, msg)
+		return
+	}
+	s.answer(w, req)
+}
+
+// refuse answers with Bedrock's error and records the request as a
+// violation: the fake refuses only what a correct client never sends, so
+// the test fails unless it meant to send it.
+func (s *EmbedServer) refuse(w http.ResponseWriter, r *http.Request, status int, typ, msg string) {
+	s.mu.Lock()
+	s.violations = append(s.violations, fmt.Sprintf("%s %s: %s: %s", r.Method, r.URL.EscapedPath(), typ, msg))
+	s.mu.Unlock()
+	writeError(w, status, typ, msg)
+}
+
+// checkCall checks what Bedrock checks before reading the body: that the
+// request is an InvokeModel of TitanEmbedV2, signed for the fake's region
+// with the test key, carrying JSON. It returns a non-zero status with
+// Bedrock's error when one does not hold.
+func (s *EmbedServer) checkCall(r *http.Request, body []byte) (int, string, string) {
 	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
 	if len(segs) != 3 || segs[0] != "model" || segs[2] != "invoke" || r.Method != http.MethodPost {
-		refuse(http.StatusNotFound, "UnknownOperationException", "unknown operation "+r.Method+" "+r.URL.EscapedPath(), true)
-		return
+		return http.StatusNotFound, "UnknownOperationException", "unknown operation " + r.Method + " " + r.URL.EscapedPath()
 	}
 	if ref := sigv4.Check(r, body, sigv4.Expect{Service: "bedrock", Region: s.region, AccessKeyID: AccessKeyID, SecretAccessKey: SecretAccessKey}); ref != nil {
-		refuse(ref.Status, ref.Code, ref.Message, true)
-		return
+		return ref.Status, ref.Code, ref.Message
 	}
-	model, _ := url.PathUnescape(segs[1])
-	if model != TitanEmbedV2 {
-		refuse(http.StatusBadRequest, "ValidationException", "The provided model identifier is invalid.", true)
-		return
+	if model, _ := url.PathUnescape(segs[1]); model != TitanEmbedV2 {
+		return http.StatusBadRequest, "ValidationException", "The provided model identifier is invalid."
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		refuse(http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException", "content type "+ct, true)
-		return
+		return http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException", "content type " + ct
 	}
+	return 0, "", ""
+}
+
+// takeFailure returns the next error type Fail asked for, or "".
+func (s *EmbedServer) takeFailure() string {
 	s.mu.Lock()
-	var failWith string
+	defer s.mu.Unlock()
+	var typ string
 	if len(s.fail) > 0 {
-		failWith, s.fail = s.fail[0], s.fail[1:]
+		typ, s.fail = s.fail[0], s.fail[1:]
 	}
-	s.mu.Unlock()
-	if failWith != "" {
-		msg := defaultMessages[failWith]
-		if msg == "" {
-			msg = failWith
-		}
-		writeError(w, StatusFor(failWith), failWith, msg)
-		return
-	}
+	return typ
+}
+
+// decodeTitan reads a Titan request body strictly and checks it against
+// Titan's input limits and its dimension choices, with the messages
+// Bedrock sends. It returns a non-zero status with the error when the body
+// does not pass.
+func decodeTitan(body []byte) (titanRequest, int, string, string) {
 	var req titanRequest
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		refuse(http.StatusBadRequest, "ValidationException", "Malformed input request: "+err.Error(), true)
-		return
+		return req, http.StatusBadRequest, "ValidationException", "Malformed input request: " + err.Error()
 	}
 	switch {
 	case req.InputText == nil || strings.TrimSpace(*req.InputText) == "":
-		refuse(http.StatusBadRequest, "ValidationException", "Malformed input request: #: required key [inputText] not found or empty", true)
-		return
+		return req, http.StatusBadRequest, "ValidationException", "Malformed input request: #: required key [inputText] not found or empty"
 	case len([]rune(*req.InputText)) > TitanMaxChars:
-		refuse(http.StatusBadRequest, "ValidationException", fmt.Sprintf("Malformed input request: #/inputText: expected maxLength: %d, actual: %d", TitanMaxChars, len([]rune(*req.InputText))), true)
-		return
+		return req, http.StatusBadRequest, "ValidationException", fmt.Sprintf("Malformed input request: #/inputText: expected maxLength: %d, actual: %d", TitanMaxChars, len([]rune(*req.InputText)))
 	case EstimateTokens(len(*req.InputText)) > TitanMaxTokens:
-		refuse(http.StatusBadRequest, "ValidationException", fmt.Sprintf("400 Bad Request: Too many input tokens. Max input tokens: %d, request input token count: %d", TitanMaxTokens, EstimateTokens(len(*req.InputText))), true)
-		return
+		return req, http.StatusBadRequest, "ValidationException", fmt.Sprintf("400 Bad Request: Too many input tokens. Max input tokens: %d, request input token count: %d", TitanMaxTokens, EstimateTokens(len(*req.InputText)))
 	}
-	dims := 1024
-	if req.Dimensions != nil {
-		dims = *req.Dimensions
+	if dims := req.dims(); dims != 256 && dims != 512 && dims != 1024 {
+		return req, http.StatusBadRequest, "ValidationException", fmt.Sprintf("Malformed input request: #/dimensions: %d is not a valid enum value", dims)
 	}
-	if dims != 256 && dims != 512 && dims != 1024 {
-		refuse(http.StatusBadRequest, "ValidationException", fmt.Sprintf("Malformed input request: #/dimensions: %d is not a valid enum value", dims), true)
-		return
+	return req, 0, "", ""
+}
+
+// dims is the vector length asked for; Titan V2 defaults to 1,024.
+func (r titanRequest) dims() int {
+	if r.Dimensions != nil {
+		return *r.Dimensions
 	}
-	vec := Embed(*req.InputText, dims)
+	return 1024
+}
+
+// answer embeds a checked request's text and replies as Titan does, the
+// token count in the body and in a header, and records the input so a
+// test can count model calls.
+func (s *EmbedServer) answer(w http.ResponseWriter, req titanRequest) {
+	vec := Embed(*req.InputText, req.dims())
 	if req.Normalize != nil && !*req.Normalize {
 		for i := range vec {
 			vec[i] *= 7.5 // Titan's unnormalised vectors are not unit length

@@ -20,10 +20,7 @@ package bedrocktest
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,8 +33,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"recall/internal/testenv/sigv4"
 )
 
 // Test credentials. The fake verifies signatures made with exactly these, so
@@ -72,9 +70,8 @@ type Server struct {
 	// URL is the endpoint to give the client as BaseEndpoint.
 	URL string
 
-	opts   Options
-	ts     *httptest.Server
-	signer *v4.Signer
+	opts Options
+	ts   *httptest.Server
 
 	mu         sync.Mutex
 	queue      []Behavior
@@ -101,7 +98,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 	if opts.Default == nil {
 		opts.Default = Echo()
 	}
-	s := &Server{opts: opts, signer: v4.NewSigner()}
+	s := &Server{opts: opts}
 	t.Cleanup(func() {
 		if v := s.TakeViolations(); len(v) > 0 {
 			t.Errorf("bedrocktest: %d request(s) failed the fake's checks:\n  %s", len(v), strings.Join(v, "\n  "))
@@ -357,80 +354,23 @@ func (s *Server) violate(v string) {
 }
 
 // authenticate checks the request's SigV4 signature (or bearer token) and
-// returns a non-zero status with Bedrock's error when it does not hold.
+// returns a non-zero status with Bedrock's error when it does not hold. The
+// key and region a signature names are recorded on req even when it is
+// refused, so a test can see what a misconfigured client sent.
 func (s *Server) authenticate(r *http.Request, body []byte, req *Request) (int, string, string) {
-	authz := r.Header.Get("Authorization")
-	if authz == "" {
-		return http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token"
-	}
-	if tok, ok := strings.CutPrefix(authz, "Bearer "); ok {
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		if s.opts.BearerToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.BearerToken)) != 1 {
 			return http.StatusForbidden, "UnrecognizedClientException", "Invalid API Key format: Must start with pre-defined prefix"
 		}
 		req.Region = s.opts.Region
 		return 0, "", ""
 	}
-	const algo = "AWS4-HMAC-SHA256 "
-	if !strings.HasPrefix(authz, algo) {
-		return http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires AWS4-HMAC-SHA256"
+	if akid, region, ok := sigv4.Scope(r); ok {
+		req.AccessKeyID, req.Region = akid, region
 	}
-	fields := map[string]string{}
-	for _, kv := range strings.Split(strings.TrimPrefix(authz, algo), ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
-		fields[k] = v
-	}
-	scope := strings.Split(fields["Credential"], "/")
-	if len(scope) != 5 || fields["SignedHeaders"] == "" || fields["Signature"] == "" {
-		return http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires Credential, SignedHeaders and Signature"
-	}
-	akid, date, region, service, term := scope[0], scope[1], scope[2], scope[3], scope[4]
-	req.AccessKeyID, req.Region = akid, region
-	if akid != s.opts.AccessKeyID {
-		return http.StatusForbidden, "UnrecognizedClientException", "The security token included in the request is invalid."
-	}
-	if service != "bedrock" || term != "aws4_request" {
-		return http.StatusForbidden, "InvalidSignatureException", fmt.Sprintf("Credential should be scoped to correct service: 'bedrock', not %q.", service)
-	}
-	if region != s.opts.Region {
-		return http.StatusForbidden, "InvalidSignatureException", fmt.Sprintf("Credential should be scoped to a valid region, not %q; this endpoint serves %q.", region, s.opts.Region)
-	}
-	amzDate := r.Header.Get("X-Amz-Date")
-	signingTime, err := time.Parse("20060102T150405Z", amzDate)
-	if err != nil || !strings.HasPrefix(amzDate, date) {
-		return http.StatusForbidden, "InvalidSignatureException", "X-Amz-Date is missing or does not match the credential scope date"
-	}
-	if d := time.Since(signingTime); d > 15*time.Minute || d < -15*time.Minute {
-		return http.StatusForbidden, "InvalidSignatureException", "Signature expired: the request time is more than 15 minutes from the server time"
-	}
-	sum := sha256.Sum256(body)
-	payloadHash := hex.EncodeToString(sum[:])
-	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash {
-		return http.StatusForbidden, "InvalidSignatureException", "The provided 'x-amz-content-sha256' header does not match what was computed."
-	}
-
-	// Rebuild the request with only the signed headers and sign it again.
-	u := *r.URL
-	u.Scheme, u.Host = "http", r.Host
-	again := &http.Request{Method: r.Method, URL: &u, Host: r.Host, Header: http.Header{}, ContentLength: r.ContentLength}
-	for _, h := range strings.Split(fields["SignedHeaders"], ";") {
-		if h == "host" || h == "content-length" {
-			continue
-		}
-		if vs := r.Header.Values(h); len(vs) > 0 {
-			again.Header[http.CanonicalHeaderKey(h)] = vs
-		}
-	}
-	creds := aws.Credentials{AccessKeyID: s.opts.AccessKeyID, SecretAccessKey: s.opts.SecretAccessKey, SessionToken: r.Header.Get("X-Amz-Security-Token")}
-	if err := s.signer.SignHTTP(context.Background(), creds, again, payloadHash, "bedrock", region, signingTime); err != nil {
-		return http.StatusInternalServerError, "InternalServerException", "fake could not sign: " + err.Error()
-	}
-	want := again.Header.Get("Authorization")
-	_, wantSig, _ := strings.Cut(want, "Signature=")
-	if subtle.ConstantTimeCompare([]byte(wantSig), []byte(fields["Signature"])) != 1 {
-		return http.StatusForbidden, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
-	}
-	if !strings.Contains(want, "SignedHeaders="+fields["SignedHeaders"]+",") {
-		return http.StatusForbidden, "InvalidSignatureException", "signed header list differs: client " + fields["SignedHeaders"] + ", fake " + want
+	want := sigv4.Expect{Service: "bedrock", Region: s.opts.Region, AccessKeyID: s.opts.AccessKeyID, SecretAccessKey: s.opts.SecretAccessKey}
+	if ref := sigv4.Check(r, body, want); ref != nil {
+		return ref.Status, ref.Code, ref.Message
 	}
 	return 0, "", ""
 }

@@ -176,83 +176,35 @@ type putVector struct {
 	Metadata map[string]any `json:"metadata"`
 }
 
+// serve answers one request: the signature and the method are checked
+// before any injected failure, which stands in for the service failing a
+// valid call, and the body and the operation after it. What fails a check
+// is refused and recorded as a violation.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return
 	}
-	op := strings.TrimPrefix(r.URL.Path, "/")
-	refuse := func(typ, format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		s.mu.Lock()
-		s.violations = append(s.violations, fmt.Sprintf("%s %s: %s: %s", r.Method, r.URL.Path, typ, msg))
-		s.mu.Unlock()
-		writeError(w, statuses[typ], typ, msg)
-	}
 	if ref := sigv4.Check(r, body, sigv4.Expect{Service: "s3vectors", Region: Region, AccessKeyID: AccessKeyID, SecretAccessKey: SecretAccessKey}); ref != nil {
-		s.mu.Lock()
-		s.violations = append(s.violations, fmt.Sprintf("%s %s: %s", r.Method, r.URL.Path, ref))
-		s.mu.Unlock()
-		writeError(w, ref.Status, ref.Code, ref.Message)
+		s.refuse(w, r, ref.Status, ref.Code, ref.Message)
 		return
 	}
 	if r.Method != http.MethodPost {
-		refuse("ValidationException", "method %s", r.Method)
+		s.refuse(w, r, statuses["ValidationException"], "ValidationException", fmt.Sprintf("method %s", r.Method))
 		return
 	}
-	s.mu.Lock()
-	var failWith string
-	if len(s.fail) > 0 {
-		failWith, s.fail = s.fail[0], s.fail[1:]
-	}
-	s.mu.Unlock()
-	if failWith != "" {
-		status := statuses[failWith]
+	if typ := s.takeFailure(); typ != "" {
+		status := statuses[typ]
 		if status == 0 {
 			status = http.StatusInternalServerError
 		}
-		writeError(w, status, failWith, failWith+" (injected)")
+		writeError(w, status, typ, typ+" (injected)")
 		return
 	}
-	var req request
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		refuse("ValidationException", "malformed request body: %v", err)
-		return
-	}
-	if req.IndexArn != "" {
-		refuse("ValidationException", "the fake serves indexes by bucket and name, not ARN")
-		return
-	}
-	if req.VectorBucketName != Bucket || req.IndexName != IndexName {
-		refuse("NotFoundException", "The specified index could not be found: %s/%s", req.VectorBucketName, req.IndexName)
-		return
-	}
-	var out any
-	var msg string
-	var typ string
-	switch op {
-	case "PutVectors":
-		out, typ, msg = s.put(req)
-	case "GetVectors":
-		out, typ, msg = s.get(req)
-	case "DeleteVectors":
-		out, typ, msg = s.delete(req)
-	case "QueryVectors":
-		out, typ, msg = s.query(req)
-	case "GetIndex":
-		out = map[string]any{"index": map[string]any{
-			"vectorBucketName": Bucket, "indexName": IndexName, "dataType": "float32", "dimension": s.Dimension,
-			"distanceMetric": "cosine", "creationTime": s.created.Unix(),
-			"indexArn": fmt.Sprintf("arn:aws:s3vectors:%s:123456789012:bucket/%s/index/%s", Region, Bucket, IndexName),
-		}}
-	default:
-		refuse("ValidationException", "unknown operation %q", op)
-		return
-	}
+	op := strings.TrimPrefix(r.URL.Path, "/")
+	out, typ, msg := s.answer(op, body)
 	if typ != "" {
-		refuse(typ, "%s", msg)
+		s.refuse(w, r, statuses[typ], typ, msg)
 		return
 	}
 	s.mu.Lock()
@@ -260,6 +212,78 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// refuse answers with error typ and records the request as a violation:
+// the fake refuses only what a correct client never sends, so the test
+// fails unless it meant to send it.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, typ, msg string) {
+	s.mu.Lock()
+	s.violations = append(s.violations, fmt.Sprintf("%s %s: %s: %s", r.Method, r.URL.Path, typ, msg))
+	s.mu.Unlock()
+	writeError(w, status, typ, msg)
+}
+
+// takeFailure returns the next error type Fail asked for, or "".
+func (s *Server) takeFailure() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var typ string
+	if len(s.fail) > 0 {
+		typ, s.fail = s.fail[0], s.fail[1:]
+	}
+	return typ
+}
+
+// answer runs operation op on the request body, returning the reply, or
+// the error type and message S3 Vectors would send.
+func (s *Server) answer(op string, body []byte) (any, string, string) {
+	req, typ, msg := decode(body)
+	if typ != "" {
+		return nil, typ, msg
+	}
+	switch op {
+	case "PutVectors":
+		return s.put(req)
+	case "GetVectors":
+		return s.get(req)
+	case "DeleteVectors":
+		return s.delete(req)
+	case "QueryVectors":
+		return s.query(req)
+	case "GetIndex":
+		return s.describe(), "", ""
+	default:
+		return nil, "ValidationException", fmt.Sprintf("unknown operation %q", op)
+	}
+}
+
+// decode reads a request body strictly (an unknown field is a client bug
+// the real service would also reject) and checks that it names the one
+// index the fake serves.
+func decode(body []byte) (request, string, string) {
+	var req request
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, "ValidationException", fmt.Sprintf("malformed request body: %v", err)
+	}
+	if req.IndexArn != "" {
+		return req, "ValidationException", "the fake serves indexes by bucket and name, not ARN"
+	}
+	if req.VectorBucketName != Bucket || req.IndexName != IndexName {
+		return req, "NotFoundException", fmt.Sprintf("The specified index could not be found: %s/%s", req.VectorBucketName, req.IndexName)
+	}
+	return req, "", ""
+}
+
+// describe is GetIndex's reply: the index the fake serves.
+func (s *Server) describe() any {
+	return map[string]any{"index": map[string]any{
+		"vectorBucketName": Bucket, "indexName": IndexName, "dataType": "float32", "dimension": s.Dimension,
+		"distanceMetric": "cosine", "creationTime": s.created.Unix(),
+		"indexArn": fmt.Sprintf("arn:aws:s3vectors:%s:123456789012:bucket/%s/index/%s", Region, Bucket, IndexName),
+	}}
 }
 
 func (s *Server) checkKey(k string) string {

@@ -3,9 +3,9 @@
 // scope must name the expected key, region and service, the clock must be
 // within 15 minutes, the payload hash must match, and the signature,
 // recomputed over the signed headers with the known secret, must be the
-// one sent. Fakes that speak a real wire format (bedrocktest's InvokeModel,
-// s3vectest) share it so a client signing for the wrong service or region
-// fails in tests as it would against AWS.
+// one sent. Fakes that speak a real wire format (bedrocktest's Converse and
+// InvokeModel, s3vectest) share it so a client signing for the wrong
+// service or region fails in tests as it would against AWS.
 package sigv4
 
 import (
@@ -44,22 +44,9 @@ func Check(r *http.Request, body []byte, want Expect) *Refusal {
 	refuse := func(status int, code, format string, args ...any) *Refusal {
 		return &Refusal{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 	}
-	authz := r.Header.Get("Authorization")
-	if authz == "" {
-		return refuse(http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
-	}
-	const algo = "AWS4-HMAC-SHA256 "
-	if !strings.HasPrefix(authz, algo) {
-		return refuse(http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires AWS4-HMAC-SHA256")
-	}
-	fields := map[string]string{}
-	for _, kv := range strings.Split(strings.TrimPrefix(authz, algo), ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
-		fields[k] = v
-	}
-	scope := strings.Split(fields["Credential"], "/")
-	if len(scope) != 5 || fields["SignedHeaders"] == "" || fields["Signature"] == "" {
-		return refuse(http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires Credential, SignedHeaders and Signature")
+	fields, scope, ref := parseAuthorization(r.Header.Get("Authorization"))
+	if ref != nil {
+		return ref
 	}
 	akid, date, region, service, term := scope[0], scope[1], scope[2], scope[3], scope[4]
 	if akid != want.AccessKeyID {
@@ -110,4 +97,39 @@ func Check(r *http.Request, body []byte, want Expect) *Refusal {
 		return refuse(http.StatusForbidden, "InvalidSignatureException", "signed header list differs: client %s, fake %s", fields["SignedHeaders"], wantAuthz)
 	}
 	return nil
+}
+
+// Scope returns the access key ID and region that r's SigV4 Authorization
+// header names, ok false when it has none well formed: what a fake records
+// of who called it and for where, whether or not the signature holds.
+func Scope(r *http.Request) (accessKeyID, region string, ok bool) {
+	_, scope, ref := parseAuthorization(r.Header.Get("Authorization"))
+	if ref != nil {
+		return "", "", false
+	}
+	return scope[0], scope[2], true
+}
+
+// parseAuthorization splits a SigV4 Authorization header into its fields
+// (Credential, SignedHeaders, Signature) and its credential scope (key,
+// date, region, service, terminator), or returns the refusal AWS sends for
+// a header that is missing or not SigV4.
+func parseAuthorization(authz string) (map[string]string, []string, *Refusal) {
+	if authz == "" {
+		return nil, nil, &Refusal{Status: http.StatusForbidden, Code: "MissingAuthenticationTokenException", Message: "Missing Authentication Token"}
+	}
+	const algo = "AWS4-HMAC-SHA256 "
+	if !strings.HasPrefix(authz, algo) {
+		return nil, nil, &Refusal{Status: http.StatusBadRequest, Code: "IncompleteSignatureException", Message: "Authorization header requires AWS4-HMAC-SHA256"}
+	}
+	fields := map[string]string{}
+	for _, kv := range strings.Split(strings.TrimPrefix(authz, algo), ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		fields[k] = v
+	}
+	scope := strings.Split(fields["Credential"], "/")
+	if len(scope) != 5 || fields["SignedHeaders"] == "" || fields["Signature"] == "" {
+		return nil, nil, &Refusal{Status: http.StatusBadRequest, Code: "IncompleteSignatureException", Message: "Authorization header requires Credential, SignedHeaders and Signature"}
+	}
+	return fields, scope, nil
 }
