@@ -18,7 +18,10 @@ Usage: recall usage [--json]
 Prints the model usage every worker has recorded — calls, failures, cache
 hits, input and output tokens per model — with an estimated cost from the
 price table (per million input/output tokens: Claude 3 Haiku $0.25/$1.25,
-Claude 3.5 Haiku $0.80/$4, Claude Haiku 4.5 $1/$5).
+Claude 3.5 Haiku $0.80/$4, Claude Haiku 4.5 $1/$5). With search on AWS the
+embedding model is listed too (Titan Text Embeddings V2, $0.02 per million
+input tokens): one call per analysed conversation and one per search not
+answered from the query cache.
 
 The totals are kept in Redis, shared by every worker, so this needs
 REDIS_URL. Without it the totals live inside the one 'recall serve' process

@@ -30,13 +30,15 @@ type Price struct {
 	OutputPerMTok float64
 }
 
-// DefaultPrices are on-demand list prices of the Haiku models, keyed by base
-// model ID (profile prefixes and ARNs are stripped before lookup).
+// DefaultPrices are on-demand list prices of the Haiku models and of the
+// embedding model (input only: an embedding has no output tokens), keyed by
+// base model ID (profile prefixes and ARNs are stripped before lookup).
 // Options.Prices replaces the table when prices change.
 var DefaultPrices = map[string]Price{
 	ModelClaude3Haiku:  {InputPerMTok: 0.25, OutputPerMTok: 1.25},
 	ModelClaude35Haiku: {InputPerMTok: 0.80, OutputPerMTok: 4},
 	ModelClaudeHaiku45: {InputPerMTok: 1, OutputPerMTok: 5},
+	EmbedModelID:       {InputPerMTok: 0.02},
 }
 
 // profilePrefixes are the cross-region inference profile prefixes.

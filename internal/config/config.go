@@ -53,6 +53,7 @@ type Config struct {
 	Web      Web
 	Metrics  Metrics
 	Limits   Limits
+	Search   Search
 }
 
 // Store selects and sets up the conversation store.
@@ -84,6 +85,18 @@ type Bedrock struct {
 	RPM         int           // BEDROCK_RPM: requests-per-minute quota to pace under (0: no pacing; throttles are retried)
 	TPM         int           // BEDROCK_TPM: tokens-per-minute quota to pace under
 	CacheTTL    time.Duration // BEDROCK_CACHE_TTL: how long an identical conversation reuses an analysis
+}
+
+// Search configures search on AWS: semantic search over Amazon S3 Vectors
+// with Titan Text Embeddings V2, beside exact keywords kept in the
+// DynamoDB table. It needs the DynamoDB store; without VectorBucket the
+// process searches with the embedded full-text index instead.
+type Search struct {
+	VectorBucket string // RECALL_VECTOR_BUCKET: the S3 Vectors vector bucket; selects search on AWS
+	VectorIndex  string // RECALL_VECTOR_INDEX: the vector index in it (512 dimensions, cosine)
+	// EmbedModel is RECALL_EMBED_MODEL (bedrock.EmbedModelID): a model
+	// that speaks Titan Text Embeddings V2's request format.
+	EmbedModel string
 }
 
 // Worker is the retry policy, the timeouts and the pace of processing.
@@ -201,6 +214,7 @@ func FromLookup(mode Mode, lookup func(string) (string, bool)) (Config, error) {
 		Metrics:  readMetrics(e),
 		Limits:   readLimits(e),
 	}
+	c.Search = readSearch(e, c.Store)
 	c.Worker = readWorker(e, c.Analyzer)
 	return c, errors.Join(e.errs...)
 }
@@ -215,6 +229,25 @@ func readStore(e *env, mode Mode) Store {
 		DynamoTable: e.get("DYNAMODB_TABLE", ""),
 		CreateTable: e.flag("RECALL_CREATE_TABLE"),
 	}
+}
+
+// readSearch reads search on AWS. The bucket and the index go together,
+// and both need the DynamoDB store, which holds the keyword half.
+func readSearch(e *env, st Store) Search {
+	s := Search{
+		VectorBucket: e.get("RECALL_VECTOR_BUCKET", ""),
+		VectorIndex:  e.get("RECALL_VECTOR_INDEX", ""),
+		EmbedModel:   e.get("RECALL_EMBED_MODEL", bedrock.EmbedModelID),
+	}
+	switch {
+	case s.VectorBucket == "" && s.VectorIndex != "":
+		e.fail("RECALL_VECTOR_INDEX is set but RECALL_VECTOR_BUCKET is not: search on AWS needs the vector bucket that holds the index")
+	case s.VectorBucket != "" && s.VectorIndex == "":
+		e.fail("RECALL_VECTOR_BUCKET is set but RECALL_VECTOR_INDEX is not: name the vector index in it (the stack's VectorIndexName output)")
+	case s.VectorBucket != "" && st.DynamoTable == "":
+		e.fail("RECALL_VECTOR_BUCKET is set but DYNAMODB_TABLE is not: search on AWS keeps its keywords in the DynamoDB table; unset RECALL_VECTOR_BUCKET to search with the embedded index")
+	}
+	return s
 }
 
 func readRedis(e *env) Redis {
@@ -419,6 +452,9 @@ func (c Config) LogAttrs() []any {
 	}
 	if ai == "bedrock" {
 		attrs = append(attrs, "bedrock_model_id", c.Bedrock.Model, "aws_region", c.Region)
+	}
+	if c.Search.VectorBucket != "" {
+		attrs = append(attrs, "vector_bucket", c.Search.VectorBucket, "vector_index", c.Search.VectorIndex, "embed_model", c.Search.EmbedModel)
 	}
 	if c.Analyzer.Latency > 0 {
 		attrs = append(attrs, "analyzer_latency", c.Analyzer.Latency.String())

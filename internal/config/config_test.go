@@ -45,6 +45,7 @@ func TestFromLookupDefaults(t *testing.T) {
 				Web:     Web{TokenUse: "access"},
 				Metrics: Metrics{Addr: DefaultMetricsAddr, Optional: true},
 				Limits:  Limits{OwnerRPS: 10, OwnerBurst: 100, OwnerTokensPerDay: 5_000_000},
+				Search:  Search{EmbedModel: bedrock.EmbedModelID},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -73,6 +74,7 @@ func TestFromLookupReadsEveryVariable(t *testing.T) {
 		"RECALL_OIDC_SCOPES": "openid email,profile", "RECALL_OIDC_TOKEN_ENDPOINT": "https://recall.auth.eu-west-1.amazoncognito.com/oauth2/token",
 		"RECALL_OIDC_TOKEN_USE": "ID", "RECALL_METRICS_ADDR": "0.0.0.0:9100",
 		"RECALL_OWNER_RPS": "0.5", "RECALL_OWNER_BURST": "3", "RECALL_OWNER_TOKENS_PER_DAY": "0",
+		"RECALL_VECTOR_BUCKET": "recall-vectors", "RECALL_VECTOR_INDEX": "conversations", "RECALL_EMBED_MODEL": "amazon.titan-embed-text-v2:1",
 	}
 	c, err := FromLookup(Local, lookup(env))
 	if err != nil {
@@ -92,6 +94,7 @@ func TestFromLookupReadsEveryVariable(t *testing.T) {
 			TokenEndpoint: env["RECALL_OIDC_TOKEN_ENDPOINT"], TokenUse: "id"},
 		Metrics: Metrics{Addr: "0.0.0.0:9100"},
 		Limits:  Limits{OwnerRPS: 0.5, OwnerBurst: 3, OwnerTokensPerDay: 0},
+		Search:  Search{VectorBucket: "recall-vectors", VectorIndex: "conversations", EmbedModel: "amazon.titan-embed-text-v2:1"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("FromLookup:\n got %+v\nwant %+v", c, want)
@@ -175,6 +178,10 @@ func TestFromLookupErrorsNameTheVariable(t *testing.T) {
 		{Local, "RECALL_OIDC_SCOPES", "openid"},
 		{Local, "RECALL_OIDC_TOKEN_ENDPOINT", "https://idp.example/token"},
 		{Lambda, "RECALL_OIDC_ISSUER", "https://idp.example"},
+		// Search on AWS: the bucket and the index go together, on the
+		// DynamoDB store.
+		{Local, "RECALL_VECTOR_BUCKET", "recall-vectors"},
+		{Local, "RECALL_VECTOR_INDEX", "conversations"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {

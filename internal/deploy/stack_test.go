@@ -288,6 +288,9 @@ var lambdaEnv = map[string]envRule{
 	"RECALL_OWNER_RPS":            {Optional: "the default per-owner rate suits; set it on the create function to change it"},
 	"RECALL_OWNER_BURST":          {Optional: "the default per-owner burst suits; set it on the create function to change it"},
 	"RECALL_OWNER_TOKENS_PER_DAY": {Optional: "the default daily token budget suits; set the same value on the create and process functions to change it"},
+	"RECALL_VECTOR_BUCKET":        {In: serviceFns},
+	"RECALL_VECTOR_INDEX":         {In: serviceFns},
+	"RECALL_EMBED_MODEL":          {In: serviceFns},
 }
 
 // sdkEnv are variables the template sets that the AWS SDK reads, not config.
@@ -762,26 +765,36 @@ func TestIAMIsScoped(t *testing.T) {
 }
 
 // storeActions returns the DynamoDB operations the store calls at run time
-// (store.go; schema.go's CreateTable path runs only with RECALL_CREATE_TABLE).
+// (store.go, and keywords.go for search on AWS; schema.go's CreateTable
+// path runs only with RECALL_CREATE_TABLE).
 func storeActions(t *testing.T) []string {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot(t), "internal", "dynamo", "store.go"), nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return clientCalls(t, "dynamodb:", filepath.Join("internal", "dynamo", "store.go"), filepath.Join("internal", "dynamo", "keywords.go"))
+}
+
+// clientCalls returns the operations files call on a field named client
+// (x.client.<Operation>), as IAM actions with prefix.
+func clientCalls(t *testing.T, prefix string, files ...string) []string {
+	t.Helper()
 	seen := map[string]bool{}
-	ast.Inspect(f, func(n ast.Node) bool {
-		sel, ok := n.(*ast.SelectorExpr)
-		if !ok {
+	for _, file := range files {
+		f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot(t), file), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			if inner, ok := sel.X.(*ast.SelectorExpr); ok && inner.Sel.Name == "client" && sel.Sel.Name != "Options" {
+				seen[prefix+sel.Sel.Name] = true
+			}
 			return true
-		}
-		if inner, ok := sel.X.(*ast.SelectorExpr); ok && inner.Sel.Name == "client" {
-			seen["dynamodb:"+sel.Sel.Name] = true
-		}
-		return true
-	})
+		})
+	}
 	if len(seen) == 0 {
-		t.Fatal("found no s.client.<Operation> calls in internal/dynamo/store.go")
+		t.Fatalf("found no <x>.client.<Operation> calls in %v", files)
 	}
 	return slices.Sorted(maps.Keys(seen))
 }
@@ -852,8 +865,8 @@ func TestBedrockPermissions(t *testing.T) {
 				bed = append(bed, a)
 			}
 		}
-		if len(bed) == 0 {
-			continue
+		if len(bed) == 0 || slices.Equal(st.Resources, []string{embedModelARN}) {
+			continue // the embedding model: TestSearchPermissions
 		}
 		if st.Role != roleOf(lambdafn.FunctionProcess) {
 			t.Errorf("%s grants %v; only the process function calls the model", st.Role, bed)
@@ -1075,7 +1088,7 @@ func TestInfraNetwork(t *testing.T) {
 	}
 
 	// Endpoints: every AWS API the functions in the VPC call.
-	needed := map[string]string{"dynamodb": "Gateway", "bedrock-runtime": "Interface", "lambda": "Interface"}
+	needed := map[string]string{"dynamodb": "Gateway", "bedrock-runtime": "Interface", "lambda": "Interface", "s3vectors": "Interface"}
 	fns := appFunctions(t)
 	if fns[lambdafn.FunctionProcess].Env["RECALL_AI"] != "bedrock" {
 		t.Errorf("process RECALL_AI = %q; the deployment analyses with Bedrock", fns[lambdafn.FunctionProcess].Env["RECALL_AI"])

@@ -121,8 +121,16 @@ func parseTemplateWith(data []byte, e *evaluator) (*cloudformation.Template, err
 		"Fn::Cidr":        func(n string, in, _ any) any { return []any{"${" + n + ":" + str(in) + "}"} },
 		"Fn::Transform":   func(n string, in, _ any) any { return "${" + n + "}" },
 	}
-	return goformation.ParseYAMLWithOptions(data, &intrinsics.ProcessorOptions{IntrinsicHandlerOverrides: h})
+	return goformation.ParseYAMLWithOptions(newerTypes.ReplaceAll(data, []byte("${1}Custom::$2")), &intrinsics.ProcessorOptions{IntrinsicHandlerOverrides: h})
 }
+
+// newerTypes matches resource types newer than goformation's schema
+// (v7.14.9, its latest, predates Amazon S3 Vectors), which it refuses to
+// parse, in the template (YAML) and in SAM's translation (JSON) alike.
+// They are read as custom resources of type "Custom::<Service>::
+// <Resource>", properties as written; cfn-lint (make lint) checks them
+// against the real schema.
+var newerTypes = regexp.MustCompile(`(Type:\s+|"Type":\s*")AWS::(S3Vectors::)`)
 
 type evaluator struct {
 	stackName string
