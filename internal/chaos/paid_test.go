@@ -264,8 +264,9 @@ func checkConsumers(t *testing.T, ls logStats, want int) string {
 // the workers SIGKILLed while it has model calls in flight and started
 // again from the same directory. Everything ends done; the jobs the killed
 // worker held are picked up again within the visibility timeout (its
-// attempt's hold and its consumer's heartbeat both run out first). Extra
-// model calls are possible here and reported.
+// attempt's hold and its consumer's heartbeat both run out first). A
+// model call more is excused only for a conversation the killed worker
+// had an answer for; any other is duplicate work and fails.
 func TestWorkerKilledBesideAnother(t *testing.T) {
 	s := newScenario(t, "two workers from one directory, one SIGKILLed")
 	s.killed = true

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,6 +34,9 @@ type proc struct {
 	done    chan struct{}
 	started time.Time
 	exited  time.Time
+	// sigkilled is set by kill: a model call this process made may have
+	// been answered without its result ever being saved.
+	sigkilled atomic.Bool
 }
 
 // startProc starts bin with args and env, its output in dir/name.log.
@@ -94,6 +98,7 @@ func (p *proc) signal(sig os.Signal) {
 
 // kill ends the process with SIGKILL, like a crash, and waits for it.
 func (p *proc) kill() {
+	p.sigkilled.Store(true)
 	p.signal(syscall.SIGKILL)
 	<-p.done
 }
@@ -161,12 +166,16 @@ type scenario struct {
 	// model scenario has analyses that are meant to fail.
 	allDone bool
 	// killed marks a scenario that SIGKILLs workers: a result can then be
-	// stored without its job line, and an analysis cut off by the kill
-	// runs again, so account reports extra model calls instead of failing.
+	// stored without its job line, and a run can have fewer analyses
+	// logged than it had (one cut off by the kill logs nothing).
 	killed bool
 	// calls, when set, is the model calls per conversation counted at the
 	// Bedrock wire fake; otherwise account counts analyses from job lines.
 	calls map[string]int
+	// cutOff counts, per conversation, the successful model calls made by
+	// a process that was later SIGKILLed: an answer its result may have
+	// died with, so one more call for the run is expected, not a fault.
+	cutOff map[string]int
 	// runs holds the conversations analysed in more than one run
 	// (reprocessed), with their number of runs; every other has one.
 	runs map[string]int

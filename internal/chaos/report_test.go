@@ -77,7 +77,8 @@ func finalReport(total time.Duration) string {
 	b.WriteString("\nlost: accepted (answered 201) but missing or unfinished at the end. dup results: conversations with more\n" +
 		"than one result written, or that no create answered with. model calls: analyses run for the accepted\n" +
 		"conversations, counted at the Bedrock wire fake (wire: successful calls) or from the workers' job lines\n" +
-		"(log: local analyses). dup calls: calls beyond one per conversation and run; 0 unless a worker was killed.\n")
+		"(log: local analyses). dup calls: calls beyond one per conversation and run; any fails the scenario unless\n" +
+		"the first answer was lost to a fault seen where it happened (a SIGKILLed caller, a result the store refused).\n")
 	for _, r := range results {
 		if len(r.Notes) == 0 {
 			continue
@@ -112,7 +113,13 @@ type jobLine struct {
 // the reason "save result: …" and no model; its analysis ran too, and the
 // redelivery runs another.
 func (j jobLine) analysed() bool {
-	return j.Model != "" && !j.Cached || j.Outcome == "released" && strings.HasPrefix(j.Reason, "save result:")
+	return j.Model != "" && !j.Cached || j.unsaved()
+}
+
+// unsaved reports whether the job's analysis ran and the store refused its
+// result.
+func (j jobLine) unsaved() bool {
+	return j.Outcome == "released" && strings.HasPrefix(j.Reason, "save result:")
 }
 
 // logStats is what the suite reads from the processes' JSON logs.
@@ -123,6 +130,10 @@ type logStats struct {
 	// analyses counts, per conversation, the jobs that ran an analysis
 	// (jobLine.analysed): what the local analyzer's "model calls" are.
 	analyses map[string]int
+	// unsaved counts, per conversation, the analyses whose result the
+	// store refused to save: the job was released and its redelivery
+	// rightly analyses again.
+	unsaved  map[string]int
 	outcomes map[string]int
 	jobs     []jobLine
 	// consumers are the Redis consumer names the queues registered, with
@@ -143,7 +154,7 @@ type logStats struct {
 
 // scanLogs reads the log files of a scenario's processes.
 func scanLogs(paths ...string) logStats {
-	ls := logStats{doneWrites: map[string]int{}, analyses: map[string]int{}, outcomes: map[string]int{}, status: map[int]int{}}
+	ls := logStats{doneWrites: map[string]int{}, analyses: map[string]int{}, unsaved: map[string]int{}, outcomes: map[string]int{}, status: map[int]int{}}
 	for _, path := range paths {
 		f, err := os.Open(path)
 		if err != nil {
@@ -193,6 +204,9 @@ func scanLogs(paths ...string) logStats {
 					}
 					if j.analysed() {
 						ls.analyses[j.ConversationID]++
+					}
+					if j.unsaved() {
+						ls.unsaved[j.ConversationID]++
 					}
 				}
 			case "process":

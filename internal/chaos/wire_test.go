@@ -167,8 +167,24 @@ func idsByTitle(ps ...*producer) map[string]string {
 // was answered with fails the test.
 func (s *scenario) countWire(f *modelFake, ps ...*producer) {
 	s.t.Helper()
-	byID, unknown := perConversation(f.calls(), idsByTitle(ps...))
+	calls, byTitle := f.calls(), idsByTitle(ps...)
+	byID, unknown := perConversation(calls, byTitle)
 	s.calls = byID
+	s.mu.Lock()
+	killed := map[string]bool{}
+	for _, p := range s.procs {
+		if p.sigkilled.Load() {
+			killed[p.name] = true
+		}
+	}
+	s.mu.Unlock()
+	var cut []wireCall
+	for _, c := range calls {
+		if killed[c.App] {
+			cut = append(cut, c)
+		}
+	}
+	s.cutOff, _ = perConversation(cut, byTitle)
 	for title, n := range unknown {
 		s.t.Errorf("%d model calls for %q, which no create was answered with", n, title)
 	}
