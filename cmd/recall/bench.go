@@ -28,6 +28,7 @@ import (
 const benchUsage = `
 Usage: recall bench [-n 1000] [-c 16] [--url URL --token TOKEN] [--timeout 5m]
                     [--analyzer-latency 0] [--workers N] [--progress auto] [--json]
+                    [--ids-out FILE]
 
 Creates N conversations at concurrency C, waits until every one is analysed
 (or --timeout passes), and reports create throughput and latency, and the
@@ -42,8 +43,10 @@ own. --analyzer-latency makes the local analyzer stand in for a slow model
 worker's concurrency (RECALL_CONCURRENCY).
 
 With --url it loads a running or deployed API; --token (or RECALL_TOKEN) is
-the bearer token to use. Exits 1 when a create failed or a conversation did
-not finish in time.`
+the bearer token to use. --ids-out writes the id of every conversation a
+create answered 201 with, one per line, so a caller can check afterwards
+that each one is still there. Exits 1 when a create failed or a
+conversation did not finish in time.`
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", benchUsage, stderr)
@@ -57,6 +60,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	data := fs.String("data", "", "data directory for the in-process runner (default: a temporary one, removed after)")
 	progressFlag := fs.String("progress", progressAuto, "progress display: auto, bar, plain or none")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	idsOut := fs.String("ids-out", "", "write the id of every created conversation to this file, one per line")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -90,6 +94,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	b := &bench{base: target, token: tok, n: *n, c: *c, timeout: *timeout, progress: mode, stderr: stderr,
 		client: benchClient(*c)}
 	rep := b.run(ctx)
+	if *idsOut != "" {
+		if err := writeIDs(*idsOut, b.created); err != nil {
+			return err
+		}
+	}
 	rep.Target = target
 	if inProcess != "" {
 		rep.Target = inProcess
@@ -286,6 +295,9 @@ type bench struct {
 	progress    string
 	stderr      io.Writer
 	client      *http.Client
+	// created holds the id of every conversation a create answered 201
+	// with, in no particular order, once run has returned.
+	created []string
 }
 
 // created is one conversation the benchmark made.
@@ -300,6 +312,9 @@ func (b *bench) run(ctx context.Context) *BenchReport {
 	rep := &BenchReport{Requested: b.n, Concurrency: b.c, CreateErrors: map[string]int{}, PollErrors: map[string]int{}}
 	wallStart := time.Now()
 	convs := b.createAll(ctx, rep)
+	for _, c := range convs {
+		b.created = append(b.created, c.id)
+	}
 	b.pollAll(ctx, rep, convs)
 	rep.WallSeconds = round2(time.Since(wallStart).Seconds())
 	return rep
@@ -469,6 +484,18 @@ func (b *bench) pollOne(ctx context.Context, rep *BenchReport, st *polling, pp *
 	}
 	st.mu.Unlock()
 	pp.Set(st.finished.Add(1))
+}
+
+// writeIDs writes ids to path, one per line.
+func writeIDs(path string, ids []string) error {
+	var b strings.Builder
+	for _, id := range ids {
+		b.WriteString(id + "\n")
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write --ids-out: %w", err)
+	}
+	return nil
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }

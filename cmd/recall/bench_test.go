@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,12 +75,33 @@ func TestBenchAgainstURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runCLI(t, "bench", "--url", r.URL+"/", "--token", tok, "-n", "20", "-c", "4", "--progress", "none", "--json")
+	idsFile := filepath.Join(t.TempDir(), "ids")
+	code, out, errOut := runCLI(t, "bench", "--url", r.URL+"/", "--token", tok, "-n", "20", "-c", "4", "--progress", "none", "--json", "--ids-out", idsFile)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 	if rep := decodeReport(t, out); rep.Created != 20 || rep.Done != 20 || rep.Target != r.URL {
 		t.Errorf("report: %+v", rep)
+	}
+	// --ids-out names each created conversation once, and each is the
+	// token owner's.
+	raw, err := os.ReadFile(idsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := strings.Fields(string(raw))
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Errorf("--ids-out names %s twice", id)
+		}
+		seen[id] = true
+		if _, err := r.app.Service.Get(t.Context(), "loadtest", id); err != nil {
+			t.Errorf("--ids-out names %s: %v", id, err)
+		}
+	}
+	if len(ids) != 20 {
+		t.Errorf("--ids-out holds %d ids, want the 20 created", len(ids))
 	}
 
 	code, out, _ = runCLI(t, "bench", "--url", r.URL, "--token", "not-a-token", "-n", "5", "-c", "2", "--progress", "none", "--json")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -326,15 +327,23 @@ func (p *producer) window(from, to time.Time) []time.Duration {
 	return out
 }
 
-// account fills the scenario's row from what was accepted, what the API
-// lists at the end and what the workers logged, and fails the test on any
-// loss or duplicate. killed says whether processes were SIGKILLed, the only
-// way a result can be stored without its job log line.
-func (s *scenario) account(accepted map[string]bool, final map[string]httpapi.Conversation, ls logStats, killed bool) {
-	t := s.t
+// account fills the scenario's row from what was accepted (the ids the
+// 201 answers carried), what the API lists at the end and what the workers
+// logged, and fails the test on any loss, any duplicate result and, unless
+// workers were killed, any analysis run twice.
+func (s *scenario) account(accepted map[string]bool, final map[string]httpapi.Conversation, ls logStats) {
+	s.t.Helper()
+	s.res.Accepted = len(accepted)
+	s.accountStates(accepted, final, ls)
+	s.accountResults(accepted, final, ls)
+	s.accountCalls(accepted, final, ls)
+}
+
+// accountStates counts what became of each accepted conversation: done,
+// failed with a reason, or lost (missing, or never finished).
+func (s *scenario) accountStates(accepted map[string]bool, final map[string]httpapi.Conversation, ls logStats) {
+	t, r := s.t, s.res
 	t.Helper()
-	r := s.res
-	r.Accepted = len(accepted)
 	var missing, unfinished, noReason, unlogged []string
 	for id := range accepted {
 		v, ok := final[id]
@@ -356,29 +365,11 @@ func (s *scenario) account(accepted map[string]bool, final map[string]httpapi.Co
 		}
 	}
 	r.Lost = len(missing) + len(unfinished)
-	var dups, extras []string
-	for id, n := range ls.doneWrites {
-		if n > 1 {
-			dups = append(dups, fmt.Sprintf("%s written %d times", id, n))
-		}
-	}
-	for id := range final {
-		if !accepted[id] {
-			extras = append(extras, id)
-		}
-	}
-	r.Duplicated = len(dups) + len(extras)
 	if len(missing) > 0 {
 		t.Errorf("LOST: %d accepted conversations are missing, e.g. %s", len(missing), missing[0])
 	}
 	if len(unfinished) > 0 {
 		t.Errorf("LOST: %d accepted conversations never finished, e.g. %s", len(unfinished), unfinished[0])
-	}
-	if len(dups) > 0 {
-		t.Errorf("DUPLICATE: %d conversations had more than one result written, e.g. %s", len(dups), dups[0])
-	}
-	if len(extras) > 0 {
-		t.Errorf("DUPLICATE: %d conversations exist that no create was answered with, e.g. %s", len(extras), extras[0])
 	}
 	if s.allDone && r.Failed > 0 {
 		t.Errorf("%d conversations failed; in this scenario every one must end done", r.Failed)
@@ -387,12 +378,114 @@ func (s *scenario) account(accepted map[string]bool, final map[string]httpapi.Co
 		t.Errorf("%d conversations failed without a reason, e.g. %s", len(noReason), noReason[0])
 	}
 	if len(unlogged) > 0 {
-		if killed {
+		if s.killed {
 			r.note("%d results stored by a worker killed before it logged the job line (their redelivery found them done and skipped)", len(unlogged))
 		} else {
 			t.Errorf("%d conversations are done with no job line saying so, e.g. %s", len(unlogged), unlogged[0])
 		}
 	}
+}
+
+// accountResults counts duplicate results: a conversation whose result was
+// written more than once, or one that exists though no create was answered
+// with it.
+func (s *scenario) accountResults(accepted map[string]bool, final map[string]httpapi.Conversation, ls logStats) {
+	t := s.t
+	t.Helper()
+	var dups, extras []string
+	for id, n := range ls.doneWrites {
+		if n > s.runsOf(id) {
+			dups = append(dups, fmt.Sprintf("%s written %d times", id, n))
+		}
+	}
+	for id := range final {
+		if !accepted[id] {
+			extras = append(extras, id)
+		}
+	}
+	s.res.DupResults = len(dups) + len(extras)
+	if len(dups) > 0 {
+		t.Errorf("DUPLICATE: %d conversations had more than one result written, e.g. %s", len(dups), dups[0])
+	}
+	if len(extras) > 0 {
+		t.Errorf("DUPLICATE: %d conversations exist that no create was answered with, e.g. %s", len(extras), extras[0])
+	}
+}
+
+// accountCalls counts the model calls (or local analyses) per conversation
+// and run: exactly one per run that ended done, none for a run that failed.
+// More is work done twice, which the conditional result write hides, and
+// fails the test, killed workers or not. Only two faults excuse a call
+// more, each seen where it happened: the store refused to save the result
+// (the job line says so), or the process that made the call was SIGKILLed
+// after the model answered (the wire fake says who called). Both are
+// counted as dup calls all the same, and reported.
+func (s *scenario) accountCalls(accepted map[string]bool, final map[string]httpapi.Conversation, ls logStats) {
+	t, r := s.t, s.res
+	t.Helper()
+	calls, counted := s.calls, "wire"
+	if calls == nil {
+		calls, counted = ls.analyses, "log"
+	}
+	r.Counted = counted
+	var dups, excused, short, stray []string
+	for id := range accepted {
+		v, ok := final[id]
+		if !ok || (v.AIStatus != "done" && v.AIStatus != "failed") {
+			continue // lost: counted as such
+		}
+		n, want := calls[id], s.runsOf(id)
+		if v.AIStatus == "failed" {
+			want-- // the last run's analyses all failed
+		}
+		r.ModelCalls += n
+		switch extra := n - want; {
+		case extra > ls.unsaved[id]+s.cutOff[id]:
+			r.DupCalls += extra
+			dups = append(dups, fmt.Sprintf("%s: %d analyses for %d runs", id, n, s.runsOf(id)))
+		case extra > 0:
+			r.DupCalls += extra
+			excused = append(excused, id)
+		case extra < 0:
+			short = append(short, fmt.Sprintf("%s (%s): %d analyses for %d runs", id, v.AIStatus, n, s.runsOf(id)))
+		}
+	}
+	for id, n := range calls {
+		if !accepted[id] {
+			stray = append(stray, fmt.Sprintf("%s: %d", id, n))
+		}
+	}
+	slices.Sort(dups)
+	if len(dups) > 0 {
+		t.Errorf("DUPLICATE WORK: %d conversations analysed more than once per run (%d extra model calls), e.g. %s", len(dups), r.DupCalls, dups[0])
+	}
+	if len(excused) > 0 {
+		r.note("%d conversations analysed again after a fault took the first answer: the store refused the result (%d jobs) or the calling worker was SIGKILLed after the model answered (%d calls)",
+			len(excused), sumOf(ls.unsaved), sumOf(s.cutOff))
+	}
+	if len(short) > 0 && !s.killed {
+		t.Errorf("%d finished conversations have fewer analyses than runs (an analysis nobody counted), e.g. %s", len(short), short[0])
+	}
+	if len(stray) > 0 {
+		t.Errorf("%d conversations were analysed that no create was answered with, e.g. %s", len(stray), stray[0])
+	}
+}
+
+// sumOf adds up a count per conversation.
+func sumOf(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// runsOf is how many runs conversation id was analysed in.
+func (s *scenario) runsOf(id string) int {
+	if n := s.runs[id]; n > 0 {
+		return n
+	}
+	return 1
 }
 
 // processedTimes is processed_at − created_at, as the server stamped them,

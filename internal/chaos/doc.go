@@ -4,9 +4,13 @@
 // dynalite and the Bedrock wire fake, with faults injected from outside.
 //
 // The package holds only tests. Each scenario counts the conversations it
-// had accepted, done, failed with a reason, duplicated and lost, and fails
-// on any loss, any duplicate result, any HTTP 500 and any panic in a
-// process log:
+// had accepted (the ids its 201 answers carried), done, failed with a
+// reason and lost (accepted but missing or unfinished at the end), the
+// results written more than once, and the model calls per conversation
+// and run (at the Bedrock wire fake, or from the workers' job lines with
+// the local analyzer). It fails on any loss, any duplicate result, any
+// model call beyond one per run that no SIGKILL or refused save explains,
+// any HTTP 500 and any panic in a process log:
 //
 //   - the worker process SIGKILLed at random moments while conversations
 //     flow through Redis (every one done, each result written once);
@@ -25,6 +29,11 @@
 //     slowloris connections that must not starve normal requests;
 //   - load: 10,000 creates at concurrency 64 on embedded defaults and on
 //     Redis + dynalite, through `recall bench`.
+//   - analysed once at a time and paid for once: scheduled drains racing
+//     direct process calls on the same conversations, two workers started
+//     from one directory (and one of them SIGKILLed), one owner's backlog
+//     beside another's ten, and 20 reprocesses of one conversation in a
+//     second.
 //
 // A plain `go test ./...` runs every scenario at a reduced size (nothing is
 // skipped, `-short` aside); RECALL_CHAOS=1 runs them at full size, which is

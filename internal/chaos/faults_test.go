@@ -34,6 +34,7 @@ func stopClean(t *testing.T, p *proc, d time.Duration) {
 // result written across all the worker's incarnations.
 func TestWorkerSIGKILL(t *testing.T) {
 	s := newScenario(t, fmt.Sprintf("worker SIGKILL x%d (Redis+dynalite)", sz.kills))
+	s.killed = true
 	redis := testenv.StartRedis(t)
 	dyn := startDynalite(t, s.dir, true)
 	env := recallEnv(append(dynamoEnv(dyn.Endpoint(), "chaos-kill"), "REDIS_URL="+redis.URL(), "RECALL_DATA_DIR="+t.TempDir(),
@@ -66,7 +67,7 @@ func TestWorkerSIGKILL(t *testing.T) {
 
 	ls := s.logs()
 	s.checkLogs(ls)
-	s.account(p.accepted(), final, ls, true)
+	s.account(p.accepted(), final, ls)
 	if n := p.totalRefused(); n > 0 {
 		t.Errorf("%d creates were refused: %s", n, p.refused())
 	}
@@ -78,7 +79,7 @@ func TestWorkerSIGKILL(t *testing.T) {
 	}
 	s.res.note("%d kills, each %s–%s after the worker was ready (mean %s); %d worker incarnations",
 		sz.kills, ms(pct(uptimes, 0)), ms(pct(uptimes, 1)), ms(mean(uptimes)), sz.kills+1)
-	s.res.note("%d conversations finished on a later attempt (a kill landed mid-job and the restarted worker resumed it)", resumed)
+	s.res.note("%d conversations finished on a later attempt (a kill landed mid-job and the restarted worker resumed it); analyses cut off by a kill log nothing, so the dup calls column counts only those that finished", resumed)
 	s.res.note("job outcomes across incarnations: %v", ls.outcomes)
 	s.res.note("create latency: %s", latencies(p.latencies))
 }
@@ -120,7 +121,7 @@ func TestRedisRestart(t *testing.T) {
 
 	ls := s.logs()
 	s.checkLogs(ls)
-	s.account(p.accepted(), final, ls, false)
+	s.account(p.accepted(), final, ls)
 	if n := p.totalRefused(); n > 0 {
 		t.Errorf("%d creates were not answered 201 around the restart: %s", n, p.refused())
 	}
@@ -159,7 +160,7 @@ func TestRedisOutage(t *testing.T) {
 
 	ls := s.logs()
 	s.checkLogs(ls)
-	s.account(p.accepted(), final, ls, false)
+	s.account(p.accepted(), final, ls)
 	if k := p.totalRefused(); k > 0 {
 		t.Errorf("%d creates were not answered 201 while Redis was down: %s", k, p.refused())
 	}
@@ -201,7 +202,7 @@ func TestStoreOutage(t *testing.T) {
 
 	ls := s.logs()
 	s.checkLogs(ls)
-	s.account(p.accepted(), final, ls, false)
+	s.account(p.accepted(), final, ls)
 
 	// Every key is exactly one whole conversation with what was sent.
 	byTitle := map[string][]string{}
@@ -321,7 +322,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 
 	ls := s.logs()
 	s.checkLogs(ls)
-	s.account(p.accepted(), final, ls, false)
+	s.account(p.accepted(), final, ls)
 	if len(p.unsettled) > 0 {
 		t.Errorf("%d creates never accepted, e.g. %s", len(p.unsettled), p.unsettled[0])
 	}

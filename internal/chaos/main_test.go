@@ -32,6 +32,9 @@ type size struct {
 	loadN, loadC              int           // recall bench size and concurrency
 	loadTimeout, settleWithin time.Duration // bench's --timeout; wait for processing
 	noQuotaWithin             time.Duration // wait for the model run with no quota configured
+	leaseConvs, leaseRound    int           // conversations drains and direct calls race on, and how many per round
+	pairConvs                 int           // conversations through two workers started from one directory
+	fairN                     int           // the big owner's backlog in the fair-share scenario (the other posts 10)
 }
 
 var (
@@ -47,6 +50,7 @@ func chosenSize() (size, error) {
 		storeClients: 8, storeDown: 2 * time.Second, modelConvs: 40, sigterms: 1, sigtermRate: 40,
 		slowConns: 200, slowWindow: 3 * time.Second, loadN: 500, loadC: 16,
 		loadTimeout: 2 * time.Minute, settleWithin: 2 * time.Minute, noQuotaWithin: 90 * time.Second,
+		leaseConvs: 16, leaseRound: 8, pairConvs: 60, fairN: 200,
 	}
 	if v := os.Getenv("RECALL_CHAOS"); v != "" && v != "0" {
 		s = size{
@@ -55,6 +59,7 @@ func chosenSize() (size, error) {
 			storeClients: 16, storeDown: 4 * time.Second, modelConvs: 300, sigterms: 3, sigtermRate: 80,
 			slowConns: 200, slowWindow: 8 * time.Second, loadN: 10_000, loadC: 64,
 			loadTimeout: 5 * time.Minute, settleWithin: 4 * time.Minute, noQuotaWithin: 2 * time.Minute,
+			leaseConvs: 100, leaseRound: 10, pairConvs: 300, fairN: 1000,
 		}
 	}
 	if v := os.Getenv("RECALL_CHAOS_REDIS_OUTAGE"); v != "" {

@@ -99,7 +99,16 @@ func modelChaos(t *testing.T, name string, throttle float64, n int, within time.
 
 	ls := s.logs()
 	s.checkLogs(ls)
-	s.account(p.accepted(), final, ls, false)
+	// Model calls answered with a valid analysis, per conversation: the
+	// throttles, timeouts and broken replies around them are retries, but
+	// two valid answers for one run would be one analysis paid twice.
+	s.calls = map[string]int{}
+	for _, r := range fake.Requests() {
+		if id, ok := p.byKey[modelMarker.FindString(r.UserText())]; ok && r.Status == 200 && r.Behavior == "echo" {
+			s.calls[id]++
+		}
+	}
+	s.account(p.accepted(), final, ls)
 	if n := p.totalRefused(); n > 0 {
 		t.Errorf("%d creates refused: %s", n, p.refused())
 	}

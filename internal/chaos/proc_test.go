@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,10 +34,20 @@ type proc struct {
 	done    chan struct{}
 	started time.Time
 	exited  time.Time
+	// sigkilled is set by kill: a model call this process made may have
+	// been answered without its result ever being saved.
+	sigkilled atomic.Bool
 }
 
 // startProc starts bin with args and env, its output in dir/name.log.
 func startProc(t *testing.T, dir, name string, env []string, bin string, args ...string) *proc {
+	t.Helper()
+	return startProcIn(t, "", dir, name, env, bin, args...)
+}
+
+// startProcIn is startProc with the working directory cwd ("" for the
+// test's own).
+func startProcIn(t *testing.T, cwd, dir, name string, env []string, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, logPath: filepath.Join(dir, name+".log"), done: make(chan struct{})}
 	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -45,6 +56,7 @@ func startProc(t *testing.T, dir, name string, env []string, bin string, args ..
 	}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = env
+	p.cmd.Dir = cwd
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	setDeathSignal(p.cmd)
 	p.started = time.Now()
@@ -86,6 +98,7 @@ func (p *proc) signal(sig os.Signal) {
 
 // kill ends the process with SIGKILL, like a crash, and waits for it.
 func (p *proc) kill() {
+	p.sigkilled.Store(true)
 	p.signal(syscall.SIGKILL)
 	<-p.done
 }
@@ -152,6 +165,23 @@ type scenario struct {
 	// allDone makes account fail on any failed conversation: only the
 	// model scenario has analyses that are meant to fail.
 	allDone bool
+	// killed marks a scenario that SIGKILLs workers: a result can then be
+	// stored without its job line, and a run can have fewer analyses
+	// logged than it had (one cut off by the kill logs nothing).
+	killed bool
+	// calls, when set, is the model calls per conversation counted at the
+	// Bedrock wire fake; otherwise account counts analyses from job lines.
+	calls map[string]int
+	// cutOff counts, per conversation, the successful model calls made by
+	// a process that was later SIGKILLed: an answer its result may have
+	// died with, so one more call for the run is expected, not a fault.
+	cutOff map[string]int
+	// runs holds the conversations analysed in more than one run
+	// (reprocessed), with their number of runs; every other has one.
+	runs map[string]int
+	// cwd is the working directory of the recall processes it starts
+	// ("" for the test's own).
+	cwd string
 }
 
 // newScenario starts a scenario whose row is added to the final table when
@@ -185,7 +215,10 @@ func (s *scenario) start(name string, env []string, args ...string) *proc {
 	s.seq[name]++
 	full := fmt.Sprintf("%s-%d", name, s.seq[name])
 	s.mu.Unlock()
-	p := startProc(s.t, s.dir, full, env, binary, args...)
+	// The process names itself in the User-Agent of its AWS calls, so the
+	// Bedrock wire fake can say which process made each model call.
+	env = append(env[:len(env):len(env)], "AWS_SDK_UA_APP_ID="+full)
+	p := startProcIn(s.t, s.cwd, s.dir, full, env, binary, args...)
 	s.mu.Lock()
 	s.procs = append(s.procs, p)
 	s.mu.Unlock()
@@ -261,7 +294,8 @@ func waitHealthy(p *proc, base string, within time.Duration) error {
 
 // recallEnv is the environment of every recall process: the caller's,
 // without any Recall, AWS or backend setting that would change what runs,
-// plus JSON logs and the suite's secret; extra settings come last and win.
+// plus JSON logs, the suite's secret, no per-owner rate and no metrics
+// listener; extra settings come last and win.
 func recallEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -272,10 +306,13 @@ func recallEnv(extra ...string) []string {
 		}
 		env = append(env, kv)
 	}
-	// The scenarios load one owner far past normal use; the per-owner
-	// limits, which would refuse that, have tests of their own.
-	env = append(env, "RECALL_OWNER_RPS=0", "RECALL_LOG_FORMAT=json", "RECALL_JWT_SECRET="+jwtSecret,
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	env = append(env, "RECALL_LOG_FORMAT=json", "RECALL_JWT_SECRET="+jwtSecret,
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		// One owner posts thousands of conversations here, far past the
+		// per-owner request limits (which have tests of their own); and
+		// nothing scrapes metrics, whose default port every process of a
+		// scenario would otherwise contend for.
+		"RECALL_OWNER_RPS=0", "RECALL_METRICS_ADDR=off")
 	return append(env, extra...)
 }
 

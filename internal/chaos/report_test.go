@@ -14,12 +14,23 @@ import (
 
 // result is one row of the final table.
 type result struct {
-	Name                                     string
-	Accepted, Done, Failed, Duplicated, Lost int
-	HTTP500, Panics                          int
-	Notes                                    []string
-	Took                                     time.Duration
-	Broken                                   bool // the scenario's test failed
+	Name                         string
+	Accepted, Done, Failed, Lost int
+	// DupResults counts conversations with more than one result written,
+	// and conversations no create was answered with.
+	DupResults int
+	// ModelCalls counts the analyses that ran for the accepted
+	// conversations: successful calls the Bedrock wire fake answered, or,
+	// with the local analyzer, analyses the workers' job lines report
+	// (Counted says which). DupCalls is how many of them were beyond one
+	// per conversation and run: work done twice, which a conditional result
+	// write hides from DupResults.
+	ModelCalls, DupCalls int
+	Counted              string // "wire" or "log"
+	HTTP500, Panics      int
+	Notes                []string
+	Took                 time.Duration
+	Broken               bool // the scenario's test failed
 }
 
 func (r *result) note(format string, args ...any) {
@@ -52,15 +63,22 @@ func finalReport(total time.Duration) string {
 	for _, r := range results {
 		w = max(w, len(r.Name))
 	}
-	fmt.Fprintf(&b, "%-*s %9s %6s %7s %11s %5s %5s %7s %8s  %s\n", w, "scenario", "accepted", "done", "failed", "duplicated", "lost", "500s", "panics", "time", "result")
+	fmt.Fprintf(&b, "%-*s %9s %6s %7s %5s %12s %12s %10s %5s %7s %8s  %s\n", w, "scenario", "accepted", "done", "failed", "lost",
+		"dup results", "model calls", "dup calls", "500s", "panics", "time", "result")
 	for _, r := range results {
 		verdict := "PASS"
 		if r.Broken {
 			verdict = "FAIL"
 		}
-		fmt.Fprintf(&b, "%-*s %9d %6d %7d %11d %5d %5d %7d %8s  %s\n", w, r.Name, r.Accepted, r.Done, r.Failed, r.Duplicated, r.Lost,
-			r.HTTP500, r.Panics, r.Took.Round(100*time.Millisecond), verdict)
+		calls := fmt.Sprintf("%d %s", r.ModelCalls, r.Counted)
+		fmt.Fprintf(&b, "%-*s %9d %6d %7d %5d %12d %12s %10d %5d %7d %8s  %s\n", w, r.Name, r.Accepted, r.Done, r.Failed, r.Lost,
+			r.DupResults, calls, r.DupCalls, r.HTTP500, r.Panics, r.Took.Round(100*time.Millisecond), verdict)
 	}
+	b.WriteString("\nlost: accepted (answered 201) but missing or unfinished at the end. dup results: conversations with more\n" +
+		"than one result written, or that no create answered with. model calls: analyses run for the accepted\n" +
+		"conversations, counted at the Bedrock wire fake (wire: successful calls) or from the workers' job lines\n" +
+		"(log: local analyses). dup calls: calls beyond one per conversation and run; any fails the scenario unless\n" +
+		"the first answer was lost to a fault seen where it happened (a SIGKILLed caller, a result the store refused).\n")
 	for _, r := range results {
 		if len(r.Notes) == 0 {
 			continue
@@ -77,10 +95,31 @@ func finalReport(total time.Duration) string {
 type jobLine struct {
 	Time           time.Time `json:"time"`
 	ConversationID string    `json:"conversation_id"`
+	Owner          string    `json:"owner"`
 	Outcome        string    `json:"outcome"`
 	Attempt        int       `json:"attempt"`
 	Reason         string    `json:"reason"`
 	DurationMS     int64     `json:"duration_ms"`
+	// Model is set when the analyzer answered (Service.Handle logs the
+	// analysis's model, tokens and whether the cache answered).
+	Model  string `json:"model"`
+	Cached bool   `json:"cached"`
+	Log    string `json:"-"` // the log file it was read from
+}
+
+// analysed reports whether the job ran an analysis to the end: the
+// analyzer answered (and not from its cache), whatever became of the
+// result. A result the store refused to save is logged as released with
+// the reason "save result: …" and no model; its analysis ran too, and the
+// redelivery runs another.
+func (j jobLine) analysed() bool {
+	return j.Model != "" && !j.Cached || j.unsaved()
+}
+
+// unsaved reports whether the job's analysis ran and the store refused its
+// result.
+func (j jobLine) unsaved() bool {
+	return j.Outcome == "released" && strings.HasPrefix(j.Reason, "save result:")
 }
 
 // logStats is what the suite reads from the processes' JSON logs.
@@ -88,8 +127,21 @@ type logStats struct {
 	// doneWrites counts, per conversation, the jobs that wrote a result
 	// (outcome "done"): exactly one per conversation and run is the promise.
 	doneWrites map[string]int
-	outcomes   map[string]int
-	jobs       []jobLine
+	// analyses counts, per conversation, the jobs that ran an analysis
+	// (jobLine.analysed): what the local analyzer's "model calls" are.
+	analyses map[string]int
+	// unsaved counts, per conversation, the analyses whose result the
+	// store refused to save: the job was released and its redelivery
+	// rightly analyses again.
+	unsaved  map[string]int
+	outcomes map[string]int
+	jobs     []jobLine
+	// consumers are the Redis consumer names the queues registered, with
+	// the name each asked for.
+	consumers []consumerLine
+	// processes are the process function's "process" lines (recall
+	// invoke process): what each direct or scheduled invocation did.
+	processes []processLine
 	// status counts request log lines by HTTP status.
 	status   map[int]int
 	requests int
@@ -102,7 +154,7 @@ type logStats struct {
 
 // scanLogs reads the log files of a scenario's processes.
 func scanLogs(paths ...string) logStats {
-	ls := logStats{doneWrites: map[string]int{}, outcomes: map[string]int{}, status: map[int]int{}}
+	ls := logStats{doneWrites: map[string]int{}, analyses: map[string]int{}, unsaved: map[string]int{}, outcomes: map[string]int{}, status: map[int]int{}}
 	for _, path := range paths {
 		f, err := os.Open(path)
 		if err != nil {
@@ -143,19 +195,52 @@ func scanLogs(paths ...string) logStats {
 					ls.swept += sw.Enqueued
 				}
 			case "job":
-				var j jobLine
+				j := jobLine{Log: path}
 				if json.Unmarshal(line, &j) == nil {
 					ls.jobs = append(ls.jobs, j)
 					ls.outcomes[j.Outcome]++
 					if j.Outcome == "done" {
 						ls.doneWrites[j.ConversationID]++
 					}
+					if j.analysed() {
+						ls.analyses[j.ConversationID]++
+					}
+					if j.unsaved() {
+						ls.unsaved[j.ConversationID]++
+					}
+				}
+			case "process":
+				pl := processLine{Log: path}
+				if json.Unmarshal(line, &pl) == nil {
+					ls.processes = append(ls.processes, pl)
+				}
+			case "redis consumer registered":
+				c := consumerLine{Log: path}
+				if json.Unmarshal(line, &c) == nil {
+					ls.consumers = append(ls.consumers, c)
 				}
 			}
 		}
 		f.Close()
 	}
 	return ls
+}
+
+// consumerLine is a queue's "redis consumer registered" line.
+type consumerLine struct {
+	Time     time.Time `json:"time"`
+	Consumer string    `json:"consumer"`
+	AskedFor string    `json:"asked_for"`
+	Log      string    `json:"-"` // the log file it was read from
+}
+
+// processLine is the process function's "process" line.
+type processLine struct {
+	Time           time.Time `json:"time"`
+	Mode           string    `json:"mode"` // direct or scheduled
+	ConversationID string    `json:"conversation_id"`
+	Outcome        string    `json:"outcome"`
+	Log            string    `json:"-"`
 }
 
 func truncate(s string, n int) string {
