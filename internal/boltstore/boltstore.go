@@ -7,6 +7,7 @@
 //	idempotency    ownerKey(owner) + key         → JSON {id, fingerprint, expires}
 //	idem_expiry    be64(expires) + ownerKey + key → nothing (cleanup order)
 //	stuck          be64(updated_at) + id          → ownerKey(owner) + id
+//	items, items_by                                 action items in listing order (items.go)
 //	probe          random key                      → nothing, briefly (Probe)
 //
 // ownerKey is the owner's length as a uvarint followed by the owner, so no
@@ -118,7 +119,7 @@ func Open(path string, opts Options) (*Store, error) {
 	db.MaxBatchDelay = opts.MaxBatchDelay
 	db.MaxBatchSize = opts.MaxBatchSize
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketConversations, bucketIdempotency, bucketIdemExpiry, bucketStuck} {
+		for _, b := range [][]byte{bucketConversations, bucketIdempotency, bucketIdemExpiry, bucketStuck, bucketItems, bucketItemsBy} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -190,6 +191,7 @@ func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall
 		return nil, false, fmt.Errorf("boltstore: create %s: %w", c.ID, err)
 	}
 	rec := normalize(c)
+	rec.Items = nil // an analysis brings them
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return nil, false, fmt.Errorf("boltstore: encode %s: %w", c.ID, err)
@@ -399,6 +401,7 @@ func (s *Store) Transition(ctx context.Context, ref recall.Ref, t recall.Transit
 			return nil
 		}
 		oldKey, wasStuck := stuckKey(c.UpdatedAt, c.ID), c.Status.InProgress()
+		oldItems := recall.ListedItems(c)
 		if err := c.Apply(ref.Run, t); err != nil {
 			derr = err
 			return nil
@@ -419,6 +422,11 @@ func (s *Store) Transition(ctx context.Context, ref recall.Ref, t recall.Transit
 		}
 		if c.Status.InProgress() {
 			if err := idx.Put(stuckKey(c.UpdatedAt, c.ID), convKey); err != nil {
+				return err
+			}
+		}
+		if t.Event == recall.EventDone {
+			if err := replaceItemRows(tx, c.Owner, oldItems, recall.ListedItems(c)); err != nil {
 				return err
 			}
 		}

@@ -48,6 +48,8 @@ type Store interface {
 
 	// Ping checks the store answers, cheaply, for health checks.
 	Ping(ctx context.Context) error
+
+	ItemStore
 }
 
 // Idempotency ties a client's Idempotency-Key to the conversation it created.
@@ -140,6 +142,7 @@ func (c *Conversation) Apply(run int, t Transition) error {
 		c.Status = StatusDone
 		c.Summary = a.Summary
 		c.ActionItems = slices.Clone(a.ActionItems)
+		c.Items = CarryDone(c.Items, a.Items)
 		c.Keywords = slices.Clone(a.Keywords)
 		c.Model = a.Model
 		c.Usage = a.Usage

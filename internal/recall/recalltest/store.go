@@ -84,6 +84,7 @@ func storeAnalysis(tag string) *recall.Analysis {
 		Keywords:    []string{"release", "friday", tag},
 		Model:       "model-" + tag,
 		Usage:       recall.Usage{InputTokens: 1234, OutputTokens: 56},
+		Items:       storeItems(tag),
 	}
 }
 
@@ -186,6 +187,9 @@ func diffConversation(got, want *recall.Conversation, withContent bool) string {
 	cmp("Usage", got.Usage, want.Usage)
 	cmpTime("ProcessedAt", got.ProcessedAt, want.ProcessedAt)
 	cmpTime("LeaseUntil", got.LeaseUntil, want.LeaseUntil)
+	if diff := diffItems(got.Items, want.Items); diff != "" {
+		d = append(d, "  Items: "+diff)
+	}
 	return strings.Join(d, "\n")
 }
 
