@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -47,6 +48,7 @@ func testConfig(t *testing.T) config.Config {
 	cfg.Store.DataDir = t.TempDir()
 	cfg.Worker.RetryBase, cfg.Worker.RetryMax = 10*time.Millisecond, 50*time.Millisecond
 	cfg.Worker.SweepEvery = 200 * time.Millisecond
+	cfg.Metrics = config.Metrics{Addr: "127.0.0.1:0"}
 	return cfg
 }
 
@@ -189,7 +191,7 @@ func TestMetricsEndpointAfterKnownRun(t *testing.T) {
 	// The outcome is counted just after the store write the poll saw.
 	var got map[string]float64
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		got = scrapeMetrics(t, r.URL)
+		got = scrapeMetrics(t, r.MetricsURL)
 		if got[`recall_jobs_total{outcome="done"}`]+got[`recall_jobs_total{outcome="failed"}`] == 7 || time.Now().After(deadline) {
 			break
 		}
@@ -222,7 +224,17 @@ func TestMetricsEndpointAfterKnownRun(t *testing.T) {
 		t.Error("the Go runtime's metrics are missing")
 	}
 
-	// /metrics is outside the API's auth; the API keeps its own.
+	// /metrics is on its own listener, outside the API's auth; the API's
+	// public listener does not serve it, and keeps its own auth.
+	if r.MetricsURL == "" || r.MetricsURL == r.URL {
+		t.Fatalf("metrics at %q, the API at %q", r.MetricsURL, r.URL)
+	}
+	if code, body := (client{t: t, base: r.URL}).do("GET", "/metrics", nil); code != 404 || body["error"] == nil {
+		t.Errorf("GET /metrics on the API's listener = %d %v; want the API's JSON 404", code, body)
+	}
+	if code, _ := (client{t: t, base: r.MetricsURL}).do("GET", "/api/conversations", nil); code != 404 {
+		t.Errorf("the API on the metrics listener = %d, want 404", code)
+	}
 	if code, _ := (client{t: t, base: r.URL}).do("GET", "/api/conversations", nil); code != 401 {
 		t.Errorf("the API without a token = %d, want 401", code)
 	}
@@ -250,4 +262,43 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestMetricsListener: RECALL_METRICS_ADDR off serves no metrics; an
+// address set on purpose that is taken stops the runner from starting,
+// naming the variable; the default address taken (another runner on this
+// host has it) leaves the runner without metrics, with a warning.
+func TestMetricsListener(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	busy := taken.Addr().String()
+
+	cfg := testConfig(t)
+	cfg.Metrics = config.Metrics{}
+	if r := startRunner(t, cfg, nil); r.MetricsURL != "" {
+		t.Errorf("metrics off, yet served at %s", r.MetricsURL)
+	}
+
+	cfg = testConfig(t)
+	cfg.Metrics = config.Metrics{Addr: busy}
+	if r, err := openRunner(t.Context(), cfg, slog.New(slog.DiscardHandler), runnerOptions{Addr: "127.0.0.1:0", Analyzer: scriptedAnalyzer{}}); err == nil {
+		r.close()
+		t.Errorf("started with RECALL_METRICS_ADDR=%s taken", busy)
+	} else if !strings.Contains(err.Error(), "RECALL_METRICS_ADDR") {
+		t.Errorf("error %q does not name RECALL_METRICS_ADDR", err)
+	}
+
+	cfg = testConfig(t)
+	cfg.Metrics = config.Metrics{Addr: busy, Optional: true}
+	var logs logBuffer
+	r := startRunner(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if r.MetricsURL != "" || !strings.Contains(logs.String(), "metrics not served") {
+		t.Errorf("default address taken: metrics at %q, logs %s", r.MetricsURL, logs.String())
+	}
+	if code, _ := (client{t: t, base: r.URL}).do("GET", "/api/health", nil); code != 200 {
+		t.Errorf("health = %d", code)
+	}
 }

@@ -20,8 +20,9 @@ import (
 // for in-flight jobs, unless --grace says otherwise.
 const defaultGrace = 15 * time.Second
 
-// runner is Recall run locally in one process: the HTTP API (with /metrics)
-// and the worker with its sweeper, over the configured backends. `recall
+// runner is Recall run locally in one process: the HTTP API, Prometheus
+// metrics on a listener of their own (RECALL_METRICS_ADDR), and the worker
+// with its sweeper, over the configured backends. `recall
 // serve`, `recall worker`, `recall bench` and the tests all build it here,
 // as wtf's cmd/wtfd has one Main for the binary and its tests, so the
 // server's timeouts and limits and the order of shutdown cannot drift apart.
@@ -38,6 +39,11 @@ type runner struct {
 	ln     net.Listener
 	srv    *http.Server
 	secret []byte // the HS256 secret the API verifies tokens with
+	// MetricsURL is the metrics listener's base URL (GET MetricsURL +
+	// "/metrics"), when it serves one: only with the API, and not when
+	// RECALL_METRICS_ADDR is off or its default address is taken.
+	MetricsURL string
+	metrics    *metricsServer
 
 	started    bool
 	stopWorker context.CancelFunc
@@ -90,11 +96,19 @@ func openRunner(ctx context.Context, cfg config.Config, log *slog.Logger, opts r
 			a.Close()
 			return nil, err
 		}
+		if r.metrics, err = listenMetrics(cfg.Metrics, pm.handler(a.Queue, log), log); err != nil {
+			r.ln.Close()
+			a.Close()
+			return nil, err
+		}
+		if r.metrics != nil {
+			r.MetricsURL = "http://" + r.metrics.ln.Addr().String()
+		}
 	}
 	return r, nil
 }
 
-// listen builds the HTTP server and opens its listener.
+// listen builds the API's HTTP server and opens its listener.
 func (r *runner) listen(pm *promMetrics) error {
 	var err error
 	if r.secret, err = r.app.Secret(); err != nil {
@@ -112,7 +126,7 @@ func (r *runner) listen(pm *promMetrics) error {
 	// Timeouts and header limits keep slow or hostile clients from holding
 	// connections open and starving everyone else.
 	r.srv = &http.Server{
-		Handler:           withMetrics(api, pm.handler(r.app.Queue, r.log)),
+		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -133,7 +147,12 @@ func (r *runner) start(ctx context.Context) {
 	r.started = true
 	cfg := r.app.Config
 	if r.srv != nil {
-		r.log.InfoContext(ctx, "recall serving", append([]any{"addr", r.ln.Addr().String()}, cfg.LogAttrs()...)...)
+		attrs := []any{"addr", r.ln.Addr().String(), "metrics_addr", "off"}
+		if r.metrics != nil {
+			attrs[3] = r.metrics.ln.Addr().String()
+			r.metrics.start(r.stop)
+		}
+		r.log.InfoContext(ctx, "recall serving", append(attrs, cfg.LogAttrs()...)...)
 		r.serveDone = make(chan error, 1)
 		go func() { r.serveDone <- r.srv.Serve(r.ln); r.stop() }()
 	} else {
@@ -195,6 +214,9 @@ func (r *runner) shutdown() error {
 		if r.ln != nil {
 			r.ln.Close()
 		}
+		if r.metrics != nil {
+			r.metrics.ln.Close()
+		}
 		return r.app.Close()
 	}
 	r.log.Info("shutting down", "grace", r.opts.Grace.String())
@@ -207,6 +229,9 @@ func (r *runner) shutdown() error {
 		cancel()
 		if err := <-r.serveDone; !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, fmt.Errorf("serve: %w", err))
+		}
+		if r.metrics != nil {
+			errs = append(errs, r.metrics.shutdown())
 		}
 	}
 	r.stopWorker()

@@ -79,7 +79,11 @@ func startServe(t *testing.T, dataDir string, env ...string) *server {
 	}
 	port := freePort(t)
 	s := &server{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, exited: make(chan error, 1), dataDir: dataDir}
-	s.env = append(os.Environ(), "RECALL_LOG_FORMAT=json", "RECALL_SWEEP_EVERY=200ms", "RECALL_STALE_AFTER=1s", "RECALL_RETRY_BASE=50ms")
+	// The tests post hundreds of conversations as one owner, far past the
+	// per-owner limits, which have tests of their own; and nobody scrapes
+	// these runners, which would otherwise contend for the metrics port.
+	s.env = append(os.Environ(), "RECALL_LOG_FORMAT=json", "RECALL_SWEEP_EVERY=200ms", "RECALL_STALE_AFTER=1s", "RECALL_RETRY_BASE=50ms",
+		"RECALL_OWNER_RPS=0", "RECALL_METRICS_ADDR=off")
 	s.env = append(s.env, env...)
 	s.cmd = exec.Command(bin, "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--data", dataDir, "--grace", "5s")
 	s.cmd.Env = s.env

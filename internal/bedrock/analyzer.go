@@ -1,7 +1,8 @@
 // Package bedrock is Recall's Analyzer on Amazon Bedrock: one Converse call
 // per conversation that forces a tool whose JSON schema is the analysis
-// (summary, action items, keywords), validated and normalised before it is
-// returned. Around that call sit the pieces that make it cheap and safe to
+// (summary, action items with owner and deadline, keywords), validated and
+// normalised before it is returned; deadlines are resolved by Recall, not
+// the model. Around that call sit the pieces that make it cheap and safe to
 // run at volume: a content-addressed cache (identical conversations cost no
 // tokens), a limiter that paces calls under the account's requests- and
 // tokens-per-minute quotas, splitting of conversations too long for one
@@ -28,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
+	"recall/internal/duedate"
 	"recall/internal/recall"
 )
 
@@ -52,6 +54,12 @@ const (
 	DefaultCacheEntries = 1024
 	// DefaultCacheTTL is how long a cached analysis is reused.
 	DefaultCacheTTL = 7 * 24 * time.Hour
+	// DefaultPartCacheTTL is how long the result of one part of a split
+	// conversation is kept for the retries of its run: longer than any run
+	// lasts (5 attempts with backoff capped at minutes, throttles waited
+	// out in the queue, a model whose access is pending for hours), shorter
+	// than DefaultCacheTTL, since only the run needs it.
+	DefaultPartCacheTTL = 24 * time.Hour
 )
 
 // Options configures an Analyzer. Every field has a working default.
@@ -75,6 +83,15 @@ type Options struct {
 	Cache Cache
 	// CacheTTL is how long a cached analysis is reused (DefaultCacheTTL).
 	CacheTTL time.Duration
+	// Dates says how due dates are read: the location whose days the
+	// conversation's creation time falls on (RECALL_TIMEZONE; nil is UTC)
+	// and the order of numeric dates. The model returns each item's
+	// deadline as written ("next Friday"); duedate resolves it.
+	Dates duedate.Options
+	// PartCacheTTL is how long each part's result of a split conversation
+	// is kept in Cache for the retries of its run (DefaultPartCacheTTL, and
+	// never longer than CacheTTL).
+	PartCacheTTL time.Duration
 	// Limiter paces calls; nil means none (NewLimiter with no quota: every
 	// call goes at once, and a throttled job is retried by the queue).
 	Limiter Limiter
@@ -103,6 +120,8 @@ type Analyzer struct {
 	maxParts int
 	cache    Cache
 	cacheTTL time.Duration
+	partTTL  time.Duration
+	dates    duedate.Options
 	limiter  Limiter
 	prices   map[string]Price
 	strict   bool
@@ -157,6 +176,10 @@ func New(client *bedrockruntime.Client, o Options) *Analyzer {
 	if o.CacheTTL <= 0 {
 		o.CacheTTL = DefaultCacheTTL
 	}
+	if o.PartCacheTTL <= 0 {
+		o.PartCacheTTL = DefaultPartCacheTTL
+	}
+	o.PartCacheTTL = min(o.PartCacheTTL, o.CacheTTL)
 	if o.Limiter == nil {
 		o.Limiter = NewLimiter(LimiterOptions{})
 	}
@@ -172,7 +195,7 @@ func New(client *bedrockruntime.Client, o Options) *Analyzer {
 	}
 	a := &Analyzer{
 		client: client, model: o.ModelID, region: o.Region, maxTok: o.MaxTokens,
-		budget: o.InputBudgetTokens, maxParts: o.MaxParts, cache: o.Cache, cacheTTL: o.CacheTTL,
+		budget: o.InputBudgetTokens, maxParts: o.MaxParts, cache: o.Cache, cacheTTL: o.CacheTTL, partTTL: o.PartCacheTTL, dates: o.Dates,
 		limiter: o.Limiter, prices: o.Prices, strict: strict, burndown: outputBurndown(o.ModelID),
 		log: o.Logger, usage: o.Usage, started: time.Now().UTC(), byModel: map[string]*ModelTotals{},
 	}
@@ -235,12 +258,19 @@ func withoutStrict(cfg *types.ToolConfiguration) *types.ToolConfiguration {
 	return &out
 }
 
-// Analyze implements recall.Analyzer. An identical conversation seen before
-// is answered from the cache (no call, zero usage, Cached). Otherwise the
-// content is analysed in PlanCalls(EstimateTokens(content), budget) calls:
-// one for a conversation within the budget; for a longer one, one per part
-// plus one that combines the part summaries, with action items and keywords
-// merged and deduplicated.
+// Analyze implements recall.Analyzer. An identical conversation of the same
+// owner seen before is answered from the cache (no call, zero usage,
+// Cached). Otherwise the content is analysed in
+// PlanCalls(EstimateTokens(content), budget) calls: one for a conversation
+// within the budget; for a longer one, one per part plus one that combines
+// the part summaries, with action items and keywords merged and
+// deduplicated. Action items come back as strings (ActionItems) and
+// structured (Items), their due phrases resolved against in.CreatedAt
+// (resolveItems), which is why the cache key holds that day. Each part's
+// result is cached for the run (PartCacheTTL), so when a later call of a
+// split conversation fails (a throttle, say) the retry sends only the parts
+// not yet answered: a part is billed once. The analysis's Usage and Calls
+// count every call it took, a part answered by an earlier attempt included.
 //
 // Errors: ETHROTTLED (Bedrock or our own pacing says wait), EUNAVAILABLE
 // (Bedrock down, timed out, or replied outside the schema; retryable),
@@ -252,14 +282,18 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 	}
 	norm := recall.AnalysisInput{
 		ConversationID: in.ConversationID,
+		Owner:          in.Owner,
 		Title:          normaliseLine(in.Title),
 		PostType:       normaliseLine(in.PostType),
+		CreatedAt:      in.CreatedAt,
 	}
 	content := normaliseContent(in.Content)
 	if content == "" {
 		return recall.Analysis{}, recall.Errorf(recall.EINVALID, "the conversation has no content to analyse")
 	}
-	key := CacheKey(promptVersion, a.model, norm.Title, norm.PostType, content)
+	ci := CacheInput{PromptVersion: promptVersion, Model: a.model, Owner: norm.Owner,
+		Dates: datesKey(in.CreatedAt, a.dates), Title: norm.Title, PostType: norm.PostType, Content: content}
+	key := CacheKey(ci)
 	if hit, ok := a.cached(ctx, key); ok {
 		return hit, nil
 	}
@@ -270,19 +304,18 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 	}
 	res := recall.Analysis{Model: a.model}
 	summaries := make([]string, 0, len(parts))
-	var items, keywords [][]string
+	var lines, keywords [][]string
+	var items [][]recall.ActionItem
 	for i, p := range parts {
-		f, u, err := a.call(ctx, callSpec{
-			system: analyzeSystem, tool: analyzeTool, cfg: a.analyzeCfg, overhead: a.analyzeOverhead,
-			user: analyzeMessage(norm, p, i+1, len(parts)), lists: true, part: i + 1, parts: len(parts),
-		})
-		res.Usage, res.Calls = res.Usage.Add(u), res.Calls+1
+		r, err := a.part(ctx, norm, ci, p, i+1, len(parts))
+		res.Usage, res.Calls = res.Usage.Add(r.Usage), res.Calls+r.Calls
 		if err != nil {
 			return recall.Analysis{}, err
 		}
-		summaries = append(summaries, f.Summary)
-		items = append(items, f.ActionItems)
-		keywords = append(keywords, f.Keywords)
+		summaries = append(summaries, r.Summary)
+		lines = append(lines, r.ActionItems)
+		items = append(items, r.Items)
+		keywords = append(keywords, r.Keywords)
 	}
 	res.Summary = summaries[0]
 	if len(parts) > 1 {
@@ -296,7 +329,8 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 		}
 		res.Summary = f.Summary
 	}
-	res.ActionItems = normaliseItems(concat(items), MaxActionItems)
+	res.ActionItems = normaliseItems(concat(lines), MaxActionItems)
+	res.Items = mergeActionItems(items, MaxActionItems)
 	res.Keywords = mergeKeywords(keywords, MaxKeywords)
 
 	a.mu.Lock()
@@ -307,6 +341,44 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 		a.log.WarnContext(ctx, "bedrock: cache put failed", "conversation_id", in.ConversationID, "error", err.Error())
 	}
 	return res, nil
+}
+
+// part analyses part i of n of a conversation (n == 1: all of it). A part
+// of a split conversation is first looked up in the cache, under PartKey,
+// and its result stored there for PartCacheTTL: an earlier attempt of the
+// run that got this far has paid for it, and it is returned with that
+// attempt's usage and call. The result carries only the part's fields,
+// usage and calls; a failed call's usage is returned with its error, since
+// it was billed.
+func (a *Analyzer) part(ctx context.Context, norm recall.AnalysisInput, ci CacheInput, content string, i, n int) (recall.Analysis, error) {
+	var key string
+	if n > 1 {
+		ci.Content = content
+		key = PartKey(ci, i, n)
+		hit, ok, err := a.cache.Get(ctx, key)
+		if err != nil {
+			a.log.WarnContext(ctx, "bedrock: part cache get failed", "conversation_id", norm.ConversationID, "part", i, "error", err.Error())
+		}
+		if ok {
+			a.log.DebugContext(ctx, "bedrock part from an earlier attempt", "conversation_id", norm.ConversationID, "part", i, "parts", n)
+			return hit, nil
+		}
+	}
+	f, u, err := a.call(ctx, callSpec{
+		system: analyzeSystem, tool: analyzeTool, cfg: a.analyzeCfg, overhead: a.analyzeOverhead,
+		user: analyzeMessage(norm, content, i, n), lists: true, part: i, parts: n,
+	})
+	if err != nil {
+		return recall.Analysis{Usage: u, Calls: 1}, err
+	}
+	r := recall.Analysis{Summary: f.Summary, ActionItems: f.ActionItems, Keywords: f.Keywords, Model: a.model, Usage: u, Calls: 1,
+		Items: resolveItems(f.Items, content, norm.CreatedAt, a.dates)}
+	if key != "" {
+		if err := a.cache.Put(ctx, key, r, a.partTTL); err != nil {
+			a.log.WarnContext(ctx, "bedrock: part cache put failed", "conversation_id", norm.ConversationID, "part", i, "error", err.Error())
+		}
+	}
+	return r, nil
 }
 
 // cached answers from the cache, as a free analysis.

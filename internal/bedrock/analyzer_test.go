@@ -278,7 +278,10 @@ func TestRepliesOutsideTheSchemaAreRetryableFailures(t *testing.T) {
 		{"no tool call", bedrocktest.Text("Roses are red."), "no toolUse block for record_analysis in the reply (stopReason end_turn)"},
 		{"summary missing", bedrocktest.ToolInput(`{"action_items": [], "keywords": []}`), "summary is missing"},
 		{"summary wrong type", bedrocktest.ToolInput(`{"summary": ["a"], "action_items": [], "keywords": []}`), "summary is an array, not a string"},
-		{"items wrong type", bedrocktest.ToolInput(`{"summary": "S.", "action_items": "call Bob", "keywords": []}`), "action_items is a string, not an array of strings"},
+		{"items wrong type", bedrocktest.ToolInput(`{"summary": "S.", "action_items": "call Bob", "keywords": []}`), "action_items is a string, not an array of objects"},
+		{"items missing", bedrocktest.ToolInput(`{"summary": "S.", "keywords": []}`), "action_items is missing"},
+		{"item owner missing", bedrocktest.ToolInput(`{"summary": "S.", "action_items": [{"text": "Call Bob", "due_text": ""}], "keywords": []}`), "action_items[0].owner is missing"},
+		{"keywords missing", bedrocktest.ToolInput(`{"summary": "S.", "action_items": []}`), "keywords is missing"},
 		{"keyword wrong type", bedrocktest.ToolInput(`{"summary": "S.", "action_items": [], "keywords": [1]}`), "keywords[0] is a number, not a string"},
 		{"cut off at maxTokens", bedrocktest.Truncated(`{"summary": "The team agreed"}`), "the reply was cut off at maxTokens"},
 	}
@@ -536,6 +539,37 @@ func TestCacheHitCostsNothing(t *testing.T) {
 	}
 	if got, err := a.Analyze(context.Background(), in(meeting+"\nBen: One more thing.")); err != nil || got.Cached {
 		t.Errorf("other content: cached=%v err=%v", got.Cached, err)
+	}
+}
+
+// TestCacheIsPerOwner: the cache shares nothing across owners. The same
+// text posted by two owners costs two calls, and the second is answered
+// with its own usage (a hit, with zero tokens, would tell the second owner
+// that someone else posted it); by one owner twice, one call.
+func TestCacheIsPerOwner(t *testing.T) {
+	t.Parallel()
+	s := bedrocktest.NewServer(t, bedrocktest.Options{})
+	a := newAnalyzer(t, s, bedrock.Options{})
+	ctx := context.Background()
+	post := func(owner string) recall.Analysis {
+		t.Helper()
+		x := in(meeting)
+		x.Owner = owner
+		got, err := a.Analyze(ctx, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	alice := post("alice")
+	bob := post("bob")
+	if n := len(s.Requests()); n != 2 || bob.Cached || bob.Calls != 1 || bob.Usage == (recall.Usage{}) {
+		t.Fatalf("two owners, one text: %d calls, bob's analysis cached=%v calls=%d usage=%+v; want a call of his own",
+			n, bob.Cached, bob.Calls, bob.Usage)
+	}
+	again := post("alice")
+	if n := len(s.Requests()); n != 2 || !again.Cached || again.Summary != alice.Summary {
+		t.Fatalf("one owner twice: %d calls (want 2 in all), cached=%v", n, again.Cached)
 	}
 }
 

@@ -5,15 +5,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"sync"
 	"time"
 
 	"recall/internal/recall"
 )
 
-// Cache stores finished analyses by key so an identical conversation (same
-// normalised title, type and content, same model, same prompt version) is
-// answered without a model call. Keys are hex SHA-256 digests (CacheKey);
+// Cache stores finished analyses by key so an identical conversation of the
+// same owner (same normalised title, type and content, same model, same
+// prompt version) is answered without a model call. Keys are hex SHA-256 digests (CacheKey);
 // values are plain recall.Analysis, so a shared implementation (the store, or
 // Redis) needs nothing from this package but the two methods.
 //
@@ -27,12 +28,47 @@ type Cache interface {
 	Put(ctx context.Context, key string, a recall.Analysis, ttl time.Duration) error
 }
 
-// CacheKey is the cache key of an analysis: SHA-256 over the prompt version,
-// the model ID and the normalised input, each length-prefixed so no two
-// different inputs can produce the same byte stream.
-func CacheKey(promptVersion, modelID, title, postType, content string) string {
+// CacheInput is everything an analysis depends on, so everything its cache
+// key must hold: two inputs that differ in any field never share an entry.
+type CacheInput struct {
+	// PromptVersion and Model: a new prompt or another model never serves
+	// an analysis made under the old one.
+	PromptVersion, Model string
+	// Owner scopes the entry to one person: the cache shares nothing across
+	// owners, so nobody can learn from a hit (no call, zero tokens, the
+	// speed of the answer) that someone else posted the same text.
+	Owner string
+	// Title, PostType and Content are the normalised conversation (or, for
+	// a part of a split one, the part's content).
+	Title, PostType, Content string
+	// Dates is the day relative due dates count from (the conversation's
+	// creation day where it was posted) and how dates are read: an entry
+	// holds due dates resolved against that day ("by Friday" is a date),
+	// so a conversation posted on another day, whose Friday is another,
+	// never reuses it.
+	Dates string
+}
+
+// CacheKey is the cache key of a finished analysis: SHA-256 over every
+// field of in, each length-prefixed so no two different inputs can produce
+// the same byte stream.
+func CacheKey(in CacheInput) string {
+	return digest("recall-bedrock-analysis", in.PromptVersion, in.Model, in.Owner, in.Dates, in.Title, in.PostType, in.Content)
+}
+
+// PartKey is the cache key of the result of part i of n of a split
+// conversation, whose Content in is the part's: the same part at another
+// position, or of a conversation cut into another number of parts, is
+// another entry, since the model was told which part it read.
+func PartKey(in CacheInput, i, n int) string {
+	return digest("recall-bedrock-part", in.PromptVersion, in.Model, in.Owner, in.Dates, in.Title, in.PostType, in.Content,
+		strconv.Itoa(i), strconv.Itoa(n))
+}
+
+// digest is the hex SHA-256 of fields, each prefixed with its length.
+func digest(fields ...string) string {
 	h := sha256.New()
-	for _, s := range []string{"recall-bedrock-analysis", promptVersion, modelID, title, postType, content} {
+	for _, s := range fields {
 		var n [8]byte
 		l := uint64(len(s))
 		for i := range n {
@@ -128,6 +164,25 @@ func cloneAnalysis(a recall.Analysis) recall.Analysis {
 	}
 	if a.Keywords != nil {
 		a.Keywords = append([]string{}, a.Keywords...)
+	}
+	if a.Items != nil {
+		items := make([]recall.ActionItem, len(a.Items))
+		for i, it := range a.Items {
+			if it.Owner != nil {
+				o := *it.Owner
+				it.Owner = &o
+			}
+			if it.Due != nil {
+				d := *it.Due
+				it.Due = &d
+			}
+			if it.DoneAt != nil {
+				t := *it.DoneAt
+				it.DoneAt = &t
+			}
+			items[i] = it
+		}
+		a.Items = items
 	}
 	return a
 }

@@ -62,20 +62,29 @@ func TestMemoryCacheLRUAndTTL(t *testing.T) {
 
 func TestCacheKeySeparatesInputs(t *testing.T) {
 	t.Parallel()
-	base := CacheKey("v1", "m", "t", "p", "content")
+	in := CacheInput{PromptVersion: "v1", Model: "m", Owner: "alice", Title: "t", PostType: "p", Content: "content"}
+	base := CacheKey(in)
+	change := func(f func(*CacheInput)) string {
+		c := in
+		f(&c)
+		return CacheKey(c)
+	}
 	for name, k := range map[string]string{
-		"prompt":  CacheKey("v2", "m", "t", "p", "content"),
-		"model":   CacheKey("v1", "m2", "t", "p", "content"),
-		"title":   CacheKey("v1", "m", "t2", "p", "content"),
-		"type":    CacheKey("v1", "m", "t", "p2", "content"),
-		"content": CacheKey("v1", "m", "t", "p", "content2"),
-		"shifted": CacheKey("v1", "m", "tp", "", "content"),
+		"prompt":  change(func(c *CacheInput) { c.PromptVersion = "v2" }),
+		"model":   change(func(c *CacheInput) { c.Model = "m2" }),
+		"owner":   change(func(c *CacheInput) { c.Owner = "bob" }),
+		"title":   change(func(c *CacheInput) { c.Title = "t2" }),
+		"type":    change(func(c *CacheInput) { c.PostType = "p2" }),
+		"content": change(func(c *CacheInput) { c.Content = "content2" }),
+		"shifted": change(func(c *CacheInput) { c.Title, c.PostType = "tp", "" }),
+		"no one":  change(func(c *CacheInput) { c.Owner = "" }),
+		"day":     change(func(c *CacheInput) { c.Dates = "2026-03-11 UTC " }),
 	} {
 		if k == base {
 			t.Errorf("%s change kept the key", name)
 		}
 	}
-	if len(base) != 64 || base != CacheKey("v1", "m", "t", "p", "content") {
+	if len(base) != 64 || base != CacheKey(in) {
 		t.Errorf("key %q is not a stable SHA-256 hex digest", base)
 	}
 }

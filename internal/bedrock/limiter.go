@@ -1,16 +1,11 @@
 package bedrock
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"math"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
+	"recall/internal/ratelimit"
 	"recall/internal/recall"
 )
 
@@ -34,20 +29,6 @@ type Limiter interface {
 	Throttled(ctx context.Context)
 }
 
-// LimiterState keeps a limiter's buckets where every limiter sharing a
-// budget sees them: MemoryState for one process, a Redis register for a
-// fleet. The limiter reads the state, computes, and writes it back only if
-// nobody changed it in between, so the store needs no arithmetic of its
-// own. Implementations must be safe for concurrent use.
-type LimiterState interface {
-	// Load returns the value stored under key, or nil when there is none
-	// (never set, or expired).
-	Load(ctx context.Context, key string) ([]byte, error)
-	// CompareAndSwap stores value under key for ttl if key still holds old
-	// (nil old: if key holds nothing) and reports whether it did.
-	CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
-}
-
 // LimiterOptions configures RateLimiter.
 type LimiterOptions struct {
 	// RequestsPerMinute and TokensPerMinute are the quotas to stay under
@@ -60,19 +41,19 @@ type LimiterOptions struct {
 	// one (the quota is per model). Its key in State is "limit:<Model>".
 	Model string
 	// State keeps the buckets; nil keeps them in this limiter only.
-	State LimiterState
+	State ratelimit.State
 	// Now and Sleep replace the clock, for tests.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // RateLimiter paces calls under configured quotas with two token buckets,
-// requests and tokens per minute. Each bucket holds at most one minute of
-// quota and refills continuously; a reservation may drive a bucket negative,
-// and the caller then waits until it is back at zero. A call bigger than a
-// whole minute of token quota reserves one minute's worth, so it waits for
-// full buckets instead of forever. With no quota configured every call goes
-// at once.
+// requests and tokens per minute (package ratelimit's arithmetic). Each
+// bucket holds at most one minute of quota and refills continuously; a
+// reservation may drive a bucket negative, and the caller then waits until
+// it is back at zero. A call bigger than a whole minute of token quota
+// reserves one minute's worth, so it waits for full buckets instead of
+// forever. With no quota configured every call goes at once.
 //
 // It does not learn a rate from throttling, as an earlier version did (half
 // the observed rate after a ThrottlingException, additive recovery,
@@ -85,147 +66,48 @@ type LimiterOptions struct {
 // BEDROCK_RPM / BEDROCK_TPM, and then Throttled empties the buckets (Bedrock
 // has just said this minute's quota is spent).
 //
-// The arithmetic lives here only. Where the buckets live is the State's
-// business: each operation reads them, computes at this process's clock and
-// swaps them back only if they are unchanged, retrying a lost race. Workers'
-// clocks differ by milliseconds; refilling a per-minute bucket by a few
-// milliseconds too much or too little is a few thousandths of a request, and
-// a clock behind the last writer refills nothing until it catches up, so
-// skew never hands out quota twice.
+// Where the buckets live is the State's business: every worker given the
+// same shared State paces against one budget per model.
 type RateLimiter struct {
 	rpm, tpm float64 // 0: no quota
 	key      string
-	state    LimiterState
+	buckets  *ratelimit.Buckets
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
-	// mu keeps this process's own callers from racing each other on the
-	// state; races against other processes are settled by CompareAndSwap.
-	mu sync.Mutex
 }
 
 var _ Limiter = (*RateLimiter)(nil)
 
-// maxSwaps bounds how often one operation retries after another process
-// changed the buckets between its read and its write.
-const maxSwaps = 16
+// The buckets' order in the state: requests, then tokens.
+const (
+	reqBucket = 0
+	tokBucket = 1
+)
 
 // NewLimiter returns a limiter. It does no I/O.
 func NewLimiter(o LimiterOptions) *RateLimiter {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.State == nil {
-		o.State = &MemoryState{m: map[string]memoryEntry{}, now: o.Now}
-	}
 	if o.Sleep == nil {
 		o.Sleep = recall.Sleep
 	}
+	rpm, tpm := float64(max(o.RequestsPerMinute, 0)), float64(max(o.TokensPerMinute, 0))
 	return &RateLimiter{
-		rpm: float64(max(o.RequestsPerMinute, 0)), tpm: float64(max(o.TokensPerMinute, 0)),
-		key: "limit:" + o.Model, state: o.State, now: o.Now, sleep: o.Sleep,
+		rpm: rpm, tpm: tpm, key: "limit:" + o.Model, now: o.Now, sleep: o.Sleep,
+		buckets: ratelimit.New(o.State, o.Now,
+			ratelimit.Rate{N: rpm, Per: time.Minute, Burst: rpm},
+			ratelimit.Rate{N: tpm, Per: time.Minute, Burst: tpm}),
 	}
 }
 
-// buckets is the shared state: both levels and when they were computed.
-type buckets struct {
-	req, tok float64
-	at       time.Time
-}
-
-// full is the state of buckets nobody has touched: no key at all.
-func (l *RateLimiter) full(now time.Time) buckets { return buckets{l.rpm, l.tpm, now} }
-
-// refilled adds what the buckets earned since b.at, capped at one minute of
-// quota. A clock behind b.at (another worker's, a little ahead) adds
-// nothing and keeps b.at, so no interval is counted twice.
-func (l *RateLimiter) refilled(b buckets, now time.Time) buckets {
-	if el := now.Sub(b.at).Minutes(); el > 0 {
-		b.req, b.tok, b.at = b.req+l.rpm*el, b.tok+l.tpm*el, now
+// update applies change to this model's buckets (see ratelimit.Buckets.Update).
+func (l *RateLimiter) update(ctx context.Context, change func(b []float64) bool) ([]float64, bool, error) {
+	b, ok, err := l.buckets.Update(ctx, l.key, change)
+	if err != nil {
+		return nil, false, fmt.Errorf("bedrock: limiter: %w", err)
 	}
-	b.req, b.tok = min(b.req, l.rpm), min(b.tok, l.tpm)
-	return b
-}
-
-// wait is how long until both buckets are back at zero.
-func (l *RateLimiter) wait(b buckets) time.Duration {
-	return max(deficit(b.req, l.rpm), deficit(b.tok, l.tpm))
-}
-
-// deficit is how long a bucket at level takes to refill to zero at perMinute.
-func deficit(level, perMinute float64) time.Duration {
-	if level >= 0 || perMinute == 0 {
-		return 0
-	}
-	return time.Duration(math.Ceil(-level / perMinute * float64(time.Minute)))
-}
-
-// ttl is how long the state must be kept: until both buckets are full
-// again, when it is the same as no state at all.
-func (l *RateLimiter) ttl(b buckets) time.Duration {
-	var d float64
-	if l.rpm > 0 {
-		d = max(d, (l.rpm-b.req)/l.rpm)
-	}
-	if l.tpm > 0 {
-		d = max(d, (l.tpm-b.tok)/l.tpm)
-	}
-	return max(time.Duration(math.Ceil(d*float64(time.Minute))), time.Millisecond)
-}
-
-// encode writes b as three numbers: request level, token level, and the
-// time in Unix nanoseconds.
-func encode(b buckets) []byte {
-	return fmt.Appendf(nil, "%s %s %d", strconv.FormatFloat(b.req, 'g', -1, 64),
-		strconv.FormatFloat(b.tok, 'g', -1, 64), b.at.UnixNano())
-}
-
-func decode(v []byte) (buckets, error) {
-	f := strings.Fields(string(v))
-	if len(f) != 3 {
-		return buckets{}, fmt.Errorf("bedrock: limiter state %q: want 3 fields", v)
-	}
-	req, err1 := strconv.ParseFloat(f[0], 64)
-	tok, err2 := strconv.ParseFloat(f[1], 64)
-	at, err3 := strconv.ParseInt(f[2], 10, 64)
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return buckets{}, fmt.Errorf("bedrock: limiter state %q: %w", v, err)
-	}
-	return buckets{req, tok, time.Unix(0, at)}, nil
-}
-
-// update applies change to the current buckets and stores the result,
-// retrying when another process changed them first. change sees the
-// buckets refilled to now and returns false to store nothing; update
-// returns the buckets change produced and whether they were stored.
-func (l *RateLimiter) update(ctx context.Context, change func(*buckets) bool) (buckets, bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for range maxSwaps {
-		old, err := l.state.Load(ctx, l.key)
-		if err != nil {
-			return buckets{}, false, fmt.Errorf("bedrock: limiter %s: %w", l.key, err)
-		}
-		now := l.now()
-		b := l.full(now)
-		if old != nil {
-			if b, err = decode(old); err != nil {
-				b = l.full(now) // unreadable: start over rather than stop pacing
-			}
-		}
-		b = l.refilled(b, now)
-		if !change(&b) {
-			return b, false, nil
-		}
-		ok, err := l.state.CompareAndSwap(ctx, l.key, old, encode(b), l.ttl(b))
-		if err != nil {
-			return buckets{}, false, fmt.Errorf("bedrock: limiter %s: %w", l.key, err)
-		}
-		if ok {
-			return b, true, nil
-		}
-	}
-	return buckets{}, false, &recall.Error{Code: recall.ETHROTTLED, RetryAfter: time.Second,
-		Message: fmt.Sprintf("the shared Bedrock budget changed under %d tries in a row; trying again shortly", maxSwaps)}
+	return b, ok, nil
 }
 
 // Reserve takes one request and estTokens tokens from the buckets and
@@ -236,24 +118,18 @@ func (l *RateLimiter) Reserve(ctx context.Context, estTokens int, maxWait time.D
 	if l.rpm == 0 && l.tpm == 0 {
 		return 0, true, nil
 	}
-	b, ok, err := l.update(ctx, func(b *buckets) bool {
-		if l.rpm > 0 {
-			b.req--
-		}
-		b.tok -= min(float64(estTokens), l.tpm)
-		return maxWait < 0 || l.wait(*b) <= maxWait
-	})
+	wait, ok, err = l.buckets.Reserve(ctx, l.key, maxWait, 1, float64(estTokens))
 	if err != nil {
-		return 0, false, err
+		return 0, false, fmt.Errorf("bedrock: limiter: %w", err)
 	}
-	return l.wait(b), ok, nil
+	return wait, ok, nil
 }
 
 // unreserve gives back a reservation whose call was never made.
 func (l *RateLimiter) unreserve(ctx context.Context, estTokens int) error {
-	_, _, err := l.update(ctx, func(b *buckets) bool {
-		b.req = min(b.req+1, l.rpm)
-		b.tok = min(b.tok+min(float64(estTokens), l.tpm), l.tpm)
+	_, _, err := l.update(ctx, func(b []float64) bool {
+		b[reqBucket] = min(b[reqBucket]+1, l.rpm)
+		b[tokBucket] = min(b[tokBucket]+min(float64(estTokens), l.tpm), l.tpm)
 		return true
 	})
 	return err
@@ -293,8 +169,8 @@ func (l *RateLimiter) Record(ctx context.Context, estTokens, actualTokens int) {
 	if l.tpm == 0 {
 		return
 	}
-	l.update(ctx, func(b *buckets) bool {
-		b.tok = min(b.tok+min(float64(estTokens), l.tpm)-float64(actualTokens), l.tpm)
+	l.update(ctx, func(b []float64) bool {
+		b[tokBucket] = min(b[tokBucket]+min(float64(estTokens), l.tpm)-float64(actualTokens), l.tpm)
 		return true
 	})
 }
@@ -307,8 +183,8 @@ func (l *RateLimiter) Throttled(ctx context.Context) {
 	if l.rpm == 0 && l.tpm == 0 {
 		return
 	}
-	l.update(ctx, func(b *buckets) bool {
-		b.req, b.tok = min(b.req, 0), min(b.tok, 0)
+	l.update(ctx, func(b []float64) bool {
+		b[reqBucket], b[tokBucket] = min(b[reqBucket], 0), min(b[tokBucket], 0)
 		return true
 	})
 }
@@ -316,55 +192,9 @@ func (l *RateLimiter) Throttled(ctx context.Context) {
 // Levels reports what the buckets hold now (requests, tokens), for tests
 // and the CLI.
 func (l *RateLimiter) Levels(ctx context.Context) (requests, tokens float64, err error) {
-	b, _, err := l.update(ctx, func(*buckets) bool { return false })
-	return b.req, b.tok, err
-}
-
-// MemoryState is the in-process LimiterState: a map, its entries dropped
-// once their ttl has passed.
-type MemoryState struct {
-	mu  sync.Mutex
-	m   map[string]memoryEntry
-	now func() time.Time
-}
-
-type memoryEntry struct {
-	v       []byte
-	expires time.Time
-}
-
-var _ LimiterState = (*MemoryState)(nil)
-
-// NewMemoryState returns an empty MemoryState.
-func NewMemoryState() *MemoryState { return &MemoryState{m: map[string]memoryEntry{}, now: time.Now} }
-
-// Load implements LimiterState.
-func (s *MemoryState) Load(_ context.Context, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.getLocked(key), nil
-}
-
-// CompareAndSwap implements LimiterState.
-func (s *MemoryState) CompareAndSwap(_ context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur := s.getLocked(key)
-	if (cur == nil) != (old == nil) || !bytes.Equal(cur, old) {
-		return false, nil
+	b, _, err := l.update(ctx, func([]float64) bool { return false })
+	if err != nil {
+		return 0, 0, err
 	}
-	s.m[key] = memoryEntry{bytes.Clone(value), s.now().Add(ttl)}
-	return true, nil
-}
-
-func (s *MemoryState) getLocked(key string) []byte {
-	e, ok := s.m[key]
-	if !ok {
-		return nil
-	}
-	if !s.now().Before(e.expires) {
-		delete(s.m, key)
-		return nil
-	}
-	return e.v
+	return b[reqBucket], b[tokBucket], nil
 }

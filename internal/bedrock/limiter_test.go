@@ -3,12 +3,14 @@ package bedrock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"recall/internal/ratelimit"
 	"recall/internal/recall"
 	"recall/internal/testenv"
 )
@@ -169,7 +171,7 @@ func TestLimiterSleepCutShortGivesTheReservationBack(t *testing.T) {
 func TestLimitersShareAState(t *testing.T) {
 	t.Parallel()
 	c := testenv.NewClock()
-	state := NewMemoryState()
+	state := ratelimit.NewMemoryState()
 	o := LimiterOptions{RequestsPerMinute: 10, Model: "m", State: state, Now: c.Now, Sleep: c.Sleep}
 	a, b := NewLimiter(o), NewLimiter(o)
 	other := NewLimiter(LimiterOptions{RequestsPerMinute: 10, Model: "other model", State: state, Now: c.Now})
@@ -223,7 +225,7 @@ func TestLimiterClockSkew(t *testing.T) {
 	t.Parallel()
 	c := testenv.NewClock()
 	behind := func() time.Time { return c.Now().Add(-50 * time.Millisecond) }
-	state := NewMemoryState()
+	state := ratelimit.NewMemoryState()
 	a := NewLimiter(LimiterOptions{RequestsPerMinute: 60, Model: "m", State: state, Now: c.Now})
 	b := NewLimiter(LimiterOptions{RequestsPerMinute: 60, Model: "m", State: state, Now: behind})
 	ctx := context.Background()
@@ -242,22 +244,12 @@ func TestLimiterClockSkew(t *testing.T) {
 	}
 }
 
-// TestLimiterState checks the encoding round-trips and that an unreadable
-// state starts over with full buckets instead of stopping the pacing.
-func TestLimiterState(t *testing.T) {
+// TestLimiterUnreadableState: an unreadable state starts over with full
+// buckets instead of stopping the pacing.
+func TestLimiterUnreadableState(t *testing.T) {
 	t.Parallel()
-	b := buckets{req: -1.5, tok: 12345.25, at: time.Unix(0, 1_733_000_000_123_456_789)}
-	got, err := decode(encode(b))
-	if err != nil || got.req != b.req || got.tok != b.tok || !got.at.Equal(b.at) {
-		t.Errorf("decode(encode(%+v)) = %+v, %v", b, got, err)
-	}
-	for _, bad := range []string{"", "1 2", "a b c", "1 2 3 4"} {
-		if _, err := decode([]byte(bad)); err == nil {
-			t.Errorf("decode(%q) = nil error", bad)
-		}
-	}
 	c := testenv.NewClock()
-	state := NewMemoryState()
+	state := ratelimit.NewMemoryState()
 	if ok, _ := state.CompareAndSwap(context.Background(), "limit:m", nil, []byte("garbage"), time.Minute); !ok {
 		t.Fatal("CompareAndSwap on an empty state failed")
 	}
@@ -267,44 +259,19 @@ func TestLimiterState(t *testing.T) {
 	}
 }
 
-// TestMemoryState pins the compare-and-swap contract every LimiterState
-// keeps (redisq.State runs the same cases against Redis).
-func TestMemoryState(t *testing.T) {
+// TestLimiterStateFormat: the buckets are stored as they always were,
+// "requests tokens unix-nanoseconds" under limit:<model>, so workers of
+// this version and the last share a budget during a deploy.
+func TestLimiterStateFormat(t *testing.T) {
 	t.Parallel()
 	c := testenv.NewClock()
-	s := &MemoryState{m: map[string]memoryEntry{}, now: c.Now}
-	ctx := context.Background()
-	cas := func(old, v string, ttl time.Duration) bool {
-		var o []byte
-		if old != "" {
-			o = []byte(old)
-		}
-		ok, err := s.CompareAndSwap(ctx, "k", o, []byte(v), ttl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ok
+	state := ratelimit.NewMemoryStateAt(c.Now)
+	l := NewLimiter(LimiterOptions{RequestsPerMinute: 60, TokensPerMinute: 1000, Model: "m", State: state, Now: c.Now})
+	if _, _, err := l.Reserve(context.Background(), 250, -1); err != nil {
+		t.Fatal(err)
 	}
-	if v, _ := s.Load(ctx, "k"); v != nil {
-		t.Fatalf("Load on empty = %q", v)
-	}
-	if cas("x", "a", time.Minute) {
-		t.Error("swap expecting x on an empty key succeeded")
-	}
-	if !cas("", "a", time.Minute) {
-		t.Error("swap expecting nothing on an empty key failed")
-	}
-	if cas("", "b", time.Minute) {
-		t.Error("swap expecting nothing on a set key succeeded")
-	}
-	if !cas("a", "b", time.Second) {
-		t.Error("swap expecting the current value failed")
-	}
-	if v, _ := s.Load(ctx, "k"); string(v) != "b" {
-		t.Errorf("Load = %q, want b", v)
-	}
-	c.Advance(time.Second)
-	if v, _ := s.Load(ctx, "k"); v != nil {
-		t.Errorf("Load after the ttl = %q, want nothing", v)
+	v, _ := state.Load(context.Background(), "limit:m")
+	if want := fmt.Sprintf("59 750 %d", c.Now().UnixNano()); string(v) != want {
+		t.Errorf("state %q, want %q", v, want)
 	}
 }

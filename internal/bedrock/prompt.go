@@ -27,8 +27,11 @@ const combineSystem = `You merge partial summaries of one long conversation, giv
 
 // analyzeSchema is the JSON schema of record_analysis. It stays within what
 // strict tool use accepts (no length keywords, additionalProperties false,
-// every property required); the limits are enforced when the reply is
-// normalised.
+// every property required, so "none" is an empty string rather than a
+// null); the limits are enforced when the reply is normalised. An action
+// item's deadline is asked for as the words written (due_text), never as
+// a date: Recall resolves it against the day the conversation was posted
+// (package duedate), so the model's date arithmetic is never trusted.
 var analyzeSchema = map[string]any{
 	"type": "object",
 	"properties": map[string]any{
@@ -37,9 +40,18 @@ var analyzeSchema = map[string]any{
 			"description": "2-4 sentences: what was discussed and decided.",
 		},
 		"action_items": map[string]any{
-			"type":        "array",
-			"items":       map[string]any{"type": "string"},
-			"description": "Concrete tasks agreed or assigned, each with its owner and due date when stated. Empty if none.",
+			"type": "array",
+			"items": map[string]any{
+				"type": "object",
+				"properties": map[string]any{
+					"text":     map[string]any{"type": "string", "description": "The task, without owner or deadline."},
+					"owner":    map[string]any{"type": "string", "description": "Who does it, as named (the speaker for I/we); empty if nobody."},
+					"due_text": map[string]any{"type": "string", "description": "The deadline words as written (e.g. by Friday); empty if none."},
+				},
+				"required":             []string{"text", "owner", "due_text"},
+				"additionalProperties": false,
+			},
+			"description": "Concrete tasks agreed or assigned. Empty if none.",
 		},
 		"keywords": map[string]any{
 			"type":        "array",

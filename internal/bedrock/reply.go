@@ -25,9 +25,21 @@ const (
 
 // fields is a validated, normalised tool input.
 type fields struct {
-	Summary     string
+	Summary string
+	// ActionItems are the items as plain strings, owner in front and
+	// deadline after ("Ben: Rerun the load tests (by Friday)").
 	ActionItems []string
-	Keywords    []string
+	// Items are the items as the model gave them, normalised; their owner
+	// and due phrase are checked against the conversation and resolved by
+	// resolveItems.
+	Items    []modelItem
+	Keywords []string
+}
+
+// modelItem is one action item of a reply: the task, its owner and its
+// deadline in the conversation's words, each "" when the model named none.
+type modelItem struct {
+	Text, Owner, DueText string
 }
 
 // schemaError says why a reply did not fit the tool's schema. It is
@@ -42,9 +54,11 @@ func misfit(format string, args ...any) error {
 
 // parseReply finds the call of tool in a Converse reply and validates its
 // input against the tool's schema: a non-blank summary string and, when
-// lists is true, action_items and keywords as arrays of strings. Anything
-// else — no tool call, wrong types, a reply cut off at maxTokens — is a
-// schemaError, never a partly filled result.
+// lists is true, action_items as an array of objects each with a text,
+// owner and due_text string (owner and due_text may be null, read as
+// none), and keywords as an array of strings. Anything else — a required
+// field missing, wrong types, no tool call, a reply cut off at maxTokens —
+// is a schemaError, never a partly filled result.
 func parseReply(out *bedrockruntime.ConverseOutput, tool string, lists bool, maxTokens int) (fields, error) {
 	stop := string(out.StopReason)
 	msg, ok := out.Output.(*types.ConverseOutputMemberMessage)
@@ -76,14 +90,14 @@ func parseReply(out *bedrockruntime.ConverseOutput, tool string, lists bool, max
 		return fields{}, misfit("the %s input is %s, not an object", tool, jsonKind(raw))
 	}
 	var f fields
-	if f.Summary, err = stringField(obj, "summary"); err != nil {
+	if f.Summary, err = stringField(obj, "summary", "summary"); err != nil {
 		return fields{}, err
 	}
 	if f.Summary = normaliseSummary(f.Summary); f.Summary == "" {
 		return fields{}, misfit("summary is blank")
 	}
 	if lists {
-		items, err := stringsField(obj, "action_items")
+		items, err := itemsField(obj, "action_items")
 		if err != nil {
 			return fields{}, err
 		}
@@ -91,20 +105,71 @@ func parseReply(out *bedrockruntime.ConverseOutput, tool string, lists bool, max
 		if err != nil {
 			return fields{}, err
 		}
-		f.ActionItems = normaliseItems(items, MaxActionItems)
+		f.Items = normaliseModelItems(items, MaxActionItems)
+		f.ActionItems = normaliseItems(itemLines(f.Items), MaxActionItems)
 		f.Keywords = normaliseKeywords(kws, MaxKeywords)
 	}
 	return f, nil
 }
 
-func stringField(obj map[string]json.RawMessage, name string) (string, error) {
+// itemsField reads name as an array of action item objects, each with every
+// field the schema requires.
+func itemsField(obj map[string]json.RawMessage, name string) ([]modelItem, error) {
 	raw, ok := obj[name]
 	if !ok || jsonKind(raw) == "null" {
-		return "", misfit("%s is missing", name)
+		return nil, misfit("%s is missing", name)
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		return nil, misfit("%s is %s, not an array of objects", name, jsonKind(raw))
+	}
+	out := make([]modelItem, 0, len(elems))
+	for i, e := range elems {
+		var o map[string]json.RawMessage
+		if err := json.Unmarshal(e, &o); err != nil || o == nil {
+			return nil, misfit("%s[%d] is %s, not an object", name, i, jsonKind(e))
+		}
+		var it modelItem
+		var err error
+		at := func(f string) string { return fmt.Sprintf("%s[%d].%s", name, i, f) }
+		if it.Text, err = stringField(o, "text", at("text")); err != nil {
+			return nil, err
+		}
+		if it.Owner, err = optionalString(o, "owner", at("owner")); err != nil {
+			return nil, err
+		}
+		if it.DueText, err = optionalString(o, "due_text", at("due_text")); err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// optionalString reads a required field whose value may be null, meaning
+// none: models write null for "nobody" often enough that refusing it would
+// only buy a second paid call for the same answer. A missing field is
+// refused all the same.
+func optionalString(obj map[string]json.RawMessage, name, path string) (string, error) {
+	raw, ok := obj[name]
+	if !ok {
+		return "", misfit("%s is missing", path)
+	}
+	if jsonKind(raw) == "null" {
+		return "", nil
+	}
+	return stringField(obj, name, path)
+}
+
+// stringField reads name as a string; path names it in the error.
+func stringField(obj map[string]json.RawMessage, name, path string) (string, error) {
+	raw, ok := obj[name]
+	if !ok || jsonKind(raw) == "null" {
+		return "", misfit("%s is missing", path)
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", misfit("%s is %s, not a string", name, jsonKind(raw))
+		return "", misfit("%s is %s, not a string", path, jsonKind(raw))
 	}
 	return s, nil
 }

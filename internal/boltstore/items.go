@@ -108,7 +108,7 @@ func (s *Store) SetItemDone(ctx context.Context, owner, convID, itemID string, d
 			item, derr = it, err
 			return nil
 		}
-		val, err := json.Marshal(normalize(c))
+		val, err := encode(normalize(c))
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
 		}

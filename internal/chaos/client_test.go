@@ -113,7 +113,9 @@ func (c *client) listAll(ctx context.Context) ([]httpapi.Conversation, error) {
 		if err := json.Unmarshal(r.body, &page); err != nil {
 			return nil, fmt.Errorf("list: %v", err)
 		}
-		all = append(all, page.Items...)
+		for _, it := range page.Items {
+			all = append(all, it.Conversation) // content is a preview
+		}
 		if page.NextCursor == nil {
 			return all, nil
 		}

@@ -272,7 +272,9 @@ func recallEnv(extra ...string) []string {
 		}
 		env = append(env, kv)
 	}
-	env = append(env, "RECALL_LOG_FORMAT=json", "RECALL_JWT_SECRET="+jwtSecret,
+	// The scenarios load one owner far past normal use; the per-owner
+	// limits, which would refuse that, have tests of their own.
+	env = append(env, "RECALL_OWNER_RPS=0", "RECALL_LOG_FORMAT=json", "RECALL_JWT_SECRET="+jwtSecret,
 		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 	return append(env, extra...)
 }

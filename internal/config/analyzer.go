@@ -53,7 +53,7 @@ func bedrockOptions(cfg Config, log *slog.Logger, rdb redis.UniversalClient) bed
 	}
 	if rdb != nil {
 		o.Cache = redisq.NewCache(rdb, "")
-		lim.State = newFallbackState(redisq.NewState(rdb, ""), log)
+		lim.State = newFallbackState("pacing", redisq.NewState(rdb, ""), log)
 		o.Usage = usageRecorder{usage: redisq.NewUsage(rdb, ""), log: log}
 	}
 	o.Limiter = bedrock.NewLimiter(lim)

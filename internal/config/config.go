@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,6 +51,8 @@ type Config struct {
 	Log      Log
 	Auth     Auth
 	Web      Web
+	Metrics  Metrics
+	Limits   Limits
 }
 
 // Store selects and sets up the conversation store.
@@ -139,6 +142,44 @@ type Web struct {
 	TokenUse      string // RECALL_OIDC_TOKEN_USE: the token the page sends as Bearer, access (default) or id
 }
 
+// DefaultMetricsAddr is where the local runner serves /metrics unless
+// RECALL_METRICS_ADDR says otherwise: loopback, so only this host can
+// scrape it, and not 9090, where Prometheus itself listens.
+const DefaultMetricsAddr = "127.0.0.1:9464"
+
+// Metrics is where the local runner serves Prometheus metrics: a listener
+// of its own, so scrapers need no token and the API's public listener
+// does not show them to everyone.
+type Metrics struct {
+	// Addr is RECALL_METRICS_ADDR (DefaultMetricsAddr); empty when it is
+	// set to "off" or to nothing, which serves no metrics.
+	Addr string
+	// Optional is true when Addr is the default rather than chosen: a
+	// runner that cannot listen there (another runner on this host has
+	// it) runs without metrics and says so, where an address set on
+	// purpose that cannot be used stops it from starting.
+	Optional bool
+}
+
+// Limits bound what one owner may ask of Recall, so that one user can
+// neither take every worker nor run up the model bill. Each is per owner
+// (the token's sub), shared by every process through Redis when REDIS_URL
+// is set and kept in the process otherwise. The defaults are far above
+// what a person or an ordinary integration does; 0 turns a limit off.
+type Limits struct {
+	// OwnerRPS is RECALL_OWNER_RPS: creates and reprocesses per second,
+	// sustained (10).
+	OwnerRPS float64
+	// OwnerBurst is RECALL_OWNER_BURST: how many may come at once before
+	// the rate applies (100).
+	OwnerBurst int
+	// OwnerTokensPerDay is RECALL_OWNER_TOKENS_PER_DAY: model tokens
+	// (input plus output) an owner's analyses may spend in a UTC day
+	// before creates and reprocesses are refused until midnight UTC
+	// (5,000,000).
+	OwnerTokensPerDay int
+}
+
 // FromEnv reads the configuration from the process environment.
 func FromEnv(mode Mode) (Config, error) { return FromLookup(mode, os.LookupEnv) }
 
@@ -157,6 +198,8 @@ func FromLookup(mode Mode, lookup func(string) (string, bool)) (Config, error) {
 		Log:      readLog(e),
 		Auth:     readAuth(e),
 		Web:      readWeb(e),
+		Metrics:  readMetrics(e),
+		Limits:   readLimits(e),
 	}
 	c.Worker = readWorker(e, c.Analyzer)
 	return c, errors.Join(e.errs...)
@@ -232,6 +275,30 @@ func readWorker(e *env, a Analyzer) Worker {
 		e.fail("RECALL_VISIBILITY_TIMEOUT (%s) must be longer than RECALL_ANALYZE_TIMEOUT (%s), or slow analyses would be delivered twice", w.Visibility, w.AnalyzeTimeout)
 	}
 	return w
+}
+
+func readMetrics(e *env) Metrics {
+	v, set := e.lookup("RECALL_METRICS_ADDR")
+	v = strings.TrimSpace(v)
+	switch {
+	case !set:
+		return Metrics{Addr: DefaultMetricsAddr, Optional: true}
+	case v == "" || strings.EqualFold(v, "off"):
+		return Metrics{}
+	}
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		e.fail("RECALL_METRICS_ADDR=%q: want host:port such as 127.0.0.1:9464, or off", v)
+		return Metrics{}
+	}
+	return Metrics{Addr: v}
+}
+
+func readLimits(e *env) Limits {
+	return Limits{
+		OwnerRPS:          e.rate("RECALL_OWNER_RPS", 10),
+		OwnerBurst:        e.num("RECALL_OWNER_BURST", 100),
+		OwnerTokensPerDay: e.count("RECALL_OWNER_TOKENS_PER_DAY", 5_000_000),
+	}
 }
 
 func readLog(e *env) Log {

@@ -40,9 +40,11 @@ func TestFromLookupDefaults(t *testing.T) {
 				Worker: Worker{MaxAttempts: 5, MaxThrottleRetries: 30, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute,
 					AnalyzeTimeout: 30 * time.Second, Visibility: 60 * time.Second,
 					StaleAfter: 15 * time.Second, SweepEvery: 5 * time.Second, Concurrency: 8, FairShare: 16},
-				Log:  Log{Format: "auto", Level: slog.LevelInfo},
-				Auth: Auth{CursorKey: tt.env["RECALL_CURSOR_KEY"]},
-				Web:  Web{TokenUse: "access"},
+				Log:     Log{Format: "auto", Level: slog.LevelInfo},
+				Auth:    Auth{CursorKey: tt.env["RECALL_CURSOR_KEY"]},
+				Web:     Web{TokenUse: "access"},
+				Metrics: Metrics{Addr: DefaultMetricsAddr, Optional: true},
+				Limits:  Limits{OwnerRPS: 10, OwnerBurst: 100, OwnerTokensPerDay: 5_000_000},
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -69,7 +71,8 @@ func TestFromLookupReadsEveryVariable(t *testing.T) {
 		"RECALL_JWT_SECRET": strings.Repeat("s", 32), "RECALL_CURSOR_KEY": "ck",
 		"RECALL_OIDC_ISSUER": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC", "RECALL_OIDC_CLIENT_ID": "client1",
 		"RECALL_OIDC_SCOPES": "openid email,profile", "RECALL_OIDC_TOKEN_ENDPOINT": "https://recall.auth.eu-west-1.amazoncognito.com/oauth2/token",
-		"RECALL_OIDC_TOKEN_USE": "ID",
+		"RECALL_OIDC_TOKEN_USE": "ID", "RECALL_METRICS_ADDR": "0.0.0.0:9100",
+		"RECALL_OWNER_RPS": "0.5", "RECALL_OWNER_BURST": "3", "RECALL_OWNER_TOKENS_PER_DAY": "0",
 	}
 	c, err := FromLookup(Local, lookup(env))
 	if err != nil {
@@ -87,6 +90,8 @@ func TestFromLookupReadsEveryVariable(t *testing.T) {
 		Auth: Auth{JWTSecret: env["RECALL_JWT_SECRET"], CursorKey: "ck"},
 		Web: Web{Issuer: env["RECALL_OIDC_ISSUER"], ClientID: "client1", Scopes: []string{"openid", "email", "profile"},
 			TokenEndpoint: env["RECALL_OIDC_TOKEN_ENDPOINT"], TokenUse: "id"},
+		Metrics: Metrics{Addr: "0.0.0.0:9100"},
+		Limits:  Limits{OwnerRPS: 0.5, OwnerBurst: 3, OwnerTokensPerDay: 0},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("FromLookup:\n got %+v\nwant %+v", c, want)
@@ -105,6 +110,12 @@ func TestFromLookupReadsEveryVariable(t *testing.T) {
 	}
 	if c, _ := FromLookup(Local, lookup(map[string]string{"RECALL_ANALYZER_LATENCY": "5s"})); c.Worker.AnalyzeTimeout != 35*time.Second {
 		t.Errorf("local analyze timeout with 5s latency = %s, want 35s", c.Worker.AnalyzeTimeout)
+	}
+	// Metrics off, by name or by an empty value.
+	for _, v := range []string{"off", "OFF", "", " "} {
+		if c, err := FromLookup(Local, lookup(map[string]string{"RECALL_METRICS_ADDR": v})); err != nil || c.Metrics != (Metrics{}) {
+			t.Errorf("RECALL_METRICS_ADDR=%q: %+v, %v; want no metrics", v, c.Metrics, err)
+		}
 	}
 }
 
@@ -153,6 +164,11 @@ func TestFromLookupErrorsNameTheVariable(t *testing.T) {
 		{Local, "RECALL_VISIBILITY_TIMEOUT", "1s"},
 		{Local, "RECALL_JWT_SECRET", "short"},
 		{Local, "RECALL_OIDC_TOKEN_USE", "refresh"},
+		{Local, "RECALL_METRICS_ADDR", "9464"},
+		{Local, "RECALL_OWNER_RPS", "-1"},
+		{Local, "RECALL_OWNER_RPS", "fast"},
+		{Local, "RECALL_OWNER_BURST", "0"},
+		{Local, "RECALL_OWNER_TOKENS_PER_DAY", "-5"},
 		// The OpenID Connect settings mean nothing without the issuer,
 		// and the issuer nothing without the client.
 		{Local, "RECALL_OIDC_CLIENT_ID", "client1"},

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -80,4 +81,32 @@ func (e *env) choice(k, def string, allowed ...string) string {
 	}
 	e.fail("%s=%q: want %s or %s", k, v, strings.Join(allowed[:len(allowed)-1], ", "), allowed[len(allowed)-1])
 	return def
+}
+
+// count reads a whole number, 0 allowed (for a limit, 0 turns it off).
+func (e *env) count(k string, def int) int {
+	v := e.get(k, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		e.fail("%s=%q: want a whole number, 0 or more", k, v)
+		return def
+	}
+	return n
+}
+
+// rate reads a number of events per second such as 10 or 0.5, 0 allowed.
+func (e *env) rate(k string, def float64) float64 {
+	v := e.get(k, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		e.fail("%s=%q: want a number of requests per second, 0 or more (such as 10 or 0.5)", k, v)
+		return def
+	}
+	return f
 }

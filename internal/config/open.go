@@ -17,6 +17,7 @@ import (
 	"recall/internal/dynamo"
 	"recall/internal/extract"
 	"recall/internal/memq"
+	"recall/internal/ratelimit"
 	"recall/internal/recall"
 	"recall/internal/redisq"
 )
@@ -36,6 +37,7 @@ type Backends struct {
 
 	closers []func() error
 	awsCfg  *aws.Config
+	limiter recall.Limiter
 }
 
 // Open opens the store and the queue cfg selects. Close the Backends when
@@ -95,9 +97,9 @@ func StandIn(cfg Config) recall.Analyzer {
 }
 
 // ServiceConfig is the recall.Config cfg describes over b's store and queue
-// and analyzer a. The caller adds what only it knows: an Observer, a Nudger,
-// and, locally, a cursor key derived from the local secret when
-// RECALL_CURSOR_KEY is unset.
+// and analyzer a, with the per-owner limits. The caller adds what only it
+// knows: an Observer, a Nudger, and, locally, a cursor key derived from the
+// local secret when RECALL_CURSOR_KEY is unset.
 func (b *Backends) ServiceConfig(a recall.Analyzer) recall.Config {
 	w := b.Config.Worker
 	var key []byte
@@ -108,7 +110,30 @@ func (b *Backends) ServiceConfig(a recall.Analyzer) recall.Config {
 		Store: b.Store, Queue: b.Queue, Analyzer: a, Logger: b.Log, CursorKey: key,
 		MaxAttempts: w.MaxAttempts, MaxThrottleRetries: w.MaxThrottleRetries, RetryBase: w.RetryBase, RetryMax: w.RetryMax,
 		AnalyzeTimeout: w.AnalyzeTimeout, StaleAfter: w.StaleAfter,
+		Limiter: b.ownerLimits(),
 	}
+}
+
+// ownerLimits is the per-owner limiter (RECALL_OWNER_*), built once per
+// Backends so every Service of the process shares it: its counts live in
+// Redis when REDIS_URL is set, shared by every process and kept in-process
+// while Redis fails, and in this process otherwise. Nil when every limit
+// is off.
+func (b *Backends) ownerLimits() recall.Limiter {
+	l := b.Config.Limits
+	if l.OwnerRPS == 0 && l.OwnerTokensPerDay == 0 {
+		return nil
+	}
+	if b.limiter == nil {
+		var state ratelimit.State = ratelimit.NewMemoryState()
+		if b.Redis != nil {
+			state = newFallbackState("per-owner limits", redisq.NewState(b.Redis, ""), b.Log)
+		}
+		b.limiter = ratelimit.NewOwners(ratelimit.OwnerLimits{
+			RequestsPerSecond: l.OwnerRPS, Burst: l.OwnerBurst, TokensPerDay: l.OwnerTokensPerDay, State: state,
+		})
+	}
+	return b.limiter
 }
 
 // AWS loads the AWS SDK configuration once: credentials, region and the

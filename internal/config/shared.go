@@ -8,30 +8,34 @@ import (
 	"time"
 
 	"recall/internal/bedrock"
+	"recall/internal/ratelimit"
 	"recall/internal/redisq"
 )
 
-// What redisq provides to the Bedrock analyzer, checked where the two meet:
-// neither package knows the other.
+// What redisq provides to the Bedrock analyzer and the limiters, checked
+// where they meet: neither package knows the other.
 var (
 	_ bedrock.Cache         = (*redisq.Cache)(nil)
-	_ bedrock.LimiterState  = (*redisq.State)(nil)
+	_ ratelimit.State       = (*redisq.State)(nil)
 	_ bedrock.UsageRecorder = usageRecorder{}
 )
 
-// fallbackRetry is how long the limiter keeps its buckets in-process after
-// a Redis failure before it tries Redis again.
+// fallbackRetry is how long the limiters keep their buckets in-process
+// after a Redis failure before they try Redis again.
 const fallbackRetry = 5 * time.Second
 
-// fallbackState keeps the limiter's buckets in Redis, shared by every
-// worker, and in this process while Redis fails: after a Redis error it
-// uses the in-process state for fallbackRetry before trying Redis again,
-// logging a warning when it switches and a note when it is back. An outage
-// of the shared state therefore never stops processing; while it lasts
-// each worker paces alone, so together they may exceed the quota until
-// Bedrock throttles them, which empties each worker's buckets.
+// fallbackState keeps the limiters' buckets (Bedrock pacing, per-owner
+// limits) in Redis, shared by every process, and in this process while
+// Redis fails: after a Redis error it uses the in-process state for
+// fallbackRetry before trying Redis again, logging a warning when it
+// switches and a note when it is back. An outage of the shared state
+// therefore never stops processing or refuses requests; while it lasts
+// each process limits alone, so together they may exceed the quota until
+// Bedrock throttles them (which empties each worker's buckets), and each
+// owner may get a burst per process.
 type fallbackState struct {
-	shared, local bedrock.LimiterState
+	what          string // whose state, for the log: "pacing" or "per-owner limits"
+	shared, local ratelimit.State
 	retry         time.Duration
 	now           func() time.Time
 	log           *slog.Logger
@@ -41,14 +45,14 @@ type fallbackState struct {
 	downUntil time.Time
 }
 
-func newFallbackState(shared bedrock.LimiterState, log *slog.Logger) *fallbackState {
+func newFallbackState(what string, shared ratelimit.State, log *slog.Logger) *fallbackState {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &fallbackState{shared: shared, local: bedrock.NewMemoryState(), retry: fallbackRetry, now: time.Now, log: log}
+	return &fallbackState{what: what, shared: shared, local: ratelimit.NewMemoryState(), retry: fallbackRetry, now: time.Now, log: log}
 }
 
-// Load implements bedrock.LimiterState.
+// Load implements ratelimit.State.
 func (f *fallbackState) Load(ctx context.Context, key string) ([]byte, error) {
 	if f.onLocal() {
 		return f.local.Load(ctx, key)
@@ -65,7 +69,7 @@ func (f *fallbackState) Load(ctx context.Context, key string) ([]byte, error) {
 	return v, nil
 }
 
-// CompareAndSwap implements bedrock.LimiterState. A value read from one
+// CompareAndSwap implements ratelimit.State. A value read from one
 // side and swapped on the other after a switch simply fails the swap, and
 // the limiter reads again.
 func (f *fallbackState) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
@@ -98,7 +102,7 @@ func (f *fallbackState) failed(ctx context.Context, err error) {
 	f.down, f.downUntil = true, f.now().Add(f.retry)
 	f.mu.Unlock()
 	if !was {
-		f.log.WarnContext(ctx, "pacing state unreachable in Redis; pacing in-process until it answers",
+		f.log.WarnContext(ctx, f.what+" state unreachable in Redis; limiting in-process until it answers",
 			"retry_in", f.retry.String(), "error", err.Error())
 	}
 }
@@ -110,7 +114,7 @@ func (f *fallbackState) recovered(ctx context.Context) {
 	f.down = false
 	f.mu.Unlock()
 	if was {
-		f.log.InfoContext(ctx, "pacing state back on Redis")
+		f.log.InfoContext(ctx, f.what+" state back on Redis")
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"recall/internal/bedrock"
 	"recall/internal/bedrock/bedrocktest"
+	"recall/internal/ratelimit"
 	"recall/internal/recall"
 	"recall/internal/redisq"
 	"recall/internal/testenv"
@@ -50,18 +51,18 @@ func (s *syncBuffer) String() string {
 
 // countingState counts the calls that reach the shared state.
 type countingState struct {
-	bedrock.LimiterState
+	ratelimit.State
 	n atomic.Int64
 }
 
 func (c *countingState) Load(ctx context.Context, key string) ([]byte, error) {
 	c.n.Add(1)
-	return c.LimiterState.Load(ctx, key)
+	return c.State.Load(ctx, key)
 }
 
 func (c *countingState) CompareAndSwap(ctx context.Context, key string, old, v []byte, ttl time.Duration) (bool, error) {
 	c.n.Add(1)
-	return c.LimiterState.CompareAndSwap(ctx, key, old, v, ttl)
+	return c.State.CompareAndSwap(ctx, key, old, v, ttl)
 }
 
 // TestFallbackState: while Redis fails, the limiter's state lives in the
@@ -71,10 +72,10 @@ func TestFallbackState(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartRedis(t, testenv.WithAppendOnly())
 	rs := redisq.NewState(redisClient(t, srv.URL()), "fallback")
-	shared := &countingState{LimiterState: rs}
+	shared := &countingState{State: rs}
 	var logs syncBuffer
 	clock := testenv.NewClock()
-	f := newFallbackState(shared, slog.New(slog.NewTextHandler(&logs, nil)))
+	f := newFallbackState("pacing", shared, slog.New(slog.NewTextHandler(&logs, nil)))
 	f.now = clock.Now
 	ctx := context.Background()
 	load := func() string {
@@ -117,7 +118,7 @@ func TestFallbackState(t *testing.T) {
 	if v := load(); v != "local" || shared.n.Load() != tried+1 {
 		t.Errorf("after five seconds: Load = %q with %d tries of Redis, want local after one", v, shared.n.Load()-tried)
 	}
-	if n := strings.Count(logs.String(), "pacing in-process"); n != 1 {
+	if n := strings.Count(logs.String(), "limiting in-process"); n != 1 {
 		t.Errorf("%d warnings for one outage, want 1:\n%s", n, logs.String())
 	}
 
@@ -145,7 +146,7 @@ func TestLimitersShareARedisBudget(t *testing.T) {
 	c := redisClient(t, srv.URL())
 	worker := func() *bedrock.RateLimiter {
 		return bedrock.NewLimiter(bedrock.LimiterOptions{RequestsPerMinute: 60, Model: "m",
-			State: newFallbackState(redisq.NewState(redisClient(t, srv.URL()), "share"), nil), Now: clock.Now})
+			State: newFallbackState("pacing", redisq.NewState(redisClient(t, srv.URL()), "share"), nil), Now: clock.Now})
 	}
 	a, b := worker(), worker()
 	ctx := context.Background()

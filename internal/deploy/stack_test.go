@@ -284,6 +284,10 @@ var lambdaEnv = map[string]envRule{
 	"RECALL_OIDC_SCOPES":          {In: webFn, Only: webOnly},
 	"RECALL_OIDC_TOKEN_ENDPOINT":  {In: webFn, Only: webOnly},
 	"RECALL_OIDC_TOKEN_USE":       {In: webFn, Only: webOnly},
+	"RECALL_METRICS_ADDR":         {Absent: "the local runner's metrics listener; Lambda functions write their metrics to their logs (EMF)"},
+	"RECALL_OWNER_RPS":            {Optional: "the default per-owner rate suits; set it on the create function to change it"},
+	"RECALL_OWNER_BURST":          {Optional: "the default per-owner burst suits; set it on the create function to change it"},
+	"RECALL_OWNER_TOKENS_PER_DAY": {Optional: "the default daily token budget suits; set the same value on the create and process functions to change it"},
 }
 
 // sdkEnv are variables the template sets that the AWS SDK reads, not config.
@@ -292,8 +296,8 @@ var sdkEnv = map[string]string{
 }
 
 // configVariables returns the environment variables internal/config reads,
-// found in its source: the first argument of its get/dur/num/flag/optNum/choice
-// helpers and of os.Getenv/os.LookupEnv.
+// found in its source: the first argument of its get/dur/num/count/rate/flag/
+// optNum/choice/lookup helpers and of os.Getenv/os.LookupEnv.
 func configVariables(t *testing.T) []string {
 	t.Helper()
 	dir := filepath.Join(repoRoot(t), "internal", "config")
@@ -302,7 +306,7 @@ func configVariables(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	helpers := map[string]bool{"get": true, "dur": true, "num": true, "flag": true, "optNum": true, "choice": true}
+	helpers := map[string]bool{"get": true, "dur": true, "num": true, "count": true, "rate": true, "flag": true, "optNum": true, "choice": true, "lookup": true}
 	seen := map[string]bool{}
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {

@@ -14,10 +14,11 @@
 //
 // Weeks start on Monday; the working week ends on Friday.
 //
-//   - "today", "tonight", "this afternoon": the reference day. "EOD", "COB",
-//     "end of day", "by noon", "in 30 minutes", "in 3 hours" also give the
-//     day they fall on, but only when the text names no day: "EOD Friday"
-//     and "tomorrow EOD" are due Friday and tomorrow.
+//   - "today", "tonight", "overnight", "this afternoon": the reference day.
+//     "EOD", "COB", "end of day", "by noon", "by lunch", "in 30 minutes",
+//     "in 3 hours" also give the day they fall on, but only when the text
+//     names no day: "EOD Friday" and "tomorrow EOD" are due Friday and
+//     tomorrow.
 //   - "tomorrow": the next day; "the day after tomorrow": the one after.
 //   - "Friday", "by Friday", "on Friday", "this Friday": the first Friday on
 //     or after the reference day, so "by Friday" said on a Friday is today.
@@ -61,10 +62,12 @@
 //     of 31 January is 28 or 29 February).
 //   - "before X", where X is a day, a date, a month or a quarter: the day
 //     before X starts ("before Thursday" is Wednesday, "before March" the
-//     last day of February), but never before the reference day.
+//     last day of February), but never before the reference day. So is
+//     "before" an event on a date: "before the strip-out starts on 22
+//     June" is 21 June; but "before lunch on Friday" is Friday.
 //   - "last Friday", "since Monday", "from Tuesday", "every Friday",
-//     "after Friday", "Mondays", "a no-meeting Wednesday": no date; they
-//     are not deadlines.
+//     "after Friday", "Mondays", "a no-meeting Wednesday", "I can start
+//     next week": no date; they are not deadlines.
 //
 // When the text has several phrases, the first that names a day wins.
 //
@@ -147,12 +150,34 @@ const (
 // the text names no date. With a zero ref, only dates that spell out their
 // year can be resolved.
 func Find(text string, ref time.Time, o Options) (date recall.Date, ok bool) {
+	p, ok := FindPhrase(text, ref, o)
+	return p.Date, ok
+}
+
+// Phrase is the date phrase Find reads a due date from, and where it is in
+// the text, so that a caller can show a task without the words its due
+// date was taken from, or tell a deadline ("by the 6th") from a date that
+// only parameterises the task ("rebook the crane for the 6th").
+type Phrase struct {
+	Date recall.Date
+	// Start and End are the byte offsets of the phrase in the text: from
+	// the word that introduces it ("by", "before", "on", "no later than",
+	// "for"), when one does, to its last word, and on over a trailing "at
+	// the latest".
+	Start, End int
+	// Cue is the introducing word in lower case ("by", "for", "on", …), or
+	// "" when the phrase stands alone ("tomorrow").
+	Cue string
+}
+
+// FindPhrase is Find, returning the phrase as well as its date.
+func FindPhrase(text string, ref time.Time, o Options) (Phrase, bool) {
 	loc := o.Location
 	if loc == nil {
 		loc = time.UTC
 	}
 	if !mayHaveDate(text) {
-		return recall.Date{}, false
+		return Phrase{}, false
 	}
 	p := parser{toks: tokenize(text), order: o.Order, hasRef: !ref.IsZero()}
 	if p.hasRef {
@@ -160,15 +185,17 @@ func Find(text string, ref time.Time, o Options) (date recall.Date, ok bool) {
 		p.today = recall.DateOf(p.ref)
 	}
 	if len(p.toks) == 0 {
-		return recall.Date{}, false
+		return Phrase{}, false
 	}
-	var weak *recall.Date
+	var weak Phrase
+	found := false
 	for i := 0; i < len(p.toks); {
 		m, n := p.at(i)
 		if n == 0 {
 			i++
 			continue
 		}
+		at := i
 		i += n
 		if !m.ok || !m.d.Valid() {
 			continue
@@ -177,17 +204,47 @@ func Find(text string, ref time.Time, o Options) (date recall.Date, ok bool) {
 			continue
 		}
 		if !m.weak {
-			return m.d, true
+			return p.phrase(m.d, at, i), true
 		}
-		if weak == nil {
-			d := m.d
-			weak = &d
+		if !found {
+			weak, found = p.phrase(m.d, at, i), true
 		}
 	}
-	if weak != nil {
-		return *weak, true
+	return weak, found
+}
+
+// phrase describes the date d read from tokens [i, j).
+func (p *parser) phrase(d recall.Date, i, j int) Phrase {
+	start := i
+	if p.word(start-1) == "of" && (p.word(start-2) == "end" || p.word(start-2) == "close") {
+		start -= 2 // "end of March", "end of Q2": read from the month
 	}
-	return recall.Date{}, false
+	for start > 0 && (timeOfDay(p.word(start-1)) || p.word(start-1) == "next" || p.word(start-1) == "this") {
+		start-- // "EOD tomorrow", "noon Friday", "next Friday"
+	}
+	if p.word(start-1) == "the" {
+		start--
+	}
+	cue := ""
+	if w := p.word(start); w == "in" || w == "within" {
+		cue = w // "in 2 weeks" starts with its cue
+	}
+	switch w := p.word(start - 1); {
+	case w == "than" && p.word(start-2) == "later" && p.word(start-3) == "no":
+		start, cue = start-3, "no later than"
+	case w == "to" && p.word(start-2) == "prior":
+		start, cue = start-2, "prior to"
+	case deadlineWord(w) || w == "for" || w == "at" || w == "from" || w == "to":
+		start, cue = start-1, w
+	}
+	end := j
+	for end < len(p.toks) && timeOfDay(p.word(end)) {
+		end++ // "tomorrow morning", "Friday EOD"
+	}
+	if p.word(end) == "at" && p.word(end+1) == "the" && p.word(end+2) == "latest" {
+		end += 3
+	}
+	return Phrase{Date: d, Start: int(p.toks[start].start), End: int(p.toks[end-1].end), Cue: cue}
 }
 
 // match is what one phrase resolved to.
@@ -232,6 +289,9 @@ func (p *parser) negated(i int) bool {
 	switch p.word(i - 1) {
 	case "last", "past", "previous", "since", "from", "after", "every", "each", "starting", "ago", "yesterday":
 		return true
+	case "start", "begin":
+		// "I can start next week" says when work starts, not when it is due.
+		return true
 	case "of":
 		// "as of Monday"
 		return p.word(i-2) == "as"
@@ -254,10 +314,40 @@ func (p *parser) kindOfDay(i int) bool {
 	return false
 }
 
-// before reports whether the phrase at i follows "before" (or "prior to").
+// timeOfDay reports whether w names a time of day that may stand next to
+// a day in its phrase: "by EOD tomorrow", "Friday morning".
+func timeOfDay(w string) bool {
+	switch w {
+	case "eod", "cob", "eob", "noon", "midday", "lunch", "lunchtime", "morning", "afternoon", "evening", "night", "tonight":
+		return true
+	}
+	return false
+}
+
+// before reports whether the phrase at i follows "before" (or "prior to"),
+// directly or as the date of an event that does: "before the strip-out
+// starts on 22 June", "before the council meeting on 9 June" (but not
+// "before lunch on Friday", which is on Friday).
 func (p *parser) before(i int) bool {
 	w := p.prev(i)
-	return w == "before" || (w == "to" && p.word(i-2) == "prior")
+	if w == "before" || (w == "to" && p.word(i-2) == "prior") {
+		return true
+	}
+	if w != "on" {
+		return false
+	}
+	for k := i - 2; k >= 0 && k >= i-8; k-- {
+		if p.toks[k].brkAfter {
+			return false
+		}
+		switch p.word(k) {
+		case "before":
+			return k < i-2
+		case "lunch", "lunchtime", "noon", "midday", "end", "close", "morning", "afternoon", "evening", "day", "by", "until", "on":
+			return false
+		}
+	}
+	return false
 }
 
 // deadlineWord reports whether w introduces a date as a deadline.
@@ -314,57 +404,84 @@ func (p *parser) at(i int) (match, int) {
 	if wd, ok := weekdayWord(t, p.prev(i)); ok {
 		return p.weekday(i, wd)
 	}
-	switch t.w {
-	case "today", "tonight", "tonite", "2day":
-		if p.negated(i) {
-			return none(1)
-		}
-		return p.day(p.today, 1)
-	case "tomorrow", "tmrw", "tmr", "tmrow", "tomorow", "tommorow", "tommorrow", "2moro", "2morrow":
-		if p.word(i-1) == "after" && p.word(i-2) == "day" {
-			return p.day(p.today.AddDays(2), 1)
-		}
-		if p.negated(i) {
-			return none(1)
-		}
-		return p.day(p.today.AddDays(1), 1)
-	case "month", "quarter", "year":
-		// "by month end", "before the month-end close"
-		if p.word(i+1) == "end" && (deadlineWord(p.prev(i)) || p.prev(i) == "this") {
-			return p.periodEnd(i, t.w, 0, 2)
-		}
-	case "eod", "cob", "eob", "noon", "midday":
-		return p.weakToday(1)
-	case "eow":
-		return p.day(p.endOfWeek(), 1)
-	case "eom":
-		return p.day(endOfMonth(p.today.Year, p.today.Month), 1)
-	case "eoq":
-		return p.day(p.quarterEnd(0), 1)
-	case "eoy":
-		return p.day(recall.Date{Year: p.today.Year, Month: time.December, Day: 31}, 1)
-	case "end", "close":
-		return p.endOf(i)
-	case "this", "next", "later", "early", "start", "beginning":
-		return p.relative(i)
-	case "in", "within":
-		return p.in(i)
-	case "weekend":
-		return p.weekend(i)
-	case "the":
-		if p.word(i+1) == "week" && p.word(i+2) == "after" && p.word(i+3) == "next" {
-			return p.day(p.weekStart().AddDays(14+4), 4)
-		}
-	case "morning", "afternoon", "evening":
-		if p.word(i-1) == "this" {
-			return p.weakToday(1)
-		}
+	if m, n, ok := p.dayWord(i); ok {
+		return m, n
 	}
 	if n := p.fromNow(i); n > 0 {
 		return p.fromNowMatch(i)
 	}
 	return none(0)
 }
+
+// dayWord reads a phrase that starts with a word rather than a number, a
+// month or a weekday: "today", "tomorrow", "EOD", "end of March", "next
+// week", "in 2 weeks", "this weekend". ok is false when none starts at i.
+func (p *parser) dayWord(i int) (match, int, bool) {
+	t := p.toks[i]
+	switch t.w {
+	case "today", "tonight", "tonite", "2day":
+		if p.negated(i) {
+			return found(none(1))
+		}
+		return found(p.day(p.today, 1))
+	case "overnight":
+		// "keep an eye on it overnight", not "the overnight batch".
+		if w := p.word(i - 1); w == "the" || w == "an" || w == "our" || w == "every" {
+			return found(none(1))
+		}
+		return found(p.day(p.today, 1))
+	case "lunch", "lunchtime":
+		// "by lunch", "before lunch", "after lunch": today, unless a day is named.
+		switch p.prev(i) {
+		case "by", "before", "until", "till", "after", "at":
+			return found(p.weakToday(1))
+		}
+	case "tomorrow", "tmrw", "tmr", "tmrow", "tomorow", "tommorow", "tommorrow", "2moro", "2morrow":
+		if p.word(i-1) == "after" && p.word(i-2) == "day" {
+			return found(p.day(p.today.AddDays(2), 1))
+		}
+		if p.negated(i) {
+			return found(none(1))
+		}
+		return found(p.day(p.today.AddDays(1), 1))
+	case "month", "quarter", "year":
+		// "by month end", "before the month-end close"
+		if p.word(i+1) == "end" && (deadlineWord(p.prev(i)) || p.prev(i) == "this") {
+			return found(p.periodEnd(i, t.w, 0, 2))
+		}
+	case "eod", "cob", "eob", "noon", "midday":
+		return found(p.weakToday(1))
+	case "eow":
+		return found(p.day(p.endOfWeek(), 1))
+	case "eom":
+		return found(p.day(endOfMonth(p.today.Year, p.today.Month), 1))
+	case "eoq":
+		return found(p.day(p.quarterEnd(0), 1))
+	case "eoy":
+		return found(p.day(recall.Date{Year: p.today.Year, Month: time.December, Day: 31}, 1))
+	case "end", "close":
+		return found(p.endOf(i))
+	case "this", "next", "later", "early", "start", "beginning":
+		return found(p.relative(i))
+	case "in", "within":
+		return found(p.in(i))
+	case "weekend":
+		return found(p.weekend(i))
+	case "the":
+		if p.word(i+1) == "week" && p.word(i+2) == "after" && p.word(i+3) == "next" {
+			return found(p.day(p.weekStart().AddDays(14+4), 4))
+		}
+	case "morning", "afternoon", "evening":
+		if p.word(i-1) == "this" {
+			return found(p.weakToday(1))
+		}
+	}
+	return match{}, 0, false
+}
+
+// found marks what a case of dayWord read as a phrase (which may still
+// resolve to no date: "since Tuesday").
+func found(m match, n int) (match, int, bool) { return m, n, true }
 
 func (p *parser) weakToday(n int) (match, int) {
 	m, n := p.day(p.today, n)

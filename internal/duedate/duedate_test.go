@@ -44,6 +44,13 @@ func TestFind(t *testing.T) {
 		{"in 30 minutes", tue, "close the incident in 30 min", "2026-03-10", Options{}},
 		{"in 3 hours late at night", time.Date(2026, 3, 10, 22, 0, 0, 0, time.UTC), "in 3 hours", "2026-03-11", Options{}},
 		{"this afternoon", tue, "I'll pair with Priya this afternoon", "2026-03-10", Options{}},
+		{"by lunch", tue, "I can do that, will update it by lunch", "2026-03-10", Options{}},
+		{"lunch then a day wins", tue, "by lunch tomorrow", "2026-03-11", Options{}},
+		{"lunch is no date on its own", tue, "we had lunch with the vendor", "", Options{}},
+		{"overnight", tue, "keep an eye on it overnight", "2026-03-10", Options{}},
+		{"the overnight batch", tue, "the overnight batch failed again", "", Options{}},
+		{"a start is no deadline", tue, "I can start next week", "", Options{}},
+		{"begin is no deadline", tue, "we begin Monday", "", Options{}},
 
 		// Weekdays.
 		{"by friday", tue, "I'll send the deck by Friday", "2026-03-13", Options{}},
@@ -67,6 +74,11 @@ func TestFind(t *testing.T) {
 		{"weekday with an hour is the weekday", tue, "Friday 10 am", "2026-03-13", Options{}},
 		{"before a weekday", tue, "review the runbook before Thursday", "2026-03-11", Options{}},
 		{"before today's weekday", tue, "before Tuesday", "2026-03-10", Options{}},
+		{"before an event on a date", tue, "comments in the doc before the council meeting on 19 March", "2026-03-18", Options{}},
+		{"before an event that starts on a date", tue, "clear the cupboard before the strip-out starts on 22 March", "2026-03-21", Options{}},
+		{"before an event on a weekday", tue, "before the review on Friday", "2026-03-12", Options{}},
+		{"before lunch on a day is that day", tue, "send it before lunch on Friday", "2026-03-13", Options{}},
+		{"on a date after a pause", tue, "before we start, the review is on Friday", "2026-03-13", Options{}},
 		{"last friday", tue, "as we said last Friday", "", Options{}},
 		{"since monday", tue, "broken since Monday", "", Options{}},
 		{"every friday", tue, "deploys every Friday", "", Options{}},
@@ -230,6 +242,47 @@ func TestFind(t *testing.T) {
 			}
 			if gotS != tt.want {
 				t.Errorf("Find(%q) at %s = %q, want %q", tt.text, tt.ref.Format("Mon 2006-01-02"), gotS, tt.want)
+			}
+		})
+	}
+}
+
+// TestFindPhrase checks where FindPhrase says the phrase is and what
+// introduces it: the words a task can be shown without, and the cue that
+// tells a deadline ("by") from a parameter ("for").
+func TestFindPhrase(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		text, phrase, cue string
+	}{
+		{"I'll send the deck by Friday.", "by Friday", "by"},
+		{"Fix the numbers tonight", "tonight", ""},
+		{"Put the renewal together by the end of July so finance can approve it", "by the end of July", "by"},
+		{"return the signed copy no later than 15 June 2026, so that", "no later than 15 June 2026", "no later than"},
+		{"schedule the episode for Thu 25 June, 6am", "for Thu 25 June", "for"},
+		{"update the forecast by end of next week at the latest", "by end of next week at the latest", "by"},
+		{"rough cut by Monday", "by Monday", "by"},
+		{"ship it before the 15th", "before the 15th", "before"},
+		{"merge it on 2026-12-11", "on 2026-12-11", "on"},
+		{"the doc, within 2 weeks", "within 2 weeks", "within"},
+		{"post the accruals by EOD tomorrow", "by EOD tomorrow", "by"},
+		{"do the transfer tomorrow morning", "tomorrow morning", ""},
+		{"move the review to Friday", "to Friday", "to"},
+		{"tell Kai by next Wednesday", "by next Wednesday", "by"},
+		{"send it this Friday", "this Friday", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			t.Parallel()
+			p, ok := FindPhrase(tt.text, tue, Options{})
+			if !ok {
+				t.Fatalf("FindPhrase(%q) found nothing", tt.text)
+			}
+			if got := tt.text[p.Start:p.End]; got != tt.phrase || p.Cue != tt.cue {
+				t.Errorf("FindPhrase(%q) = %q cue %q, want %q cue %q", tt.text, got, p.Cue, tt.phrase, tt.cue)
+			}
+			if d, _ := Find(tt.text, tue, Options{}); d != p.Date {
+				t.Errorf("FindPhrase date %v, Find %v", p.Date, d)
 			}
 		})
 	}

@@ -12,7 +12,8 @@ import (
 // none, never a panic; a date is valid and lies between the reference day
 // and ten years and a month after it, unless the text spells out the date's
 // year; with no reference time only a spelled-out year gives a date; and
-// the same input gives the same answer.
+// the same input gives the same answer; FindPhrase agrees with Find and
+// its span lies inside the text.
 func FuzzFind(f *testing.F) {
 	for _, s := range []string{
 		"I'll send the deck by Friday",
@@ -37,6 +38,9 @@ func FuzzFind(f *testing.F) {
 		again, ok2 := Find(text, ref, o)
 		if d != again || ok != ok2 {
 			t.Fatalf("Find(%q) gave %v %v, then %v %v", text, d, ok, again, ok2)
+		}
+		if p, pok := FindPhrase(text, ref, o); pok != ok || p.Date != d || ok && (p.Start < 0 || p.Start >= p.End || p.End > len(text)) {
+			t.Fatalf("FindPhrase(%q) = %+v %v, Find = %v %v", text, p, pok, d, ok)
 		}
 		if !ok {
 			return

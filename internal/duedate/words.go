@@ -17,6 +17,9 @@ type token struct {
 	numeric  bool // digits joined by '/', '-' or '.': "12/03", "2026-12-11"
 	plural   bool // a weekday with an s: "Mondays" (a habit, not a day)
 	brkAfter bool // punctuation follows the word
+	// start and end are the byte offsets of the word in the text, for
+	// FindPhrase.
+	start, end int32
 }
 
 // maxTokens bounds the words read from one text: a due date sits in the
@@ -45,7 +48,9 @@ func tokenize(s string) []token {
 				return r
 			}, w)
 		}
-		toks = append(toks, makeToken(w, numeric))
+		t := makeToken(w, numeric)
+		t.start, t.end = int32(start), int32(end)
+		toks = append(toks, t)
 		start, numeric, apostrophe = -1, false, false
 	}
 	for i := 0; i < len(s) && len(toks) < maxTokens; {
@@ -272,7 +277,7 @@ func buildCueWords() map[string]bool {
 	cueWords := map[string]bool{}
 	for _, list := range []string{
 		"today tonight tonite 2day tomorrow tmrw tmr tmrow tomorow tommorow tommorrow 2moro 2morrow",
-		"eod cob eob noon midday eow eom eoq eoy business play morning afternoon evening",
+		"eod cob eob noon midday lunch lunchtime overnight eow eom eoq eoy business play morning afternoon evening",
 		"day days week weeks wk wks weekend month months quarter year fortnight fortnights hour hours hr hrs minute minutes min mins",
 		"q1 q2 q3 q4 h1 h2",
 	} {

@@ -40,88 +40,205 @@ type actionItem struct {
 // spoken by someone keeps the speaker in its text: "Alice: I'll send the
 // deck".
 func findActionItems(d *document) []actionItem {
-	var items []actionItem
-	seen := map[string]bool{}
-	add := func(ui int, text, source string, strength, pos int) {
-		if due := d.units[ui].due(); due != "" {
-			source = due + " | " + source // a table's due-date cell
-		}
-		text = tidyItem(text)
-		key := itemKey(text)
-		if key == "" || seen[key] {
-			return
-		}
-		seen[key] = true
-		task := text
-		if speaker := d.units[ui].speaker; speaker != "" {
-			text = speaker + ": " + text
-		}
-		items = append(items, actionItem{text: truncateRunes(text, MaxActionItemRunes), key: key, strength: strength, pos: pos,
-			task: task, source: source, unit: ui})
-	}
+	f := itemFinder{d: d, seen: map[string]bool{}}
 	lastUnit := -1 // the unit last taken whole
 	for si := 0; si < len(d.sents); si++ {
 		s := &d.sents[si]
 		u := &d.units[s.unit]
-		if u.checked || u.heading || lastUnit == s.unit {
+		if s.first && (u.checked || u.heading || u.quoted || isBot(u.speaker) || d.noAction(si)) {
+			lastUnit = s.unit // none of its sentences is a task
+		}
+		if lastUnit == s.unit {
 			continue
 		}
-		if u.open || u.marker || u.section {
+		switch {
+		case u.open || u.marker || u.section:
 			// The whole line is the task; take it once, at its first sentence.
-			if !s.first {
-				continue
+			if s.first {
+				f.addTaskLine(si)
 			}
-			strength := explicit
-			if hasDueDate(s.toks) {
-				strength++
-			}
-			// A line of several sentences has its date in the one that
-			// gives the task: "The cert expires on 3 Jan. Sione please
-			// renew it tomorrow."
-			source := ""
-			for k := si; k < len(d.sents) && d.sents[k].unit == s.unit; k++ {
-				if k > si && actionStrength(d, &d.sents[k], u) > 0 {
-					source = d.sents[k].text
-					break
-				}
-			}
-			for _, part := range splitTasks(u.text) {
-				src := part
-				if source != "" && actionStrength(d, s, u) == 0 {
-					src = source
-				}
-				add(s.unit, part, src, strength, si)
-			}
-			continue
-		}
-		if assigned(s.toks) {
+		case assigned(s.toks):
 			// "BILL-412 CSV export — assignee: Nikos", "#4521 … Assigned
 			// to @tobias": a tracker's line names its task and owner. It is
 			// taken once, whole.
-			if lastUnit != s.unit {
-				add(s.unit, u.text, u.text, explicit, si)
-				lastUnit = s.unit
-			}
-			continue
-		}
-		if u.bullet && !u.timed && d.ownerInBrackets(s.text) {
+			f.add(s.unit, u.text, u.text, explicit, si)
+			lastUnit = s.unit
+		case u.bullet && !u.timed && !u.aside && d.ownerInBrackets(s.text):
 			// "Toolbox talk on working at height tomorrow 7:30 (Derek)"
 			// (but not a timeline's "14:20 Hyun-woo escalates (Bianca)").
-			add(s.unit, s.text, s.text, explicit, si)
-			continue
+			f.add(s.unit, s.text, s.text, explicit, si)
+		default:
+			f.addSentence(si)
 		}
-		strength := actionStrength(d, s, u)
-		if strength == 0 || (strength == weak && u.decision) {
-			// "We will render PDFs in a worker" under Decisions is a decision.
-			continue
-		}
-		text := s.text
-		if s.first && u.labelEnd > 0 && u.labelEnd < len(text) {
-			text = text[u.labelEnd:] // "Reminder: I'll send…" → "I'll send…"
-		}
-		add(s.unit, text, text, strength, si)
 	}
-	return items
+	return f.items
+}
+
+// isBot reports whether a speaker is a bot ("bot", "standup-bot",
+// "StandupBot"): what it asks of people is a prompt, not a task anyone took.
+func isBot(speaker string) bool {
+	if len(speaker) < 3 || !strings.EqualFold(speaker[len(speaker)-3:], "bot") {
+		return false
+	}
+	lower := strings.ToLower(speaker)
+	if lower == "bot" || strings.HasSuffix(lower, " bot") || strings.HasSuffix(lower, "-bot") || strings.HasSuffix(lower, "_bot") {
+		return true
+	}
+	// "StandupBot", but not "Talbot".
+	return len(speaker) > 3 && strings.HasSuffix(speaker, "Bot") && unicode.IsLower(rune(speaker[len(speaker)-4]))
+}
+
+// noAction reports whether the line whose first sentence is si says there
+// is nothing to do: "Billing batch runs on 2 Jan; nothing to do unless it
+// fails", "no action needed".
+func (d *document) noAction(si int) bool {
+	for k := si; k < len(d.sents) && d.sents[k].unit == d.sents[si].unit; k++ {
+		t := d.sents[k].toks
+		for i := 0; i+2 < len(t); i++ {
+			switch {
+			case t[i].norm == "nothing" && t[i+1].norm == "to" && t[i+2].norm == "do",
+				t[i].norm == "no" && t[i+1].norm == "action" && (t[i+2].norm == "needed" || t[i+2].norm == "required" || t[i+2].norm == "is"):
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// offerAccepted reports whether sentence si offers to do something as a
+// question ("should I also add the churn slide?", "want me to book it?")
+// that the next message, from someone else, accepts ("yes please").
+func (d *document) offerAccepted(si int) bool {
+	s := &d.sents[si]
+	u := &d.units[s.unit]
+	if u.said != saidLine || !endsWithQuestion(s.text) || offerOpener(splitWords(s.text), 0) == 0 {
+		return false
+	}
+	for k := si + 1; k < len(d.sents); k++ {
+		if d.sents[k].unit == s.unit {
+			continue
+		}
+		v := &d.units[d.sents[k].unit]
+		if v.said != saidLine || strings.EqualFold(v.speaker, u.speaker) || !d.sents[k].first {
+			return false
+		}
+		ws := splitWords(d.sents[k].text)
+		return len(ws) > 0 && (has(yesWords, ws[0].norm) || has(pleaseWords, ws[0].norm))
+	}
+	return false
+}
+
+// offerOpener returns the index after an offer put as a question at
+// ws[i]: "should I", "shall I", "shall we", "want me to", "do you want me
+// to"; 0 when there is none.
+func offerOpener(ws []word, i int) int {
+	next := func(k int) string {
+		if i+k < len(ws) {
+			return ws[i+k].norm
+		}
+		return ""
+	}
+	switch w := next(0); {
+	case (w == "should" || w == "shall") && (next(1) == "i" || next(1) == "we"):
+		return i + 2
+	case w == "want" && next(1) == "me" && next(2) == "to":
+		return i + 3
+	case w == "do" && next(1) == "you" && next(2) == "want" && next(3) == "me" && next(4) == "to":
+		return i + 5
+	}
+	return 0
+}
+
+// namesPerson reports whether a sentence names a person of the
+// conversation or speaks in the first person.
+func (d *document) namesPerson(t []token) bool {
+	for _, tk := range t {
+		if d.isName(tk) || has(firstPerson, tk.norm) {
+			return true
+		}
+	}
+	return false
+}
+
+// itemFinder collects the items findActionItems finds.
+type itemFinder struct {
+	d     *document
+	items []actionItem
+	seen  map[string]bool
+}
+
+// add keeps an item unless it repeats one already kept. source is the text
+// its due date is read from.
+func (f *itemFinder) add(ui int, text, source string, strength, pos int) {
+	if due := f.d.units[ui].due(); due != "" {
+		source = due + " | " + source // a table's due-date cell
+	}
+	text = tidyItem(text)
+	key := itemKey(text)
+	if key == "" || f.seen[key] {
+		return
+	}
+	f.seen[key] = true
+	task := text
+	if speaker := f.d.units[ui].speaker; speaker != "" {
+		text = speaker + ": " + text
+	}
+	f.items = append(f.items, actionItem{text: truncateRunes(text, MaxActionItemRunes), key: key, strength: strength, pos: pos,
+		task: task, source: source, unit: ui})
+}
+
+// addTaskLine takes a line written as a task (a checkbox, "TODO:", a line
+// of an "Action items" list) whole, split at semicolons, starting at its
+// first sentence si.
+func (f *itemFinder) addTaskLine(si int) {
+	d := f.d
+	s := &d.sents[si]
+	u := &d.units[s.unit]
+	strength := explicit
+	if hasDueDate(s.toks) {
+		strength++
+	}
+	// A line of several sentences has its date in the one that gives the
+	// task: "The cert expires on 3 Jan. Sione please renew it tomorrow."
+	source := ""
+	for k := si; k < len(d.sents) && d.sents[k].unit == s.unit; k++ {
+		if k > si && actionStrength(d, &d.sents[k], u) > 0 {
+			source = d.sents[k].text
+			break
+		}
+	}
+	for _, part := range splitTasks(u.text) {
+		src := part
+		if source != "" && actionStrength(d, s, u) == 0 {
+			src = source
+		}
+		f.add(s.unit, part, src, strength, si)
+	}
+}
+
+// addSentence takes sentence si if it reads as an action item.
+func (f *itemFinder) addSentence(si int) {
+	s := &f.d.sents[si]
+	u := &f.d.units[s.unit]
+	strength := actionStrength(f.d, s, u)
+	if strength == 0 && f.d.offerAccepted(si) {
+		strength = owned // "should I also add the churn slide?" / "yes please"
+	}
+	if strength == 0 || (strength == weak && (u.decision || u.aside)) {
+		// "We will render PDFs in a worker" under Decisions is a decision;
+		// "Publish to Kafka" under the options weighed is one of them.
+		return
+	}
+	if u.aside && !f.d.namesPerson(s.toks) {
+		// Under Risks, "Alerts will add load on the query service" is a
+		// forecast; only a person named or speaking takes a task there.
+		return
+	}
+	text := s.text
+	if s.first && u.labelEnd > 0 && u.labelEnd < len(text) {
+		text = text[u.labelEnd:] // "Reminder: I'll send…" → "I'll send…"
+	}
+	f.add(s.unit, text, text, strength, si)
 }
 
 // strongest returns the n strongest items in document order: when a
@@ -208,255 +325,6 @@ var (
 	modals         = wordSet(`will shall should must`)
 )
 
-// actionStrength scores a sentence as an action item; 0 means it is not one.
-// The rules read the sentence's words, not its grammar, and err on the
-// side of commitments made in the first person, requests, named owners and
-// imperatives in lists or chat.
-func actionStrength(d *document, s *sentence, u *unit) int {
-	t := s.toks
-	if len(t) == 0 {
-		return 0
-	}
-	w := func(i int) string {
-		if i < 0 || i >= len(t) {
-			return ""
-		}
-		return t[i].norm
-	}
-	// verbAt skips adverbs ("I'll also send", "let's quickly check") and
-	// returns the verb's index, or -1 when punctuation intervenes.
-	verbAt := func(i int) int {
-		for i < len(t) && has(adverbs, t[i].norm) && !t[i].brk {
-			i++
-		}
-		if i >= len(t) || t[i].brk {
-			return -1
-		}
-		return i
-	}
-	// committed: after "will", a verb that describes doing something; "be"
-	// only as "be sending", not "be out".
-	committed := func(i int) bool {
-		v := verbAt(i)
-		if v < 0 || !t[v].letter {
-			return false
-		}
-		if t[v].norm == "be" {
-			n := w(v + 1)
-			return strings.HasSuffix(n, "ing") && len(n) > 4 && n != "being" && !t[v+1].brk
-		}
-		return !has(notCommitments, t[v].norm)
-	}
-	actionVerb := func(i int) bool {
-		v := verbAt(i)
-		return v >= 0 && (has(actionVerbs, t[v].norm) || has(actionVerbs, t[v].stem))
-	}
-	// passive: "need to be updated", "must be fixed".
-	passiveOK := func(i int) bool {
-		v := verbAt(i)
-		if v < 0 {
-			return false
-		}
-		if t[v].norm != "be" {
-			return committed(i)
-		}
-		n := w(v + 1)
-		return v+1 < len(t) && !t[v+1].brk && (strings.HasSuffix(n, "ed") || strings.HasSuffix(n, "en") || has(participles, n))
-	}
-
-	start := 0
-	for start < len(t)-1 && (has(fillerWords, t[start].norm) || (has(interjections, t[start].norm) && t[start+1].brk)) {
-		start++
-	}
-	if has(questionStarts, w(start)) && endsWithQuestion(s.text) && !(w(start+1) == "you" && (w(start) == "will" || w(start) == "would")) {
-		return 0
-	}
-
-	best := 0
-	set := func(v int) { best = max(best, v) }
-	if w(start) == "will" && w(start+1) != "you" && committed(start+1) && verbAt(start+1)+1 < len(t) {
-		// Notes drop the subject: "Will write a failing test today."
-		set(owned)
-	}
-	for i := start; i < len(t); i++ {
-		a, b, c := w(i), w(i+1), w(i+2)
-		switch a {
-		case "todo", "fixme", "to-do":
-			set(explicit)
-		case "i'll":
-			if committed(i + 1) {
-				set(owned)
-			}
-		case "he'll", "she'll":
-			// "tomas … he'll email the facility manager"
-			if actionVerb(i + 1) {
-				set(owned)
-			}
-		case "i":
-			switch {
-			case b == "will" || b == "shall" || b == "must":
-				if committed(i + 2) {
-					set(owned)
-				}
-			case b == "can" || b == "should":
-				if actionVerb(i+2) || (c == "do" && hasObject(t, i+2)) {
-					set(owned)
-				}
-			case (b == "need" || b == "have" || b == "got") && c == "to":
-				if committed(i + 3) {
-					set(owned)
-				}
-			case b == "am" && c == "going" && w(i+3) == "to":
-				if committed(i + 4) {
-					set(owned)
-				}
-			}
-		case "i'm":
-			if b == "going" && c == "to" && committed(i+3) {
-				set(owned)
-			}
-		case "i've":
-			if b == "got" && c == "to" && committed(i+3) {
-				set(owned)
-			}
-		case "let":
-			if b == "me" && actionVerb(i+2) && c != "know" {
-				set(owned)
-			}
-			if b == "us" && committed(i+2) && c != "see" && c != "hope" {
-				set(weak)
-			}
-		case "let's", "lets":
-			if (a == "let's" || i == start) && committed(i+1) && b != "see" && b != "hope" && b != "say" {
-				set(weak)
-			}
-		case "we'll":
-			if committed(i + 1) {
-				set(weak)
-			}
-		case "we":
-			switch {
-			case has(modals, b):
-				if passiveOK(i + 2) {
-					set(weak)
-				}
-			case (b == "need" || b == "have") && c == "to", b == "ought" && c == "to":
-				if passiveOK(i + 3) {
-					set(weak)
-				}
-			case b == "are" && c == "going" && w(i+3) == "to":
-				if committed(i + 4) {
-					set(weak)
-				}
-			}
-		case "we're":
-			if b == "going" && c == "to" && committed(i+3) {
-				set(weak)
-			}
-		case "can", "could", "would", "will":
-			if b == "you" || b == "u" || b == "someone" || b == "somebody" || b == "anyone" || b == "y'all" {
-				v := i + 2
-				if c == "please" {
-					v++
-				}
-				if vi := verbAt(v); vi >= 0 && t[vi].letter && !has(notRequests, t[vi].norm) && !has(stopVerbs, t[vi].norm) {
-					set(owned)
-				}
-			}
-			if (a == "can" || a == "could") && b == "we" && actionVerb(i+2) {
-				set(weak)
-			}
-		case "please", "pls", "plz":
-			if v := verbAt(i + 1); v >= 0 && !pleaseIsPolite(t, v) {
-				set(owned)
-			}
-		case "you":
-			if (b == "need" || b == "have") && c == "to" && passiveOK(i+3) {
-				set(owned)
-			}
-			if w(i-1) == "if" && (b == "could" || b == "can" || b == "would") && actionVerb(i+2) {
-				// "we would be grateful if you could return the signed copy"
-				set(owned)
-			}
-			if (b == "should" || b == "must") && actionVerb(i+2) {
-				set(weak)
-			}
-		case "someone", "somebody", "anyone":
-			// "someone needs to update the runbook", "someone should talk to
-			// procurement": a task for the group.
-			if (b == "should" || b == "must") && passiveOK(i+2) || (b == "needs" || b == "has") && c == "to" && passiveOK(i+3) {
-				set(weak)
-			}
-		case "need", "needs":
-			if b == "to" && !has(negations, w(i-1)) && passiveOK(i+2) {
-				set(weak)
-			}
-		case "make", "remember", "forget":
-			if (a == "make" && b == "sure") || (a == "remember" && b == "to") || (a == "forget" && b == "to" && has(negations, w(i-1))) {
-				set(weak)
-			}
-		}
-		if t[i].mention && (actionVerb(i+1) || (b == "to" && actionVerb(i+2)) || b == "please") {
-			set(owned)
-		}
-	}
-	if (w(start) == "our" || w(start) == "the") && start+1 < len(t) && t[start+1].cap && ownerLength(d, t, start+1) > 0 {
-		start++ // "Our Data Protection Officer will send …"
-	}
-	if o := ownerLength(d, t, start); o > 0 {
-		name := d.isName(t[start])
-		a, b, c := w(start+o), w(start+o+1), w(start+o+2)
-		switch {
-		case a == "will" || a == "shall" || a == "should" || a == "can":
-			if (name && committed(start+o+1)) || (actionVerb(start+o+1) && hasObject(t, verbAt(start+o+1))) {
-				set(owned)
-			}
-		case (a == "is" || a == "'s") && b == "going" && c == "to":
-			if committed(start+o+3) && (name || hasObject(t, verbAt(start+o+3))) {
-				set(owned)
-			}
-		case (a == "needs" || a == "need" || a == "has" || a == "have") && b == "to":
-			if passiveOK(start + o + 2) {
-				set(owned)
-			}
-		case a == "to":
-			if actionVerb(start+o+1) && (name || !has(keywordSkip, t[start].norm)) {
-				set(owned)
-			}
-		case a == "owns" || a == "owning":
-			set(owned)
-		}
-	}
-	if best == 0 {
-		for i := start + 1; i < len(t)-2; i++ {
-			if !t[i].brk && w(i-1) != "asked" {
-				continue
-			}
-			// "… still not issued — Aoife to issue rev C", "the Chair asked
-			// S. Brennan to draft a notice".
-			if o := ownerLength(d, t, i); o > 0 && w(i+o) == "to" && actionVerb(i+o+1) {
-				set(owned)
-				break
-			}
-		}
-	}
-	if best == 0 {
-		// An imperative ("Update the runbook") is a task in a list or a chat,
-		// or anywhere it has a due date.
-		i := start
-		if w(i) == "please" {
-			i++
-		}
-		if i < len(t) && has(actionVerbs, t[i].norm) && imperative(t, i) && (u.bullet || u.speaker != "" || hasDueDate(t)) && !endsWithQuestion(s.text) {
-			set(weak)
-		}
-	}
-	if best > 0 && best < explicit && hasDueDate(t) {
-		best++
-	}
-	return best
-}
-
 // ownerInBrackets reports whether a line ends by naming a person of the
 // conversation in brackets: "Toolbox talk tomorrow 7:30 (Derek)".
 func (d *document) ownerInBrackets(s string) bool {
@@ -538,6 +406,10 @@ func ownerLength(d *document, t []token, start int) int {
 			continue
 		case j < len(t) && t[j].brk && t[j].cap && isOwner(j):
 			// "Alice, Bob and Carol", "Alice & Bob"
+			n++
+			continue
+		case j < len(t) && n < 4 && !t[j].brk && t[j].cap && t[j-1].cap && isOwner(j):
+			// "Logistics Ops", "Data Protection Officer", "Bob Smith"
 			n++
 			continue
 		}

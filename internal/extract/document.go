@@ -139,7 +139,7 @@ func looksLikeID(w string) bool {
 // in, when that is one we know and not English; nil otherwise.
 func detectLanguage(sents []sentence) map[string]struct{} {
 	english, seen := 0, 0
-	hits := map[string]int{}
+	var hits [len(stopLangs)]int
 	for _, s := range sents {
 		for _, t := range s.toks {
 			if seen >= langSample {
@@ -150,21 +150,38 @@ func detectLanguage(sents []sentence) map[string]struct{} {
 				english++
 				continue
 			}
-			for lang, set := range foreignStop {
-				if has(set, t.norm) {
-					hits[lang]++
+			for mask, l := foreignStopLangs[t.norm], 0; mask != 0; mask, l = mask>>1, l+1 {
+				if mask&1 != 0 {
+					hits[l]++
 				}
 			}
 		}
 	}
-	best, bestHits := "", 0
-	for _, lang := range []string{"de", "es", "fr", "it", "nl", "pt"} {
-		if hits[lang] > bestHits {
-			best, bestHits = lang, hits[lang]
+	best, bestHits := -1, 0
+	for l, n := range hits {
+		if n > bestHits {
+			best, bestHits = l, n
 		}
 	}
 	if bestHits >= 3 && bestHits*2 > english {
-		return foreignStop[best]
+		return foreignStop[stopLangs[best]]
 	}
 	return nil
 }
+
+// stopLangs are the languages of foreignStop, in the order detectLanguage
+// breaks ties.
+var stopLangs = [...]string{"de", "es", "fr", "it", "nl", "pt"}
+
+// foreignStopLangs maps each word of foreignStop to the languages whose
+// list has it, bit l for stopLangs[l]: one lookup per word instead of one
+// per language.
+var foreignStopLangs = func() map[string]uint8 {
+	m := map[string]uint8{}
+	for l, lang := range stopLangs {
+		for w := range foreignStop[lang] {
+			m[w] |= 1 << l
+		}
+	}
+	return m
+}()

@@ -234,18 +234,19 @@ func orNull[T any](p *T) string {
 	return fmt.Sprint(*p)
 }
 
-// The floors TestEvaluate holds the analyzer to over the whole set: a
-// little below what it reaches (recall 0.832, precision 0.815, owner 0.963,
-// due 0.865), so that a change that makes it worse fails, and one that
-// makes it better should raise them. They are below the targets the issue
-// set (0.85, 0.85, 0.9, 0.9) for recall, precision and due dates: the
-// rules do not reach those, and a floor above what is reached would only
-// fail.
+// The floors TestEvaluate holds the development group to: at or a
+// little below what it reaches (recall 0.947, precision 0.926, owner
+// 0.988, due 0.994), so that a change that makes it worse fails, and one
+// that makes it better should raise them. They are above the issue's
+// targets (0.85, 0.85, 0.9, 0.9) because the rules were tuned on these
+// conversations; the held-out groups, which no floor holds, are lower
+// (holdout 0.880 / 0.880 / 0.955 / 0.682, holdout2 0.625 / 0.769 / 0.675
+// / 0.700 when these floors were set) and are the honest estimate.
 const (
-	floorRecall    = 0.82
-	floorPrecision = 0.80
-	floorOwner     = 0.95
-	floorDue       = 0.85
+	floorRecall    = 0.94
+	floorPrecision = 0.92
+	floorOwner     = 0.98
+	floorDue       = 0.98
 )
 
 // evalScore counts what TestEvaluate measures over some conversations.
@@ -270,67 +271,97 @@ func (s evalScore) String() string {
 		s.labelled, s.extracted, s.matched, s.recall(), s.precision(), s.owner(), s.due(), s.dueLabelledOK, s.dueLabelled)
 }
 
+// evalGroup says which part of the set a conversation belongs to, by its
+// name: the rules are tuned on "development" only. "holdout" (holdout-*)
+// was written after the first rules and never tuned on; "holdout2"
+// (holdout2-*) was written and committed by another hand before the
+// second round of tuning and never tuned on either. The held-out figures
+// are the fairer estimate of how the rules do on new text.
+func evalGroup(name string) string {
+	switch {
+	case strings.HasPrefix(name, "holdout2-"):
+		return "holdout2"
+	case strings.HasPrefix(name, "holdout-"):
+		return "holdout"
+	}
+	return "development"
+}
+
 // TestEvaluate runs the local analyzer over the evaluation set and reports
 // the precision and recall of its action items and, on the items it found,
-// how often the owner and the due date are right. It fails below the floors.
-// The conversations named holdout-* were written and labelled after the
-// rules were tuned on the others and never tuned against; their figures are
-// reported on their own as the fairer estimate.
-// Run with -v to see the figures, and with EVAL_DETAIL=1 to see every miss.
+// how often the owner and the due date are right, for each group of
+// conversations (evalGroup) and for all of them. It fails when the
+// development group is below the floors; the held-out groups are reported,
+// never held to a floor, so that nobody is tempted to tune on them.
+// Run with -v to see the figures, and with EVAL_DETAIL=1 to see every miss
+// (EVAL_GROUP=development limits the detail to one group).
 func TestEvaluate(t *testing.T) {
 	t.Parallel()
 	detail := os.Getenv("EVAL_DETAIL") != ""
-	var all, holdout evalScore
+	only := os.Getenv("EVAL_GROUP")
+	var all evalScore
+	groups := map[string]*evalScore{"development": {}, "holdout": {}, "holdout2": {}}
 	for _, c := range loadEvalSet(t) {
-		a := New(Options{Location: c.loc, DateOrder: c.order})
-		res, err := a.Analyze(t.Context(), recall.AnalysisInput{ConversationID: c.Name, Content: c.Content, CreatedAt: c.CreatedAt})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pairs, missed, extra := matchItems(c.Items, res.Items)
-		var s evalScore
-		s.labelled, s.extracted, s.matched = len(c.Items), len(res.Items), len(pairs)
-		for _, p := range pairs {
-			if sameOwner(p.want, p.got.Owner) {
-				s.ownerOK++
-			} else if detail {
-				t.Logf("%s: owner of %q: got %s, want %s", c.Name, p.want.Text, orNull(p.got.Owner), orNull(p.want.Owner))
-			}
-			if sameDue(p.want.Due, p.got.Due) {
-				s.dueOK++
-			} else if detail {
-				t.Logf("%s: due of %q: got %s, want %s", c.Name, p.want.Text, orNull(p.got.Due), orNull(p.want.Due))
-			}
-			if p.want.Due != nil {
-				s.dueLabelled++
-				if sameDue(p.want.Due, p.got.Due) {
-					s.dueLabelledOK++
-				}
-			}
-		}
-		if detail {
-			for _, m := range missed {
-				t.Logf("%s: missed %q", c.Name, m.Text)
-			}
-			for _, e := range extra {
-				t.Logf("%s: extra %q", c.Name, e.Text)
-			}
-		}
+		group := evalGroup(c.Name)
+		show := detail && (only == "" || only == group)
+		s := evaluateCase(t, c, show)
 		all.add(s)
-		if strings.HasPrefix(c.Name, "holdout-") {
-			holdout.add(s)
-		}
+		groups[group].add(s)
 	}
-	t.Logf("all:     %v", all)
-	t.Logf("holdout: %v", holdout)
+	for _, g := range []string{"development", "holdout", "holdout2"} {
+		t.Logf("%-12s %v", g+":", *groups[g])
+	}
+	t.Logf("%-12s %v", "all:", all)
+	dev := groups["development"]
 	for _, f := range []struct {
 		name       string
 		got, floor float64
-	}{{"recall", all.recall(), floorRecall}, {"precision", all.precision(), floorPrecision}, {"owner accuracy", all.owner(), floorOwner}, {"due accuracy", all.due(), floorDue}} {
+	}{{"recall", dev.recall(), floorRecall}, {"precision", dev.precision(), floorPrecision}, {"owner accuracy", dev.owner(), floorOwner}, {"due accuracy", dev.due(), floorDue}} {
 		if f.got < f.floor {
-			t.Errorf("%s %.3f is below its floor %.2f", f.name, f.got, f.floor)
+			t.Errorf("development %s %.3f is below its floor %.2f", f.name, f.got, f.floor)
 		}
 	}
+}
+
+// evaluateCase analyzes one labelled conversation and scores it, logging
+// every miss when detail is set.
+func evaluateCase(t *testing.T, c evalCase, detail bool) evalScore {
+	t.Helper()
+	a := New(Options{Location: c.loc, DateOrder: c.order})
+	res, err := a.Analyze(t.Context(), recall.AnalysisInput{ConversationID: c.Name, Content: c.Content, CreatedAt: c.CreatedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs, missed, extra := matchItems(c.Items, res.Items)
+	var s evalScore
+	s.labelled, s.extracted, s.matched = len(c.Items), len(res.Items), len(pairs)
+	for _, p := range pairs {
+		if sameOwner(p.want, p.got.Owner) {
+			s.ownerOK++
+		} else if detail {
+			t.Logf("%s: owner of %q: got %s, want %s", c.Name, p.want.Text, orNull(p.got.Owner), orNull(p.want.Owner))
+		}
+		if sameDue(p.want.Due, p.got.Due) {
+			s.dueOK++
+		} else if detail {
+			t.Logf("%s: due of %q: got %s, want %s", c.Name, p.want.Text, orNull(p.got.Due), orNull(p.want.Due))
+		}
+		if p.want.Due != nil {
+			s.dueLabelled++
+			if sameDue(p.want.Due, p.got.Due) {
+				s.dueLabelledOK++
+			}
+		}
+	}
+	if detail {
+		for _, m := range missed {
+			t.Logf("%s: missed %q", c.Name, m.Text)
+		}
+		for _, e := range extra {
+			t.Logf("%s: extra %q", c.Name, e.Text)
+		}
+	}
+	return s
 }
 
 func (s *evalScore) add(o evalScore) {

@@ -2,15 +2,20 @@
 // network: it summarises a conversation by picking its most central
 // sentences (TextRank over shared words), finds action items with rules
 // for commitments, requests, named owners and task lists, and ranks
-// keywords RAKE-style. Each action item also comes structured: the task,
-// the owner the conversation names (a speaker's "I'll…", "@bob", "Alice
-// will…", "assigned to Bob", "(Wen)", the person who answers "can you…?"
-// with "sure, tomorrow") and the due date its words give, resolved by
-// package duedate against the conversation's creation time. Neither is
-// ever guessed: an item the text gives no owner or date has none. It is deterministic, so the local runner, tests and
-// load tests get the same answer for the same conversation every time, and
-// it is fast enough (well under a millisecond for a 2 KB chat) that the
-// worker, not the analyzer, is what a load test measures.
+// keywords RAKE-style. Each action item also comes structured: the task
+// (without the words that only assign or date it), the owner the
+// conversation names (a speaker's "I'll…", "@bob", "Alice will…",
+// "assigned to Bob", "(Wen)", the person who answers "can you…?" with
+// "sure, tomorrow", "That's on you", a letter's sign-off) and the due date
+// its words give, or, when they give none, the date of what they point
+// back at ("before then", "before the next review" with "Next review: 4
+// May" further down), resolved by package duedate against the
+// conversation's creation time. Neither is ever guessed: an item the
+// conversation gives no owner or date has none. It is deterministic, so
+// the local runner, tests and load tests get the same answer for the same
+// conversation every time, and it is fast enough (well under a millisecond
+// for a 2 KB chat) that the worker, not the analyzer, is what a load test
+// measures.
 package extract
 
 import (
@@ -111,10 +116,35 @@ func analyzeInput(in recall.AnalysisInput, dates duedate.Options) recall.Analysi
 // break, no NULs or zero-width characters.
 func normalize(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
-	if strings.ContainsAny(s, "\r\x00\u200b\u200c\u200d\ufeff\u2028\u2029") {
+	if needsNormalizing(s) {
 		s = strings.NewReplacer("\r\n", "\n", "\r", "\n", "\x00", "", "\u200b", "", "\u200c", "", "\u200d", "", "\ufeff", "", "\u2028", "\n", "\u2029", "\n").Replace(s)
 	}
 	return s
+}
+
+// needsNormalizing reports whether s holds a character normalize removes
+// or replaces: CR, NUL, U+200B–U+200D, U+2028, U+2029 or U+FEFF. It reads
+// bytes, which is several times cheaper than strings.ContainsAny with
+// characters outside ASCII.
+func needsNormalizing(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\r', 0:
+			return true
+		case 0xE2: // U+2000–U+2FFF
+			if i+2 < len(s) && s[i+1] == 0x80 {
+				switch s[i+2] {
+				case 0x8B, 0x8C, 0x8D, 0xA8, 0xA9:
+					return true
+				}
+			}
+		case 0xEF: // U+FEFF is EF BB BF
+			if i+2 < len(s) && s[i+1] == 0xBB && s[i+2] == 0xBF {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // fallbackSummary is the summary of content in which no sentence survived

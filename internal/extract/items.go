@@ -28,31 +28,15 @@ const MaxItems = 20
 // took it, due when they said.
 func structuredItems(d *document, found []actionItem, ref time.Time, dates duedate.Options) []recall.ActionItem {
 	found, wss := d.splitClauses(found)
-	built := make([]builtItem, len(found))
-	bySent := make(map[int]int, len(found))
-	for i := range found {
-		c := &found[i]
-		b := &built[i]
-		b.ws = wss[i]
-		if len(b.ws) > 0 {
-			// tidyItem capitalised the first word; whether it is a name
-			// depends on how it was written.
-			b.ws[0].cap = writtenUpper(c.source, b.ws[0].raw)
-		}
-		b.owner, b.how = d.ownerOf(c, b.ws)
-		b.text = d.taskText(c.task, b.ws)
-		if dd, ok := duedate.Find(c.source, ref, dates); ok {
-			b.due = &dd
-		}
-		if _, dup := bySent[c.pos]; !dup {
-			bySent[c.pos] = i
-		}
-	}
+	built, bySent := d.buildItems(found, wss, ref, dates)
 	if len(found) > 0 {
 		d.joinReplies(found, built, bySent, ref, dates)
 		d.addContext(found, built, bySent)
+		d.contextDue(found, built, ref, dates)
 		d.joinParts(found, built)
 		d.nameTheAsker(found, built)
+		d.namePronouns(found, built)
+		mergeRepeats(built)
 		for i := range built {
 			// "I'll own it" with nothing before it to say what "it" is
 			// gives an item no one can act on.
@@ -74,6 +58,7 @@ func structuredItems(d *document, found []actionItem, ref time.Time, dates dueda
 	seen := make(map[string]bool, len(chosen))
 	for _, c := range chosen {
 		b := &built[c.built]
+		b.text = finishText(b.text, b.due, ref, dates)
 		it := recall.NewActionItem(truncateRunes(b.text, MaxActionItemRunes), b.owner, b.due)
 		if seen[it.ID] {
 			// "I'll send the deck" and "Bob will send the deck" are two
@@ -89,6 +74,100 @@ func structuredItems(d *document, found []actionItem, ref time.Time, dates dueda
 	return out
 }
 
+// buildItems makes a builtItem of each action item: its words, owner,
+// task text and due date, read from its own sentence. It also indexes the
+// items by the sentence they start at.
+func (d *document) buildItems(found []actionItem, wss [][]word, ref time.Time, dates duedate.Options) ([]builtItem, map[int]int) {
+	built := make([]builtItem, len(found))
+	bySent := make(map[int]int, len(found))
+	for i := range found {
+		c := &found[i]
+		b := &built[i]
+		b.ws = wss[i]
+		if len(b.ws) > 0 {
+			// tidyItem capitalised the first word; whether it is a name
+			// depends on how it was written.
+			b.ws[0].cap = writtenUpper(c.source, b.ws[0].raw)
+		}
+		b.owner, b.how = d.ownerOf(c, b.ws)
+		var lead int
+		b.text, lead = d.taskText(c.task, b.ws)
+		if p, ok := dueOf(c, lead, ref, dates); ok && !isParameter(p, b.ws) {
+			b.due = &p.Date
+		}
+		if _, dup := bySent[c.pos]; !dup {
+			bySent[c.pos] = i
+		}
+	}
+	return built, bySent
+}
+
+// dueOf reads an item's due date from its words. When the task is a
+// later clause of them, a date in the clauses before it is the task's only
+// if it is a deadline ("The auditors want the register by 8 May — pull it
+// together next week" is due 8 May); otherwise it dates something else
+// ("Gareth can do Tuesday 16 June, can you confirm that works?" is not
+// due on the 16th), and the task's clause gives the date, if any.
+func dueOf(c *actionItem, lead int, ref time.Time, dates duedate.Options) (duedate.Phrase, bool) {
+	p, ok := duedate.FindPhrase(c.source, ref, dates)
+	if !ok || lead <= 0 || lead > len(c.task) {
+		return p, ok
+	}
+	first, _ := duedate.FindPhrase(c.task, ref, dates)
+	if first.End > lead {
+		return p, ok // the first date is in the task's clause
+	}
+	switch first.Cue {
+	case "by", "before", "until", "till", "no later than", "prior to", "due":
+		return p, ok
+	}
+	return duedate.FindPhrase(c.task[lead:], ref, dates)
+}
+
+// mergeRepeats folds an item into a later one of the same owner that
+// says all it says and more: "I need to update the forecast" and, further
+// down, "I'll update the Q3 forecast once I have it, by end of next week".
+// The fuller item stays, with the other's date if it has none.
+func mergeRepeats(built []builtItem) {
+	var words [][]string // content stems of each item, when it has an owner
+	for i := range built {
+		b := &built[i]
+		if b.drop || b.owner == "" {
+			words = append(words, nil)
+			continue
+		}
+		words = append(words, contentStems(b.words()))
+	}
+	for i := range built {
+		if len(words[i]) < 2 || built[i].drop {
+			continue
+		}
+		for j := range built {
+			if j == i || built[j].drop || len(words[j]) <= len(words[i]) || !sameName(built[i].owner, built[j].owner) {
+				continue
+			}
+			if contains(words[j], words[i]) {
+				if built[j].due == nil {
+					built[j].due = built[i].due
+				}
+				built[i].drop = true
+				break
+			}
+		}
+	}
+}
+
+// contentStems lists the stems of the words of ws that carry content.
+func contentStems(ws []word) []string {
+	var out []string
+	for _, w := range ws {
+		if !has(englishStop, w.norm) && !has(itemFiller, w.norm) && hasLetter(w.norm) {
+			out = append(out, stem(w.norm))
+		}
+	}
+	return out
+}
+
 // splitClauses cuts an item in two where a later clause gives a second task
 // to someone else: "I'll book the flights tonight, everyone send me your
 // passport names" is Jess's task and everyone's.
@@ -99,7 +178,7 @@ func (d *document) splitClauses(found []actionItem) ([]actionItem, [][]word) {
 		ws := splitWords(c.task)
 		starts := clauseStarts(ws)
 		cut := -1
-		if len(starts) < 2 || stripOpener(ws, d.stripName(c.task, ws, starts[0])) == starts[0] && !has(actionVerbs, ws[starts[0]].norm) {
+		if len(starts) < 2 || stripOpener(ws, d.stripSubject(c.task, ws, starts[0])) == starts[0] && !has(actionVerbs, ws[starts[0]].norm) {
 			starts = nil // the first clause is no task of its own
 		}
 		for _, k := range starts[min(1, len(starts)):] {
@@ -108,7 +187,10 @@ func (d *document) splitClauses(found []actionItem) ([]actionItem, [][]word) {
 			}
 			w := ws[k].norm
 			if has(someone, w) && (has(actionVerbs, ws[k+1].norm) || has(pleaseWords, ws[k+1].norm)) ||
-				d.afterVocative(ws, k) > k || has(requestModals, w) && has(youWords, ws[k+1].norm) {
+				d.afterVocative(ws, k) > k || has(requestModals, w) && has(youWords, ws[k+1].norm) ||
+				(w == "i'll" || w == "i" && ws[k+1].norm == "will") && !has(firstPerson, ws[starts[0]].norm) {
+				// … and "Our engineering team will add a warning; I'll
+				// follow up when that ships": the speaker's own second task.
 				cut = k
 				break
 			}
@@ -142,6 +224,9 @@ type builtItem struct {
 	how      ownerHow
 	due      *recall.Date
 	drop     bool // merged into the request it answers
+	// context is the sentence addContext put before the text, whose date
+	// the task may share.
+	context int
 }
 
 // words returns the words of b.text, splitting it once.
@@ -180,16 +265,8 @@ func (d *document) joinReplies(found []actionItem, built []builtItem, bySent map
 			continue
 		}
 		u := &d.units[c.unit]
-		// The next sentence of the same message.
 		if k := c.pos + 1; k < len(d.sents) && d.sents[k].unit == c.unit && !u.open && !u.section && !u.marker {
-			if tail := d.sents[k].text; b.due == nil && isDeadlineTail(tail) {
-				if dd, ok := duedate.Find(tail, ref, dates); ok {
-					b.due = &dd
-					if j, ok := bySent[k]; ok {
-						built[j].drop = true
-					}
-				}
-			}
+			d.joinTail(k, b, built, bySent, ref, dates)
 		}
 		if u.said != saidLine || u.speaker == "" {
 			continue
@@ -198,50 +275,138 @@ func (d *document) joinReplies(found []actionItem, built []builtItem, bySent map
 		if kind == openNone && b.how == ownerNone && len(b.ws) > 0 && has(actionVerbs, b.ws[skipWords(b.ws, 0, itemFiller)].norm) {
 			kind = openGroup // "roll back first" / "on it"
 		}
-		if kind == openNone {
-			continue
-		}
-		// The first message after it, from someone else, that takes it on.
-		for k := c.unit + 1; k < len(d.units) && k <= c.unit+4; k++ {
-			v := &d.units[k]
-			if v.speaker == "" || v.said != saidLine || strings.EqualFold(v.speaker, u.speaker) {
-				continue
-			}
-			if b.how == ownerNamed && !sameName(b.owner, v.speaker) {
-				continue // asked Karen, Lisa answered
-			}
-			rs := d.replySentence(k)
-			if rs < 0 {
-				continue
-			}
-			j, replyIsItem := bySent[rs]
-			if replyIsItem && !refersTo(built[j].ws, b.ws) {
-				continue // the reply took on something else
-			}
-			if kind == openGroup || b.how != ownerNamed {
-				b.owner, b.how = v.speaker, ownerReplied
-			}
-			if replyIsItem {
-				r := &built[j]
-				r.drop = true
-				if contentCount(r.ws) > contentCount(b.ws) {
-					// "will you let me know when it's fixed?" / "Yes, I'll
-					// update this ticket as soon as engineering ships the
-					// fix": the reply says more.
-					b.setText(r.text)
-				}
-				if b.due == nil {
-					b.due = r.due
-				}
-			}
-			if b.due == nil {
-				if dd, ok := duedate.Find(d.sents[rs].text, ref, dates); ok {
-					b.due = &dd
-				}
-			}
-			break
+		if kind != openNone {
+			d.joinTaker(c, b, kind, built, bySent, ref, dates)
 		}
 	}
+}
+
+// joinTail reads the sentence k after an item in the same message: a
+// deadline ("needs to be done by the 5th") dates it, and a hand-off
+// ("That's on you", "li wei said she'd do it") names its owner.
+func (d *document) joinTail(k int, b *builtItem, built []builtItem, bySent map[int]int, ref time.Time, dates duedate.Options) {
+	tail := d.sents[k].text
+	if b.due == nil && isDeadlineTail(tail) {
+		if dd, ok := duedate.Find(tail, ref, dates); ok {
+			b.due = &dd
+			if j, ok := bySent[k]; ok {
+				built[j].drop = true
+			}
+		}
+	}
+	if b.how != ownerNamed {
+		if owner := d.handoff(k); owner != "" {
+			b.owner, b.how = owner, ownerNamed
+		}
+	}
+}
+
+// joinTaker finds the first message after a chat item, from someone else,
+// that takes it on, and folds it in: see joinReplies.
+func (d *document) joinTaker(c *actionItem, b *builtItem, kind int, built []builtItem, bySent map[int]int, ref time.Time, dates duedate.Options) {
+	u := &d.units[c.unit]
+	for k := c.unit + 1; k < len(d.units) && k <= c.unit+4; k++ {
+		v := &d.units[k]
+		if v.speaker == "" || v.said != saidLine || strings.EqualFold(v.speaker, u.speaker) {
+			continue
+		}
+		if b.how == ownerNamed && !sameName(b.owner, v.speaker) {
+			continue // asked Karen, Lisa answered
+		}
+		rs := d.replySentence(k)
+		if rs < 0 {
+			continue
+		}
+		j, replyIsItem := bySent[rs]
+		if !replyIsItem && b.how == ownerNamed && rs+1 < len(d.sents) && d.sents[rs+1].unit == k {
+			// "Kai, can you schedule the failover test?" / "Yes. I'll pick
+			// a date with the database team": the yes takes it on, and
+			// what follows says how.
+			if nj, ok := bySent[rs+1]; ok && fillerOnly(splitWords(d.sents[rs].text)) {
+				j, replyIsItem, rs = nj, true, rs+1
+			}
+		}
+		if replyIsItem && !refersTo(built[j].ws, b.ws) && !(b.how == ownerNamed && d.saysYesFirst(k, rs)) {
+			continue // the reply took on something else
+		}
+		if kind == openGroup || b.how != ownerNamed {
+			b.owner, b.how = v.speaker, ownerReplied
+		}
+		if replyIsItem {
+			r := &built[j]
+			r.drop = true
+			if contentCount(r.ws) > contentCount(b.ws) && refersTo(r.ws, b.ws) {
+				// "will you let me know when it's fixed?" / "Yes, I'll
+				// update this ticket as soon as engineering ships the
+				// fix": the reply says more.
+				b.setText(r.text)
+			}
+			if b.due == nil {
+				b.due = r.due
+			}
+		}
+		if b.due == nil {
+			if dd, ok := duedate.Find(d.sents[rs].text, ref, dates); ok {
+				b.due = &dd
+			}
+		}
+		return
+	}
+}
+
+// saysYesFirst reports whether reply sentence rs of unit k comes after a
+// first sentence that only agrees: "Yes. I'll pick a date…".
+func (d *document) saysYesFirst(k, rs int) bool {
+	return rs > 0 && d.sents[rs-1].unit == k && takesOn(splitWords(d.sents[rs-1].text))
+}
+
+// handoff reads a sentence that gives the task before it to someone: "That's
+// on you" (the person the message speaks to), "that one's on me" (the
+// speaker), "li wei said she'd do it", "Priya offered to do it".
+func (d *document) handoff(k int) string {
+	t := d.sents[k].toks
+	for i := 0; i+1 < len(t); i++ {
+		if t[i].norm == "on" && (i == 1 && (t[0].norm == "that's" || t[0].norm == "thats" || t[0].norm == "it's") || i == 2 && t[1].norm == "one's") {
+			u := &d.units[d.sents[k].unit]
+			switch t[i+1].norm {
+			case "you", "u":
+				if owner, how := d.addressee(d.sents[k].unit); how == ownerNamed {
+					return owner
+				}
+			case "me", "us":
+				if u.speaker != "" {
+					return u.speaker
+				}
+				return u.author()
+			}
+			return ""
+		}
+	}
+	o := 0 // the name's length: people of the conversation, "li wei"
+	for o < len(t) && o < 3 && (o == 0 || !t[o].brk) && (d.isName(t[o]) || d.attendees()[t[o].norm]) {
+		o++
+	}
+	if o == 0 || o+2 >= len(t) {
+		return ""
+	}
+	switch v := t[o].norm; v {
+	case "said", "says", "offered", "volunteered", "agreed", "will", "can":
+		for _, tk := range t[o+1 : min(len(t), o+5)] {
+			if tk.norm == "it" || tk.norm == "that" || tk.norm == "this" {
+				return nameFromTokens(d.sents[k].text, t[:o])
+			}
+		}
+	}
+	return ""
+}
+
+// nameFromTokens writes the name the tokens t spell, as written in text.
+func nameFromTokens(text string, t []token) string {
+	ws := splitWords(text)
+	if len(ws) < len(t) {
+		return ""
+	}
+	return nameText(text, ws, 0, len(t))
 }
 
 // addContext gives a short item that points back at something ("I can
@@ -252,8 +417,8 @@ func (d *document) joinReplies(found []actionItem, built []builtItem, bySent map
 func (d *document) addContext(found []actionItem, built []builtItem, bySent map[int]int) {
 	for i := range found {
 		c, b := &found[i], &built[i]
-		if b.drop || c.pos == 0 || d.sents[c.pos-1].unit != c.unit {
-			continue
+		if b.drop || c.clause || c.pos == 0 || d.sents[c.pos-1].unit != c.unit {
+			continue // a clause cut from an item has that item before it
 		}
 		if _, isItem := bySent[c.pos-1]; isItem {
 			continue
@@ -271,6 +436,7 @@ func (d *document) addContext(found []actionItem, built []builtItem, bySent map[
 			continue
 		}
 		b.setText(prev + " — " + lowerFirst(b.text))
+		b.context = c.pos // the sentence before c.pos, plus one
 	}
 }
 

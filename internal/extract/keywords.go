@@ -40,41 +40,8 @@ type keyword struct {
 // Words of the title count double. A keyword contained in a better one is
 // dropped.
 func keywords(d *document, title []token) []string {
-	tf := map[string]float64{}
-	cands := map[string]*keyword{}
-	order := 0
-	var run []token
-	flush := func(weight float64) {
-		maxN := maxPhraseWords
-		if len(run) > maxRun {
-			// No stop words to split on (a language we have no list for, or
-			// a string of nouns): phrases would be arbitrary windows.
-			maxN = 1
-		}
-		for n := 1; n <= maxN && n <= len(run); n++ {
-			for i := 0; i+n <= len(run); i++ {
-				addCandidate(cands, run[i:i+n], weight, &order)
-			}
-		}
-		run = run[:0]
-	}
-	scan := func(toks []token, weight float64) {
-		for _, t := range toks {
-			if t.brk || t.skip || t.cjk {
-				flush(weight)
-			}
-			if t.skip {
-				continue
-			}
-			if t.cjk {
-				continue // counted by unspacedCandidates
-			}
-			tf[t.stem] += weight
-			run = append(run, t)
-		}
-		flush(weight)
-	}
-	scan(title, 2)
+	var c phraseCounter
+	c.scan(title, 2)
 	content := 0
 	var unspaced []string
 	for _, s := range d.sents {
@@ -82,25 +49,85 @@ func keywords(d *document, title []token) []string {
 		if d.units[s.unit].title {
 			weight = 2
 		}
-		scan(s.toks, weight)
+		c.scan(s.toks, weight)
 		content += s.nContent
 		if slices.ContainsFunc(s.toks, func(t token) bool { return t.cjk }) {
 			unspaced = append(unspaced, s.text)
 		}
 	}
+	list := c.scored(content)
+	list = append(list, unspacedCandidates(unspaced, c.order)...)
+	slices.SortFunc(list, func(a, b *keyword) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.first, b.first)
+	})
+	return chooseKeywords(list)
+}
 
-	list := make([]*keyword, 0, len(cands))
-	for _, k := range cands {
+// phraseCounter collects keyword candidates: the runs of content words
+// between stop words and punctuation, split into phrases, and how much
+// each word weighs.
+type phraseCounter struct {
+	tf    map[string]float64
+	cands map[string]*keyword
+	order int
+	run   []token
+}
+
+// scan counts the phrases of toks, each occurrence weighing weight.
+func (c *phraseCounter) scan(toks []token, weight float64) {
+	if c.tf == nil {
+		c.tf, c.cands = map[string]float64{}, map[string]*keyword{}
+	}
+	for _, t := range toks {
+		if t.brk || t.skip || t.cjk {
+			c.flush(weight)
+		}
+		if t.skip {
+			continue
+		}
+		if t.cjk {
+			continue // counted by unspacedCandidates
+		}
+		c.tf[t.stem] += weight
+		c.run = append(c.run, t)
+	}
+	c.flush(weight)
+}
+
+// flush adds the phrases of the current run of content words.
+func (c *phraseCounter) flush(weight float64) {
+	maxN := maxPhraseWords
+	if len(c.run) > maxRun {
+		// No stop words to split on (a language we have no list for, or
+		// a string of nouns): phrases would be arbitrary windows.
+		maxN = 1
+	}
+	for n := 1; n <= maxN && n <= len(c.run); n++ {
+		for i := 0; i+n <= len(c.run); i++ {
+			addCandidate(c.cands, c.run[i:i+n], weight, &c.order)
+		}
+	}
+	c.run = c.run[:0]
+}
+
+// scored scores the candidates, RAKE-style, and drops those that do not
+// recur in a text of content or more content words.
+func (c *phraseCounter) scored(content int) []*keyword {
+	list := make([]*keyword, 0, len(c.cands))
+	for _, k := range c.cands {
 		if len(k.stems) == 1 {
-			k.score = tf[k.key]
+			k.score = c.tf[k.key]
 		} else {
 			if k.pf < 2 && content >= shortDoc {
 				continue
 			}
 			sum, heaviest := 0.0, 0.0
 			for _, st := range k.stems {
-				sum += tf[st]
-				heaviest = max(heaviest, tf[st])
+				sum += c.tf[st]
+				heaviest = max(heaviest, c.tf[st])
 			}
 			k.score = k.pf * sum / heaviest
 		}
@@ -109,14 +136,12 @@ func keywords(d *document, title []token) []string {
 		}
 		list = append(list, k)
 	}
-	list = append(list, unspacedCandidates(unspaced, order)...)
-	slices.SortFunc(list, func(a, b *keyword) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.first, b.first)
-	})
+	return list
+}
 
+// chooseKeywords takes the best MaxKeywords of a ranked list, skipping any
+// contained in one already chosen, in the form each is most often written.
+func chooseKeywords(list []*keyword) []string {
 	out := make([]string, 0, MaxKeywords)
 	var chosen []*keyword
 	for _, k := range list {

@@ -100,7 +100,7 @@ var (
 	ownerCues     = wordSet(`will shall should must can to needs need has have is 's owns owning`)
 	determiners   = wordSet(`our the your their`)
 	someone       = wordSet(`someone somebody anyone anybody everyone everybody all team folks guys`)
-	groupNouns    = wordSet(`team squad group crew`)
+	groupNouns    = wordSet(`team squad group crew department dept office committee`)
 	taskAdverbs   = wordSet(`also just quickly definitely probably then still actually really gladly happily`)
 	notNames      = wordSet(`action actions ai todo fixme task tasks next steps note reminder update done owner owners due eta re fw fwd hi hey hello dear thanks ok okay yes no
 first second third fourth fifth finally lastly secondly thirdly firstly also next then
@@ -199,17 +199,38 @@ func nameText(text string, ws []word, i, n int) string {
 	return strings.TrimLeft(text[ws[i].start:ws[i+n-1].end], "@")
 }
 
-// ownerOf names the item's owner as the conversation gives it, or "".
+// ownerOf names the item's owner as the conversation gives it, or "". The
+// steps go from the most explicit naming to the least: a task tag, a name
+// that opens a clause, "assigned to", a name on a task line or over its
+// list, and last the speaker or the person a request is spoken to.
 func (d *document) ownerOf(c *actionItem, ws []word) (string, ownerHow) {
 	u := &d.units[c.unit]
-	text := c.task
 	if u.said == saidTag {
 		return u.speaker, ownerNamed // "TODO(alice):", "Action (Bob):", a table's owner cell
 	}
 	starts := clauseStarts(ws)
+	if name := d.clauseOwner(c.task, ws, starts); name != "" {
+		return name, ownerNamed
+	}
+	if name := d.assignedOwner(c.task, ws); name != "" {
+		return name, ownerNamed
+	}
+	taskLine := u.open || u.marker || u.section || u.bullet
+	if taskLine {
+		if name := d.taskLineOwner(c, ws); name != "" {
+			return name, ownerNamed
+		}
+	}
+	return d.speakerOwner(c, ws, starts, taskLine)
+}
+
+// clauseOwner reads a name that opens a clause of the item and either
+// takes the task ("Alice will…", "Bob to…", "Logistics Ops will…", also
+// after a dash: "… not issued — Aoife to issue rev C") or is spoken to
+// ("Marco, can you…", "Karen could you…", "@kofi can you…", "Tom —
+// please…", "Farah — update the doc").
+func (d *document) clauseOwner(text string, ws []word, starts []int) string {
 	for _, i := range starts {
-		// "Alice will…", "Bob to…", "Logistics Ops will…", also after a dash:
-		// "… not issued — Aoife to issue rev C".
 		j := i
 		if has(determiners, ws[j].norm) && j+1 < len(ws) && ws[j+1].cap {
 			j++ // "Our Data Protection Officer will…"
@@ -220,20 +241,23 @@ func (d *document) ownerOf(c *actionItem, ws []word) (string, ownerHow) {
 				cue++ // "Ravi's squad owns this"
 			}
 			if d.ownerCue(ws, cue) {
-				return trimPossessive(nameText(text, ws, j, n)), ownerNamed
+				return trimPossessive(nameText(text, ws, j, n))
 			}
 		}
-		// A name or @mention spoken to: "Marco, can you…", "Karen could
-		// you…", "@kofi can you…", "Tom — please…", "Farah — update the doc".
 		if n := d.nameLen(text, ws, i); n > 0 && i+n < len(ws) {
 			next := i + n
 			addressed := ws[next-1].brkAfter || ws[i].mention || d.isRequest(ws, next)
 			if addressed && !has(firstPerson, ws[next].norm) && d.spokenTo(ws, next) {
-				return nameText(text, ws, i, n), ownerNamed
+				return nameText(text, ws, i, n)
 			}
 		}
 	}
-	// "assigned to Bob", "assignee: Nikos", "owner: Yusuf", "requested by Hana".
+	return ""
+}
+
+// assignedOwner reads "assigned to Bob", "assignee: Nikos", "owner:
+// Yusuf", "requested by Hana".
+func (d *document) assignedOwner(text string, ws []word) string {
 	for i := 0; i+1 < len(ws); i++ {
 		at := -1
 		switch ws[i].norm {
@@ -243,41 +267,58 @@ func (d *document) ownerOf(c *actionItem, ws []word) (string, ownerHow) {
 			}
 		case "assignee", "owner", "assign":
 			at = i + 1
+		case "be":
+			// "to be requested by Hana"
+			if i+3 < len(ws) && ws[i+2].norm == "by" && (strings.HasSuffix(ws[i+1].norm, "ed") || has(participles, ws[i+1].norm)) {
+				at = i + 3
+			}
 		}
 		if at > 0 {
 			if n := d.nameLen(text, ws, at); n > 0 {
-				return nameText(text, ws, at, n), ownerNamed
+				return nameText(text, ws, at, n)
 			}
 		}
 	}
-	taskLine := u.open || u.marker || u.section || u.bullet
-	if taskLine {
-		// A name in brackets or after a dash on a task line: "Write the
-		// template (Wen) — by Thursday", "Decommission it — Omar, EOW".
-		for i := len(ws) - 1; i >= 0; i-- {
-			if ws[i].open {
-				if n := d.nameLen(text, ws, i); n > 0 && n <= 3 && ws[i+n-1].close {
-					return nameText(text, ws, i, n), ownerNamed
-				}
-			}
-			if i > 0 && ws[i].brkBefore && (i+1 == len(ws) || ws[i].brkAfter) && strings.ContainsAny(text[ws[i-1].end:ws[i].start], "—–-") {
-				if d.nameLen(text, ws, i) == 1 {
-					return ws[i].raw, ownerNamed
-				}
+	return ""
+}
+
+// taskLineOwner reads the owner a task line names in brackets or after a
+// dash ("Write the template (Wen) — by Thursday", "Decommission it —
+// Omar, EOW"), or the heading over its list: "Editing (Chris)" gives its
+// tasks to Chris, and "What we need from you:" to the person the message
+// is to.
+func (d *document) taskLineOwner(c *actionItem, ws []word) string {
+	text := c.task
+	for i := len(ws) - 1; i >= 0; i-- {
+		if ws[i].open {
+			if n := d.nameLen(text, ws, i); n > 0 && n <= 3 && ws[i+n-1].close {
+				return nameText(text, ws, i, n)
 			}
 		}
-		// "Editing (Chris)" over a list gives its tasks to Chris, and "What
-		// we need from you:" to the person the message is to.
-		if owner := d.headingOwner(c.unit); owner != "" {
-			return owner, ownerNamed
+		if i > 0 && ws[i].brkBefore && (i+1 == len(ws) || ws[i].brkAfter) && strings.ContainsAny(text[ws[i-1].end:ws[i].start], "—–-") {
+			if d.nameLen(text, ws, i) == 1 {
+				return ws[i].raw
+			}
 		}
 	}
+	return d.headingOwner(c.unit)
+}
+
+// speakerOwner gives the item to whoever said it when it is theirs ("I'll…",
+// "we need to…", "let's…", and notes that drop the subject: "will write a
+// test today"), to the person spoken to when it is a request, to someone
+// named just before for "he'll…", and to the speaker of a task list.
+func (d *document) speakerOwner(c *actionItem, ws []word, starts []int, taskLine bool) (string, ownerHow) {
+	u := &d.units[c.unit]
 	speaker := u.speaker
 	if speaker == "" {
 		speaker = u.author()
 	}
 	request := -1
 	for _, i := range starts {
+		if ws[i].open {
+			continue // "(needs a date and a speaker)" remarks on the task
+		}
 		i = d.afterVocative(ws, i)
 		if d.isRequest(ws, i) {
 			request = i
@@ -290,9 +331,7 @@ func (d *document) ownerOf(c *actionItem, ws []word) (string, ownerHow) {
 				return name, ownerNamed
 			}
 		}
-		// "I'll…", "we need to…", "let's…", and notes that drop the subject:
-		// "will write a test today", "need to update the config".
-		if has(firstPerson, w) || (w == "let" && i+1 < len(ws) && (ws[i+1].norm == "me" || ws[i+1].norm == "us")) || has(subjectless, w) {
+		if has(firstPerson, w) || (w == "let" && i+1 < len(ws) && (ws[i+1].norm == "me" || ws[i+1].norm == "us")) || has(subjectless, w) || offerOpener(ws, i) > i {
 			return speaker, ownerSpeaker
 		}
 	}
@@ -380,6 +419,9 @@ func (d *document) ownerCue(ws []word, i int) bool {
 	case w == "needs" || w == "need" || w == "has" || w == "have":
 		return next(1) == "to"
 	case w == "can" || w == "could":
+		if (next(1) == "do" || next(1) == "make") && (has(dateWords, next(2)) || strings.ContainsAny(next(2), "0123456789")) {
+			return false // "Gareth can do Tuesday 16 June" says when he is free
+		}
 		return next(1) != "" && !has(someone, next(1))
 	case w == "to":
 		return next(1) != ""
@@ -416,7 +458,7 @@ func (d *document) isRequest(ws []word, i int) bool {
 	case w == "you" || w == "u":
 		return next == "need" || next == "should" || next == "must" || next == "have" || next == "will"
 	}
-	return false
+	return politeRequest(ws, i) > i // "we would be grateful if you could…"
 }
 
 // addressee is whom a request in unit ui speaks to when it names nobody:

@@ -2,6 +2,7 @@ package extract
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -27,11 +28,18 @@ type unit struct {
 	marker   bool // had a task label ("TODO:", "Action item:") that was removed
 	section  bool // sits under an "Action items" / "Next steps" heading
 	decision bool // sits under a "Decisions" heading
-	title    bool // names the whole conversation: a leading "# Heading" or a "Subject:" line
-	meta     bool // says when, where or who, not what: "Date:", "Attendees:"
+	// aside is set on a line of a section that records rather than
+	// assigns: a timeline, risks, options considered, background.
+	aside bool
+	title bool // names the whole conversation: a leading "# Heading" or a "Subject:" line
+	meta  bool // says when, where or who, not what: "Date:", "Attendees:"
 	// timed is set when the line opened with a clock time: a chat message
 	// or a timeline entry.
 	timed bool
+	// quoted is set on earlier mail quoted under a reply ("> …", or
+	// everything after "On … wrote:" or "-----Original Message-----"):
+	// what it asked for, the newer message has answered or superseded.
+	quoted bool
 	// info holds what few units have: an email's author and addressee, a
 	// table row's due date. Units in one email share it; nil for most.
 	info *unitInfo
@@ -93,6 +101,7 @@ type rawLine struct {
 	heading   bool
 	h1        bool // a top-level "# Heading"
 	timed     bool // opened with a timestamp, as chat exports do
+	quote     bool // opened with ">", as quoted mail does
 	indented  bool
 	blank     bool
 	prevBlank bool
@@ -119,9 +128,61 @@ var (
 // (timestamps, bullets, checkboxes, quote marks, markdown emphasis) and
 // records what that framing means (a speaker, a task, a heading).
 func parse(content string) []unit {
+	raws, speakers := scanLines(content)
+	p := unitParser{raws: raws, speakers: speakers, prevRaw: rawLine{blank: true}}
+	p.unquoted = slices.ContainsFunc(raws, func(r rawLine) bool { return !r.blank && !r.quote })
+	for ri, r := range raws {
+		p.line(ri, r)
+		p.prevRaw = r
+	}
+	signOff(p.units)
+	return p.units
+}
+
+// closings end a letter before its writer's name: "Best,", "Kind
+// regards,", "Thanks!".
+var closings = map[string]bool{"best": true, "best wishes": true, "all the best": true, "kind regards": true, "regards": true, "warm regards": true,
+	"best regards": true, "many thanks": true, "thanks": true, "thank you": true, "cheers": true, "yours sincerely": true, "sincerely": true,
+	"yours": true, "yours truly": true, "br": true, "thx": true, "ta": true}
+
+// signOff reads who wrote a letter from its sign-off ("Best,\nOwen") and
+// makes them the author of the lines above it that name none, so that
+// "I'll place the order" in it is Owen's.
+func signOff(units []unit) {
+	for i := 1; i < len(units); i++ {
+		u, prev := &units[i], &units[i-1]
+		if u.speaker != "" || u.quoted || prev.speaker != "" || prev.quoted || !closings[strings.ToLower(strings.TrimRight(prev.text, ",!. "))] {
+			continue
+		}
+		name := strings.TrimSpace(u.text)
+		if !personLike(name) || !startsUpper(name) || len(strings.Fields(name)) > 3 {
+			continue
+		}
+		bare := &unitInfo{author: name}
+		signed := map[*unitInfo]*unitInfo{} // the units' shared infos, with the author
+		for k := i - 2; k >= 0 && !units[k].quoted && units[k].speaker == ""; k-- {
+			switch v := &units[k]; {
+			case v.info == nil:
+				v.info = bare
+			case v.info.author == "":
+				if signed[v.info] == nil {
+					c := *v.info
+					c.author = name
+					signed[v.info] = &c
+				}
+				v.info = signed[v.info]
+			}
+		}
+		return
+	}
+}
+
+// scanLines is parse's first pass: it parses each line on its own and,
+// having seen them all, decides which "Name:" prefixes are speakers.
+func scanLines(content string) ([]rawLine, map[string]bool) {
 	lines := strings.Split(content, "\n")
 	raws := make([]rawLine, 0, len(lines))
-	counts, shapes, headers, listed := map[string]int{}, map[string]string{}, map[string]bool{}, map[string]bool{}
+	c := candidates{counts: map[string]int{}, shapes: map[string]string{}, headers: map[string]bool{}, listed: map[string]bool{}}
 	prevBlank := true
 	nonBlank, prefixed := 0, 0
 	for _, l := range lines {
@@ -133,172 +194,279 @@ func parse(content string) []unit {
 		}
 		if r.cand != "" {
 			prefixed++
-			name := strings.ToLower(r.cand)
-			if attendeeLabels[name] {
-				// "ppl: kasia, tomas, li wei": the people whose "kasia:"
-				// lines further down are theirs.
-				for _, p := range strings.Split(r.candRest, ",") {
-					if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
-						listed[p] = true
-					}
-				}
-			}
-			counts[name]++
-			if _, ok := shapes[name]; !ok {
-				shapes[name] = r.cand
-			}
-			if r.candRest == "" || r.timed {
-				// "Marco:" alone heads a block; "[10:02] Sam:" is a chat line.
-				headers[name] = true
-			}
+			c.note(r)
 		}
 		raws = append(raws, r)
 	}
 	chat := nonBlank >= 2 && prefixed*2 >= nonBlank
-	speakers := acceptSpeakers(counts, shapes, headers, chat, strings.ToLower(content))
-	for name := range counts {
-		if listed[name] && personLike(shapes[name]) {
+	speakers := acceptSpeakers(c.counts, c.shapes, c.headers, chat, content)
+	for name := range c.counts {
+		if c.listed[name] && personLike(c.shapes[name]) {
 			speakers[name] = true
 		}
 	}
+	return raws, speakers
+}
 
-	var units []unit
-	inSection, inDecisions, lastSpeaker, header := false, false, "", ""
-	lastSaid := saidNone
-	var info *unitInfo // the email context units share
-	var table tableColumns
-	prevRaw := rawLine{blank: true}
-	for ri, r := range raws {
-		if r.blank {
-			lastSpeaker, header = "", ""
-			table = tableColumns{}
-			prevRaw = r
-			continue
-		}
-		u := unit{text: r.text, bullet: r.bullet, heading: r.heading, open: r.box == ' ', checked: r.box == 'x', timed: r.timed}
-		if cells, ok := tableRow(r.text); ok {
-			if ri+1 < len(raws) && isTableRule(raws[ri+1].text) {
-				// The header row names the columns; it is no task itself.
-				table = columnsOf(cells)
-				prevRaw = r
-				continue
-			}
-			if table.ok {
-				u.text, u.bullet = table.taskCell(cells), true
-				if owner := table.cell(cells, table.owner); hasLetter(owner) {
-					u.speaker, u.said = owner, saidTag
-				}
-				if due := table.cell(cells, table.due); due != "" {
-					u.info = &unitInfo{due: due}
-				}
-				r.cand = ""
-			}
-		}
-		if r.cand != "" {
-			name := strings.ToLower(r.cand)
-			switch {
-			case speakers[name]:
-				u.speaker, u.text, u.said = r.cand, r.candRest, saidLine
-				if r.candRest == "" {
-					// "Marco:" on a line of its own heads Marco's notes.
-					header = r.cand
-				}
-			case isActionLabel(name):
-				u.marker, u.text = true, r.candRest
-				if r.candRest == "" {
-					u.heading = true
-				} else if r.candNote != "" && hasLetter(r.candNote) && !strings.ContainsAny(r.candNote, "0123456789") {
-					u.speaker, u.said = r.candNote, saidTag // "TODO(alice): …" names its owner
-				}
-			case has(metaLabels, name):
-				if name == "from" {
-					info = &unitInfo{author: senderName(r.candRest)}
-				}
-				u.text = r.cand + ": " + cleanInline(r.candRest)
-				u.labelEnd = len(r.cand) + 1
-				u.title = titleLabels[name] && r.candRest != ""
-				u.meta = has(logistics, name)
-			}
-		}
-		if u.speaker == "" && !u.heading && !u.bullet && !u.marker && u.labelEnd == 0 {
-			// A task marker without a colon: "TODO fix the flaky test".
-			if owner, rest, ok := cutTodo(u.text); ok {
-				u.marker, u.speaker, u.text = true, owner, rest
-				if owner != "" {
-					u.said = saidTag
-				}
-			}
-		}
-		listFollows := ri+1 < len(raws) && (raws[ri+1].bullet || raws[ri+1].box != 0)
-		if !u.heading && !u.bullet && u.box() == 0 && u.speaker == "" && (isHeadingLike(u.text) ||
-			(!u.marker && u.labelEnd == 0 && listFollows && (isListHeader(u.text) || isTaskListIntro(u.text)))) {
-			u.heading = true
-		}
-		if len(units) == 0 && (r.h1 || (ri+1 < len(raws) && raws[ri+1].blank && looksLikeTitle(u))) {
-			// A first line on its own, short and unpunctuated, names the
-			// conversation: "# Kickoff", "Daily standup — Payments, 12 March".
-			u.title = true
-		}
-		if u.heading {
-			inSection = isActionHeading(u.text) || (u.marker && u.text == "")
-			inDecisions = strings.Contains(strings.ToLower(u.text), "decision") || strings.Contains(strings.ToLower(u.text), "decided")
-			if u.marker && u.text == "" {
-				u.text = r.text
-			}
-			u.text = strings.TrimRight(strings.TrimSpace(u.text), ":")
-			header = ""
-		} else if r.prevBlank && !u.bullet && u.box() == 0 {
-			// A paragraph after a blank line ends a task list.
-			inSection, inDecisions = false, false
-		}
-		u.section = inSection && !u.heading
-		u.decision = inDecisions && !u.heading
-		u.text = cleanInline(u.text)
+// candidates gathers what scanLines learns about "Name:" prefixes: how
+// often each opens a line (counts, keyed by the lower-case name), how it
+// was first written (shapes), whether it was seen alone on its line or
+// after a timestamp (headers), and the names an attendee line lists.
+type candidates struct {
+	counts  map[string]int
+	shapes  map[string]string
+	headers map[string]bool
+	listed  map[string]bool
+}
 
-		// Chat messages continue on following lines without repeating the
-		// speaker; indented lines continue a bullet; hard-wrapped prose
-		// continues in lower case.
-		if n := len(units); n > 0 && !prevRaw.blank && u.speaker == "" && !u.heading && !u.bullet && u.box() == 0 && !u.marker && u.labelEnd == 0 {
-			prev := &units[n-1]
-			switch {
-			case r.indented && (prev.bullet || prev.box() != 0):
-				prev.text = joinText(prev.text, u.text)
-				prevRaw = r
-				continue
-			case !prev.heading && endsOpen(prev.text) && startsLower(u.text) && len(prev.text) >= 40:
-				prev.text = joinText(prev.text, u.text)
-				prevRaw = r
-				continue
-			case lastSpeaker != "" && !prev.bullet:
-				u.speaker, u.said = lastSpeaker, lastSaid
+func (c *candidates) note(r rawLine) {
+	name := strings.ToLower(r.cand)
+	if attendeeLabels[name] {
+		// "ppl: kasia, tomas, li wei": the people whose "kasia:"
+		// lines further down are theirs.
+		for _, p := range strings.Split(r.candRest, ",") {
+			if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
+				c.listed[p] = true
 			}
-		}
-		if u.speaker == "" && header != "" {
-			u.speaker, u.said = header, saidHeader
-		}
-		if u.speaker == "" && !u.heading && !u.bullet && len(u.text) < 200 {
-			if name, ok := greeting(u.text); ok {
-				i := unitInfo{to: name}
-				if info != nil {
-					i.author = info.author
-				}
-				info = &i
-			} else if name, ok := quoteHeader(u.text); ok {
-				info = &unitInfo{author: name}
-			}
-		}
-		if u.info == nil {
-			u.info = info
-		}
-		if u.speaker != "" {
-			lastSpeaker, lastSaid = u.speaker, u.said
-		}
-		prevRaw = r
-		if hasLetterOrDigit(u.text) {
-			units = append(units, u)
 		}
 	}
-	return units
+	c.counts[name]++
+	if _, ok := c.shapes[name]; !ok {
+		c.shapes[name] = r.cand
+	}
+	if r.candRest == "" || r.timed {
+		// "Marco:" alone heads a block; "[10:02] Sam:" is a chat line.
+		c.headers[name] = true
+	}
+}
+
+// unitParser is parse's second pass: it turns raw lines into units,
+// carrying what a line inherits from the lines before it (the speaker, the
+// section, the email, the table).
+type unitParser struct {
+	raws     []rawLine
+	speakers map[string]bool
+	units    []unit
+
+	inSection, inDecisions, inAside bool
+	lastSpeaker, header             string
+	lastSaid                        saidKind
+	info                            *unitInfo // the email context units share
+	table                           tableColumns
+	prevRaw                         rawLine
+	// quoting is set after a line that introduces quoted mail;
+	// quotedLines once a "> " line has followed it.
+	quoting, quotedLines bool
+	// unquoted is set when some line is not quoted with ">": then the
+	// quoted lines are earlier mail, not the whole conversation.
+	unquoted bool
+}
+
+// line turns raw line ri into a unit, if it makes one, step by step.
+func (p *unitParser) line(ri int, r rawLine) {
+	if r.blank {
+		p.lastSpeaker, p.header = "", ""
+		p.table = tableColumns{}
+		return
+	}
+	u := unit{text: r.text, bullet: r.bullet, heading: r.heading, open: r.box == ' ', checked: r.box == 'x', timed: r.timed}
+	if p.tableRow(ri, &r, &u) {
+		return // the header row names the columns; it is no task itself
+	}
+	p.quote(r, &u)
+	p.prefix(r, &u)
+	p.classify(ri, r, &u)
+	if p.continues(r, &u) {
+		return
+	}
+	p.attribute(&u)
+	if hasLetterOrDigit(u.text) {
+		p.units = append(p.units, u)
+	}
+}
+
+// quote marks the unit quoted when it is earlier mail under a newer
+// message: a "> " line, or any line after "On … wrote:" or "-----Original
+// Message-----" (until a line without "> " follows "> " lines: an answer
+// written between the quotes).
+func (p *unitParser) quote(r rawLine, u *unit) {
+	if p.quoting && !r.quote && p.quotedLines {
+		p.quoting = false
+	}
+	if r.quote {
+		p.quotedLines = p.quotedLines || p.quoting
+	}
+	u.quoted = r.quote && p.unquoted || p.quoting
+	if len(p.units) == 0 {
+		return // a header with nothing newer above it quotes nothing
+	}
+	if isOriginalMessage(r.text) {
+		p.quoting, p.quotedLines = true, false
+	} else if _, ok := quoteHeader(r.text); ok {
+		p.quoting, p.quotedLines = true, false
+	}
+}
+
+// isOriginalMessage reports whether a line separates a reply from the
+// mail it quotes: "-----Original Message-----".
+func isOriginalMessage(s string) bool {
+	if !strings.Contains(s, "riginal") {
+		return false
+	}
+	s = strings.ToLower(strings.Trim(s, "-_ *"))
+	return s == "original message" || s == "original"
+}
+
+// tableRow reads a Markdown table row: the header row sets the columns
+// (and reports true: it makes no unit); a body row becomes a task with the
+// owner and due date of its cells.
+func (p *unitParser) tableRow(ri int, r *rawLine, u *unit) bool {
+	cells, ok := tableRow(r.text)
+	if !ok {
+		return false
+	}
+	if ri+1 < len(p.raws) && isTableRule(p.raws[ri+1].text) {
+		p.table = columnsOf(cells)
+		return true
+	}
+	if p.table.ok {
+		u.text, u.bullet = p.table.taskCell(cells), true
+		if owner := p.table.cell(cells, p.table.owner); hasLetter(owner) {
+			u.speaker, u.said = owner, saidTag
+		}
+		if due := p.table.cell(cells, p.table.due); due != "" {
+			u.info = &unitInfo{due: due}
+		}
+		r.cand = ""
+	}
+	return false
+}
+
+// prefix reads what a "Word:" prefix makes of the line: a speaker, a task
+// label ("TODO(alice):", "Action item:") or a meta label ("From:",
+// "Decision:"); and a task marker written without a colon.
+func (p *unitParser) prefix(r rawLine, u *unit) {
+	if r.cand != "" {
+		name := strings.ToLower(r.cand)
+		switch {
+		case p.speakers[name]:
+			u.speaker, u.text, u.said = r.cand, r.candRest, saidLine
+			if r.candRest == "" {
+				// "Marco:" on a line of its own heads Marco's notes.
+				p.header = r.cand
+			}
+		case isActionLabel(name):
+			u.marker, u.text = true, r.candRest
+			if r.candRest == "" {
+				u.heading = true
+			} else if r.candNote != "" && hasLetter(r.candNote) && !strings.ContainsAny(r.candNote, "0123456789") {
+				u.speaker, u.said = r.candNote, saidTag // "TODO(alice): …" names its owner
+			}
+		case has(metaLabels, name):
+			if name == "from" {
+				p.info = &unitInfo{author: senderName(r.candRest)}
+			}
+			u.text = r.cand + ": " + cleanInline(r.candRest)
+			u.labelEnd = len(r.cand) + 1
+			u.title = titleLabels[name] && r.candRest != ""
+			u.meta = has(logistics, name)
+		}
+	}
+	if u.speaker == "" && !u.heading && !u.bullet && !u.marker && u.labelEnd == 0 {
+		// A task marker without a colon: "TODO fix the flaky test".
+		if owner, rest, ok := cutTodo(u.text); ok {
+			u.marker, u.speaker, u.text = true, owner, rest
+			if owner != "" {
+				u.said = saidTag
+			}
+		}
+	}
+}
+
+// classify decides whether the line is a heading or the title, and which
+// section (action items, decisions) it sits in.
+func (p *unitParser) classify(ri int, r rawLine, u *unit) {
+	raws := p.raws
+	listFollows := ri+1 < len(raws) && (raws[ri+1].bullet || raws[ri+1].box != 0)
+	if !u.heading && !u.bullet && u.box() == 0 && u.speaker == "" && (isHeadingLike(u.text) ||
+		(!u.marker && u.labelEnd == 0 && listFollows && (isListHeader(u.text) || isTaskListIntro(u.text)))) {
+		u.heading = true
+	}
+	if len(p.units) == 0 && (r.h1 || (ri+1 < len(raws) && raws[ri+1].blank && looksLikeTitle(*u))) {
+		// A first line on its own, short and unpunctuated, names the
+		// conversation: "# Kickoff", "Daily standup — Payments, 12 March".
+		u.title = true
+	}
+	if u.heading {
+		p.inSection = isActionHeading(u.text) || isTaskListIntro(u.text) || (u.marker && u.text == "")
+		p.inDecisions = strings.Contains(strings.ToLower(u.text), "decision") || strings.Contains(strings.ToLower(u.text), "decided")
+		p.inAside = !p.inSection && isAsideHeading(u.text)
+		if u.marker && u.text == "" {
+			u.text = r.text
+		}
+		u.text = strings.TrimRight(strings.TrimSpace(u.text), ":")
+		p.header = ""
+	} else if r.prevBlank && !u.bullet && u.box() == 0 {
+		// A paragraph after a blank line ends a task list.
+		p.inSection, p.inDecisions, p.inAside = false, false, false
+		// "We looked at three options:" lists what was weighed, not tasks.
+		p.inAside = listFollows && isOptionsIntro(u.text)
+	}
+	u.section = p.inSection && !u.heading
+	u.decision = p.inDecisions && !u.heading
+	u.aside = p.inAside && !u.heading
+	u.text = cleanInline(u.text)
+}
+
+// continues joins a line that continues the unit before it to that unit
+// and reports true: chat messages continue on following lines without
+// repeating the speaker, indented lines continue a bullet, hard-wrapped
+// prose continues in lower case. A new line of a chat message keeps its
+// speaker.
+func (p *unitParser) continues(r rawLine, u *unit) bool {
+	n := len(p.units)
+	if n == 0 || p.prevRaw.blank || u.speaker != "" || u.heading || u.bullet || u.box() != 0 || u.marker || u.labelEnd != 0 {
+		return false
+	}
+	prev := &p.units[n-1]
+	switch {
+	case r.indented && (prev.bullet || prev.box() != 0):
+		prev.text = joinText(prev.text, u.text)
+		return true
+	case !prev.heading && endsOpen(prev.text) && startsLower(u.text) && len(prev.text) >= 40:
+		prev.text = joinText(prev.text, u.text)
+		return true
+	case p.lastSpeaker != "" && !prev.bullet:
+		u.speaker, u.said = p.lastSpeaker, p.lastSaid
+	}
+	return false
+}
+
+// attribute gives the unit the speaker of the block it is under and the
+// email it belongs to ("Hi Raj," names whom the mail speaks to, "On …
+// Raj Patel wrote:" who wrote what follows), and remembers its speaker for
+// the lines after it.
+func (p *unitParser) attribute(u *unit) {
+	if u.speaker == "" && p.header != "" {
+		u.speaker, u.said = p.header, saidHeader
+	}
+	if u.speaker == "" && !u.heading && !u.bullet && len(u.text) < 200 {
+		if name, ok := greeting(u.text); ok {
+			i := unitInfo{to: name}
+			if p.info != nil {
+				i.author = p.info.author
+			}
+			p.info = &i
+		} else if name, ok := quoteHeader(u.text); ok {
+			p.info = &unitInfo{author: name}
+		}
+	}
+	if u.info == nil {
+		u.info = p.info
+	}
+	if u.speaker != "" {
+		p.lastSpeaker, p.lastSaid = u.speaker, u.said
+	}
 }
 
 // looksLikeTitle reports whether a first line reads as a title.
@@ -328,6 +496,7 @@ func parseLine(l string) rawLine {
 	s := strings.TrimSpace(strings.ReplaceAll(l, "\t", " "))
 	for strings.HasPrefix(s, ">") {
 		s = strings.TrimSpace(s[1:])
+		r.quote = true
 	}
 	if s == "" {
 		r.blank = true
@@ -446,8 +615,8 @@ func plausibleName(name string) bool {
 //
 // Labels never are. counts is keyed by the lower-case name; shapes holds
 // the name as first written; headers marks names seen alone on their line
-// or after a timestamp; lower is the lower-cased content.
-func acceptSpeakers(counts map[string]int, shapes map[string]string, headers map[string]bool, chat bool, lower string) map[string]bool {
+// or after a timestamp; content is the whole text.
+func acceptSpeakers(counts map[string]int, shapes map[string]string, headers map[string]bool, chat bool, content string) map[string]bool {
 	distinct, repeated := 0, false
 	for name, n := range counts {
 		if !isLabel(name) {
@@ -455,17 +624,30 @@ func acceptSpeakers(counts map[string]int, shapes map[string]string, headers map
 			repeated = repeated || n >= 2
 		}
 	}
-	var words map[string]int // built only if needed
-	mentions := func(name string) int {
+	// words counts each lower-cased word of the content; capitalised, its
+	// capitalised occurrences only. A name written with a capital is
+	// mentioned where it is written so again ("Attendees: Dana, Lee"),
+	// while "Cabinets:" over a list is not a speaker because "the
+	// cabinets" comes up later. Built only if needed.
+	var words, capitalised map[string]int
+	mentions := func(name, shape string) int {
 		if words == nil {
-			words = map[string]int{}
-			for w := range strings.FieldsFuncSeq(lower, func(r rune) bool { return !isWordRune(r) && r != '\'' && r != '’' }) {
-				words[w]++
+			words, capitalised = map[string]int{}, map[string]int{}
+			for w := range strings.FieldsFuncSeq(content, func(r rune) bool { return !isWordRune(r) && r != '\'' && r != '’' }) {
+				lw := strings.ToLower(w)
+				words[lw]++
+				if startsUpper(w) {
+					capitalised[lw]++
+				}
 			}
+		}
+		counted := words
+		if startsUpper(shape) {
+			counted = capitalised
 		}
 		n := -1
 		for w := range strings.FieldsFuncSeq(name, func(r rune) bool { return !isWordRune(r) && r != '\'' && r != '’' }) {
-			if c := words[w]; n < 0 || c < n {
+			if c := counted[w]; n < 0 || c < n {
 				n = c
 			}
 		}
@@ -482,7 +664,7 @@ func acceptSpeakers(counts map[string]int, shapes map[string]string, headers map
 		case headers[name] && personLike(shapes[name]) && startsUpper(shapes[name]):
 			out[name] = true
 		case distinct >= 2 && personLike(shapes[name]):
-			out[name] = chat || repeated || mentions(name) > n
+			out[name] = chat || repeated || mentions(name, shapes[name]) > n
 		}
 	}
 	return out
@@ -538,11 +720,54 @@ func isActionHeading(h string) bool {
 	return false
 }
 
+// isAsideHeading reports whether a heading opens a section that records
+// rather than assigns: "Timeline (UTC)", "Risks", "Options considered",
+// "Background", "What went wrong".
+func isAsideHeading(h string) bool {
+	h = strings.ToLower(h)
+	for _, p := range []string{"timeline", "risk", "option", "alternative", "background", "root cause", "what went", "impact", "lessons", "history"} {
+		if strings.Contains(h, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// isOptionsIntro reports whether a line introduces a list of options
+// weighed: "We looked at three options:", "Alternatives considered:".
+func isOptionsIntro(s string) bool {
+	s = strings.TrimSpace(s)
+	if !strings.HasSuffix(s, ":") || len(s) > 120 {
+		return false
+	}
+	s = strings.ToLower(s)
+	for _, p := range []string{"option", "alternative", "looked at", "considered", "choices", "approaches"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // isTaskListIntro reports whether a line that ends in a colon introduces a
 // list of tasks: "A few things we need from your side:".
 func isTaskListIntro(s string) bool {
 	s = strings.TrimSpace(s)
-	return strings.HasSuffix(s, ":") && len(strings.Fields(s)) <= 12 && isActionHeading(s)
+	if !strings.HasSuffix(s, ":") || len(strings.Fields(s)) > 12 {
+		return false
+	}
+	if isActionHeading(s) {
+		return true
+	}
+	// "Two things nobody has picked up yet:", "Still up for grabs:",
+	// "Outstanding:": a list of tasks that wait for an owner.
+	lower := strings.ToLower(s)
+	for _, p := range []string{"picked up", "pick up", "up for grabs", "unassigned", "outstanding", "still need", "still to do", "left to do", "need an owner", "needs an owner", "need owners", "volunteers for"} {
+		if strings.Contains(lower, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // isHeadingLike reports whether a line is a short label on its own:

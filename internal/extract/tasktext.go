@@ -13,8 +13,11 @@ import (
 // how willingly: "Alice will send the deck" → "Send the deck", "@kofi can
 // you check the dashboard?" → "Check the dashboard", "the invoice hasn't
 // come, I'll chase them today" → "Chase them today". When what is left
-// would not read as a task it is returned as it came.
-func (d *document) taskText(text string, ws []word) string {
+// would not read as a task it is returned as it came. lead is where the
+// task's clause starts in text when the clauses before it are kept as
+// what the task is about ("The vendor invoice is overdue — pay it
+// today"), else 0.
+func (d *document) taskText(text string, ws []word) (task string, lead int) {
 	from, clause := -1, -1
 	starts := clauseStarts(ws)
 	if len(starts) > 1 && has(actionVerbs, ws[starts[0]].norm) {
@@ -23,7 +26,7 @@ func (d *document) taskText(text string, ws []word) string {
 		starts = starts[:1]
 	}
 	for _, k := range starts {
-		if j := stripOpener(ws, d.stripName(text, ws, k)); j > k {
+		if j := stripOpener(ws, d.stripSubject(text, ws, k)); j > k {
 			if j+2 < len(ws) && (ws[j].norm == "need" || ws[j].norm == "have") && ws[j+1].norm == "to" {
 				j += 2 // "you will need to log in" → "log in"
 			}
@@ -32,21 +35,21 @@ func (d *document) taskText(text string, ws []word) string {
 		}
 	}
 	if from < 0 {
-		return trimOwnerTail(text, ws)
+		return trimOwnerTail(text, ws), 0
 	}
 	for from < len(ws)-1 && has(taskAdverbs, ws[from].norm) && !ws[from].brkAfter {
 		from++
 	}
 	if len(ws)-from < 2 {
-		return trimOwnerTail(text, ws)
+		return trimOwnerTail(text, ws), 0
 	}
 	full := trimOwnerTail(text, ws) // a prefix of text
 	if len(full) <= int(ws[from].start) {
-		return full
+		return full, 0
 	}
 	rest := trimPurpose(strings.TrimSpace(strings.TrimRight(full[ws[from].start:], "?")))
 	if rest == "" {
-		return text
+		return text, 0
 	}
 	if len(starts) > 0 && clause > starts[0] {
 		// What came before the clause says what the task is about: "the
@@ -54,10 +57,10 @@ func (d *document) taskText(text string, ws []word) string {
 		// invoice is overdue — pay it today".
 		lead := strings.TrimRight(text[ws[starts[0]].start:ws[clause].start], " ,;:—–-")
 		if lw := splitWords(lead); len(lw) >= 2 && !fillerOnly(lw) && contentCount(lw) >= 2 {
-			return capitalize(lead) + " — " + lowerFirst(rest)
+			return capitalize(lead) + " — " + lowerFirst(rest), int(ws[clause].start)
 		}
 	}
-	return capitalize(rest)
+	return capitalize(rest), 0
 }
 
 // contentCount counts the words of ws that carry content.
@@ -117,6 +120,54 @@ func (d *document) stripName(text string, ws []word, i int) int {
 	return i
 }
 
+// stripSubject returns the index after the words that name who does the
+// task at ws[i]: a name (stripName), a name after "our" or "the" ("Our
+// Data Protection Officer will"), or a team ("our support team will",
+// "all subcontractors must"); or i.
+func (d *document) stripSubject(text string, ws []word, i int) int {
+	if j := d.stripName(text, ws, i); j > i || i+1 >= len(ws) {
+		return j
+	}
+	switch ws[i].norm {
+	case "our", "the", "your", "their":
+		if ws[i+1].cap {
+			if j := d.stripName(text, ws, i+1); j > i+1 {
+				return j
+			}
+		}
+		for k := i + 1; k <= i+3 && k+1 < len(ws); k++ {
+			if ws[k].brkBefore {
+				break
+			}
+			if has(groupNouns, ws[k].norm) {
+				return stripModal(ws, k+1, i)
+			}
+		}
+	case "all", "every", "each":
+		for k := i + 1; k <= i+2 && k < len(ws); k++ {
+			if j := stripModal(ws, k, i); j > i {
+				return j
+			}
+		}
+	}
+	return i
+}
+
+// stripModal returns the index after "will", "to", "must", "should" or
+// "needs to" at ws[k], or otherwise.
+func stripModal(ws []word, k, otherwise int) int {
+	if k >= len(ws) {
+		return otherwise
+	}
+	switch w := ws[k].norm; {
+	case w == "will" || w == "to" || w == "must" || w == "should" || w == "shall":
+		return k + 1
+	case (w == "needs" || w == "need" || w == "has" || w == "have") && k+1 < len(ws) && ws[k+1].norm == "to":
+		return k + 2
+	}
+	return otherwise
+}
+
 // stripOpener returns the index after a first-person opener ("I'll", "we
 // need to", "let's"), a request ("can you", "please") or a subject-less
 // commitment ("will", "need to") at ws[i], or i.
@@ -144,6 +195,10 @@ func stripOpener(ws []word, i int) int {
 		return i + 4
 	case w == "let" && (next(1) == "me" || next(1) == "us"):
 		return i + 2
+	case (w == "happy" || w == "glad" || w == "willing") && next(1) == "to":
+		return i + 2 // "happy to sort it again"
+	case w == "i'm" && (next(1) == "happy" || next(1) == "glad" || next(1) == "willing") && next(2) == "to":
+		return i + 3
 	case (w == "will" || w == "shall") && !has(youWords, next(1)):
 		return i + 1
 	case (w == "need" || w == "needs") && next(1) == "to":
@@ -157,10 +212,35 @@ func stripOpener(ws []word, i int) int {
 		return i + 1
 	case w == "if" && has(youWords, next(1)) && has(requestModals, next(2)):
 		return i + 3 // "(we would be grateful) if you could return …"
+	case politeRequest(ws, i) > i:
+		return politeRequest(ws, i)
+	case offerOpener(ws, i) > i:
+		return offerOpener(ws, i) // "should I also add the churn slide?"
 	case has(someone, w) && (next(1) == "should" || next(1) == "must" || next(1) == "will"):
 		return i + 2
 	case has(someone, w) && (next(1) == "needs" || next(1) == "has") && next(2) == "to":
 		return i + 3
+	}
+	return i
+}
+
+// politeRequest returns the index after a request wrapped in thanks: "we
+// would be grateful if you could", "I'd appreciate it if you could", or i.
+func politeRequest(ws []word, i int) int {
+	if i >= len(ws) || !has(firstPerson, ws[i].norm) {
+		return i
+	}
+	for k := i + 1; k+3 < len(ws) && k <= i+5; k++ {
+		if ws[k].brkBefore {
+			return i
+		}
+		if ws[k].norm == "if" && has(youWords, ws[k+1].norm) && (ws[k+2].norm == "could" || ws[k+2].norm == "would") {
+			switch ws[k-1].norm {
+			case "grateful", "thankful", "appreciate", "it", "great", "helpful", "glad":
+				return k + 3
+			}
+			return i
+		}
 	}
 	return i
 }

@@ -84,7 +84,7 @@ keep kick label land launch lead learn list load log look loop
 mail make manage map mark measure meet mention merge message migrate monitor move
 note notify
 obtain onboard open order organise organize own
-pair pass patch pay pick pin ping plan polish post prepare present price print prioritise prioritize produce profile propose provide publish pull purchase push put
+page pair pass patch pay pick pin ping plan polish post prepare present price print prioritise prioritize produce profile propose provide publish pull purchase push put
 quarantine
 raise reach read rebase rebook rebuild recheck reconcile record reduce refactor refresh reject release remind remove rename renew reopen repeat reply report reproduce request rerun reschedule research reserve resolve respond restart restore resume retest retry return revert review revisit rewrite ring roll rotate run
 schedule scope send set setup share ship sign sort split spike start submit suggest summarise summarize support swap sync

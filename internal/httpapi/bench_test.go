@@ -5,11 +5,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"recall/internal/recall"
 )
 
 // BenchmarkCreateHTTP measures creates through the real handler over real
@@ -68,4 +71,67 @@ func BenchmarkCreateHTTP(b *testing.B) {
 	p99 := latencies[min(len(latencies)-1, len(latencies)*99/100)]
 	b.ReportMetric(float64(len(latencies))/elapsed.Seconds(), "creates/s")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkListLarge is the worst page a client can ask for: GET
+// ?limit=100 over 100 conversations of 100,000 '<' characters each (the
+// character JSON escapes the most), on bbolt. It reports allocation per
+// request (B/op), time (ms/op), the answer's size and the peak heap seen
+// while serving. Targets: under 64 MB allocated and 200 ms per request
+// (Lambda's get function has 256 MB in all).
+func BenchmarkListLarge(b *testing.B) {
+	e := newEnv(b)
+	content := strings.Repeat("<", recall.MaxContentChars)
+	for range 100 {
+		e.create(b, "alice", content)
+	}
+	runtime.GC()
+	peak := watchHeap(b)
+	var size int
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		w := e.do(b, req{method: "GET", target: "/api/conversations?limit=100", as: "alice"})
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d", w.Code)
+		}
+		size = w.Body.Len()
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/op")
+	b.ReportMetric(float64(size), "resp-bytes")
+	b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MB")
+}
+
+// watchHeap samples the heap's size (live and not yet collected objects)
+// every millisecond until the benchmark ends; the function it returns
+// reads the largest seen so far.
+func watchHeap(b *testing.B) func() uint64 {
+	var mu sync.Mutex
+	var peak uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				metrics.Read(sample)
+				mu.Lock()
+				peak = max(peak, sample[0].Value.Uint64())
+				mu.Unlock()
+			}
+		}
+	}()
+	b.Cleanup(func() { close(stop); <-done })
+	return func() uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return peak
+	}
 }

@@ -39,7 +39,14 @@ type envOption func(*httpapi.Options)
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
-	return buildEnv(t, true, opts...)
+	return buildEnv(t, true, nil, opts...)
+}
+
+// newServiceEnv is newEnv with svc changing the Service's configuration
+// (a Limiter, another Analyzer) before the Service is built.
+func newServiceEnv(t testing.TB, svc func(*recall.Config), opts ...envOption) *env {
+	t.Helper()
+	return buildEnv(t, true, svc, opts...)
 }
 
 // newPartialEnv is newEnv for a handler that serves only some routes
@@ -47,10 +54,10 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 // OpenAPI document by design, so its exchanges are not checked.
 func newPartialEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
-	return buildEnv(t, false, opts...)
+	return buildEnv(t, false, nil, opts...)
 }
 
-func buildEnv(t testing.TB, checked bool, opts ...envOption) *env {
+func buildEnv(t testing.TB, checked bool, svcOpt func(*recall.Config), opts ...envOption) *env {
 	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "recall.db"), boltstore.Options{})
 	if err != nil {
@@ -61,7 +68,7 @@ func buildEnv(t testing.TB, checked bool, opts ...envOption) *env {
 	t.Cleanup(func() { queue.Close() })
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	svc := recall.NewService(recall.Config{
+	sc := recall.Config{
 		Logger:         logger,
 		Store:          store,
 		Queue:          queue,
@@ -69,7 +76,11 @@ func buildEnv(t testing.TB, checked bool, opts ...envOption) *env {
 		AnalyzeTimeout: 5 * time.Second,
 		RetryBase:      10 * time.Millisecond,
 		CursorKey:      []byte("test-cursor-key"),
-	})
+	}
+	if svcOpt != nil {
+		svcOpt(&sc)
+	}
+	svc := recall.NewService(sc)
 	hs, err := auth.NewHS256(secret)
 	if err != nil {
 		t.Fatalf("NewHS256: %v", err)

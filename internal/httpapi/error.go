@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"time"
 
 	"recall/internal/recall"
 )
@@ -19,6 +22,7 @@ var statuses = map[string]int{
 	recall.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	recall.EMEDIA:        http.StatusUnsupportedMediaType,
 	recall.ETHROTTLED:    http.StatusTooManyRequests,
+	recall.ERATELIMITED:  http.StatusTooManyRequests,
 	recall.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	recall.EINTERNAL:     http.StatusInternalServerError,
 }
@@ -32,8 +36,19 @@ func Status(code string) int {
 	return http.StatusInternalServerError
 }
 
-// RetryAfterSeconds is what 429 and 503 answers ask clients to wait.
+// RetryAfterSeconds is what 429 and 503 answers ask clients to wait when
+// the error does not say (recall.Error.RetryAfter).
 const RetryAfterSeconds = "5"
+
+// retryAfter is the Retry-After header for err: the whole seconds (rounded
+// up) its RetryAfter names, or RetryAfterSeconds.
+func retryAfter(err error) string {
+	d := recall.RetryAfter(err)
+	if d <= 0 {
+		return RetryAfterSeconds
+	}
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}
 
 // ErrorBody is the JSON shape of every error answer.
 type ErrorBody struct {
@@ -77,20 +92,35 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			h.Set("WWW-Authenticate", `Bearer realm="recall", error="invalid_token"`)
 		}
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		h.Set("Retry-After", RetryAfterSeconds)
+		h.Set("Retry-After", retryAfter(err))
 	}
 	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
 }
 
 // writeJSON writes v with the headers every JSON answer carries.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
+	body, err := marshal(v)
 	if err != nil {
 		// Only a bug gets here (our views always marshal).
 		status = http.StatusInternalServerError
-		body = []byte(`{"error":{"code":"internal","message":"An internal error has occurred."}}`)
+		body = []byte(`{"error":{"code":"internal","message":"An internal error has occurred."}}` + "\n")
 	}
-	writeRaw(w, status, append(body, '\n'))
+	writeRaw(w, status, body)
+}
+
+// marshal encodes v as every answer is encoded: JSON and a newline, with
+// '<', '>' and '&' left as they are. Escaping them guards JSON pasted into
+// HTML, which no answer is (each is application/json with nosniff, and the
+// web app renders what people wrote with textContent), and it made a page
+// of '<' six times larger than its content.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func writeRaw(w http.ResponseWriter, status int, body []byte) {

@@ -10,21 +10,115 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"recall/internal/recall"
 )
 
 // createBody is the JSON a client posts. Unknown fields are refused so a
 // typo ("contents") fails loudly instead of creating an empty conversation.
+// Each field stays raw JSON until request has checked it: encoding/json
+// turns invalid UTF-8 into U+FFFD without a word, and a conversation must
+// be stored as it was sent or refused.
 type createBody struct {
-	Content  string `json:"content"`
-	PostType string `json:"post_type"`
-	Title    string `json:"title"`
-	Priority string `json:"priority"`
+	Content  json.RawMessage `json:"content"`
+	PostType json.RawMessage `json:"post_type"`
+	Title    json.RawMessage `json:"title"`
+	Priority json.RawMessage `json:"priority"`
 }
 
-// create serves POST /api/conversations.
+// request checks and decodes each field of b, naming the field at fault.
+func (b createBody) request() (recall.CreateRequest, error) {
+	var req recall.CreateRequest
+	var priority string
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  *string
+	}{
+		{"content", b.Content, &req.Content}, {"post_type", b.PostType, &req.PostType},
+		{"title", b.Title, &req.Title}, {"priority", b.Priority, &priority},
+	} {
+		if err := decodeString(f.name, f.raw, f.dst); err != nil {
+			return req, err
+		}
+	}
+	req.Priority = recall.Priority(priority)
+	return req, nil
+}
+
+// decodeString decodes raw, the value of field name, into dst (null and
+// absent leave it empty). A value that is not valid Unicode, as invalid
+// UTF-8 or as an escaped surrogate without its pair, is refused rather
+// than stored with U+FFFD in its place.
+func decodeString(name string, raw json.RawMessage, dst *string) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	if at := invalidUnicodeAt(raw); at >= 0 {
+		return recall.Errorf(recall.EINVALID, "Field %q is not valid UTF-8 text (at byte %d of its value); send it encoded as UTF-8.", name, at)
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			return recall.Errorf(recall.EINVALID, "Field %q must be a %s, not %s.", name, typ.Type, typ.Value)
+		}
+		return recall.Wrap(err, recall.EINVALID, fmt.Sprintf("Field %q could not be read.", name))
+	}
+	return nil
+}
+
+// invalidUnicodeAt returns the offset in raw, a JSON value the decoder has
+// already found well-formed, of the first byte that is not valid UTF-8 or
+// the first \u escape of a surrogate without its pair; -1 when there is
+// none.
+func invalidUnicodeAt(raw []byte) int {
+	for i := 0; i < len(raw); {
+		switch c := raw[i]; {
+		case c == '\\' && i+5 < len(raw) && raw[i+1] == 'u':
+			r := hex4(raw[i+2 : i+6])
+			if !utf16.IsSurrogate(r) {
+				i += 6
+				continue
+			}
+			if r < 0xdc00 && i+11 < len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u' {
+				if lo := hex4(raw[i+8 : i+12]); lo >= 0xdc00 && lo <= 0xdfff {
+					i += 12
+					continue
+				}
+			}
+			return i
+		case c == '\\':
+			i += 2
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, n := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && n == 1 {
+				return i
+			}
+			i += n
+		}
+	}
+	return -1
+}
+
+// hex4 reads the four hex digits of a \u escape (-1 if they are not).
+func hex4(b []byte) rune {
+	n, err := strconv.ParseUint(string(b), 16, 32)
+	if err != nil {
+		return -1
+	}
+	return rune(n)
+}
+
+// create serves POST /api/conversations. The per-owner limits come
+// first, so a client over them is refused before its body is read.
 func (a *api) create(w http.ResponseWriter, r *http.Request) error {
+	if err := a.svc.Admit(r.Context(), owner(r)); err != nil {
+		return err
+	}
 	if err := checkContentType(r); err != nil {
 		return err
 	}
@@ -32,12 +126,14 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &body, a.opts.MaxBodyBytes); err != nil {
 		return err
 	}
+	req, err := body.request()
+	if err != nil {
+		return err
+	}
 	// Header values are joined back: a key may itself contain commas, and
 	// some proxies (the Lambda adapter among them) split on them.
 	key := strings.Join(r.Header.Values("Idempotency-Key"), ",")
-	c, replayed, err := a.svc.Create(r.Context(), owner(r), recall.CreateRequest{
-		Content: body.Content, PostType: body.PostType, Title: body.Title, Priority: recall.Priority(body.Priority),
-	}, key)
+	c, replayed, err := a.svc.Create(r.Context(), owner(r), req, key)
 	if err != nil {
 		return err
 	}
@@ -60,11 +156,10 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(View(c))
+	body, err := marshal(View(c))
 	if err != nil {
 		return fmt.Errorf("httpapi: encode %s: %w", id, err)
 	}
-	body = append(body, '\n')
 	tag := etag(body)
 	w.Header().Set("ETag", tag)
 	if notModified(r, tag) {
@@ -81,6 +176,9 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) error {
 func (a *api) reprocess(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	setConversation(r, id)
+	if err := a.svc.Admit(r.Context(), owner(r)); err != nil {
+		return err
+	}
 	c, err := a.svc.Reprocess(r.Context(), owner(r), id)
 	if err != nil {
 		return err
@@ -89,46 +187,64 @@ func (a *api) reprocess(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// list serves GET /api/conversations?limit=&cursor=.
+// list serves GET /api/conversations?limit=&cursor=. Items carry a preview
+// of their content (ListView), and the page is cut where it would outgrow
+// MaxListBytes, before it is encoded, with a cursor to the rest: one read
+// of the store and one encoding, whatever the conversations hold.
 func (a *api) list(w http.ResponseWriter, r *http.Request) error {
+	limit, cursor, err := listQuery(r)
+	if err != nil {
+		return err
+	}
+	page, err := a.svc.List(r.Context(), owner(r), limit, cursor)
+	if err != nil {
+		return err
+	}
+	items := make([]ListItem, 0, len(page.Items))
+	size := listEnvelopeBytes
+	for _, c := range page.Items {
+		item := ListView(c)
+		b, err := marshal(item)
+		if err != nil {
+			return fmt.Errorf("httpapi: encode %s: %w", c.ID, err)
+		}
+		// Lambda cannot return more than 6 MB; the first item always goes,
+		// so a client always moves forward.
+		if len(items) > 0 && size+len(b) > a.opts.MaxListBytes {
+			page = page.Cut(len(items))
+			break
+		}
+		size += len(b)
+		items = append(items, item)
+	}
+	out := ConversationList{Items: items}
+	if page.NextCursor != "" {
+		out.NextCursor = new(page.NextCursor)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// listEnvelopeBytes bounds what a list answer adds to its items: the
+// braces, the field names and a cursor (a ULID and a 16-byte MAC in
+// base64, 56 characters).
+const listEnvelopeBytes = 128
+
+// listQuery reads the list's limit and cursor.
+func listQuery(r *http.Request) (limit int, cursor string, err error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return recall.Errorf(recall.EINVALID, "The query string is malformed: %s.", recall.Truncate(err.Error(), 100))
+		return 0, "", recall.Errorf(recall.EINVALID, "The query string is malformed: %s.", recall.Truncate(err.Error(), 100))
 	}
-	limit := recall.DefaultPageSize
+	limit = recall.DefaultPageSize
 	if q.Has("limit") {
 		n, err := strconv.Atoi(q.Get("limit"))
 		if err != nil || n < 1 || n > recall.MaxPageSize {
-			return recall.Errorf(recall.EINVALID, "limit must be an integer from 1 to %d, not %q.", recall.MaxPageSize, recall.Truncate(q.Get("limit"), 20))
+			return 0, "", recall.Errorf(recall.EINVALID, "limit must be an integer from 1 to %d, not %q.", recall.MaxPageSize, recall.Truncate(q.Get("limit"), 20))
 		}
 		limit = n
 	}
-	cursor := q.Get("cursor")
-	for {
-		page, err := a.svc.List(r.Context(), owner(r), limit, cursor)
-		if err != nil {
-			return err
-		}
-		out := ConversationList{Items: make([]Conversation, 0, len(page.Items))}
-		for _, c := range page.Items {
-			out.Items = append(out.Items, View(c))
-		}
-		if page.NextCursor != "" {
-			out.NextCursor = new(page.NextCursor)
-		}
-		body, err := json.Marshal(out)
-		if err != nil {
-			return fmt.Errorf("httpapi: encode list: %w", err)
-		}
-		// A page of long conversations can outgrow what Lambda may return;
-		// ask again for fewer so the service issues a cursor to the rest.
-		if len(body) > a.opts.MaxListBytes && len(page.Items) > 1 {
-			limit = len(page.Items) / 2
-			continue
-		}
-		writeRaw(w, http.StatusOK, append(body, '\n'))
-		return nil
-	}
+	return limit, q.Get("cursor"), nil
 }
 
 // health serves GET /api/health, which needs no credentials. A failing

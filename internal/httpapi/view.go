@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"time"
+	"unicode/utf8"
 
 	"recall/internal/recall"
 )
@@ -41,9 +42,27 @@ type Usage struct {
 	OutputTokens int `json:"output_tokens"`
 }
 
+// PreviewChars is how much of each conversation's content a list item
+// carries. A list answers "what do I have and how far is its analysis";
+// the full content, up to 100,000 characters each, is one GET away.
+// Carrying it made a page of 100 long conversations tens of megabytes.
+const PreviewChars = 500
+
+// ListItem is a conversation as a list shows it: every field of
+// Conversation, with Content cut to its first PreviewChars characters.
+type ListItem struct {
+	Conversation
+	// ContentTruncated is true when Content is only the start of the
+	// conversation's content; absent when Content is all of it.
+	ContentTruncated bool `json:"content_truncated,omitempty"`
+	// ContentChars is the whole content's length in characters, given
+	// when ContentTruncated.
+	ContentChars int `json:"content_chars,omitempty"`
+}
+
 // ConversationList is one page of GET /api/conversations.
 type ConversationList struct {
-	Items []Conversation `json:"items"`
+	Items []ListItem `json:"items"`
 	// NextCursor is null on the last page.
 	NextCursor *string `json:"next_cursor"`
 }
@@ -86,6 +105,29 @@ func View(c *recall.Conversation) Conversation {
 		v.ProcessedAt = new(timestamp(c.ProcessedAt))
 	}
 	return v
+}
+
+// ListView renders c for a list: View with the content cut to
+// PreviewChars characters, on a character boundary.
+func ListView(c *recall.Conversation) ListItem {
+	item := ListItem{Conversation: View(c)}
+	if cut, ok := preview(c.Content, PreviewChars); ok {
+		item.Content, item.ContentTruncated, item.ContentChars = cut, true, utf8.RuneCountInString(c.Content)
+	}
+	return item
+}
+
+// preview returns the first n characters of s and whether that is less
+// than all of s.
+func preview(s string, n int) (string, bool) {
+	i := 0
+	for at := range s {
+		if i == n {
+			return s[:at], true
+		}
+		i++
+	}
+	return s, false
 }
 
 // timestamp renders t as RFC 3339 in UTC, with as much precision as it has.

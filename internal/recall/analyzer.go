@@ -21,9 +21,13 @@ type Analyzer interface {
 // AnalysisInput is what an analyzer sees of a conversation.
 type AnalysisInput struct {
 	ConversationID string
-	Title          string
-	PostType       string
-	Content        string
+	// Owner is whose conversation it is. An analyzer that reuses work
+	// (a cache) reuses it only for the same owner, so what one person
+	// posted can never shape, or be probed through, another's analysis.
+	Owner    string
+	Title    string
+	PostType string
+	Content  string
 	// CreatedAt is when the conversation was posted: the day relative due
 	// dates ("by Friday", "next week") count from. Zero when unknown; an
 	// analyzer then resolves only dates that spell out their year.

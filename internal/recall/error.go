@@ -20,6 +20,7 @@ const (
 	ETOOLARGE     = "payload_too_large"      // body or field over its limit
 	EMEDIA        = "unsupported_media_type" // body in a media type we do not read
 	ETHROTTLED    = "throttled"              // a dependency asked us to slow down
+	ERATELIMITED  = "rate_limited"           // the caller is over one of its per-owner limits
 	EUNAVAILABLE  = "unavailable"            // a dependency is down; retry later
 	EINTERNAL     = "internal"               // a bug; details are logged, never shown
 )

@@ -74,6 +74,10 @@ type Config struct {
 	// whose workers do not poll (Lambda) can start processing at once
 	// instead of at the next scheduled drain.
 	Nudger Nudger
+	// Limiter, if set, holds each owner to the per-owner limits: Admit
+	// asks it before a client's create or reprocess, and the worker tells
+	// it what each finished analysis spent. Nil: no limits.
+	Limiter Limiter
 }
 
 // DefaultMaxThrottleRetries is Config.MaxThrottleRetries's default: enough
@@ -191,8 +195,8 @@ func (r *CreateRequest) normalize() error {
 	if n := utf8.RuneCountInString(r.Title); n > MaxTitleChars {
 		return Errorf(EINVALID, "title is %d characters; the limit is %d", n, MaxTitleChars)
 	}
-	if strings.ContainsFunc(r.Title, unicode.IsControl) {
-		return Errorf(EINVALID, "title must not contain control characters")
+	if strings.ContainsFunc(r.Title, forbiddenInTitle) {
+		return Errorf(EINVALID, "title must not contain control characters other than tab, newline and carriage return")
 	}
 	if r.Priority == "" {
 		r.Priority = PriorityDefault
@@ -201,6 +205,13 @@ func (r *CreateRequest) normalize() error {
 		return Errorf(EINVALID, "priority must be one of high, default, low")
 	}
 	return nil
+}
+
+// forbiddenInTitle reports the characters a title may not hold: control
+// characters, except the tab, newline and carriage return of a title
+// pasted from a document.
+func forbiddenInTitle(c rune) bool {
+	return unicode.IsControl(c) && c != '\t' && c != '\n' && c != '\r'
 }
 
 func (r *CreateRequest) fingerprint() string {
@@ -305,6 +316,20 @@ func (s *Service) Get(ctx context.Context, owner, id string) (*Conversation, err
 type Page struct {
 	Items      []*Conversation
 	NextCursor string
+	// cursor signs a cursor to the items after the given ID, for Cut.
+	cursor func(after string) string
+}
+
+// Cut returns the page's first n items (at least one) with a cursor to
+// the rest, so a caller that finds a page too large to answer with can
+// serve part of it without reading the store again. A page of n items or
+// fewer is returned as it is.
+func (p Page) Cut(n int) Page {
+	n = max(n, 1)
+	if n >= len(p.Items) || p.cursor == nil {
+		return p
+	}
+	return Page{Items: p.Items[:n], NextCursor: p.cursor(p.Items[n-1].ID), cursor: p.cursor}
 }
 
 // List returns a page of owner's conversations, newest first. cursor is one
@@ -327,9 +352,9 @@ func (s *Service) List(ctx context.Context, owner string, limit int, cursor stri
 	if err != nil {
 		return Page{}, storeErr(err, "list conversations")
 	}
-	p := Page{Items: items}
+	p := Page{Items: items, cursor: func(after string) string { return s.encodeCursor(owner, after) }}
 	if more && len(items) > 0 {
-		p.NextCursor = s.encodeCursor(owner, items[len(items)-1].ID)
+		p.NextCursor = p.cursor(items[len(items)-1].ID)
 	}
 	return p, nil
 }

@@ -46,6 +46,7 @@ func (s *Service) Handle(ctx context.Context, job Job) Outcome {
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.JobFinished(r.outcome, r.attempt, took, r.analysis)
 	}
+	s.spend(ctx, job.Owner, r.analysis)
 	return r.outcome
 }
 
@@ -73,7 +74,7 @@ func (s *Service) handle(ctx context.Context, job Job) result {
 			"analysis failed: gave up after "+strconv.Itoa(c.Attempts-1)+" attempts that never finished (the worker stopped or timed out mid-analysis)"))
 	}
 	actx, cancel := context.WithTimeout(ctx, s.cfg.AnalyzeTimeout)
-	a, err := s.cfg.Analyzer.Analyze(actx, AnalysisInput{ConversationID: c.ID, Title: c.Title, PostType: c.PostType, Content: c.Content, CreatedAt: c.CreatedAt})
+	a, err := s.cfg.Analyzer.Analyze(actx, AnalysisInput{ConversationID: c.ID, Owner: c.Owner, Title: c.Title, PostType: c.PostType, Content: c.Content, CreatedAt: c.CreatedAt})
 	cancel()
 	if err != nil {
 		if ErrorCode(err) == EINTERNAL {
@@ -153,7 +154,13 @@ func (s *Service) afterError(job Job, attempt int, aerr error) settlement {
 	}
 	switch {
 	case throttled && job.Throttles < s.cfg.MaxThrottleRetries:
-		delay := s.throttleDelay(1, aerr)
+		// A throttle says "not this second", not "something is wrong": the
+		// first comes back after a quarter of the first backoff (0.25-0.5 s
+		// with the default RetryBase of 2 s), so a run that meets one or two
+		// is not left seconds behind the rest of the queue; each further
+		// throttle of the run doubles the wait, so a model throttled for
+		// long is asked less and less often before the bound is reached.
+		delay := s.throttleDelay(s.Backoff(next.Throttles)/4, aerr)
 		next.Attempt = attempt
 		return settlement{
 			result: result{outcome: OutcomeThrottled, attempt: attempt, reason: reason},
@@ -166,7 +173,7 @@ func (s *Service) afterError(job Job, attempt int, aerr error) settlement {
 	case Retryable(aerr) && attempt < s.cfg.MaxAttempts:
 		delay := s.Backoff(attempt)
 		if throttled {
-			delay = s.throttleDelay(attempt, aerr)
+			delay = s.throttleDelay(s.Backoff(attempt), aerr)
 		}
 		next.Attempt = attempt + 1
 		return settlement{
@@ -181,13 +188,11 @@ func (s *Service) afterError(job Job, attempt int, aerr error) settlement {
 	}
 }
 
-// throttleDelay is how long a throttled job waits: the backoff after
-// attempt, and no less than the limiter says a call could go out (spread
-// by a quarter, so paced jobs do not return as one herd). Without the hint
-// a paced job would cycle through the queue at the base backoff, two store
-// writes a turn, while no call is made.
-func (s *Service) throttleDelay(attempt int, aerr error) time.Duration {
-	delay := s.Backoff(attempt)
+// throttleDelay is how long a throttled job waits: delay, and no less than
+// the limiter (or Bedrock) says a call could go out (spread by a quarter, so
+// paced jobs do not return as one herd). Without the hint a paced job would
+// cycle through the queue, two store writes a turn, while no call is made.
+func (s *Service) throttleDelay(delay time.Duration, aerr error) time.Duration {
 	if hint := RetryAfter(aerr); hint > 0 {
 		delay = max(delay, min(hint, time.Hour)+rand.N(hint/4+1))
 	}

@@ -12,9 +12,10 @@ import (
 
 // State is a set of small compare-and-set registers in Redis: a value
 // under a key that a caller replaces only if it still holds what the caller
-// read. It knows nothing of what the values mean; bedrock's limiter keeps
-// its buckets in one ({prefix}:limit:<model>), doing the arithmetic in Go
-// and only the swap here, so every worker paces against one budget.
+// read. It knows nothing of what the values mean; package ratelimit keeps
+// its buckets in them (the Bedrock pacing in {prefix}:limit:<model>, the
+// per-owner limits in {prefix}:owner-…), doing the arithmetic in Go and
+// only the swap here, so every process limits against one budget.
 //
 // Each key is one string, carrying the hash tag like the queue's keys, and
 // the TTL its writer gives: a writer's state that has become the same as

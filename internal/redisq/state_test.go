@@ -12,7 +12,7 @@ import (
 )
 
 // TestState pins the compare-and-swap contract (the same cases as
-// bedrock's MemoryState) on a single Redis and on a cluster.
+// ratelimit.MemoryState) on a single Redis and on a cluster.
 func TestState(t *testing.T) {
 	t.Parallel()
 	backends := []struct {

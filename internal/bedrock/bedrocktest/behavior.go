@@ -36,21 +36,26 @@ type Response struct {
 // first sentences as summary, lines that read like tasks as action items, the
 // most frequent words as keywords. It fills whatever the forced tool's schema
 // asks for (summary, action_items, keywords), so it also answers a tool that
-// combines summaries.
+// combines summaries. When the schema asks for action items as objects,
+// each gets the task as text, an owner (the name before "will", else the
+// line's speaker) and the deadline words in the line as due_text ("by
+// Friday", "tomorrow", "EOD"), "" where there is none.
 func Echo() Behavior {
 	return func(_ context.Context, req *Request) Response {
 		data := fenced(req.UserText())
+		items := echoItems(data)
 		values := map[string]any{
-			"summary":      echoSummary(data),
-			"action_items": echoItems(data),
-			"keywords":     echoKeywords(data),
+			"summary":  echoSummary(data),
+			"keywords": echoKeywords(data),
 		}
 		input := map[string]any{}
-		for name, typ := range schemaProperties(req.Converse) {
+		for name, p := range schemaProperties(req.Converse) {
 			switch v, ok := values[name]; {
+			case name == "action_items":
+				input[name] = items.as(p.itemType)
 			case ok:
 				input[name] = v
-			case typ == "array":
+			case p.typ == "array":
 				input[name] = []string{}
 			default:
 				input[name] = ""
@@ -62,17 +67,45 @@ func Echo() Behavior {
 }
 
 // Analysis answers with the forced tool called with exactly these fields.
+// Action items are sent in the shape the tool's schema asks for: objects
+// with the string as text and no owner or deadline, or plain strings.
 func Analysis(summary string, actionItems, keywords []string) Behavior {
 	return func(_ context.Context, req *Request) Response {
-		if actionItems == nil {
-			actionItems = []string{}
-		}
 		if keywords == nil {
 			keywords = []string{}
 		}
-		raw, _ := json.Marshal(map[string]any{"summary": summary, "action_items": actionItems, "keywords": keywords})
+		items := make(echoList, len(actionItems))
+		for i, s := range actionItems {
+			items[i] = Item{Text: s}
+		}
+		itemType := schemaProperties(req.Converse)["action_items"].itemType
+		raw, _ := json.Marshal(map[string]any{"summary": summary, "action_items": items.as(itemType), "keywords": keywords})
 		return toolReply("analysis", req, raw, "tool_use")
 	}
+}
+
+// Item is one action item as the analysis tool's schema has the model
+// write it.
+type Item struct {
+	Text    string `json:"text"`
+	Owner   string `json:"owner"`
+	DueText string `json:"due_text"`
+}
+
+// echoList is a list of items to send.
+type echoList []Item
+
+// as is the list in the shape a schema's items type asks for: objects, or
+// the texts as strings.
+func (l echoList) as(itemType string) any {
+	if itemType == "object" {
+		return append([]Item{}, l...)
+	}
+	out := make([]string, len(l))
+	for i, it := range l {
+		out[i] = it.Text
+	}
+	return out
 }
 
 // ToolInput answers with the forced tool called with raw as its input, which
@@ -191,22 +224,31 @@ func toolReply(name string, req *Request, input json.RawMessage, stop string) Re
 	return Response{Name: name, StopReason: stop, Content: []ContentBlock{{ToolUse: &ToolUse{ToolUseID: id, Name: tool, Input: input}}}}
 }
 
+// property is what the fake reads of one property of a tool's schema.
+type property struct {
+	typ      string // its JSON type
+	itemType string // for an array, the type of its items
+}
+
 // schemaProperties lists the forced tool's top-level input properties with
 // their JSON types.
-func schemaProperties(c ConverseRequest) map[string]string {
-	out := map[string]string{}
+func schemaProperties(c ConverseRequest) map[string]property {
+	out := map[string]property{}
 	spec := c.Tool(c.ForcedTool())
 	if spec == nil {
 		return out
 	}
 	var schema struct {
 		Properties map[string]struct {
-			Type string `json:"type"`
+			Type  string `json:"type"`
+			Items struct {
+				Type string `json:"type"`
+			} `json:"items"`
 		} `json:"properties"`
 	}
 	_ = json.Unmarshal(spec.InputSchema.JSON, &schema)
 	for name, p := range schema.Properties {
-		out[name] = p.Type
+		out[name] = property{typ: p.Type, itemType: p.Items.Type}
 	}
 	return out
 }
@@ -242,15 +284,31 @@ func echoSummary(data string) string {
 	return "Echo: " + s
 }
 
-func echoItems(data string) []string {
-	items := []string{}
+var (
+	speakerPrefix = regexp.MustCompile(`^\s*([\p{Lu}][\p{L}]+):\s+`)
+	willOwner     = regexp.MustCompile(`\b([\p{Lu}][\p{L}]+) will\b`)
+	duePhrase     = regexp.MustCompile(`(?i)\b(?:(?:by|on|before|until|due)\s+(?:(?:next|this)\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|today|eod|end of (?:the )?(?:day|week|month)|\d{4}-\d{2}-\d{2}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2})|tomorrow|eod|next week)\b`)
+)
+
+func echoItems(data string) echoList {
+	items := echoList{}
 	for _, line := range strings.Split(data, "\n") {
 		l := strings.ToLower(line)
-		if strings.Contains(l, "todo") || strings.Contains(l, " will ") || strings.Contains(l, "action:") {
-			items = append(items, strings.Join(strings.Fields(line), " "))
-			if len(items) == 5 {
-				break
-			}
+		if !strings.Contains(l, "todo") && !strings.Contains(l, " will ") && !strings.Contains(l, "action:") {
+			continue
+		}
+		line = strings.Join(strings.Fields(line), " ")
+		it := Item{Text: line}
+		if m := speakerPrefix.FindStringSubmatch(line); m != nil {
+			it.Owner, it.Text = m[1], line[len(m[0]):]
+		}
+		if m := willOwner.FindStringSubmatch(it.Text); m != nil {
+			it.Owner = m[1]
+		}
+		it.DueText = duePhrase.FindString(it.Text)
+		items = append(items, it)
+		if len(items) == 5 {
+			break
 		}
 	}
 	return items

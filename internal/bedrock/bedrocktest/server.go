@@ -236,38 +236,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		finish(status, errType)
 	}
 
-	// Route: POST /model/{modelId}/converse, modelId escaped as one segment.
-	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
-	if len(segs) != 3 || segs[0] != "model" || segs[2] != "converse" {
-		refuse(http.StatusNotFound, "UnknownOperationException", "unknown operation "+r.URL.EscapedPath(), true)
-		return
-	}
-	if r.Method != http.MethodPost {
-		refuse(http.StatusMethodNotAllowed, "UnknownOperationException", "method "+r.Method, true)
-		return
-	}
-	modelID, err := url.PathUnescape(segs[1])
-	if err != nil {
-		refuse(http.StatusBadRequest, "ValidationException", "bad model id escaping", true)
-		return
-	}
-	req.ModelID = modelID
-
-	if status, typ, msg := s.authenticate(r, body, &req); status != 0 {
+	if status, typ, msg := s.check(r, body, &req); status != 0 {
 		refuse(status, typ, msg, true)
-		return
-	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		refuse(http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException", "content type "+ct, true)
-		return
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&req.Converse); err != nil {
-		refuse(http.StatusBadRequest, "SerializationException", "body is not a Converse request: "+err.Error(), true)
-		return
-	}
-	if msg := checkConverse(modelID, req.Converse); msg != "" {
-		refuse(http.StatusBadRequest, "ValidationException", msg, true)
 		return
 	}
 
@@ -290,11 +260,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		finish(status, resp.ErrorType)
 		return
 	}
+	writeReply(w, &req, resp, len(body), start)
+	finish(http.StatusOK, "")
+}
+
+// writeReply sends resp as a Converse reply to req, whose body was
+// bodyLen bytes, with the usage it reports (counted from the sizes where
+// resp leaves it zero) recorded on req.
+func writeReply(w http.ResponseWriter, req *Request, resp Response, bodyLen int, start time.Time) {
 	out := converseResponse{StopReason: resp.StopReason}
 	out.Output.Message = Message{Role: "assistant", Content: resp.Content}
 	in, outTok := resp.InputTokens, resp.OutputTokens
 	if in == 0 {
-		in = EstimateTokens(len(body))
+		in = EstimateTokens(bodyLen)
 	}
 	if outTok == 0 {
 		n := 0
@@ -315,7 +293,38 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-Requestid", fmt.Sprintf("00000000-0000-4000-8000-%012d", req.Seq))
 	w.WriteHeader(http.StatusOK)
 	_ = json.NewEncoder(w).Encode(out)
-	finish(http.StatusOK, "")
+}
+
+// check routes, authenticates, decodes and validates a request as Bedrock
+// would, filling req; a non-zero status comes with the error Bedrock would
+// send.
+func (s *Server) check(r *http.Request, body []byte, req *Request) (int, string, string) {
+	// Route: POST /model/{modelId}/converse, modelId escaped as one segment.
+	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+	if len(segs) != 3 || segs[0] != "model" || segs[2] != "converse" {
+		return http.StatusNotFound, "UnknownOperationException", "unknown operation " + r.URL.EscapedPath()
+	}
+	if r.Method != http.MethodPost {
+		return http.StatusMethodNotAllowed, "UnknownOperationException", "method " + r.Method
+	}
+	modelID, err := url.PathUnescape(segs[1])
+	if err != nil {
+		return http.StatusBadRequest, "ValidationException", "bad model id escaping"
+	}
+	req.ModelID = modelID
+	if status, typ, msg := s.authenticate(r, body, req); status != 0 {
+		return status, typ, msg
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		return http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException", "content type " + ct
+	}
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req.Converse); err != nil {
+		return http.StatusBadRequest, "SerializationException", "body is not a Converse request: " + err.Error()
+	}
+	if msg := checkConverse(modelID, req.Converse); msg != "" {
+		return http.StatusBadRequest, "ValidationException", msg
+	}
+	return 0, "", ""
 }
 
 // EstimateTokens is the fake's token count for n bytes of request or reply:
