@@ -6,6 +6,7 @@
 //	conversations  ownerKey(owner) + id          → JSON conversation
 //	idempotency    ownerKey(owner) + key         → JSON {id, fingerprint, expires}
 //	idem_expiry    be64(expires) + ownerKey + key → nothing (cleanup order)
+//	idem_by_conv   ownerKey(owner) + id           → ownerKey(owner) + key (Delete's way to the key)
 //	stuck          be64(updated_at) + id          → ownerKey(owner) + id
 //	items, items_by                                 action items in listing order (items.go)
 //	probe          random key                      → nothing, briefly (Probe)
@@ -55,6 +56,7 @@ var (
 	bucketIdempotency   = []byte("idempotency")
 	bucketIdemExpiry    = []byte("idem_expiry")
 	bucketStuck         = []byte("stuck")
+	bucketIdemByConv    = []byte("idem_by_conv")
 	bucketProbe         = []byte("probe")
 )
 
@@ -124,7 +126,7 @@ func Open(path string, opts Options) (*Store, error) {
 				return err
 			}
 		}
-		return nil
+		return indexIdemKeys(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -264,6 +266,9 @@ func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall
 			if err := keys.Put(idemKey, idemVal); err != nil {
 				return err
 			}
+			if err := tx.Bucket(bucketIdemByConv).Put(convKey, idemKey); err != nil {
+				return err
+			}
 			if err := exp.Put(expiryKey(idem.Expires, idemKey), nil); err != nil {
 				return err
 			}
@@ -304,6 +309,9 @@ func cleanExpired(tx *bolt.Tx, now time.Time) error {
 	}
 	for _, k := range dead {
 		if err := exp.Delete(k); err != nil {
+			return err
+		}
+		if err := forgetIdemKey(tx, k[8:]); err != nil {
 			return err
 		}
 		if err := keys.Delete(k[8:]); err != nil {

@@ -22,8 +22,8 @@ import (
 // the nanosecond, owner isolation, idempotency keys, newest-first paging,
 // every transition against the state machine written out in
 // transitionRules (not against Conversation.Apply, which the stores use),
-// conditional writes and holds under a race, the stuck index, and content
-// at the size limit.
+// conditional writes and holds under a race, the stuck index, content
+// at the size limit, and deletes.
 func Store(t *testing.T, open func(t *testing.T) recall.Store) {
 	t.Helper()
 	tests := []struct {
@@ -42,6 +42,8 @@ func Store(t *testing.T, open func(t *testing.T) recall.Store) {
 		{"Stuck", storeStuck},
 		{"Ping", storePing},
 		{"LargeContent", storeLargeContent},
+		{"Delete", storeDelete},
+		{"DeleteDone", storeDeleteDone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
