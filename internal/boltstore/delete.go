@@ -15,7 +15,7 @@ import (
 // Delete implements recall.Store: one transaction removes the record, the
 // idempotency key it was created with (found through idem_by_conv, and
 // only if the key still names it: an expired key may have been taken by a
-// later create) and its stuck entry.
+// later create), its stuck entry and its action items' rows.
 func (s *Store) Delete(ctx context.Context, owner, id string) (*recall.Conversation, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("boltstore: delete %s: %w", id, err)
@@ -42,6 +42,9 @@ func (s *Store) Delete(ctx context.Context, owner, id string) (*recall.Conversat
 			}
 		}
 		if err := deleteIdemKeyOf(tx, convKey, id); err != nil {
+			return err
+		}
+		if err := removeItemRows(tx, c); err != nil {
 			return err
 		}
 		if err := convs.Delete(convKey); err != nil {

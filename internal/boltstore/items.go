@@ -124,25 +124,6 @@ func (s *Store) SetItemDone(ctx context.Context, owner, convID, itemID string, d
 	return item, derr
 }
 
-// DeleteItems implements recall.ItemStore. A Delete of the conversation
-// calls removeItemRows inside its own transaction instead.
-func (s *Store) DeleteItems(ctx context.Context, owner, convID string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("boltstore: delete items of %s: %w", convID, err)
-	}
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		c, err := getConv(tx.Bucket(bucketConversations), append(ownerKey(owner), convID...))
-		if err != nil || c == nil {
-			return err
-		}
-		return removeItemRows(tx, c)
-	})
-	if err != nil {
-		return fmt.Errorf("boltstore: delete items of %s: %w", convID, err)
-	}
-	return nil
-}
-
 // removeItemRows deletes c's items from the listing, inside tx.
 func removeItemRows(tx *bolt.Tx, c *recall.Conversation) error {
 	return replaceItemRows(tx, c.Owner, recall.ListedItems(c), nil)

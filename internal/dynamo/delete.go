@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -12,14 +14,17 @@ import (
 	"recall/internal/recall"
 )
 
-// Delete implements recall.Store in three requests, without a transaction
-// (which costs twice the write units and the test emulators lack):
+// Delete implements recall.Store without a transaction (which costs twice
+// the write units and the test emulators lack):
 //
 //  1. GetItem the conversation (consistent) for the idempotency key it
-//     records (idem_key), so the key is found without a Scan;
+//     records (idem_key), so the key is found without a Scan, and for its
+//     action items and the item rows it lists as possibly stale;
 //  2. DeleteItem the key, only while it still names this conversation (an
 //     expired key may have been taken by a later create);
-//  3. DeleteItem the conversation, only if it exists, returning it.
+//  3. delete its item rows (deleteRows);
+//  4. DeleteItem the conversation, only if it exists and its rows cannot
+//     have changed since 3, returning it; if they may have, go back to 1.
 //
 // Key first, so a failure between the two leaves the conversation in
 // place, still listed and still deletable, and no key that names a missing
@@ -29,45 +34,114 @@ import (
 // item, so it goes with it.
 func (s *Store) Delete(ctx context.Context, owner, id string) (*recall.Conversation, error) {
 	key := s.key(ownerPK(owner), convSK(id))
-	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:                aws.String(s.table),
-		Key:                      key,
-		ConsistentRead:           aws.Bool(true),
-		ProjectionExpression:     aws.String("#k"),
-		ExpressionAttributeNames: map[string]string{"#k": attrIdemKey},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dynamo: delete %s: read: %w", id, err)
+	for range 5 {
+		out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: delete %s: read: %w", id, err)
+		}
+		if out.Item == nil {
+			return nil, recall.Errorf(recall.ENOTFOUND, "No conversation with id %q.", id)
+		}
+		c, err := decodeConversation(out.Item)
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: delete %s: %w", id, err)
+		}
+		st, err := decodeItemState(out.Item)
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: delete %s: %w", id, err)
+		}
+		d := decoder{item: out.Item}
+		if idemKey := d.str(attrIdemKey); idemKey != "" {
+			if err := s.deleteKeyOf(ctx, owner, id, idemKey); err != nil {
+				return nil, err
+			}
+		}
+		cond, err := s.deleteRows(ctx, c, st)
+		if recall.ErrorCode(err) == recall.ECONFLICT {
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("dynamo: delete %s: %w", id, err)
+		}
+		gone, err := s.deleteRecord(ctx, key, cond)
+		if recall.ErrorCode(err) == recall.ECONFLICT {
+			continue // gone already (the next read says so) or changed
+		} else if err != nil {
+			return nil, fmt.Errorf("dynamo: delete %s: %w", id, err)
+		}
+		return gone, nil
 	}
-	if out.Item == nil {
-		return nil, recall.Errorf(recall.ENOTFOUND, "No conversation with id %q.", id)
-	}
-	d := decoder{item: out.Item}
-	if idemKey := d.str(attrIdemKey); idemKey != "" {
-		if err := s.deleteKeyOf(ctx, owner, id, idemKey); err != nil {
-			return nil, err
+	return nil, recall.Errorf(recall.ECONFLICT, "conversation %s is changing under concurrent updates; retry", id)
+}
+
+// deleteRows deletes the item rows of c (whose record is in state st):
+// its items' rows and those listed as possibly stale, which are all the
+// rows any writer may have written (see items.go). It returns the
+// condition under which deleting the record leaves no row behind.
+//
+// When the sync lock is free, it first takes it, so nobody else writes
+// rows until the record is gone (a writer that changes the items meanwhile
+// leaves the rows to the holder), and marks the record, so that should
+// this process die before the record goes, the sweeper puts the rows back
+// for the conversation that is still there. The record's delete is then
+// conditioned on still holding the lock. When someone else holds it, their
+// sync finds the record gone at its last step and deletes what it wrote;
+// the delete is conditioned on the items being as read.
+func (s *Store) deleteRows(ctx context.Context, c *recall.Conversation, st itemState) (*update, error) {
+	cond := newUpdate()
+	cond.conds = append(cond.conds, "attribute_exists("+cond.name(AttrPK)+")")
+	keys := rowKeys(c)
+	for _, k := range st.rows {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
 		}
 	}
-	del, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	if len(keys) == 0 && !st.lockedAt(s.now()) {
+		cond.verIs(st.ver)
+		return cond, nil
+	}
+	if holder := s.lockFor(st); holder != "" {
+		u := newUpdate()
+		u.conds = append(u.conds, "attribute_exists("+u.name(AttrPK)+")")
+		u.verIs(st.ver)
+		u.lock(st, holder, s.now())
+		if !c.Status.InProgress() {
+			u.mark(c.ID, s.now())
+		}
+		if err := s.updateRecord(ctx, c, u); err != nil {
+			return nil, err
+		}
+		cond.conds = append(cond.conds, cond.name(attrSyncLock)+" = "+cond.value(str(holder)))
+	} else {
+		cond.verIs(st.ver)
+	}
+	if err := s.batchWrite(ctx, c.Owner, nil, keys); err != nil {
+		return nil, fmt.Errorf("item rows: %w", err)
+	}
+	return cond, nil
+}
+
+// deleteRecord deletes the record at key under cond's condition and
+// returns it as it was; ECONFLICT when the condition fails.
+func (s *Store) deleteRecord(ctx context.Context, key map[string]types.AttributeValue, cond *update) (*recall.Conversation, error) {
+	in := &dynamodb.DeleteItemInput{
 		TableName:                aws.String(s.table),
 		Key:                      key,
-		ConditionExpression:      aws.String("attribute_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
+		ConditionExpression:      aws.String(strings.Join(cond.conds, " AND ")),
+		ExpressionAttributeNames: cond.names,
 		ReturnValues:             types.ReturnValueAllOld,
-	})
+	}
+	if len(cond.values) > 0 {
+		in.ExpressionAttributeValues = cond.values
+	}
+	del, err := s.client.DeleteItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		// A concurrent delete got there first.
-		return nil, recall.Errorf(recall.ENOTFOUND, "No conversation with id %q.", id)
+		return nil, recall.Errorf(recall.ECONFLICT, "conversation changed while it was deleted")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("dynamo: delete %s: %w", id, err)
+		return nil, err
 	}
-	c, err := decodeConversation(del.Attributes)
-	if err != nil {
-		return nil, fmt.Errorf("dynamo: delete %s: %w", id, err)
-	}
-	return c, nil
+	return decodeConversation(del.Attributes)
 }
 
 // deleteKeyOf deletes owner's idempotency key idemKey if it names

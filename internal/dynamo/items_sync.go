@@ -159,30 +159,6 @@ func (s *Store) batchWrite(ctx context.Context, owner string, puts []map[string]
 	return nil
 }
 
-// DeleteItems implements recall.ItemStore: it reads the record and deletes
-// every row it names (its items' and any listed as stale). The record is
-// left alone; the conversation's delete removes it next, and a sync still
-// holding the lock then finds it gone and deletes what it wrote.
-func (s *Store) DeleteItems(ctx context.Context, owner, convID string) error {
-	c, st, err := s.getRecord(ctx, owner, convID)
-	if err != nil {
-		return fmt.Errorf("dynamo: delete items of %s: %w", convID, err)
-	}
-	if c == nil {
-		return nil
-	}
-	keys := rowKeys(c)
-	for _, k := range st.rows {
-		if !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
-	if err := s.batchWrite(ctx, owner, nil, keys); err != nil {
-		return fmt.Errorf("dynamo: delete items of %s: %w", convID, err)
-	}
-	return nil
-}
-
 // RepairItems implements recall.ItemRepairer: it finishes the syncs whose
 // mark was made before before (a crash between the writes), with a Query
 // of each SYNC shard of the stuck index and, per conversation found whose

@@ -247,3 +247,54 @@ func TestItemRequestCounts(t *testing.T) {
 	}
 	cnt.want(t, "the same tick again", map[string]int{"GetItem": 1})
 }
+
+// TestDeleteItemsAfterCrashes: a delete finds every row a writer may have
+// left, even when a tick died between its record write and its rows (its
+// lock still holds, the record lists the stale rows); and a delete that
+// dies after removing the rows but before the record leaves a conversation
+// the sweeper lists again, which a retried delete then removes for good.
+func TestDeleteItemsAfterCrashes(t *testing.T) {
+	endpoint := testenv.StartDynalite(t)
+	healthy := newStore(t, testenv.DynamoClient(t, endpoint))
+	fault := &dies{}
+	dying := dynamo.New(testenv.DynamoClient(t, endpoint, fault.option, func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }), healthy.Table(), dynamo.Options{})
+	later := dynamo.New(testenv.DynamoClient(t, endpoint), healthy.Table(), dynamo.Options{Now: func() time.Time { return time.Now().Add(time.Minute) }})
+	ctx := t.Context()
+	items := []recall.ActionItem{
+		recall.NewActionItem("Send the deck", "Alice", &recall.Date{Year: 2026, Month: 3, Day: 1}),
+		recall.NewActionItem("Fix the build", "", nil),
+	}
+
+	c := analysedOn(t, healthy, "alice", items...)
+	fault.arm("UpdateItem", 1) // the tick's record write lands, not its rows
+	if _, err := dying.SetItemDone(ctx, "alice", c.ID, c.Items[0].ID, true, time.Now()); err == nil {
+		t.Fatal("a tick whose rows could not be written answered success")
+	}
+	fault.armed.Store(false)
+	if _, err := healthy.Delete(ctx, "alice", c.ID); err != nil {
+		t.Fatalf("Delete under a dead holder's lock: %v", err)
+	}
+	if got := listed(t, healthy, "alice"); len(got) != 0 {
+		t.Fatalf("after the delete the listing has %v", got)
+	}
+
+	c = analysedOn(t, healthy, "alice", items...)
+	fault.arm("BatchWriteItem", 1) // the rows go, the record stays
+	if _, err := dying.Delete(ctx, "alice", c.ID); err == nil {
+		t.Fatal("a delete that could not remove the record answered success")
+	}
+	fault.armed.Store(false)
+	if got := listed(t, healthy, "alice"); len(got) != 0 {
+		t.Fatalf("the rows were not deleted first: %v", got)
+	}
+	if n, err := later.RepairItems(ctx, time.Now().Add(time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("repair = %d, %v; want 1", n, err)
+	}
+	recalltest.InStep(t, healthy, "alice", c.ID)
+	if _, err := healthy.Delete(ctx, "alice", c.ID); err != nil {
+		t.Fatalf("retried Delete: %v", err)
+	}
+	if got := listed(t, healthy, "alice"); len(got) != 0 {
+		t.Fatalf("after the retried delete the listing has %v", got)
+	}
+}

@@ -15,8 +15,9 @@ import (
 // an owner's conversations. A conversation's items live in its record
 // (Conversation.Items, written by EventDone with CarryDone); a store also
 // keeps them in the order ListItems answers in, and keeps that order in
-// step with every write to the record: the done transition, SetItemDone and
-// DeleteItems. The shared store suite (recalltest) pins the answers down.
+// step with every write to the record: the done transition, SetItemDone
+// and Store.Delete, which removes them with the conversation. The shared
+// store suite (recalltest) pins the answers down.
 type ItemStore interface {
 	// ListItems returns up to q.Limit of owner's action items that match q,
 	// in SortKey order, starting after the item whose SortKey is q.After
@@ -29,13 +30,6 @@ type ItemStore interface {
 	// the item as stored. ENOTFOUND when there is no such conversation or
 	// no such item in it.
 	SetItemDone(ctx context.Context, owner, convID, itemID string, done bool, at time.Time) (ActionItem, error)
-
-	// DeleteItems removes conversation convID's items from ListItems; the
-	// conversation itself is left as it is. Deleting a conversation calls
-	// it first (the store finds the items through the conversation), so
-	// none outlives it. A missing conversation has nothing to remove and
-	// is not an error.
-	DeleteItems(ctx context.Context, owner, convID string) error
 }
 
 // ItemRepairer is implemented by stores that cannot keep the item order in

@@ -36,8 +36,6 @@ func (s *listStore) SetItemDone(context.Context, string, string, string, bool, t
 	return ActionItem{}, Errorf(ENOTFOUND, "not used by listings")
 }
 
-func (s *listStore) DeleteItems(context.Context, string, string) error { return nil }
-
 // addItems gives owner's listing the items of c.
 func (s *listStore) addItems(c *Conversation) {
 	s.mu.Lock()

@@ -407,34 +407,42 @@ func itemsReprocess(t *testing.T, s recall.Store) {
 	}
 }
 
+// itemsDelete checks that Store.Delete takes a conversation's items out of
+// the listing with it, ticked or not, and leaves everyone else's.
 func itemsDelete(t *testing.T, s recall.Store) {
 	ctx := storeCtx(t)
 	c := analysed(t, s, "alice", storeBase, storeItems("gone")...)
 	kept := analysed(t, s, "alice", storeBase.Add(time.Minute), storeItems("kept")...)
+	bobs := analysed(t, s, "bob", storeBase, storeItems("bob")...)
 	if _, err := s.SetItemDone(ctx, "alice", c.ID, c.Items[0].ID, true, storeAt(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteItems(ctx, "alice", c.ID); err != nil {
-		t.Fatalf("DeleteItems: %v", err)
+	// Someone else's: not found, and nothing of it goes.
+	_, err := s.Delete(ctx, "bob", c.ID)
+	WantCode(t, err, recall.ENOTFOUND)
+	InStep(t, s, "alice", c.ID, kept.ID)
+
+	if _, err := s.Delete(ctx, "alice", c.ID); err != nil {
+		t.Fatalf("Delete: %v", err)
 	}
 	for _, st := range []recall.ItemStatus{recall.ItemsOpen, recall.ItemsDone, recall.ItemsAll} {
 		for _, li := range listAll(t, s, "alice", recall.ItemQuery{Status: st}, 10) {
 			if li.ConversationID == c.ID {
-				t.Fatalf("%s listing still holds %q of the deleted items", st, li.Text)
+				t.Fatalf("%s listing still holds %q of the deleted conversation", st, li.Text)
 			}
 		}
 	}
-	equalListing(t, "after the delete", listAll(t, s, "alice", recall.ItemQuery{Status: recall.ItemsAll}, 10), wantListing([]*recall.Conversation{mustGetConv(t, s, "alice", kept.ID)}, nil))
-	if got := mustGetConv(t, s, "alice", c.ID); got.Status != recall.StatusDone {
-		t.Fatalf("DeleteItems changed the conversation: %+v", got)
-	}
-	// Twice, someone else's, or a missing one: nothing to do, no error.
-	for _, tt := range []struct{ owner, id string }{{"alice", c.ID}, {"bob", kept.ID}, {"alice", recall.NewID(storeBase)}} {
-		if err := s.DeleteItems(ctx, tt.owner, tt.id); err != nil {
-			t.Fatalf("DeleteItems(%s, %s): %v", tt.owner, tt.id, err)
+	for _, q := range []recall.ItemQuery{{Status: recall.ItemsAll, Owner: "alice"}, {Status: recall.ItemsAll, Owner: "bob"}} {
+		for _, li := range listAll(t, s, "alice", q, 10) {
+			if li.ConversationID == c.ID {
+				t.Fatalf("listing by owner %s still holds %q of the deleted conversation", q.Owner, li.Text)
+			}
 		}
 	}
+	_, err = s.SetItemDone(ctx, "alice", c.ID, c.Items[1].ID, true, storeAt(2*time.Hour))
+	WantCode(t, err, recall.ENOTFOUND)
 	InStep(t, s, "alice", kept.ID)
+	InStep(t, s, "bob", bobs.ID)
 }
 
 func itemsOwnerIsolation(t *testing.T, s recall.Store) {
