@@ -202,7 +202,9 @@ func (itemsAnalyzer) Health(context.Context) (string, error) { return "local", n
 // TestItemRequestCounts pins what action items cost in DynamoDB requests:
 // a first analysis with items needs no read (one write for the result,
 // one batch for the rows, one to clear the lock); a listing is one Query;
-// a tick is a read, a write, a batch and a clear.
+// a tick is a read, a write, a batch and a clear; a delete (with no
+// Idempotency-Key) is a read, the lock, a batch and the delete. None is a
+// Scan.
 func TestItemRequestCounts(t *testing.T) {
 	ctx := t.Context()
 	endpoint := testenv.StartDynalite(t)
@@ -246,6 +248,10 @@ func TestItemRequestCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	cnt.want(t, "the same tick again", map[string]int{"GetItem": 1})
+	if _, err := counted.Delete(ctx, "alice", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	cnt.want(t, "a delete with items", map[string]int{"GetItem": 1, "UpdateItem": 1, "BatchWriteItem": 1, "DeleteItem": 1})
 }
 
 // TestDeleteItemsAfterCrashes: a delete finds every row a writer may have
