@@ -127,7 +127,7 @@ func itemFilter(raw string) (recall.ItemFilter, error) {
 			continue
 		}
 		d, err := recall.ParseDate(q.Get(p.name))
-		if err != nil {
+		if err != nil || !d.Valid() {
 			return f, recall.Errorf(recall.EINVALID, "%s must be a date written YYYY-MM-DD, not %q.", p.name, recall.Truncate(q.Get(p.name), 20))
 		}
 		*p.dst = &d

@@ -181,6 +181,7 @@ func TestActionItemsQueryRefused(t *testing.T) {
 		{"status in capitals", "alice", "status=OPEN", "status"},
 		{"not a date", "alice", "due_before=friday", "due_before"},
 		{"no such day", "alice", "due_after=2026-02-30", "due_after"},
+		{"year zero", "alice", "due_before=0000-01-01", "due_before"},
 		{"date with a time", "alice", "due_before=2026-12-01T00:00:00Z", "due_before"},
 		{"empty range", "alice", "due_after=2026-12-05&due_before=2026-12-05", "due_after"},
 		{"limit zero", "alice", "limit=0", "limit"},
