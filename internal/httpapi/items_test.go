@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -302,4 +303,44 @@ func TestPatchItemRefused(t *testing.T) {
 	if done := e.listItems(t, "alice", "status=done"); len(done.Items) != 0 {
 		t.Fatalf("a refused PATCH ticked %q off", texts(done.Items))
 	}
+}
+
+// FuzzActionItemRequests sends arbitrary query strings to the listing and
+// arbitrary bodies to the PATCH of a real item: every answer is JSON, a
+// 200 or a 400 (a 404 for nothing here, the item exists), never a 500 or
+// a panic; and a PATCH answered 200 was a body whose done is a boolean,
+// which the item now has.
+func FuzzActionItemRequests(f *testing.F) {
+	for _, seed := range []struct{ query, body string }{
+		{"status=open&limit=5", `{"done": true}`},
+		{"status=all&owner=%40Alice&due_after=2026-01-01&due_before=2026-12-31", `{"done": false}`},
+		{"cursor=AAAA&limit=100", `{"done": null}`},
+		{"due_before=2026-02-30", `{"done": 0}`},
+		{"owner=" + strings.Repeat("x", 200), `{"done": true, "done": false}`},
+		{"%zz", " {\"done\" : true } "},
+		{"limit=-1&status=", `{"Done": true}`},
+	} {
+		f.Add(seed.query, seed.body)
+	}
+	e := newEnv(f)
+	c := e.create(f, "alice", minutes)
+	e.process(f)
+	item := e.listItems(f, "alice", "").Items[0]
+	f.Fuzz(func(t *testing.T, query, body string) {
+		w := e.do(t, req{method: "GET", target: "/api/action-items?" + url.PathEscape(query), as: "alice"})
+		if (w.Code != http.StatusOK && w.Code != http.StatusBadRequest) || !json.Valid(w.Body.Bytes()) {
+			t.Fatalf("GET ?%q: %d %s", query, w.Code, w.Body)
+		}
+		w = e.patchItem(t, "alice", c.ID, item.ID, body)
+		if (w.Code != http.StatusOK && w.Code != http.StatusBadRequest) || !json.Valid(w.Body.Bytes()) {
+			t.Fatalf("PATCH %q: %d %s", body, w.Code, w.Body)
+		}
+		if w.Code == http.StatusOK {
+			var sent struct{ Done *bool }
+			got := decode[httpapi.ActionItem](t, w)
+			if err := json.Unmarshal([]byte(body), &sent); err != nil || sent.Done == nil || *sent.Done != got.Done {
+				t.Fatalf("PATCH %q answered 200 with done %v", body, got.Done)
+			}
+		}
+	})
 }
