@@ -47,6 +47,7 @@ chaos: deps
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzActionItemRequests$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzCursor$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/recall
 	$(GO) test -run '^$$' -fuzz '^FuzzBearerToken$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/auth
 	$(GO) test -run '^$$' -fuzz '^FuzzModelReply$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/bedrock

@@ -6,7 +6,9 @@
 //	conversations  ownerKey(owner) + id          → JSON conversation
 //	idempotency    ownerKey(owner) + key         → JSON {id, fingerprint, expires}
 //	idem_expiry    be64(expires) + ownerKey + key → nothing (cleanup order)
+//	idem_by_conv   ownerKey(owner) + id           → ownerKey(owner) + key (Delete's way to the key)
 //	stuck          be64(updated_at) + id          → ownerKey(owner) + id
+//	items, items_by                                 action items in listing order (items.go)
 //	probe          random key                      → nothing, briefly (Probe)
 //
 // ownerKey is the owner's length as a uvarint followed by the owner, so no
@@ -54,6 +56,7 @@ var (
 	bucketIdempotency   = []byte("idempotency")
 	bucketIdemExpiry    = []byte("idem_expiry")
 	bucketStuck         = []byte("stuck")
+	bucketIdemByConv    = []byte("idem_by_conv")
 	bucketProbe         = []byte("probe")
 )
 
@@ -118,12 +121,12 @@ func Open(path string, opts Options) (*Store, error) {
 	db.MaxBatchDelay = opts.MaxBatchDelay
 	db.MaxBatchSize = opts.MaxBatchSize
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketConversations, bucketIdempotency, bucketIdemExpiry, bucketStuck} {
+		for _, b := range [][]byte{bucketConversations, bucketIdempotency, bucketIdemExpiry, bucketStuck, bucketItems, bucketItemsBy} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		return indexIdemKeys(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -190,6 +193,7 @@ func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall
 		return nil, false, fmt.Errorf("boltstore: create %s: %w", c.ID, err)
 	}
 	rec := normalize(c)
+	rec.Items = nil // an analysis brings them
 	val, err := encode(rec)
 	if err != nil {
 		return nil, false, fmt.Errorf("boltstore: encode %s: %w", c.ID, err)
@@ -262,6 +266,9 @@ func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall
 			if err := keys.Put(idemKey, idemVal); err != nil {
 				return err
 			}
+			if err := tx.Bucket(bucketIdemByConv).Put(convKey, idemKey); err != nil {
+				return err
+			}
 			if err := exp.Put(expiryKey(idem.Expires, idemKey), nil); err != nil {
 				return err
 			}
@@ -302,6 +309,9 @@ func cleanExpired(tx *bolt.Tx, now time.Time) error {
 	}
 	for _, k := range dead {
 		if err := exp.Delete(k); err != nil {
+			return err
+		}
+		if err := forgetIdemKey(tx, k[8:]); err != nil {
 			return err
 		}
 		if err := keys.Delete(k[8:]); err != nil {
@@ -399,6 +409,7 @@ func (s *Store) Transition(ctx context.Context, ref recall.Ref, t recall.Transit
 			return nil
 		}
 		oldKey, wasStuck := stuckKey(c.UpdatedAt, c.ID), c.Status.InProgress()
+		oldItems := recall.ListedItems(c)
 		if err := c.Apply(ref.Run, t); err != nil {
 			derr = err
 			return nil
@@ -419,6 +430,11 @@ func (s *Store) Transition(ctx context.Context, ref recall.Ref, t recall.Transit
 		}
 		if c.Status.InProgress() {
 			if err := idx.Put(stuckKey(c.UpdatedAt, c.ID), convKey); err != nil {
+				return err
+			}
+		}
+		if t.Event == recall.EventDone {
+			if err := replaceItemRows(tx, c.Owner, oldItems, recall.ListedItems(c)); err != nil {
 				return err
 			}
 		}

@@ -28,9 +28,14 @@ func OpenAnalyzer(ctx context.Context, cfg Config, log *slog.Logger) (recall.Ana
 func openAnalyzer(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient,
 	bedrockFn func(context.Context, Config, *slog.Logger, redis.UniversalClient) (recall.Analyzer, error)) (recall.Analyzer, error) {
 	if cfg.Analyzer.Kind != "bedrock" {
-		return extract.New(extract.Options{Latency: cfg.Analyzer.Latency}), nil
+		return localAnalyzer(cfg), nil
 	}
 	return bedrockFn(ctx, cfg, log, rdb)
+}
+
+// localAnalyzer is the extractive analyzer cfg describes.
+func localAnalyzer(cfg Config) *extract.Analyzer {
+	return extract.New(extract.Options{Latency: cfg.Analyzer.Latency, Location: cfg.Analyzer.Dates.Location, DateOrder: cfg.Analyzer.Dates.Order})
 }
 
 func openBedrock(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient) (recall.Analyzer, error) {
@@ -49,7 +54,7 @@ func bedrockOptions(cfg Config, log *slog.Logger, rdb redis.UniversalClient) bed
 	o := bedrock.Options{
 		ModelID: cfg.Bedrock.Model, Region: cfg.Region,
 		MaxTokens: cfg.Bedrock.MaxTokens, InputBudgetTokens: cfg.Bedrock.InputBudget,
-		CacheTTL: cfg.Bedrock.CacheTTL, Logger: log,
+		CacheTTL: cfg.Bedrock.CacheTTL, Logger: log, Dates: cfg.Analyzer.Dates,
 	}
 	if rdb != nil {
 		o.Cache = redisq.NewCache(rdb, "")

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"recall/internal/bedrock"
+	"recall/internal/duedate"
 	"recall/internal/recall"
 )
 
@@ -74,6 +75,12 @@ type Redis struct {
 type Analyzer struct {
 	Kind    string        // RECALL_AI: local (default) or bedrock
 	Latency time.Duration // RECALL_ANALYZER_LATENCY: added to each local analysis, for load tests
+	// Dates says how both analyzers read due dates: Location
+	// (RECALL_TIMEZONE, an IANA name; UTC by default) is where the day a
+	// conversation was created on begins and ends, so "tomorrow" or "by
+	// Friday" is the writer's, and Order (RECALL_DATE_ORDER: dmy or mdy;
+	// unset leaves "12/03" without a date, since it could be either).
+	Dates duedate.Options
 }
 
 // Bedrock tunes the Bedrock analyzer (RECALL_AI=bedrock). A zero number
@@ -269,6 +276,7 @@ func readAnalyzer(e *env) Analyzer {
 	return Analyzer{
 		Kind:    e.choice("RECALL_AI", "local", "local", "bedrock"),
 		Latency: e.dur("RECALL_ANALYZER_LATENCY", 0),
+		Dates:   duedate.Options{Location: e.location("RECALL_TIMEZONE"), Order: e.dateOrder("RECALL_DATE_ORDER")},
 	}
 }
 
@@ -458,6 +466,12 @@ func (c Config) LogAttrs() []any {
 	}
 	if c.Analyzer.Latency > 0 {
 		attrs = append(attrs, "analyzer_latency", c.Analyzer.Latency.String())
+	}
+	if loc := c.Analyzer.Dates.Location; loc != nil && loc != time.UTC {
+		attrs = append(attrs, "timezone", loc.String())
+	}
+	if o := c.Analyzer.Dates.Order; o != duedate.OrderUnknown {
+		attrs = append(attrs, "date_order", o.String())
 	}
 	w := c.Worker
 	if w.ProcessFunction != "" {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"recall/internal/bedrock"
+	"recall/internal/duedate"
+	"recall/internal/recall"
 )
 
 func lookup(env map[string]string) func(string) (string, bool) {
@@ -35,7 +37,7 @@ func TestFromLookupDefaults(t *testing.T) {
 			want := Config{
 				Mode: tt.mode, Region: "us-east-1",
 				Store:    Store{DataDir: tt.dataDir},
-				Analyzer: Analyzer{Kind: "local"},
+				Analyzer: Analyzer{Kind: "local", Dates: duedate.Options{Location: time.UTC}},
 				Bedrock:  Bedrock{Model: bedrock.DefaultModelID},
 				Worker: Worker{MaxAttempts: 5, MaxThrottleRetries: 30, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute,
 					AnalyzeTimeout: 30 * time.Second, Visibility: 60 * time.Second,
@@ -75,16 +77,21 @@ func TestFromLookupReadsEveryVariable(t *testing.T) {
 		"RECALL_OIDC_TOKEN_USE": "ID", "RECALL_METRICS_ADDR": "0.0.0.0:9100",
 		"RECALL_OWNER_RPS": "0.5", "RECALL_OWNER_BURST": "3", "RECALL_OWNER_TOKENS_PER_DAY": "0",
 		"RECALL_VECTOR_BUCKET": "recall-vectors", "RECALL_VECTOR_INDEX": "conversations", "RECALL_EMBED_MODEL": "amazon.titan-embed-text-v2:1",
+		"RECALL_TIMEZONE": "Europe/Paris", "RECALL_DATE_ORDER": "DMY",
 	}
 	c, err := FromLookup(Local, lookup(env))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if loc := c.Analyzer.Dates.Location; loc == nil || loc.String() != "Europe/Paris" {
+		t.Errorf("RECALL_TIMEZONE read as %v, want Europe/Paris", loc)
+	}
+	c.Analyzer.Dates.Location = nil // compared by name above
 	want := Config{
 		Mode: Local, Region: "eu-west-1",
 		Store:    Store{DataDir: "/data", DynamoTable: "recall", CreateTable: true},
 		Redis:    Redis{URL: env["REDIS_URL"], Cluster: true, Consumer: "w1"},
-		Analyzer: Analyzer{Kind: "bedrock", Latency: 20 * time.Millisecond},
+		Analyzer: Analyzer{Kind: "bedrock", Latency: 20 * time.Millisecond, Dates: duedate.Options{Order: duedate.DMY}},
 		Bedrock:  Bedrock{Model: "m", MaxTokens: 100, InputBudget: 200, RPM: 30, TPM: 4000, CacheTTL: time.Hour},
 		Worker: Worker{MaxAttempts: 3, MaxThrottleRetries: 7, RetryBase: 250 * time.Millisecond, RetryMax: time.Minute, AnalyzeTimeout: 20 * time.Second,
 			Visibility: 2 * time.Minute, StaleAfter: 3 * time.Second, SweepEvery: time.Second, Concurrency: 32, FairShare: 40, ProcessFunction: "recall-process"},
@@ -172,6 +179,9 @@ func TestFromLookupErrorsNameTheVariable(t *testing.T) {
 		{Local, "RECALL_OWNER_RPS", "fast"},
 		{Local, "RECALL_OWNER_BURST", "0"},
 		{Local, "RECALL_OWNER_TOKENS_PER_DAY", "-5"},
+		{Local, "RECALL_TIMEZONE", "Mars/Olympus"},
+		{Local, "RECALL_TIMEZONE", "+02:00"},
+		{Local, "RECALL_DATE_ORDER", "ymd"},
 		// The OpenID Connect settings mean nothing without the issuer,
 		// and the issuer nothing without the client.
 		{Local, "RECALL_OIDC_CLIENT_ID", "client1"},
@@ -237,6 +247,49 @@ func TestLambdaStoreNeedsCursorKey(t *testing.T) {
 			}
 			if _, err := OpenStore(t.Context(), cfg, log); (err == nil) != tt.open {
 				t.Errorf("OpenStore: %v; want it to open: %v", err, tt.open)
+			}
+		})
+	}
+}
+
+// TestAnalyzerReadsDatesAsConfigured: the local analyzer the configuration
+// builds resolves "tomorrow" on the day the conversation was created in
+// RECALL_TIMEZONE, and reads 12/03 only with RECALL_DATE_ORDER.
+func TestAnalyzerReadsDatesAsConfigured(t *testing.T) {
+	t.Parallel()
+	// 23:30 UTC on 1 March is already 2 March in Tokyo.
+	created := time.Date(2026, time.March, 1, 23, 30, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		env  map[string]string
+		text string
+		want string
+	}{
+		{"utc by default", nil, "Alice: I will send the deck tomorrow.", "2026-03-02"},
+		{"in the configured zone", map[string]string{"RECALL_TIMEZONE": "Asia/Tokyo"}, "Alice: I will send the deck tomorrow.", "2026-03-03"},
+		{"numeric date without an order", nil, "Alice: I will send the deck by 12/03/2026.", ""},
+		{"numeric date, day first", map[string]string{"RECALL_DATE_ORDER": "dmy"}, "Alice: I will send the deck by 12/03/2026.", "2026-03-12"},
+		{"numeric date, month first", map[string]string{"RECALL_DATE_ORDER": "mdy"}, "Alice: I will send the deck by 12/03/2026.", "2026-12-03"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := FromLookup(Local, lookup(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := OpenAnalyzer(t.Context(), cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := a.Analyze(t.Context(), recall.AnalysisInput{Content: tt.text, CreatedAt: created})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Items) != 1 {
+				t.Fatalf("items = %+v, want one", got.Items)
+			}
+			if due := got.Items[0].Due; (due == nil) != (tt.want == "") || (due != nil && due.String() != tt.want) {
+				t.Fatalf("due = %v, want %q", due, tt.want)
 			}
 		})
 	}

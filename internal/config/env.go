@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // RECALL_TIMEZONE in a runtime without a zone database
+
+	"recall/internal/duedate"
 )
 
 // env reads variables through lookup and collects every parse error, each
@@ -109,4 +112,31 @@ func (e *env) rate(k string, def float64) float64 {
 		return def
 	}
 	return f
+}
+
+// location reads an IANA time zone name such as Europe/Paris; unset is
+// UTC. The zone database is built into the binary (time/tzdata), so a
+// Lambda runtime without one on disk reads the same names.
+func (e *env) location(k string) *time.Location {
+	v := e.get(k, "")
+	if v == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(v)
+	if err != nil || strings.EqualFold(v, "local") {
+		e.fail("%s=%q: want an IANA time zone name such as Europe/Paris or UTC", k, v)
+		return time.UTC
+	}
+	return loc
+}
+
+// dateOrder reads the order of numeric dates: dmy or mdy, any case; unset
+// is unknown, which leaves ambiguous dates such as 12/03 unread.
+func (e *env) dateOrder(k string) duedate.Order {
+	o, err := duedate.ParseOrder(e.get(k, ""))
+	if err != nil {
+		e.fail("%s=%q: want dmy or mdy, or leave it unset", k, e.get(k, ""))
+		return duedate.OrderUnknown
+	}
+	return o
 }

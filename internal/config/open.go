@@ -15,7 +15,6 @@ import (
 
 	"recall/internal/boltstore"
 	"recall/internal/dynamo"
-	"recall/internal/extract"
 	"recall/internal/memq"
 	"recall/internal/ratelimit"
 	"recall/internal/recall"
@@ -93,7 +92,7 @@ func StandIn(cfg Config) recall.Analyzer {
 	if cfg.Analyzer.Kind == "bedrock" {
 		return configuredElsewhere{}
 	}
-	return extract.New(extract.Options{Latency: cfg.Analyzer.Latency})
+	return localAnalyzer(cfg)
 }
 
 // ServiceConfig is the recall.Config cfg describes over b's store and queue

@@ -265,6 +265,8 @@ var lambdaEnv = map[string]envRule{
 	"BEDROCK_MAX_TOKENS":          {Optional: "the analyzer's default bounds every reply"},
 	"BEDROCK_INPUT_BUDGET_TOKENS": {Optional: "the analyzer's default splits long content"},
 	"BEDROCK_RPM":                 {In: procFn},
+	"RECALL_TIMEZONE":             {In: procFn},
+	"RECALL_DATE_ORDER":           {In: procFn},
 	"BEDROCK_TPM":                 {In: procFn},
 	"RECALL_MAX_ATTEMPTS":         {In: procFn},
 	"RECALL_MAX_THROTTLE_RETRIES": {In: procFn},
@@ -309,7 +311,7 @@ func configVariables(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	helpers := map[string]bool{"get": true, "dur": true, "num": true, "count": true, "rate": true, "flag": true, "optNum": true, "choice": true, "lookup": true}
+	helpers := map[string]bool{"get": true, "dur": true, "num": true, "count": true, "rate": true, "flag": true, "optNum": true, "choice": true, "lookup": true, "location": true, "dateOrder": true}
 	seen := map[string]bool{}
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
@@ -764,12 +766,20 @@ func TestIAMIsScoped(t *testing.T) {
 	}
 }
 
-// storeActions returns the DynamoDB operations the store calls at run time
-// (store.go, and keywords.go for search on AWS; schema.go's CreateTable
-// path runs only with RECALL_CREATE_TABLE).
+// storeRuntimeFiles are the files of internal/dynamo the functions run:
+// schema.go's CreateTable path runs only with RECALL_CREATE_TABLE, and
+// scan.go serves the operator's bulk commands, not a function; keywords.go
+// is search on AWS.
+var storeRuntimeFiles = []string{"store.go", "items.go", "items_sync.go", "delete.go", "keywords.go"}
+
+// storeActions returns the DynamoDB operations the store calls at run time.
 func storeActions(t *testing.T) []string {
 	t.Helper()
-	return clientCalls(t, "dynamodb:", filepath.Join("internal", "dynamo", "store.go"), filepath.Join("internal", "dynamo", "keywords.go"))
+	files := make([]string, len(storeRuntimeFiles))
+	for i, name := range storeRuntimeFiles {
+		files[i] = filepath.Join("internal", "dynamo", name)
+	}
+	return clientCalls(t, "dynamodb:", files...)
 }
 
 // clientCalls returns the operations files call on a field named client

@@ -178,6 +178,7 @@ func decodeConversation(item map[string]types.AttributeValue) (*recall.Conversat
 		ProcessedAt: d.time(attrProcessedAt),
 		LeaseUntil:  d.nanos(attrLeaseUntil),
 	}
+	c.Items = d.items(attrItems)
 	if z, ok := item[attrContentZ].(*types.AttributeValueMemberB); ok {
 		raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(z.Value)))
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -172,8 +173,10 @@ func decodeScanCursor(cursor string) (scanKey, error) {
 	if err := json.Unmarshal(raw, &k); err != nil {
 		return k, err
 	}
-	if !strings.HasPrefix(k.PK, ownerPrefix) || !strings.HasPrefix(k.SK, convPrefix) {
-		return k, fmt.Errorf("not a conversation key")
+	// A table scan stops wherever its read budget ends, on an item of
+	// any kind: a conversation, an idempotency key or an item row.
+	if !strings.HasPrefix(k.PK, ownerPrefix) || !slices.ContainsFunc([]string{convPrefix, idemPrefix, itemPrefix, itemByPrefix}, func(p string) bool { return strings.HasPrefix(k.SK, p) }) {
+		return k, fmt.Errorf("not a key of this table")
 	}
 	return k, nil
 }

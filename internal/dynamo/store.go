@@ -87,6 +87,7 @@ func (s *Store) key(pk, sk string) map[string]types.AttributeValue {
 // Create implements recall.Store.
 func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall.Idempotency) (*recall.Conversation, bool, error) {
 	rec := normalize(c)
+	rec.Items = nil // an analysis brings them
 	if idem == nil {
 		if err := s.putConversation(ctx, rec, ""); err != nil {
 			return nil, false, err
@@ -345,6 +346,9 @@ func (s *Store) List(ctx context.Context, owner, after string, limit int) ([]*re
 // ALL_NEW hands back the conversation, content included, so a worker's start
 // needs no separate read.
 func (s *Store) Transition(ctx context.Context, ref recall.Ref, t recall.Transition) (*recall.Conversation, error) {
+	if t.Event == recall.EventDone || t.Event == recall.EventFail {
+		return s.finish(ctx, ref, t) // they may change the item rows (items.go)
+	}
 	refund := t.Event == recall.EventRetry && t.Refund
 	for range 3 {
 		u, err := transitionUpdate(ref, t, refund)

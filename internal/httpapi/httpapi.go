@@ -70,11 +70,15 @@ const (
 	RouteReprocess = "reprocess"
 	RouteGet       = "get"
 	RouteList      = "list"
-	RouteHealth    = "health"
-	RouteOpenAPI   = "openapi"
-	RouteWebPage   = "web_page"
-	RouteWebAssets = "web_assets"
-	RouteWebConfig = "web_config"
+	// RouteActionItems lists action items across conversations and
+	// RouteActionItem ticks one off (items.go).
+	RouteActionItems = "action_items"
+	RouteActionItem  = "action_item"
+	RouteHealth      = "health"
+	RouteOpenAPI     = "openapi"
+	RouteWebPage     = "web_page"
+	RouteWebAssets   = "web_assets"
+	RouteWebConfig   = "web_config"
 )
 
 // Function names: which Lambda function serves a route.
@@ -107,6 +111,8 @@ func RouteTable() []Route {
 		{Name: RouteList, Method: http.MethodGet, Pattern: "/api/conversations", Function: FunctionGet},
 		{Name: RouteGet, Method: http.MethodGet, Pattern: "/api/conversations/{id}", Function: FunctionGet},
 		{Name: RouteReprocess, Method: http.MethodPost, Pattern: "/api/conversations/{id}/reprocess", Function: FunctionCreate},
+		{Name: RouteActionItems, Method: http.MethodGet, Pattern: "/api/action-items", Function: FunctionGet},
+		{Name: RouteActionItem, Method: http.MethodPatch, Pattern: "/api/conversations/{id}/action-items/{item_id}", Function: FunctionCreate},
 		{Name: RouteHealth, Method: http.MethodGet, Pattern: "/api/health", Function: FunctionHealth, Public: true},
 		{Name: RouteOpenAPI, Method: http.MethodGet, Pattern: "/api/openapi.json", Function: FunctionWeb, Public: true},
 		{Name: RouteWebPage, Method: http.MethodGet, Pattern: "/", Function: FunctionWeb, Public: true},
@@ -160,12 +166,14 @@ func Routes(svc *recall.Service, opts Options) http.Handler {
 	}
 	a := &api{svc: svc, opts: opts, log: opts.Logger, mux: http.NewServeMux(), routes: map[string]Route{}}
 	handlers := map[string]handlerFunc{
-		RouteCreate:    a.create,
-		RouteList:      a.list,
-		RouteGet:       a.get,
-		RouteReprocess: a.reprocess,
-		RouteHealth:    a.health,
-		RouteOpenAPI:   a.openapi,
+		RouteCreate:      a.create,
+		RouteList:        a.list,
+		RouteGet:         a.get,
+		RouteReprocess:   a.reprocess,
+		RouteActionItems: a.listItems,
+		RouteActionItem:  a.patchItem,
+		RouteHealth:      a.health,
+		RouteOpenAPI:     a.openapi,
 	}
 	if opts.Web != nil {
 		web := func(w http.ResponseWriter, r *http.Request) error {

@@ -202,13 +202,13 @@ func TestCreateAndShape(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"ai_action_items", "ai_attempts", "ai_error", "ai_keywords", "ai_model", "ai_processed", "ai_status", "ai_summary", "ai_usage",
+	want := []string{"action_items", "ai_action_items", "ai_attempts", "ai_error", "ai_keywords", "ai_model", "ai_processed", "ai_status", "ai_summary", "ai_usage",
 		"content", "created_at", "id", "post_type", "priority", "processed_at", "title", "updated_at"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("keys = %v, want %v", keys, want)
 	}
 	for k, v := range map[string]string{
-		"ai_action_items": `[]`, "ai_keywords": `[]`, "ai_summary": `null`, "ai_error": `null`, "ai_model": `null`,
+		"ai_action_items": `[]`, "action_items": `[]`, "ai_keywords": `[]`, "ai_summary": `null`, "ai_error": `null`, "ai_model": `null`,
 		"processed_at": `null`, "ai_processed": `false`, "ai_status": `"pending"`, "ai_usage": `{"input_tokens":0,"output_tokens":0}`,
 		"priority": `"high"`, "post_type": `"meeting"`, "title": `"Standup"`,
 	} {
@@ -708,7 +708,7 @@ func TestRouteTable(t *testing.T) {
 			t.Errorf("public routes are exactly %v: %+v", public, r)
 		}
 	}
-	if len(names) != 9 {
+	if len(names) != 11 {
 		t.Errorf("%d routes", len(names))
 	}
 }

@@ -27,6 +27,10 @@ type Conversation struct {
 	// AIActionItems and AIKeywords are [] until done, never null.
 	AIActionItems []string `json:"ai_action_items"`
 	AIKeywords    []string `json:"ai_keywords"`
+	// ActionItems are the structured action items, each with its id for
+	// PATCH …/action-items/{item_id}: [] until an analysis brings them,
+	// and kept, with their ticks, while a reprocess runs.
+	ActionItems []ActionItem `json:"action_items"`
 	// AIError is the last attempt's failure, or null.
 	AIError *string `json:"ai_error"`
 	AIModel *string `json:"ai_model"`
@@ -87,6 +91,7 @@ func View(c *recall.Conversation) Conversation {
 		AIProcessed:   c.Status == recall.StatusDone,
 		AIActionItems: []string{},
 		AIKeywords:    []string{},
+		ActionItems:   itemViews(c.Items),
 		AIUsage:       Usage{InputTokens: c.Usage.InputTokens, OutputTokens: c.Usage.OutputTokens},
 		AIAttempts:    c.Attempts,
 	}

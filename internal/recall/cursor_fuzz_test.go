@@ -20,6 +20,7 @@ import (
 type listStore struct {
 	mu      sync.Mutex
 	byOwner map[string][]*Conversation // ascending by ID
+	items   map[string][]ListedItem    // ascending by SortKey (itemcursor_test.go)
 }
 
 func (s *listStore) Create(_ context.Context, c *Conversation, _ *Idempotency) (*Conversation, bool, error) {

@@ -368,6 +368,13 @@ type Conversation struct {
 	// race for it, and a retry waits out its backoff whichever way its job
 	// arrives. Zero: no hold.
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
+
+	// Items are the action items of the last analysis that finished, each
+	// with the done state the owner gave it. A reprocess keeps them until
+	// its own analysis is done (and then CarryDone keeps the ticks of
+	// items found again): they are the owner's to-do list, not the run's,
+	// so a run in progress or one that fails never loses a tick.
+	Items []ActionItem `json:"items,omitempty"`
 }
 
 // Ref names one run of one conversation: the key every conditional write is

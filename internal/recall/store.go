@@ -48,6 +48,21 @@ type Store interface {
 
 	// Ping checks the store answers, cheaply, for health checks.
 	Ping(ctx context.Context) error
+
+	ItemStore
+
+	// Delete removes owner's conversation id for good and returns it as it
+	// was: the record, the idempotency key(s) it was created with (so a
+	// create retried with such a key makes a new conversation rather than
+	// replaying a deleted one), and its entry in the stuck index. Afterwards
+	// Get, List, Stuck and Scan do not return it and every Transition of it
+	// answers ENOTFOUND, which is how a job still queued or running for it
+	// ends without writing anything back. ENOTFOUND if it does not exist or
+	// belongs to someone else. A store that cannot delete the parts
+	// atomically orders the deletes so a failure in between leaves the
+	// conversation visible and deletable again, never a key or an index
+	// entry that brings it back.
+	Delete(ctx context.Context, owner, id string) (*Conversation, error)
 }
 
 // Idempotency ties a client's Idempotency-Key to the conversation it created.
@@ -140,6 +155,7 @@ func (c *Conversation) Apply(run int, t Transition) error {
 		c.Status = StatusDone
 		c.Summary = a.Summary
 		c.ActionItems = slices.Clone(a.ActionItems)
+		c.Items = CarryDone(c.Items, a.Items)
 		c.Keywords = slices.Clone(a.Keywords)
 		c.Model = a.Model
 		c.Usage = a.Usage

@@ -360,6 +360,7 @@ func (s *Service) Sweep(ctx context.Context, maxPages int) (int, error) {
 	if n > 0 {
 		s.log.InfoContext(ctx, "sweep", "enqueued", n)
 	}
+	s.repairItems(ctx, before)
 	return n, nil
 }
 

@@ -22,8 +22,8 @@ import (
 // the nanosecond, owner isolation, idempotency keys, newest-first paging,
 // every transition against the state machine written out in
 // transitionRules (not against Conversation.Apply, which the stores use),
-// conditional writes and holds under a race, the stuck index, and content
-// at the size limit.
+// conditional writes and holds under a race, the stuck index, content
+// at the size limit, and deletes.
 func Store(t *testing.T, open func(t *testing.T) recall.Store) {
 	t.Helper()
 	tests := []struct {
@@ -42,6 +42,8 @@ func Store(t *testing.T, open func(t *testing.T) recall.Store) {
 		{"Stuck", storeStuck},
 		{"Ping", storePing},
 		{"LargeContent", storeLargeContent},
+		{"Delete", storeDelete},
+		{"DeleteDone", storeDeleteDone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +86,7 @@ func storeAnalysis(tag string) *recall.Analysis {
 		Keywords:    []string{"release", "friday", tag},
 		Model:       "model-" + tag,
 		Usage:       recall.Usage{InputTokens: 1234, OutputTokens: 56},
+		Items:       storeItems(tag),
 	}
 }
 
@@ -186,6 +189,9 @@ func diffConversation(got, want *recall.Conversation, withContent bool) string {
 	cmp("Usage", got.Usage, want.Usage)
 	cmpTime("ProcessedAt", got.ProcessedAt, want.ProcessedAt)
 	cmpTime("LeaseUntil", got.LeaseUntil, want.LeaseUntil)
+	if diff := diffItems(got.Items, want.Items); diff != "" {
+		d = append(d, "  Items: "+diff)
+	}
 	return strings.Join(d, "\n")
 }
 

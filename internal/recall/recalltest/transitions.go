@@ -173,6 +173,7 @@ func wantAfter(c *recall.Conversation, tr recall.Transition, r transitionRule) *
 		a := tr.Analysis
 		w.Summary, w.ActionItems, w.Keywords, w.Model, w.Usage = a.Summary, slices.Clone(a.ActionItems), slices.Clone(a.Keywords), a.Model, a.Usage
 		w.Error, w.ProcessedAt = "", tr.At
+		w.Items = recall.CarryDone(c.Items, a.Items) // a reprocess keeps the ticks of items found again
 	case "cleared":
 		w.Summary, w.ActionItems, w.Keywords, w.Model, w.Usage = "", nil, nil, "", recall.Usage{}
 		w.Error, w.ProcessedAt = "", time.Time{}

@@ -58,5 +58,9 @@ export function createApi({ token, onUnauthorized }) {
     get: (id, etag) => call('GET', `/api/conversations/${enc(id)}`, { etag }),
     create: (body, key) => call('POST', '/api/conversations', { body, headers: { 'Idempotency-Key': key } }),
     reprocess: (id) => call('POST', `/api/conversations/${enc(id)}/reprocess`),
+    actionItems: ({ status = 'open', limit = 100, cursor } = {}) =>
+      call('GET', `/api/action-items?status=${enc(status)}&limit=${limit}${cursor ? `&cursor=${enc(cursor)}` : ''}`),
+    setItemDone: (id, itemID, done) =>
+      call('PATCH', `/api/conversations/${enc(id)}/action-items/${enc(itemID)}`, { body: { done } }),
   };
 }
