@@ -29,6 +29,7 @@ func TestForgetDropsTheCachedAnalysis(t *testing.T) {
 			s := bedrocktest.NewServer(t, bedrocktest.Options{})
 			cache := bedrock.NewMemoryCache(100)
 			a := newAnalyzer(t, s, bedrock.Options{InputBudgetTokens: tc.budget, Cache: cache})
+			var _ recall.Forgetter = a
 			x := recall.AnalysisInput{ConversationID: "01JFORGET", Owner: "alice", Title: "Launch review", Content: tc.content}
 			bobs := x
 			bobs.Owner = "bob"

@@ -34,7 +34,11 @@ type Config struct {
 	Store    Store
 	Queue    Queue
 	Analyzer Analyzer
-	Logger   *slog.Logger
+	// Index, if set, keeps conversations findable (Search): the create
+	// indexes each at once, a run that ends indexes its result, and a
+	// delete removes it. Nil: Search answers EUNAVAILABLE.
+	Index  Index
+	Logger *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// CursorKey signs list cursors so a cursor cannot be forged or used by
@@ -256,6 +260,7 @@ func (s *Service) Create(ctx context.Context, owner string, req CreateRequest, i
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.ConversationCreated(stored.Priority)
 	}
+	s.indexCreated(ctx, stored)
 	s.enqueue(ctx, stored)
 	return stored, false, nil
 }
@@ -458,8 +463,9 @@ func healthStatus(err error) string {
 // even when a component hangs.
 const HealthTimeout = 800 * time.Millisecond
 
-// Health checks the store, the queue and the analyzer concurrently, each
-// within HealthTimeout. It never calls the model.
+// Health checks the store, the queue, the analyzer and the search index
+// (when there is one) concurrently, each within HealthTimeout. It never
+// calls the model.
 func (s *Service) Health(ctx context.Context) Health {
 	type result struct {
 		name, state string
@@ -469,6 +475,9 @@ func (s *Service) Health(ctx context.Context) Health {
 		"database": func(ctx context.Context) (string, error) { return "ok", s.cfg.Store.Ping(ctx) },
 		"queue":    func(ctx context.Context) (string, error) { return "ok", s.cfg.Queue.Ping(ctx) },
 		"ai":       s.cfg.Analyzer.Health,
+	}
+	if s.cfg.Index != nil {
+		checks["search"] = func(ctx context.Context) (string, error) { return "ok", s.cfg.Index.Ping(ctx) }
 	}
 	out := make(chan result, len(checks))
 	for name, check := range checks {
