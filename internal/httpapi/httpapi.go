@@ -70,6 +70,8 @@ const (
 	RouteReprocess = "reprocess"
 	RouteGet       = "get"
 	RouteList      = "list"
+	RouteSearch    = "search"
+	RouteDelete    = "delete"
 	RouteHealth    = "health"
 	RouteOpenAPI   = "openapi"
 	RouteWebPage   = "web_page"
@@ -106,6 +108,8 @@ func RouteTable() []Route {
 		{Name: RouteCreate, Method: http.MethodPost, Pattern: "/api/conversations", Function: FunctionCreate},
 		{Name: RouteList, Method: http.MethodGet, Pattern: "/api/conversations", Function: FunctionGet},
 		{Name: RouteGet, Method: http.MethodGet, Pattern: "/api/conversations/{id}", Function: FunctionGet},
+		{Name: RouteDelete, Method: http.MethodDelete, Pattern: "/api/conversations/{id}", Function: FunctionGet},
+		{Name: RouteSearch, Method: http.MethodGet, Pattern: "/api/search", Function: FunctionGet},
 		{Name: RouteReprocess, Method: http.MethodPost, Pattern: "/api/conversations/{id}/reprocess", Function: FunctionCreate},
 		{Name: RouteHealth, Method: http.MethodGet, Pattern: "/api/health", Function: FunctionHealth, Public: true},
 		{Name: RouteOpenAPI, Method: http.MethodGet, Pattern: "/api/openapi.json", Function: FunctionWeb, Public: true},
@@ -164,6 +168,8 @@ func Routes(svc *recall.Service, opts Options) http.Handler {
 		RouteList:      a.list,
 		RouteGet:       a.get,
 		RouteReprocess: a.reprocess,
+		RouteSearch:    a.search,
+		RouteDelete:    a.delete,
 		RouteHealth:    a.health,
 		RouteOpenAPI:   a.openapi,
 	}

@@ -35,8 +35,9 @@ type SearchResults struct {
 // index's cursor signed with the owner and the query, so it can be neither
 // forged nor used by another owner or for another query.
 //
-// EINVALID (naming q, limit or cursor) for bad input; EUNAVAILABLE when
-// there is no index or it, or the store, fails.
+// EINVALID (naming q, limit or cursor) for bad input; EUNSUPPORTED when
+// the deployment has no index; EUNAVAILABLE when the index or the store
+// fails.
 func (s *Service) Search(ctx context.Context, owner, text string, limit int, cursor string) (SearchResults, error) {
 	if _, err := ParseQuery(text); err != nil {
 		return SearchResults{}, err
@@ -55,7 +56,7 @@ func (s *Service) Search(ctx context.Context, owner, text string, limit int, cur
 		}
 	}
 	if s.cfg.Index == nil {
-		return SearchResults{}, Errorf(EUNAVAILABLE, "Search is not available on this deployment.")
+		return SearchResults{}, Errorf(EUNSUPPORTED, "Search is not configured on this deployment: it has no search index.")
 	}
 	page, err := s.cfg.Index.Search(ctx, owner, SearchQuery{Text: text, Limit: limit, After: after})
 	if err != nil {

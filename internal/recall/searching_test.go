@@ -350,11 +350,12 @@ func TestHealthReportsSearch(t *testing.T) {
 	if h := e.svc.Health(t.Context()); h.Healthy || h.Components["search"] != recall.HealthUnavailable {
 		t.Fatalf("health %+v, want search unavailable", h)
 	}
-	// Without an index there is no search component, and Search says so.
+	// Without an index health says so and stays healthy (nothing failed),
+	// and Search answers that it is not offered, not that it is down.
 	svc := recall.NewService(recall.Config{Store: e.store, Queue: e.queue, Analyzer: e.ai})
-	if _, ok := svc.Health(t.Context()).Components["search"]; ok {
-		t.Fatal("a service without an index reports search")
+	if h := svc.Health(t.Context()); !h.Healthy || h.Components["search"] != recall.HealthNotConfigured {
+		t.Fatalf("health without an index %+v, want healthy with search %q", h, recall.HealthNotConfigured)
 	}
 	_, err := svc.Search(t.Context(), "alice", "anything", 10, "")
-	recalltest.WantCode(t, err, recall.EUNAVAILABLE)
+	recalltest.WantCode(t, err, recall.EUNSUPPORTED)
 }

@@ -445,6 +445,10 @@ const (
 	HealthMisconfigured = "misconfigured"
 	// HealthThrottled: it answers but asks us to slow down.
 	HealthThrottled = "throttled"
+	// HealthNotConfigured is the search component of a deployment that has
+	// no search index: a choice, not a failure, so health stays healthy
+	// while search answers EUNSUPPORTED.
+	HealthNotConfigured = "not_configured"
 )
 
 // healthStatus is the public status of a component whose check failed
@@ -464,7 +468,7 @@ func healthStatus(err error) string {
 const HealthTimeout = 800 * time.Millisecond
 
 // Health checks the store, the queue, the analyzer and the search index
-// (when there is one) concurrently, each within HealthTimeout. It never
+// (HealthNotConfigured when there is none) concurrently, each within HealthTimeout. It never
 // calls the model.
 func (s *Service) Health(ctx context.Context) Health {
 	type result struct {
@@ -476,6 +480,7 @@ func (s *Service) Health(ctx context.Context) Health {
 		"queue":    func(ctx context.Context) (string, error) { return "ok", s.cfg.Queue.Ping(ctx) },
 		"ai":       s.cfg.Analyzer.Health,
 	}
+	checks["search"] = func(context.Context) (string, error) { return HealthNotConfigured, nil }
 	if s.cfg.Index != nil {
 		checks["search"] = func(ctx context.Context) (string, error) { return "ok", s.cfg.Index.Ping(ctx) }
 	}
