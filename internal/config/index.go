@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -15,11 +16,19 @@ const SearchIndexDir = "search.bleve"
 
 // OpenIndex opens the search index for b's store: on the embedded store,
 // the full-text index in the data directory (b.Fulltext), which it closes
-// with the Backends. It does not catch up with the store; Open does. The
-// DynamoDB store has no index here yet: the AWS search (package hybrid)
-// plugs in as b.Index the same way.
+// with the Backends. It does not catch up with the store; Open does. For
+// the DynamoDB store, see the hook below.
 func (b *Backends) OpenIndex(context.Context) error {
-	if b.Config.Store.DynamoTable != "" || b.Index != nil {
+	if b.Index != nil {
+		return nil
+	}
+	if b.Config.Store.DynamoTable != "" {
+		// The AWS search index plugs in here, and only here: S3 Vectors
+		// with keyword matches (package hybrid), built from b's AWS
+		// configuration and set as b.Index. Until then a DynamoDB
+		// deployment has no index: GET /api/search answers 501
+		// not_implemented, health shows "search": "not_configured", and
+		// creates and deletes skip indexing.
 		return nil
 	}
 	path := filepath.Join(b.Config.Store.DataDir, SearchIndexDir)
@@ -50,4 +59,42 @@ func (b *Backends) catchUp(ctx context.Context) error {
 		b.Log.InfoContext(ctx, "search index caught up", "indexed", n, "took", time.Since(start).Round(time.Millisecond).String())
 	}
 	return nil
+}
+
+// errNoEmbeddedIndex is what the index commands answer on a configuration
+// without the embedded index.
+var errNoEmbeddedIndex = errors.New("config: this configuration has no embedded search index (it uses DynamoDB); recall reindex and the index check work on the embedded store")
+
+// indexSource is the store as the embedded index reads it.
+func (b *Backends) indexSource() (fulltext.Source, error) {
+	if b.Fulltext == nil {
+		return nil, errNoEmbeddedIndex
+	}
+	src, ok := b.Store.(fulltext.Source)
+	if !ok {
+		return nil, fmt.Errorf("config: the %T store cannot be scanned to fill the search index", b.Store)
+	}
+	return src, nil
+}
+
+// Reindex rebuilds the embedded index from every conversation in the
+// store (fulltext.Index.Rebuild), calling progress with the count so far.
+// It needs the store and the index open (OpenStore, then OpenIndex).
+func (b *Backends) Reindex(ctx context.Context, progress func(n int)) (int, error) {
+	src, err := b.indexSource()
+	if err != nil {
+		return 0, err
+	}
+	return b.Fulltext.Rebuild(ctx, src, progress)
+}
+
+// IndexBehind counts the conversations the store changed after the
+// embedded index's watermark: what the index has certainly not seen (the
+// next start catches up with them; recall reindex rebuilds everything).
+func (b *Backends) IndexBehind(ctx context.Context) (int, error) {
+	src, err := b.indexSource()
+	if err != nil {
+		return 0, err
+	}
+	return b.Fulltext.Behind(ctx, src)
 }
