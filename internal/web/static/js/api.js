@@ -35,7 +35,7 @@ export function createApi({ token, onUnauthorized }) {
     if (res.status === 304) return { status: 304, etag: res.headers.get('ETag') };
     let data = null;
     try {
-      data = await res.json();
+      if (res.status !== 204) data = await res.json();
     } catch {
       // Not JSON (a proxy's error page); the status says enough.
     }
@@ -58,5 +58,8 @@ export function createApi({ token, onUnauthorized }) {
     get: (id, etag) => call('GET', `/api/conversations/${enc(id)}`, { etag }),
     create: (body, key) => call('POST', '/api/conversations', { body, headers: { 'Idempotency-Key': key } }),
     reprocess: (id) => call('POST', `/api/conversations/${enc(id)}/reprocess`),
+    search: (q, cursor, limit = 10) =>
+      call('GET', `/api/search?q=${enc(q)}&limit=${limit}${cursor ? `&cursor=${enc(cursor)}` : ''}`),
+    remove: (id) => call('DELETE', `/api/conversations/${enc(id)}`),
   };
 }

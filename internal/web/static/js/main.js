@@ -8,13 +8,16 @@ import * as auth from './auth.js';
 import * as signin from './views/signin.js';
 import * as list from './views/list.js';
 import * as conversation from './views/conversation.js';
+import * as search from './views/search.js';
 
 const routes = [
   { pattern: /^\/$/, view: list, title: 'Conversations', nav: '/' },
   { pattern: /^\/conversations\/([0-9A-Za-z]{26})$/, view: conversation, title: 'Conversation', nav: '/' },
+  { pattern: /^\/search$/, view: search, title: 'Search', nav: '/search' },
+  { pattern: /^\/search\/(.+)$/, view: search, title: 'Search', nav: '/search' },
 ];
 
-const nav = [{ href: '#/', label: 'Conversations' }];
+const nav = [{ href: '#/', label: 'Conversations' }, { href: '#/search', label: 'Search' }];
 
 const notFound = {
   mount(root) {
