@@ -128,6 +128,8 @@ type Index struct {
 
 	markMu sync.Mutex
 	mark   Watermark
+
+	group group
 }
 
 var _ recall.Index = (*Index)(nil)
@@ -366,9 +368,70 @@ func (x *Index) document(c *recall.Conversation) *document.Document {
 }
 
 // Index implements recall.Index. The change is searchable when it returns.
+//
+// Concurrent calls are written together (group commit): one caller leads,
+// writing every conversation waiting at that moment in one batch, then
+// hands the lead to the first that arrived meanwhile. A bleve batch costs
+// a segment and a snapshot whatever it holds, so one batch per create cut
+// creates per second by two thirds; grouped, the cost is shared by
+// everyone who waited, and each caller still returns only once its own
+// conversation is searchable. A leader writes one batch, so no caller
+// waits behind more than the batch in flight and its own.
 func (x *Index) Index(ctx context.Context, c *recall.Conversation) error {
-	return x.indexBatch(ctx, []*recall.Conversation{c})
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fulltext: index: %w", err)
+	}
+	w := &groupWrite{c: c, done: make(chan error, 1)}
+	g := &x.group
+	g.mu.Lock()
+	g.waiting = append(g.waiting, w)
+	lead := !g.busy
+	g.busy = true
+	g.mu.Unlock()
+	if !lead {
+		if err := <-w.done; err != errLead {
+			return err
+		}
+	}
+	g.mu.Lock()
+	ws := g.waiting
+	g.waiting = nil
+	g.mu.Unlock()
+	cs := make([]*recall.Conversation, len(ws))
+	for i, o := range ws {
+		cs[i] = o.c
+	}
+	// The batch is everyone's: one caller giving up must not fail it.
+	err := x.indexBatch(context.WithoutCancel(ctx), cs)
+	for _, o := range ws {
+		if o != w {
+			o.done <- err
+		}
+	}
+	g.mu.Lock()
+	if len(g.waiting) > 0 {
+		g.waiting[0].done <- errLead
+	} else {
+		g.busy = false
+	}
+	g.mu.Unlock()
+	return err
 }
+
+// group is the Index calls waiting to be written (see Index).
+type group struct {
+	mu      sync.Mutex
+	waiting []*groupWrite
+	busy    bool // a leader is writing
+}
+
+type groupWrite struct {
+	c    *recall.Conversation
+	done chan error // the batch's outcome, or errLead
+}
+
+// errLead tells a waiting Index call to lead the next batch.
+var errLead = errors.New("fulltext: lead the next batch")
 
 // indexBatch indexes cs in one bleve batch that also records the advanced
 // watermark.

@@ -1,8 +1,10 @@
 package fulltext_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,5 +63,31 @@ func TestHighlightsDoNotRepeat(t *testing.T) {
 	}
 	if hl := page.Hits[0].Highlights; len(hl) != 1 || !strings.Contains(hl[0], "<mark>migrate</mark>") {
 		t.Fatalf("highlights %q, want the one passage once", hl)
+	}
+}
+
+// Concurrent Index calls are written in shared batches, and each returns
+// only once its own conversation is searchable.
+func TestConcurrentIndexIsSearchableOnReturn(t *testing.T) {
+	t.Parallel()
+	x := open(t)
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			word := fmt.Sprintf("zq%dword", i)
+			c := &recall.Conversation{ID: recall.NewID(time.Now()), Owner: "alice", Content: "about " + word, UpdatedAt: time.Now()}
+			if err := x.Index(t.Context(), c); err != nil {
+				t.Error(err)
+				return
+			}
+			page, err := x.Search(t.Context(), "alice", recall.SearchQuery{Text: word, Limit: 10})
+			if err != nil || len(page.Hits) != 1 || page.Hits[0].ID != c.ID {
+				t.Errorf("right after Index returned, %s finds %+v (%v)", word, page.Hits, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n, err := x.Count(); err != nil || n != 64 {
+		t.Fatalf("count %d, %v", n, err)
 	}
 }
