@@ -34,6 +34,9 @@ component, ✅ or ❌, with the fix to try under every ❌:
             consumers; the in-process queue has nothing to check
   analyzer  the local analyzer, or Bedrock's credentials, region and model
             ID; --live makes one tiny model call (a few tokens)
+  search    the embedded search index: how many conversations it holds,
+            and ❌ when the store changed after the latest it has seen
+            (recall serve catches up at start; recall reindex rebuilds it)
 
 Each check has its own --timeout, so doctor answers even when a component
 hangs. It exits 1 when any check fails.`
@@ -122,7 +125,10 @@ func runDoctor(ctx context.Context, cfg config.Config, live bool, timeout time.D
 	for i := range jobs {
 		results = append(results, <-out[i])
 	}
-	return results
+	// After the store check, which opens the same embedded file.
+	return append(results, withTimeout(ctx, timeout, "search", "the index did not answer: another process may hold it (stop recall serve), or it is large; recall reindex rebuilds it", func(ctx context.Context) check {
+		return checkSearch(ctx, cfg)
+	}))
 }
 
 // withTimeout runs fn with a deadline and gives up on it at the deadline
@@ -405,4 +411,38 @@ func analyzerTimeoutFix(cfg config.Config) string {
 		return "the local analyzer did not finish: lower RECALL_ANALYZER_LATENCY or raise --timeout"
 	}
 	return "Bedrock did not answer in time: raise --timeout (a first call can take seconds), check the network path to bedrock-runtime." + cfg.Region + ".amazonaws.com, or that the credential source (SSO, IMDS) answers"
+}
+
+// checkSearch reports the search index: on the embedded store, how many
+// conversations it holds and how many the store changed after its
+// watermark (behind: a failure, with the fix); on DynamoDB, that no index
+// is configured. It runs after the store check, since both open the
+// embedded file and one process at a time may.
+func checkSearch(ctx context.Context, cfg config.Config) check {
+	if cfg.Store.DynamoTable != "" {
+		return check{ok: true, detail: "no search index is configured for DynamoDB: GET /api/search answers 501 not_implemented and health shows search not_configured"}
+	}
+	where := "embedded index " + filepath.Join(cfg.Store.DataDir, config.SearchIndexDir)
+	b, err := openForIndex(ctx, cfg)
+	if err != nil {
+		fix := "check that " + cfg.Store.DataDir + " is a writable directory on a local disk; recall reindex rebuilds a damaged index"
+		if errors.Is(err, boltstore.ErrInUse) {
+			fix = "another recall process (recall serve?) holds " + cfg.Store.DataDir + ": stop recall serve or point --data elsewhere"
+		}
+		return check{detail: where + ": " + err.Error(), fix: fix}
+	}
+	defer b.Close()
+	n, err := b.Fulltext.Count()
+	if err != nil {
+		return check{detail: where + ": " + err.Error(), fix: "recall reindex rebuilds the index from the store"}
+	}
+	behind, err := b.IndexBehind(ctx)
+	if err != nil {
+		return check{detail: where + ": comparing with the store: " + err.Error(), fix: storeFix(cfg, err)}
+	}
+	if behind > 0 {
+		return check{detail: fmt.Sprintf("%s holds %d conversations and is behind the store: %d changed after the latest it has seen",
+			where, n, behind), fix: "start recall serve, which catches the index up at start, or run recall reindex to rebuild it"}
+	}
+	return check{ok: true, detail: fmt.Sprintf("%s: %d conversations, up to date with the store", where, n)}
 }

@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"doctor":    {"check every component the configuration uses, with fixes", doctorUsage, cmdDoctor},
 		"bench":     {"load-test an API: create N conversations, wait for their analyses, report", benchUsage, cmdBench},
 		"reprocess": {"re-run analyses in bulk by status, age and owner, throttled and resumable", reprocessUsage, cmdReprocess},
+		"reindex":   {"rebuild the embedded search index from the store, with a progress bar", reindexUsage, cmdReindex},
 		"help":      {"explain a command", "recall help [COMMAND]", cmdHelp},
 		"worker":    {"run only the worker and sweeper (with REDIS_URL)", workerUsage, cmdWorker},
 		"usage":     {"print model usage and estimated cost across workers", usageUsage, cmdUsage},

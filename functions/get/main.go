@@ -1,5 +1,7 @@
-// Command get is the Lambda function behind GET /api/conversations and
-// GET /api/conversations/{id}: it reads the caller's conversations.
+// Command get is the Lambda function behind GET /api/conversations,
+// GET /api/conversations/{id}, GET /api/search and
+// DELETE /api/conversations/{id}: it reads, finds and deletes the caller's
+// conversations (httpapi.FunctionGet names its routes).
 package main
 
 import (

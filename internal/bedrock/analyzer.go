@@ -280,19 +280,11 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 	if a.client == nil {
 		return recall.Analysis{}, recall.Errorf(recall.EINTERNAL, "bedrock analyzer has no client")
 	}
-	norm := recall.AnalysisInput{
-		ConversationID: in.ConversationID,
-		Owner:          in.Owner,
-		Title:          normaliseLine(in.Title),
-		PostType:       normaliseLine(in.PostType),
-		CreatedAt:      in.CreatedAt,
-	}
-	content := normaliseContent(in.Content)
+	norm, ci := a.cacheInput(in)
+	content := ci.Content
 	if content == "" {
 		return recall.Analysis{}, recall.Errorf(recall.EINVALID, "the conversation has no content to analyse")
 	}
-	ci := CacheInput{PromptVersion: promptVersion, Model: a.model, Owner: norm.Owner,
-		Dates: datesKey(in.CreatedAt, a.dates), Title: norm.Title, PostType: norm.PostType, Content: content}
 	key := CacheKey(ci)
 	if hit, ok := a.cached(ctx, key); ok {
 		return hit, nil
@@ -341,6 +333,45 @@ func (a *Analyzer) Analyze(ctx context.Context, in recall.AnalysisInput) (recall
 		a.log.WarnContext(ctx, "bedrock: cache put failed", "conversation_id", in.ConversationID, "error", err.Error())
 	}
 	return res, nil
+}
+
+// cacheInput is in normalised as Analyze reads it, and the input of its
+// cache keys: written once, so Forget finds exactly the entries Analyze
+// made.
+func (a *Analyzer) cacheInput(in recall.AnalysisInput) (recall.AnalysisInput, CacheInput) {
+	norm := recall.AnalysisInput{
+		ConversationID: in.ConversationID,
+		Owner:          in.Owner,
+		Title:          normaliseLine(in.Title),
+		PostType:       normaliseLine(in.PostType),
+		CreatedAt:      in.CreatedAt,
+	}
+	return norm, CacheInput{PromptVersion: promptVersion, Model: a.model, Owner: norm.Owner,
+		Dates: datesKey(in.CreatedAt, a.dates), Title: norm.Title, PostType: norm.PostType, Content: normaliseContent(in.Content)}
+}
+
+// Forget implements recall.Forgetter: it deletes what the cache holds of
+// in, the finished analysis and the parts of a split one, so a deleted
+// conversation's analysis is not kept (nor served to its owner posting the
+// same text again). Entries made under another model or prompt version
+// than this analyzer's expire by their TTL.
+func (a *Analyzer) Forget(ctx context.Context, in recall.AnalysisInput) error {
+	_, ci := a.cacheInput(in)
+	if ci.Content == "" {
+		return nil
+	}
+	keys := []string{CacheKey(ci)}
+	if parts := splitContent(ci.Content, a.budget); len(parts) > 1 {
+		for i, p := range parts {
+			pi := ci
+			pi.Content = p
+			keys = append(keys, PartKey(pi, i+1, len(parts)))
+		}
+	}
+	if err := a.cache.Delete(ctx, keys...); err != nil {
+		return fmt.Errorf("bedrock: forget %s: %w", in.ConversationID, err)
+	}
+	return nil
 }
 
 // part analyses part i of n of a conversation (n == 1: all of it). A part

@@ -16,7 +16,7 @@ import (
 // same owner (same normalised title, type and content, same model, same
 // prompt version) is answered without a model call. Keys are hex SHA-256 digests (CacheKey);
 // values are plain recall.Analysis, so a shared implementation (the store, or
-// Redis) needs nothing from this package but the two methods.
+// Redis) needs nothing from this package but the three methods.
 //
 // Implementations must be safe for concurrent use. A Get error is treated as
 // a miss and a Put error is logged: the cache never fails an analysis.
@@ -26,6 +26,10 @@ type Cache interface {
 	Get(ctx context.Context, key string) (a recall.Analysis, ok bool, err error)
 	// Put stores a under key for ttl (ttl <= 0: no expiry beyond eviction).
 	Put(ctx context.Context, key string, a recall.Analysis, ttl time.Duration) error
+	// Delete removes the entries under keys; a key with no entry is no
+	// error. It is how a deleted conversation's analysis is forgotten
+	// (Analyzer.Forget), so it must not wait for an expiry.
+	Delete(ctx context.Context, keys ...string) error
 }
 
 // CacheInput is everything an analysis depends on, so everything its cache
@@ -145,6 +149,19 @@ func (c *MemoryCache) Put(_ context.Context, key string, a recall.Analysis, ttl 
 		old := c.ll.Back()
 		c.ll.Remove(old)
 		delete(c.items, old.Value.(*cacheEntry).key)
+	}
+	return nil
+}
+
+// Delete implements Cache.
+func (c *MemoryCache) Delete(_ context.Context, keys ...string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range keys {
+		if el, ok := c.items[k]; ok {
+			c.ll.Remove(el)
+			delete(c.items, k)
+		}
 	}
 	return nil
 }

@@ -221,28 +221,10 @@ func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall
 		stored, created, derr = nil, false, nil
 		convs := tx.Bucket(bucketConversations)
 		if idem != nil {
-			idemKey := append(bytes.Clone(ok), idem.Key...)
-			if raw := tx.Bucket(bucketIdempotency).Get(idemKey); raw != nil {
-				var prev idemRecord
-				if err := json.Unmarshal(raw, &prev); err != nil {
-					return fmt.Errorf("decode idempotency key: %w", err)
-				}
-				if prev.Expires.After(now) {
-					if prev.Fingerprint != idem.Fingerprint {
-						derr = recall.Errorf(recall.ECONFLICT, "Idempotency-Key %q was used for a different request.", idem.Key)
-						return nil
-					}
-					got, err := getConv(convs, append(bytes.Clone(ok), prev.ID...))
-					if err != nil {
-						return err
-					}
-					if got == nil {
-						derr = recall.Errorf(recall.ECONFLICT, "Idempotency-Key %q names a conversation that no longer exists.", idem.Key)
-						return nil
-					}
-					stored = got
-					return nil
-				}
+			got, replayErr, err := replay(tx, ok, idem, now)
+			if err != nil || replayErr != nil || got != nil {
+				stored, derr = got, replayErr
+				return err
 			}
 		}
 		// Nothing is written before this check: a refused create must leave
@@ -252,24 +234,7 @@ func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall
 			return nil
 		}
 		if idem != nil {
-			idemKey := append(bytes.Clone(ok), idem.Key...)
-			keys, exp := tx.Bucket(bucketIdempotency), tx.Bucket(bucketIdemExpiry)
-			if raw := keys.Get(idemKey); raw != nil {
-				var prev idemRecord
-				if err := json.Unmarshal(raw, &prev); err != nil {
-					return fmt.Errorf("decode idempotency key: %w", err)
-				}
-				if err := exp.Delete(expiryKey(prev.Expires, idemKey)); err != nil {
-					return err
-				}
-			}
-			if err := keys.Put(idemKey, idemVal); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketIdemByConv).Put(convKey, idemKey); err != nil {
-				return err
-			}
-			if err := exp.Put(expiryKey(idem.Expires, idemKey), nil); err != nil {
+			if err := putIdemKey(tx, append(bytes.Clone(ok), idem.Key...), idemVal, idem.Expires, convKey); err != nil {
 				return err
 			}
 		}
@@ -294,6 +259,58 @@ func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall
 		return nil, false, derr
 	}
 	return stored, created, nil
+}
+
+// replay looks up idem among owner's live keys (owner is its ownerKey):
+// the conversation it names, ECONFLICT (as the domain error derr) when it
+// was used for another body or names a conversation that is gone, or
+// nothing when the key is new or expired.
+func replay(tx *bolt.Tx, owner []byte, idem *recall.Idempotency, now time.Time) (got *recall.Conversation, derr, err error) {
+	raw := tx.Bucket(bucketIdempotency).Get(append(bytes.Clone(owner), idem.Key...))
+	if raw == nil {
+		return nil, nil, nil
+	}
+	var prev idemRecord
+	if err := json.Unmarshal(raw, &prev); err != nil {
+		return nil, nil, fmt.Errorf("decode idempotency key: %w", err)
+	}
+	if !prev.Expires.After(now) {
+		return nil, nil, nil
+	}
+	if prev.Fingerprint != idem.Fingerprint {
+		return nil, recall.Errorf(recall.ECONFLICT, "Idempotency-Key %q was used for a different request.", idem.Key), nil
+	}
+	got, err = getConv(tx.Bucket(bucketConversations), append(bytes.Clone(owner), prev.ID...))
+	if err != nil {
+		return nil, nil, err
+	}
+	if got == nil {
+		return nil, recall.Errorf(recall.ECONFLICT, "Idempotency-Key %q names a conversation that no longer exists.", idem.Key), nil
+	}
+	return got, nil, nil
+}
+
+// putIdemKey writes idempotency key idemKey (replacing an expired one of
+// the same name) for the conversation at convKey, with its expiry entry
+// and the way back from the conversation to it.
+func putIdemKey(tx *bolt.Tx, idemKey, val []byte, expires time.Time, convKey []byte) error {
+	keys, exp := tx.Bucket(bucketIdempotency), tx.Bucket(bucketIdemExpiry)
+	if raw := keys.Get(idemKey); raw != nil {
+		var prev idemRecord
+		if err := json.Unmarshal(raw, &prev); err != nil {
+			return fmt.Errorf("decode idempotency key: %w", err)
+		}
+		if err := exp.Delete(expiryKey(prev.Expires, idemKey)); err != nil {
+			return err
+		}
+	}
+	if err := keys.Put(idemKey, val); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketIdemByConv).Put(convKey, idemKey); err != nil {
+		return err
+	}
+	return exp.Put(expiryKey(expires, idemKey), nil)
 }
 
 // cleanExpired deletes a few idempotency keys that have expired, oldest

@@ -15,6 +15,7 @@ import (
 
 	"recall/internal/boltstore"
 	"recall/internal/dynamo"
+	"recall/internal/fulltext"
 	"recall/internal/memq"
 	"recall/internal/ratelimit"
 	"recall/internal/recall"
@@ -33,18 +34,32 @@ type Backends struct {
 	// Redis is the Redis client when REDIS_URL is set, for the analyzer's
 	// shared cache and for commands that inspect Redis (usage).
 	Redis redis.UniversalClient
+	// Index keeps conversations findable (nil when the store has none, or
+	// after OpenStore); Fulltext is the same index when it is the embedded
+	// one, for the commands that rebuild it or ask how far behind it is.
+	Index    recall.Index
+	Fulltext *fulltext.Index
 
 	closers []func() error
 	awsCfg  *aws.Config
 	limiter recall.Limiter
 }
 
-// Open opens the store and the queue cfg selects. Close the Backends when
-// done. In a Lambda function it refuses to open the store without
-// RECALL_CURSOR_KEY (see errNoCursorKey).
+// Open opens the store, its search index (brought up to date with the
+// store) and the queue cfg selects. Close the Backends when done. In a
+// Lambda function it refuses to open the store without RECALL_CURSOR_KEY
+// (see errNoCursorKey).
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) {
 	b := &Backends{Config: cfg, Log: log}
 	if err := b.openStore(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if err := b.OpenIndex(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if err := b.catchUp(ctx); err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -106,7 +121,7 @@ func (b *Backends) ServiceConfig(a recall.Analyzer) recall.Config {
 		key = []byte(b.Config.Auth.CursorKey)
 	}
 	return recall.Config{
-		Store: b.Store, Queue: b.Queue, Analyzer: a, Logger: b.Log, CursorKey: key,
+		Store: b.Store, Queue: b.Queue, Analyzer: a, Index: b.Index, Logger: b.Log, CursorKey: key,
 		MaxAttempts: w.MaxAttempts, MaxThrottleRetries: w.MaxThrottleRetries, RetryBase: w.RetryBase, RetryMax: w.RetryMax,
 		AnalyzeTimeout: w.AnalyzeTimeout, StaleAfter: w.StaleAfter,
 		Limiter: b.ownerLimits(),

@@ -346,3 +346,44 @@ func TestSecondOpenFails(t *testing.T) {
 		t.Fatal("a second Open blocks instead of failing")
 	}
 }
+
+// TestCreatedIndexOpensAfterAKill: a process killed right after it created
+// the index (before any background persist) leaves an index that opens,
+// and one whose files were cut short is rebuilt rather than refusing to
+// start, since the store refills it.
+func TestCreatedIndexOpensAfterAKill(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "search.bleve")
+	x, err := fulltext.Open(path, fulltext.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a SIGKILL leaves: the files as written so far, never closed.
+	// A copy taken now is what the next process finds.
+	killed := filepath.Join(dir, "killed.bleve")
+	if err := os.CopyFS(killed, os.DirFS(path)); err != nil {
+		t.Fatal(err)
+	}
+	x.Close()
+	y, err := fulltext.Open(killed, fulltext.Options{})
+	if err != nil {
+		t.Fatalf("an index created by a killed process does not open: %v", err)
+	}
+	y.Close()
+
+	cut := filepath.Join(dir, "cut.bleve")
+	if err := os.MkdirAll(cut, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cut, "index_meta.json"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	z, err := fulltext.Open(cut, fulltext.Options{})
+	if err != nil {
+		t.Fatalf("a half-written index is not rebuilt: %v", err)
+	}
+	defer z.Close()
+	if aside, _ := filepath.Glob(cut + ".old-*"); len(aside) != 1 {
+		t.Errorf("the unreadable index was not moved aside: %v", aside)
+	}
+}

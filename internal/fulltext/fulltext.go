@@ -53,6 +53,7 @@ import (
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
 	index "github.com/blevesearch/bleve_index_api"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"recall/internal/recall"
 )
@@ -128,6 +129,8 @@ type Index struct {
 
 	markMu sync.Mutex
 	mark   Watermark
+
+	group group
 }
 
 var _ recall.Index = (*Index)(nil)
@@ -165,39 +168,67 @@ func runtimeConfig() map[string]any {
 	}
 }
 
+// openOrCreate opens the index at path, or creates it. The index is
+// derived data (the store is the truth and Open catches up with it), so an
+// index that cannot be read, such as one whose creation a killed process
+// left half-written, or one of another schema, is moved aside and built
+// afresh rather than refusing to start. Only another process holding it
+// (bolt's lock timeout) is an error.
 func openOrCreate(path string, log *slog.Logger) (bleve.Index, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return create(path)
 	}
 	idx, err := bleve.OpenUsing(path, runtimeConfig())
-	if err != nil {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("fulltext: open %s: %w", path, err)
 	}
-	got, err := idx.GetInternal(keySchema)
-	if err == nil && string(got) == schema {
+	reason := ""
+	if err != nil {
+		reason = err.Error()
+	} else if got, gerr := idx.GetInternal(keySchema); gerr == nil && string(got) == schema {
 		return idx, nil
+	} else {
+		_ = idx.Close()
+		reason = fmt.Sprintf("schema %q, want %q", got, schema)
 	}
-	_ = idx.Close()
-	aside := fmt.Sprintf("%s.old-%d", path, time.Now().Unix())
-	log.Warn("search index has another schema; moving it aside and rebuilding", "path", path, "schema", string(got), "want", schema, "moved_to", aside)
+	aside := fmt.Sprintf("%s.old-%d", path, time.Now().UnixNano())
+	log.Warn("search index unreadable or of another schema; moving it aside and rebuilding", "path", path, "reason", reason, "moved_to", aside)
 	if err := os.Rename(path, aside); err != nil {
 		return nil, fmt.Errorf("fulltext: move old index aside: %w", err)
 	}
 	return create(path)
 }
 
+// create builds an empty index beside path and renames it into place, so
+// a process killed while creating it leaves no half-written index at path.
 func create(path string) (bleve.Index, error) {
 	m, err := newMapping()
 	if err != nil {
 		return nil, err
 	}
-	idx, err := bleve.NewUsing(path, m, scorch.Name, scorch.Name, runtimeConfig())
+	// Created without unsafe_batch: the mapping and the schema mark are
+	// written before Close returns, so the renamed index always opens.
+	safe := runtimeConfig()
+	delete(safe, "unsafe_batch")
+	tmp := fmt.Sprintf("%s.new-%d-%d", path, os.Getpid(), time.Now().UnixNano())
+	idx, err := bleve.NewUsing(tmp, m, scorch.Name, scorch.Name, safe)
 	if err != nil {
 		return nil, fmt.Errorf("fulltext: create %s: %w", path, err)
 	}
-	if err := idx.SetInternal(keySchema, []byte(schema)); err != nil {
-		_ = idx.Close()
+	err = idx.SetInternal(keySchema, []byte(schema))
+	if cerr := idx.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.RemoveAll(tmp)
 		return nil, fmt.Errorf("fulltext: create %s: %w", path, err)
+	}
+	idx, err = bleve.OpenUsing(path, runtimeConfig())
+	if err != nil {
+		return nil, fmt.Errorf("fulltext: open %s: %w", path, err)
 	}
 	return idx, nil
 }
@@ -366,9 +397,70 @@ func (x *Index) document(c *recall.Conversation) *document.Document {
 }
 
 // Index implements recall.Index. The change is searchable when it returns.
+//
+// Concurrent calls are written together (group commit): one caller leads,
+// writing every conversation waiting at that moment in one batch, then
+// hands the lead to the first that arrived meanwhile. A bleve batch costs
+// a segment and a snapshot whatever it holds, so one batch per create cut
+// creates per second by two thirds; grouped, the cost is shared by
+// everyone who waited, and each caller still returns only once its own
+// conversation is searchable. A leader writes one batch, so no caller
+// waits behind more than the batch in flight and its own.
 func (x *Index) Index(ctx context.Context, c *recall.Conversation) error {
-	return x.indexBatch(ctx, []*recall.Conversation{c})
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fulltext: index: %w", err)
+	}
+	w := &groupWrite{c: c, done: make(chan error, 1)}
+	g := &x.group
+	g.mu.Lock()
+	g.waiting = append(g.waiting, w)
+	lead := !g.busy
+	g.busy = true
+	g.mu.Unlock()
+	if !lead {
+		if err := <-w.done; err != errLead {
+			return err
+		}
+	}
+	g.mu.Lock()
+	ws := g.waiting
+	g.waiting = nil
+	g.mu.Unlock()
+	cs := make([]*recall.Conversation, len(ws))
+	for i, o := range ws {
+		cs[i] = o.c
+	}
+	// The batch is everyone's: one caller giving up must not fail it.
+	err := x.indexBatch(context.WithoutCancel(ctx), cs)
+	for _, o := range ws {
+		if o != w {
+			o.done <- err
+		}
+	}
+	g.mu.Lock()
+	if len(g.waiting) > 0 {
+		g.waiting[0].done <- errLead
+	} else {
+		g.busy = false
+	}
+	g.mu.Unlock()
+	return err
 }
+
+// group is the Index calls waiting to be written (see Index).
+type group struct {
+	mu      sync.Mutex
+	waiting []*groupWrite
+	busy    bool // a leader is writing
+}
+
+type groupWrite struct {
+	c    *recall.Conversation
+	done chan error // the batch's outcome, or errLead
+}
+
+// errLead tells a waiting Index call to lead the next batch.
+var errLead = errors.New("fulltext: lead the next batch")
 
 // indexBatch indexes cs in one bleve batch that also records the advanced
 // watermark.

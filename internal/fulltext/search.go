@@ -400,7 +400,9 @@ func squash(tier int, s float64) float64 {
 
 // highlights renders where m matched in the stored fields of hit h: the
 // content first, then the summary, the action items and the title, up to
-// recall.HighlightFragments passages.
+// recall.HighlightFragments passages. A passage already within one taken
+// is left out: a summary or an action item is often a sentence of
+// the content, and the same words three times tell a reader nothing.
 func (m matcher) highlights(x *Index, h *search.DocumentMatch) []string {
 	var out []string
 	for _, f := range []string{fieldContent, fieldSummary, fieldActions, fieldTitle} {
@@ -412,7 +414,12 @@ func (m matcher) highlights(x *Index, h *search.DocumentMatch) []string {
 		if text == "" {
 			continue
 		}
-		out = append(out, recall.Highlight(text, m.spans(x, text), left, recall.HighlightSize)...)
+		for _, frag := range recall.Highlight(text, m.spans(x, text), left, recall.HighlightSize) {
+			key := strings.Trim(frag, " .,;:!?…")
+			if !slices.ContainsFunc(out, func(o string) bool { return strings.Contains(o, key) }) {
+				out = append(out, frag)
+			}
+		}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"recall/internal/fulltext"
 	"recall/internal/recall"
 )
 
@@ -20,8 +22,30 @@ import (
 // concurrent clients. It reports creates/s and the 99th percentile latency.
 // Targets: at least 2,000 creates/s, p99 under 20 ms.
 func BenchmarkCreateHTTP(b *testing.B) {
+	createLoad(b, newEnv(b))
+}
+
+// BenchmarkCreateIndexing is BenchmarkCreateHTTP without a search index
+// and with the embedded full-text one (as recall serve runs), in one run,
+// so the cost of indexing at create is measured against a baseline taken
+// on the same machine at the same time. Target: creates/s with the index
+// no more than 10% below without it.
+func BenchmarkCreateIndexing(b *testing.B) {
+	b.Run("index=none", func(b *testing.B) { createLoad(b, newEnv(b)) })
+	b.Run("index=fulltext", func(b *testing.B) {
+		idx, err := fulltext.Open(filepath.Join(b.TempDir(), "search.bleve"), fulltext.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { idx.Close() })
+		createLoad(b, newServiceEnv(b, func(c *recall.Config) { c.Index = idx }))
+	})
+}
+
+// createLoad posts conversations to e's handler from 32 concurrent clients
+// and reports creates/s and the p99 latency.
+func createLoad(b *testing.B, e *env) {
 	const clients = 32
-	e := newEnv(b)
 	srv := httptest.NewServer(e.handler)
 	b.Cleanup(srv.Close)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2}}

@@ -24,6 +24,7 @@ var statuses = map[string]int{
 	recall.ETHROTTLED:    http.StatusTooManyRequests,
 	recall.ERATELIMITED:  http.StatusTooManyRequests,
 	recall.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	recall.EUNSUPPORTED:  http.StatusNotImplemented,
 	recall.EINTERNAL:     http.StatusInternalServerError,
 }
 

@@ -228,7 +228,7 @@ func TestRoutesWithoutService(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := httpapi.Routes(nil, httpapi.Options{Auth: hs, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
-		if !strings.Contains(logs.String(), "no Service given") || !strings.Contains(logs.String(), "create,list,get,reprocess,action_items,action_item,health") {
+		if !strings.Contains(logs.String(), "no Service given") || !strings.Contains(logs.String(), "create,list,get,delete,search,reprocess,action_items,action_item,health") {
 			t.Errorf("start log does not name the routes left without a Service: %s", logs)
 		}
 		for _, c := range []struct{ method, target string }{

@@ -74,6 +74,8 @@ const (
 	// RouteActionItem ticks one off (items.go).
 	RouteActionItems = "action_items"
 	RouteActionItem  = "action_item"
+	RouteSearch      = "search"
+	RouteDelete      = "delete"
 	RouteHealth      = "health"
 	RouteOpenAPI     = "openapi"
 	RouteWebPage     = "web_page"
@@ -110,6 +112,8 @@ func RouteTable() []Route {
 		{Name: RouteCreate, Method: http.MethodPost, Pattern: "/api/conversations", Function: FunctionCreate},
 		{Name: RouteList, Method: http.MethodGet, Pattern: "/api/conversations", Function: FunctionGet},
 		{Name: RouteGet, Method: http.MethodGet, Pattern: "/api/conversations/{id}", Function: FunctionGet},
+		{Name: RouteDelete, Method: http.MethodDelete, Pattern: "/api/conversations/{id}", Function: FunctionCreate},
+		{Name: RouteSearch, Method: http.MethodGet, Pattern: "/api/search", Function: FunctionGet},
 		{Name: RouteReprocess, Method: http.MethodPost, Pattern: "/api/conversations/{id}/reprocess", Function: FunctionCreate},
 		{Name: RouteActionItems, Method: http.MethodGet, Pattern: "/api/action-items", Function: FunctionGet},
 		{Name: RouteActionItem, Method: http.MethodPatch, Pattern: "/api/conversations/{id}/action-items/{item_id}", Function: FunctionCreate},
@@ -169,6 +173,8 @@ func Routes(svc *recall.Service, opts Options) http.Handler {
 		RouteCreate:      a.create,
 		RouteList:        a.list,
 		RouteGet:         a.get,
+		RouteSearch:      a.search,
+		RouteDelete:      a.delete,
 		RouteReprocess:   a.reprocess,
 		RouteActionItems: a.listItems,
 		RouteActionItem:  a.patchItem,

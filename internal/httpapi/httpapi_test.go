@@ -113,7 +113,7 @@ func TestErrors(t *testing.T) {
 
 		// 405
 		{"DELETE collection", req{method: "DELETE", target: "/api/conversations", as: "alice"}, 405, recall.EMETHOD, []string{"DELETE"}, map[string]string{"Allow": "GET, HEAD, POST"}},
-		{"PUT item", req{method: "PUT", target: "/api/conversations/" + mine.ID, as: "alice"}, 405, recall.EMETHOD, nil, map[string]string{"Allow": "GET, HEAD"}},
+		{"PUT item", req{method: "PUT", target: "/api/conversations/" + mine.ID, as: "alice"}, 405, recall.EMETHOD, nil, map[string]string{"Allow": "DELETE, GET, HEAD"}},
 		{"GET reprocess", req{method: "GET", target: "/api/conversations/" + mine.ID + "/reprocess", as: "alice"}, 405, recall.EMETHOD, nil, map[string]string{"Allow": "POST"}},
 		{"POST health", req{method: "POST", target: "/api/health"}, 405, recall.EMETHOD, nil, map[string]string{"Allow": "GET, HEAD"}},
 		{"POST health slash", req{method: "POST", target: "/api/health/"}, 405, recall.EMETHOD, nil, map[string]string{"Allow": "GET, HEAD"}},
@@ -473,7 +473,8 @@ func TestHealth(t *testing.T) {
 	}
 	checkJSONHeaders(t, w.Header())
 	h := decode[httpapi.HealthReport](t, w)
-	if h.Status != "healthy" || h.Components["database"] != "ok" || h.Components["queue"] != "ok" || h.Components["ai"] != "local" {
+	if h.Status != "healthy" || h.Components["database"] != "ok" || h.Components["queue"] != "ok" || h.Components["ai"] != "local" ||
+		h.Components["search"] != recall.HealthNotConfigured {
 		t.Errorf("health: %+v", h)
 	}
 }
@@ -654,11 +655,11 @@ func TestOnly(t *testing.T) {
 		only  []string
 		serve []string // route names served
 	}{
-		{[]string{httpapi.FunctionCreate}, []string{httpapi.RouteCreate, httpapi.RouteReprocess}},
-		{[]string{httpapi.FunctionGet}, []string{httpapi.RouteGet, httpapi.RouteList}},
+		{[]string{httpapi.FunctionCreate}, []string{httpapi.RouteCreate, httpapi.RouteReprocess, httpapi.RouteDelete}},
+		{[]string{httpapi.FunctionGet}, []string{httpapi.RouteGet, httpapi.RouteList, httpapi.RouteSearch}},
 		{[]string{httpapi.FunctionHealth}, []string{httpapi.RouteHealth}},
 		{[]string{httpapi.RouteList}, []string{httpapi.RouteList}},
-		{nil, []string{httpapi.RouteCreate, httpapi.RouteReprocess, httpapi.RouteGet, httpapi.RouteList, httpapi.RouteHealth}},
+		{nil, []string{httpapi.RouteCreate, httpapi.RouteReprocess, httpapi.RouteGet, httpapi.RouteList, httpapi.RouteHealth, httpapi.RouteSearch, httpapi.RouteDelete}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.only, ","), func(t *testing.T) {
@@ -670,6 +671,8 @@ func TestOnly(t *testing.T) {
 				httpapi.RouteGet:       {method: "GET", target: "/api/conversations/" + id, as: "alice"},
 				httpapi.RouteReprocess: {method: "POST", target: "/api/conversations/" + id + "/reprocess", as: "alice"},
 				httpapi.RouteHealth:    {method: "GET", target: "/api/health"},
+				httpapi.RouteSearch:    {method: "GET", target: "/api/search?q=x", as: "alice"},
+				httpapi.RouteDelete:    {method: "DELETE", target: "/api/conversations/" + id, as: "alice"},
 			}
 			for name, r := range requests {
 				w := e.do(t, r)
@@ -708,7 +711,7 @@ func TestRouteTable(t *testing.T) {
 			t.Errorf("public routes are exactly %v: %+v", public, r)
 		}
 	}
-	if len(names) != 11 {
+	if len(names) != 13 {
 		t.Errorf("%d routes", len(names))
 	}
 }

@@ -27,6 +27,8 @@ func TestFixturesRoundTrip(t *testing.T) {
 		"create-stage.json":      func() any { return new(events.APIGatewayV2HTTPRequest) },
 		"get.json":               func() any { return new(events.APIGatewayV2HTTPRequest) },
 		"list.json":              func() any { return new(events.APIGatewayV2HTTPRequest) },
+		"search.json":            func() any { return new(events.APIGatewayV2HTTPRequest) },
+		"delete.json":            func() any { return new(events.APIGatewayV2HTTPRequest) },
 		"health.json":            func() any { return new(events.APIGatewayV2HTTPRequest) },
 		"process-direct.json":    func() any { return new(lambdafn.DirectEvent) },
 		"process-scheduled.json": func() any { return new(events.EventBridgeEvent) },
@@ -164,4 +166,15 @@ func TestFixturesThroughHandlers(t *testing.T) {
 			t.Errorf("%s is %s after the drain", c.ID, c.Status)
 		}
 	}
+
+	// search.json reaches the get function's search, which this service
+	// (no index, as on DynamoDB before the AWS index is configured) answers
+	// 501; delete.json deletes through the create function (writes run
+	// there, beside Redis, so a delete also drops the cached analysis), once.
+	checkErrorResponse(t, invoke(t, function(svc, httpapi.FunctionGet), httpEvent(t, "search.json", "")), 501, recall.EUNSUPPORTED)
+	if resp = invoke(t, function(svc, httpapi.FunctionCreate), httpEvent(t, "delete.json", created.ID)); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", resp.StatusCode, resp.Body)
+	}
+	checkErrorResponse(t, invoke(t, function(svc, httpapi.FunctionCreate), httpEvent(t, "delete.json", created.ID)), 404, recall.ENOTFOUND)
+	checkErrorResponse(t, invoke(t, function(svc, httpapi.FunctionGet), httpEvent(t, "get.json", created.ID)), 404, recall.ENOTFOUND)
 }

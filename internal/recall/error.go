@@ -22,6 +22,7 @@ const (
 	ETHROTTLED    = "throttled"              // a dependency asked us to slow down
 	ERATELIMITED  = "rate_limited"           // the caller is over one of its per-owner limits
 	EUNAVAILABLE  = "unavailable"            // a dependency is down; retry later
+	EUNSUPPORTED  = "not_implemented"        // this deployment does not offer it; retrying will not help
 	EINTERNAL     = "internal"               // a bug; details are logged, never shown
 )
 

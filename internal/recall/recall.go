@@ -401,6 +401,11 @@ type Job struct {
 	// run for ever: past Config.MaxThrottleRetries a throttle spends an
 	// attempt like any other failure.
 	Throttles int `json:"throttles,omitempty"`
+	// IndexRetries counts the failed tries to index this run's settled
+	// result. A job with it set was put back only to index: delivered
+	// again, it finds the run finished and indexes it (Service.reindex),
+	// then leaves the queue as the run's settle would have.
+	IndexRetries int `json:"index_retries,omitempty"`
 	// Receipt is the backend's handle on this delivery (a stream entry id, a
 	// sequence number). It is set by Receive and empty on a job that was never
 	// delivered, such as one built for a direct invocation.

@@ -34,7 +34,11 @@ type Config struct {
 	Store    Store
 	Queue    Queue
 	Analyzer Analyzer
-	Logger   *slog.Logger
+	// Index, if set, keeps conversations findable (Search): the create
+	// indexes each at once, a run that ends indexes its result, and a
+	// delete removes it. Nil: Search answers EUNAVAILABLE.
+	Index  Index
+	Logger *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// CursorKey signs list cursors so a cursor cannot be forged or used by
@@ -256,6 +260,7 @@ func (s *Service) Create(ctx context.Context, owner string, req CreateRequest, i
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.ConversationCreated(stored.Priority)
 	}
+	s.indexCreated(ctx, stored)
 	s.enqueue(ctx, stored)
 	return stored, false, nil
 }
@@ -440,6 +445,10 @@ const (
 	HealthMisconfigured = "misconfigured"
 	// HealthThrottled: it answers but asks us to slow down.
 	HealthThrottled = "throttled"
+	// HealthNotConfigured is the search component of a deployment that has
+	// no search index: a choice, not a failure, so health stays healthy
+	// while search answers EUNSUPPORTED.
+	HealthNotConfigured = "not_configured"
 )
 
 // healthStatus is the public status of a component whose check failed
@@ -458,8 +467,9 @@ func healthStatus(err error) string {
 // even when a component hangs.
 const HealthTimeout = 800 * time.Millisecond
 
-// Health checks the store, the queue and the analyzer concurrently, each
-// within HealthTimeout. It never calls the model.
+// Health checks the store, the queue, the analyzer and the search index
+// (HealthNotConfigured when there is none) concurrently, each within HealthTimeout. It never
+// calls the model.
 func (s *Service) Health(ctx context.Context) Health {
 	type result struct {
 		name, state string
@@ -469,6 +479,10 @@ func (s *Service) Health(ctx context.Context) Health {
 		"database": func(ctx context.Context) (string, error) { return "ok", s.cfg.Store.Ping(ctx) },
 		"queue":    func(ctx context.Context) (string, error) { return "ok", s.cfg.Queue.Ping(ctx) },
 		"ai":       s.cfg.Analyzer.Health,
+	}
+	checks["search"] = func(context.Context) (string, error) { return HealthNotConfigured, nil }
+	if s.cfg.Index != nil {
+		checks["search"] = func(ctx context.Context) (string, error) { return "ok", s.cfg.Index.Ping(ctx) }
 	}
 	out := make(chan result, len(checks))
 	for name, check := range checks {

@@ -147,8 +147,11 @@ func TestSettleOrderAndFaults(t *testing.T) {
 			calls: "store start,store fail,queue dead-letter", outcome: recall.OutcomeFailed, reason: "analysis failed: model access", status: recall.StatusFailed},
 		{name: "store down recording a failure", script: []error{permanent}, storeFail: map[recall.Event]error{recall.EventFail: down},
 			calls: "store start,store fail!,queue retry", outcome: recall.OutcomeReleased, reason: "record failure: connection refused", status: recall.StatusProcessing},
-		{name: "gone recording a failure releases", script: []error{permanent}, storeFail: map[recall.Event]error{recall.EventFail: recall.Errorf(recall.ENOTFOUND, "gone")},
-			calls: "store start,store fail!,queue retry", outcome: recall.OutcomeReleased, reason: "record failure: not_found: gone", status: recall.StatusProcessing},
+		// Gone is deleted: nothing is written back and the job leaves.
+		{name: "gone recording a failure skips", script: []error{permanent}, storeFail: map[recall.Event]error{recall.EventFail: recall.Errorf(recall.ENOTFOUND, "gone")},
+			calls: "store start,store fail!,queue ack", outcome: recall.OutcomeSkipped, reason: "gone", status: recall.StatusProcessing},
+		{name: "gone recording a retry skips", script: []error{unavailable}, storeFail: map[recall.Event]error{recall.EventRetry: recall.Errorf(recall.ENOTFOUND, "gone")},
+			calls: "store start,store retry!,queue ack", outcome: recall.OutcomeSkipped, reason: "gone", status: recall.StatusProcessing},
 		{name: "stale failure record still dead-letters", script: []error{permanent}, storeFail: map[recall.Event]error{recall.EventFail: stale},
 			calls: "store start,store fail!,queue dead-letter", outcome: recall.OutcomeFailed, reason: "analysis failed: model access", status: recall.StatusProcessing},
 		{name: "queue down dead-lettering", script: []error{permanent}, queueFail: map[string]bool{"dead-letter": true},

@@ -71,10 +71,10 @@ func (s *Service) handle(ctx context.Context, job Job) result {
 		// Every earlier attempt started and never reported back: the worker
 		// died or hung on this conversation. Stop before it takes down more.
 		return s.settle(ctx, job, giveUp(c.Attempts, s.cfg.Now().UTC(),
-			"analysis failed: gave up after "+strconv.Itoa(c.Attempts-1)+" attempts that never finished (the worker stopped or timed out mid-analysis)"))
+			"analysis failed: gave up after "+strconv.Itoa(c.Attempts-1)+" attempts that never finished (the worker stopped or timed out mid-analysis)").of(c))
 	}
 	actx, cancel := context.WithTimeout(ctx, s.cfg.AnalyzeTimeout)
-	a, err := s.cfg.Analyzer.Analyze(actx, AnalysisInput{ConversationID: c.ID, Owner: c.Owner, Title: c.Title, PostType: c.PostType, Content: c.Content, CreatedAt: c.CreatedAt})
+	a, err := s.cfg.Analyzer.Analyze(actx, c.analysisInput())
 	cancel()
 	if err != nil {
 		if ErrorCode(err) == EINTERNAL {
@@ -82,13 +82,19 @@ func (s *Service) handle(ctx context.Context, job Job) result {
 			// ai_error: the cause goes to the log only.
 			s.log.ErrorContext(ctx, "analysis failed with an internal error", "conversation_id", c.ID, "run", c.Run, "error", err.Error())
 		}
-		return s.settle(ctx, job, s.afterError(job, c.Attempts, err))
+		return s.settle(ctx, job, s.afterError(job, c.Attempts, err).of(c))
 	}
 	return s.settle(ctx, job, settlement{
 		result: result{outcome: OutcomeDone, attempt: c.Attempts, analysis: &a},
 		record: &Transition{Event: EventDone, At: s.cfg.Now().UTC(), Analysis: &a}, doing: "save result",
 		skipIfStale: true, call: callAck,
-	})
+	}.of(c))
+}
+
+// analysisInput is what the analyzer sees of c, and what an analyzer that
+// keeps its work is asked to forget of it.
+func (c *Conversation) analysisInput() AnalysisInput {
+	return AnalysisInput{ConversationID: c.ID, Owner: c.Owner, Title: c.Title, PostType: c.PostType, Content: c.Content, CreatedAt: c.CreatedAt}
 }
 
 // lease is how long an attempt holds its conversation: one analysis and
@@ -110,6 +116,9 @@ func (s *Service) start(ctx context.Context, job Job) (*Conversation, result) {
 		// before then (and this delivery finds it finished), or dies and
 		// the hold runs out. Nothing is written, no attempt is spent.
 		return nil, s.settle(ctx, job, deferral(job, RetryAfter(err), err))
+	case code == ECONFLICT && job.IndexRetries > 0:
+		// Put back to index the run's result, which is stored.
+		return nil, s.reindex(ctx, job)
 	case code == ECONFLICT || code == ENOTFOUND:
 		// Stale, finished or gone: drop it.
 		return nil, s.settle(ctx, job, skip(result{attempt: job.Attempt}, err))
@@ -231,6 +240,15 @@ type settlement struct {
 	call        queueCall
 	next        Job           // callRetry: the job to deliver again
 	delay       time.Duration // callRetry: no sooner than this
+	// conv is the conversation the attempt worked on: forgotten if the
+	// record finds it deleted, so nothing made of it outlives it.
+	conv *Conversation
+}
+
+// of returns st for an attempt on conversation c.
+func (st settlement) of(c *Conversation) settlement {
+	st.conv = c
+	return st
 }
 
 // skip settles a job there is nothing to do for: acked, with err (the
@@ -259,10 +277,24 @@ func giveUp(attempt int, now time.Time, reason string) settlement {
 // result, which a redelivery finds done and skips.
 func (s *Service) settle(ctx context.Context, job Job, st settlement) result {
 	if st.record != nil {
-		_, err := s.cfg.Store.Transition(ctx, job.Ref(), *st.record)
+		updated, err := s.cfg.Store.Transition(ctx, job.Ref(), *st.record)
 		switch code := ErrorCode(err); {
 		case err == nil:
-		case st.skipIfStale && (code == ECONFLICT || code == ENOTFOUND):
+			if !updated.Status.InProgress() && s.cfg.Index != nil {
+				// The run ended: its result becomes findable before the job
+				// leaves the queue, or the job stays to index it.
+				if ierr := s.indexFresh(ctx, updated); ierr != nil {
+					return s.indexLater(ctx, job, st.result, ierr)
+				}
+			}
+		case code == ENOTFOUND:
+			// Deleted under this attempt: nothing is written back, and
+			// what the attempt made of it (a cached analysis) goes too.
+			if st.conv != nil {
+				s.forget(ctx, st.conv)
+			}
+			st = skip(st.result, err)
+		case st.skipIfStale && code == ECONFLICT:
 			// A newer run or a duplicate delivery got there first; its result stands.
 			st = skip(st.result, err)
 		case !st.skipIfStale && code == ECONFLICT:

@@ -24,7 +24,7 @@ const CacheFallbackTTL = 30 * 24 * time.Hour
 
 // Cache stores finished analyses in Redis, shared by every worker, so an
 // identical conversation analysed by any of them costs no tokens on any
-// other. It has the Get/Put shape the Bedrock analyzer's cache takes.
+// other. It has the Get/Put/Delete shape the Bedrock analyzer's cache takes.
 //
 // Layout. Each entry is one string key, <prefix>:cache:<sha256 hex>, holding
 // the JSON of a recall.Analysis, written with SET … PX ttl. Unlike the
@@ -88,6 +88,17 @@ func (c *Cache) Put(ctx context.Context, key string, a recall.Analysis, ttl time
 	}
 	if err := c.rdb.Set(ctx, c.Key(key), b, ttl).Err(); err != nil {
 		return redisErr(err, "cache put %s", key)
+	}
+	return nil
+}
+
+// Delete removes the entries under keys: one DEL per key, since cache keys
+// carry no hash tag and so may sit on different cluster slots.
+func (c *Cache) Delete(ctx context.Context, keys ...string) error {
+	for _, k := range keys {
+		if err := c.rdb.Del(ctx, c.Key(k)).Err(); err != nil {
+			return redisErr(err, "cache delete %s", k)
+		}
 	}
 	return nil
 }

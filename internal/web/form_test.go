@@ -258,6 +258,8 @@ func kb(name string) string {
 	switch name {
 	case "Tab":
 		return "\t"
+	case "Escape":
+		return "\x1b"
 	}
 	return name
 }

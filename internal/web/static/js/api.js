@@ -35,7 +35,7 @@ export function createApi({ token, onUnauthorized }) {
     if (res.status === 304) return { status: 304, etag: res.headers.get('ETag') };
     let data = null;
     try {
-      data = await res.json();
+      if (res.status !== 204) data = await res.json();
     } catch {
       // Not JSON (a proxy's error page); the status says enough.
     }
@@ -62,5 +62,8 @@ export function createApi({ token, onUnauthorized }) {
       call('GET', `/api/action-items?status=${enc(status)}&limit=${limit}${cursor ? `&cursor=${enc(cursor)}` : ''}`),
     setItemDone: (id, itemID, done) =>
       call('PATCH', `/api/conversations/${enc(id)}/action-items/${enc(itemID)}`, { body: { done } }),
+    search: (q, cursor, limit = 10) =>
+      call('GET', `/api/search?q=${enc(q)}&limit=${limit}${cursor ? `&cursor=${enc(cursor)}` : ''}`),
+    remove: (id) => call('DELETE', `/api/conversations/${enc(id)}`),
   };
 }

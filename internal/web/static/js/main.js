@@ -9,14 +9,21 @@ import * as signin from './views/signin.js';
 import * as list from './views/list.js';
 import * as conversation from './views/conversation.js';
 import * as items from './views/items.js';
+import * as search from './views/search.js';
 
 const routes = [
   { pattern: /^\/$/, view: list, title: 'Conversations', nav: '/' },
   { pattern: /^\/conversations\/([0-9A-Za-z]{26})$/, view: conversation, title: 'Conversation', nav: '/' },
   { pattern: /^\/action-items$/, view: items, title: 'My action items', nav: '/action-items' },
+  { pattern: /^\/search$/, view: search, title: 'Search', nav: '/search' },
+  { pattern: /^\/search\/(.+)$/, view: search, title: 'Search', nav: '/search' },
 ];
 
-const nav = [{ href: '#/', label: 'Conversations' }, { href: '#/action-items', label: 'My action items' }];
+const nav = [
+  { href: '#/', label: 'Conversations' },
+  { href: '#/search', label: 'Search' },
+  { href: '#/action-items', label: 'My action items' },
+];
 
 const notFound = {
   mount(root) {

@@ -4,10 +4,14 @@
 
 import { h, replace, when, count, badge, titleOf, announce } from '../dom.js';
 import { watch, isFinal } from '../poll.js';
+import { deleteButton } from './delete.js';
 
 export function mount(root, [id], app) {
   let watcher = null;
   let etag = null;
+  // Made once and kept across re-renders: the dialog lives outside the
+  // view, so an update that arrives while it is open does not close it.
+  let del = null;
   const view = h('article', { className: 'detail', 'aria-busy': 'true' },
     h('p', {}, h('a', { href: '#/' }, '← All conversations')),
     h('h1', { tabIndex: -1 }, 'Loading…'));
@@ -17,6 +21,11 @@ export function mount(root, [id], app) {
     document.title = `${titleOf(c)} · Recall`;
     const focused = document.activeElement;
     const hadFocus = focused?.id === 'reprocess';
+    const deleteHadFocus = focused?.id === 'delete';
+    if (!del) {
+      del = deleteButton(c, app);
+      root.append(del.dialog);
+    }
     // aria-disabled rather than disabled while a run is in progress: a
     // disabled button drops the keyboard focus it had.
     const reprocess = h('button', {
@@ -37,7 +46,7 @@ export function mount(root, [id], app) {
         fact('Processed', when(c.processed_at)),
         fact('Model', c.ai_model ?? '—'),
         fact('Tokens used', `${count(c.ai_usage.input_tokens)} in, ${count(c.ai_usage.output_tokens)} out`)),
-      h('div', { className: 'actions' }, reprocess,
+      h('div', { className: 'actions' }, reprocess, del.button,
         isFinal(c.ai_status) ? null : h('span', { className: 'muted' }, ' The analysis is on its way; this page updates by itself.')),
       c.ai_status === 'failed'
         ? h('section', { 'aria-labelledby': 'h-error' }, h('h2', { id: 'h-error' }, 'Why it failed'), h('p', { className: 'error' }, c.ai_error ?? 'No reason was recorded.'))
@@ -48,6 +57,7 @@ export function mount(root, [id], app) {
         h('div', { className: 'content', tabIndex: 0, role: 'region', 'aria-labelledby': 'h-content' }, c.content)));
     view.setAttribute('aria-busy', 'false');
     if (hadFocus) document.getElementById('reprocess')?.focus();
+    if (deleteHadFocus) del.button.focus();
     if (headingHadFocus) view.querySelector('h1').focus();
   }
 
