@@ -3,13 +3,15 @@
 // (summary, action items with owner and deadline, keywords), validated and
 // normalised before it is returned; deadlines are resolved by Recall, not
 // the model. Around that call sit the pieces that make it cheap and safe to
-// run at volume: a content-addressed cache (identical conversations cost no
-// tokens), a limiter that paces calls under the account's requests- and
+// run at volume: a content-addressed cache scoped to the owner (an owner's
+// identical conversations cost no tokens, and nobody learns what another
+// posted), a limiter that paces calls under the account's requests- and
 // tokens-per-minute quotas, splitting of conversations too long for one
 // call, error classification into Recall's codes, and running usage and cost
 // totals.
 //
-// All Bedrock Runtime code of the project lives here; bedrocktest holds the
+// Titan text embeddings for search on AWS (Embedder) live here too: all
+// Bedrock Runtime code of the project is in this package; bedrocktest holds the
 // fake server its tests (and end-to-end tests elsewhere) run against.
 package bedrock
 

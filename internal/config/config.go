@@ -1,6 +1,8 @@
-// Package config reads Recall's configuration from the environment and opens
-// the backends it names (OpenStore, OpenQueue, OpenAnalyzer, or Open for the
-// store and the queue together). It is the one package that knows every
+// Package config reads Recall's configuration from the environment, grouped
+// by concern (store, Redis, analyzer, Bedrock, worker, search, limits, log,
+// auth, web), and opens the backends it names (OpenStore, OpenQueue,
+// OpenAnalyzer, or Open for the store, its search index and the queue
+// together). It is the one package that knows every
 // backend, and it knows nothing else: loggers, HTTP handlers and Lambda
 // handlers are built by the mains, each opening only what it uses.
 package config

@@ -6,6 +6,8 @@
 //	item              pk               sk          other keys
 //	conversation      OWNER#<owner>    CONV#<id>   stuck_pk, stuck_sk while pending/processing
 //	idempotency key   OWNER#<owner>    IDEM#<key>  expires_at (TTL)
+//	action item row   OWNER#<owner>    ITEM#…, ITEMBY#…  (items.go: the listing across conversations)
+//	keyword item      KW#<owner>       <term>#<id>, DOC#<id>  (keywords.go: search on AWS)
 //
 //	Create     PutItem (attribute_not_exists); with a key, a conditional
 //	           PutItem of the key first, then the conversation

@@ -1,8 +1,11 @@
-// Package recall holds Recall's domain: the conversation record, its analysis,
-// the job that carries it through the queue, the typed errors every layer
-// speaks, and the three interfaces the backends plug into (Store, Queue,
-// Analyzer). It imports nothing else of the project, so every backend, the
-// HTTP layer and the Lambda functions can depend on it without cycles.
+// Package recall holds Recall's domain: the conversation record, its analysis
+// and action items, the job that carries it through the queue, the typed
+// errors every layer speaks (one code each, mapped to HTTP statuses in one
+// table elsewhere), the transition rules, the Service and the worker, and the
+// interfaces the backends plug into (Store, Queue, Analyzer, Index). It
+// imports nothing else of the project, so every backend, the HTTP layer and
+// the Lambda functions can depend on it without cycles; backends satisfy its
+// interfaces without importing each other.
 package recall
 
 import (
