@@ -188,25 +188,19 @@ type idemRecord struct {
 }
 
 // Create implements recall.Store.
+//
+// Everything is encoded before the transaction begins, so the transaction,
+// which Batch may run more than once, only reads and writes: it answers a
+// live idempotency key from what it recorded, refuses a taken ID, and
+// otherwise writes the key and the conversation together.
 func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall.Idempotency) (*recall.Conversation, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, fmt.Errorf("boltstore: create %s: %w", c.ID, err)
 	}
-	rec := normalize(c)
-	rec.Items = nil // an analysis brings them
-	val, err := encode(rec)
+	w, err := newCreation(c, idem)
 	if err != nil {
-		return nil, false, fmt.Errorf("boltstore: encode %s: %w", c.ID, err)
+		return nil, false, err
 	}
-	var idemVal []byte
-	if idem != nil {
-		idemVal, err = json.Marshal(idemRecord{ID: rec.ID, Fingerprint: idem.Fingerprint, Expires: idem.Expires.UTC()})
-		if err != nil {
-			return nil, false, fmt.Errorf("boltstore: encode idempotency key: %w", err)
-		}
-	}
-	ok := ownerKey(rec.Owner)
-	convKey := append(bytes.Clone(ok), rec.ID...)
 	now := s.now()
 
 	// Batch may run fn more than once; every result is reset at its top and
@@ -219,72 +213,30 @@ func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall
 	)
 	err = s.db.Batch(func(tx *bolt.Tx) error {
 		stored, created, derr = nil, false, nil
-		convs := tx.Bucket(bucketConversations)
-		if idem != nil {
-			idemKey := append(bytes.Clone(ok), idem.Key...)
-			if raw := tx.Bucket(bucketIdempotency).Get(idemKey); raw != nil {
-				var prev idemRecord
-				if err := json.Unmarshal(raw, &prev); err != nil {
-					return fmt.Errorf("decode idempotency key: %w", err)
-				}
-				if prev.Expires.After(now) {
-					if prev.Fingerprint != idem.Fingerprint {
-						derr = recall.Errorf(recall.ECONFLICT, "Idempotency-Key %q was used for a different request.", idem.Key)
-						return nil
-					}
-					got, err := getConv(convs, append(bytes.Clone(ok), prev.ID...))
-					if err != nil {
-						return err
-					}
-					if got == nil {
-						derr = recall.Errorf(recall.ECONFLICT, "Idempotency-Key %q names a conversation that no longer exists.", idem.Key)
-						return nil
-					}
-					stored = got
-					return nil
-				}
-			}
+		prev, err := w.previousKey(tx)
+		if err != nil {
+			return err
+		}
+		if prev != nil && prev.Expires.After(now) {
+			stored, derr, err = w.replay(tx, prev)
+			return err
 		}
 		// Nothing is written before this check: a refused create must leave
 		// no key behind.
-		if convs.Get(convKey) != nil {
-			derr = recall.Errorf(recall.ECONFLICT, "conversation %s already exists", rec.ID)
+		if tx.Bucket(bucketConversations).Get(w.convKey) != nil {
+			derr = recall.Errorf(recall.ECONFLICT, "conversation %s already exists", w.rec.ID)
 			return nil
 		}
-		if idem != nil {
-			idemKey := append(bytes.Clone(ok), idem.Key...)
-			keys, exp := tx.Bucket(bucketIdempotency), tx.Bucket(bucketIdemExpiry)
-			if raw := keys.Get(idemKey); raw != nil {
-				var prev idemRecord
-				if err := json.Unmarshal(raw, &prev); err != nil {
-					return fmt.Errorf("decode idempotency key: %w", err)
-				}
-				if err := exp.Delete(expiryKey(prev.Expires, idemKey)); err != nil {
-					return err
-				}
-			}
-			if err := keys.Put(idemKey, idemVal); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketIdemByConv).Put(convKey, idemKey); err != nil {
-				return err
-			}
-			if err := exp.Put(expiryKey(idem.Expires, idemKey), nil); err != nil {
-				return err
-			}
-		}
-		if err := convs.Put(convKey, val); err != nil {
+		if err := w.putIdemKey(tx, prev); err != nil {
 			return err
 		}
-		if rec.Status.InProgress() {
-			if err := tx.Bucket(bucketStuck).Put(stuckKey(rec.UpdatedAt, rec.ID), convKey); err != nil {
-				return err
-			}
+		if err := w.putConversation(tx); err != nil {
+			return err
 		}
 		if err := cleanExpired(tx, now); err != nil {
 			return err
 		}
-		stored, created = rec, true
+		stored, created = w.rec, true
 		return nil
 	})
 	if err != nil {
@@ -294,6 +246,115 @@ func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall
 		return nil, false, derr
 	}
 	return stored, created, nil
+}
+
+// creation is one Create with its keys and values encoded up front, so an
+// encoding failure is reported before any transaction and a transaction
+// re-run by Batch does not encode again.
+type creation struct {
+	rec     *recall.Conversation
+	owner   []byte // ownerKey(rec.Owner)
+	convKey []byte
+	val     []byte              // rec, encoded
+	idem    *recall.Idempotency // nil when the request has no key
+	idemKey []byte
+	idemVal []byte // what idemKey will remember
+}
+
+func newCreation(c *recall.Conversation, idem *recall.Idempotency) (*creation, error) {
+	w := &creation{rec: normalize(c), idem: idem}
+	w.rec.Items = nil // an analysis brings them
+	var err error
+	if w.val, err = encode(w.rec); err != nil {
+		return nil, fmt.Errorf("boltstore: encode %s: %w", c.ID, err)
+	}
+	if idem != nil {
+		w.idemVal, err = json.Marshal(idemRecord{ID: w.rec.ID, Fingerprint: idem.Fingerprint, Expires: idem.Expires.UTC()})
+		if err != nil {
+			return nil, fmt.Errorf("boltstore: encode idempotency key: %w", err)
+		}
+	}
+	w.owner = ownerKey(w.rec.Owner)
+	w.convKey = append(bytes.Clone(w.owner), w.rec.ID...)
+	if idem != nil {
+		w.idemKey = append(bytes.Clone(w.owner), idem.Key...)
+	}
+	return w, nil
+}
+
+// previousKey is what the request's idempotency key already remembers, live
+// or expired, or nil when there is no such key (or no key on the request).
+// The caller needs both cases: a live key answers the request, an expired
+// one is overwritten and its place in the expiry index removed.
+func (w *creation) previousKey(tx *bolt.Tx) (*idemRecord, error) {
+	if w.idem == nil {
+		return nil, nil
+	}
+	raw := tx.Bucket(bucketIdempotency).Get(w.idemKey)
+	if raw == nil {
+		return nil, nil
+	}
+	var prev idemRecord
+	if err := json.Unmarshal(raw, &prev); err != nil {
+		return nil, fmt.Errorf("decode idempotency key: %w", err)
+	}
+	return &prev, nil
+}
+
+// replay answers a request whose key is live without writing anything: the
+// same request (same fingerprint) gets the conversation the key created, so
+// a client's retry cannot create twice; a different request with that key,
+// or one whose conversation has since been deleted, is refused as a
+// conflict (refused), since neither can be answered truthfully.
+func (w *creation) replay(tx *bolt.Tx, prev *idemRecord) (got *recall.Conversation, refused, err error) {
+	if prev.Fingerprint != w.idem.Fingerprint {
+		return nil, recall.Errorf(recall.ECONFLICT, "Idempotency-Key %q was used for a different request.", w.idem.Key), nil
+	}
+	got, err = getConv(tx.Bucket(bucketConversations), append(bytes.Clone(w.owner), prev.ID...))
+	if err != nil {
+		return nil, nil, err
+	}
+	if got == nil {
+		return nil, recall.Errorf(recall.ECONFLICT, "Idempotency-Key %q names a conversation that no longer exists.", w.idem.Key), nil
+	}
+	return got, nil, nil
+}
+
+// putIdemKey records the request's key (if it has one) with the three
+// entries that keep it findable: the key itself, the way from the
+// conversation to it (for Delete), and its place in the expiry order (for
+// cleanExpired). An expired record it overwrites (prev) loses its old place
+// in that order, or cleanup would later delete the new key at the old time.
+func (w *creation) putIdemKey(tx *bolt.Tx, prev *idemRecord) error {
+	if w.idem == nil {
+		return nil
+	}
+	keys, exp := tx.Bucket(bucketIdempotency), tx.Bucket(bucketIdemExpiry)
+	if prev != nil {
+		if err := exp.Delete(expiryKey(prev.Expires, w.idemKey)); err != nil {
+			return err
+		}
+	}
+	if err := keys.Put(w.idemKey, w.idemVal); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketIdemByConv).Put(w.convKey, w.idemKey); err != nil {
+		return err
+	}
+	return exp.Put(expiryKey(w.idem.Expires, w.idemKey), nil)
+}
+
+// putConversation writes the conversation and, when it is in progress (a
+// new one normally is pending), its entry in the stuck index, which must
+// hold exactly the conversations in progress.
+func (w *creation) putConversation(tx *bolt.Tx) error {
+	if err := tx.Bucket(bucketConversations).Put(w.convKey, w.val); err != nil {
+		return err
+	}
+	if w.rec.Status.InProgress() {
+		return tx.Bucket(bucketStuck).Put(stuckKey(w.rec.UpdatedAt, w.rec.ID), w.convKey)
+	}
+	return nil
 }
 
 // cleanExpired deletes a few idempotency keys that have expired, oldest
