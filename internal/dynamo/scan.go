@@ -45,84 +45,133 @@ func (s *Store) Scan(ctx context.Context, f recall.ScanFilter, cursor string, li
 	if limit <= 0 {
 		return recall.ScanPage{}, recall.Errorf(recall.EINVALID, "limit must be positive")
 	}
-	var start map[string]types.AttributeValue
-	if cursor != "" {
-		k, err := decodeScanCursor(cursor)
-		if err != nil || (f.Owner != "" && k.PK != ownerPK(f.Owner)) {
-			return recall.ScanPage{}, recall.Errorf(recall.EINVALID, "scan cursor is not valid")
-		}
-		start = s.key(k.PK, k.SK)
+	start, err := s.scanStart(f, cursor)
+	if err != nil {
+		return recall.ScanPage{}, err
 	}
+	var read scanRead
+	if f.Owner != "" {
+		read = s.queryOwner(ctx, f.Owner, newScanExpr(f))
+	} else {
+		read = s.scanTable(ctx, newScanExpr(f))
+	}
+	return readScanPage(f, read, start, limit)
+}
 
-	names := map[string]string{"#sk": AttrSK}
-	values := map[string]types.AttributeValue{":conv": str(convPrefix)}
-	var filters []string
+// scanStart is the key a page starts after: nil for the first page, else
+// the cursor's key. A cursor that does not decode to a key of this table, or
+// (with an owner) of that owner's partition, is refused as invalid input, so
+// an edited cursor cannot start a Query in someone else's partition.
+func (s *Store) scanStart(f recall.ScanFilter, cursor string) (map[string]types.AttributeValue, error) {
+	if cursor == "" {
+		return nil, nil
+	}
+	k, err := decodeScanCursor(cursor)
+	if err != nil || (f.Owner != "" && k.PK != ownerPK(f.Owner)) {
+		return nil, recall.Errorf(recall.EINVALID, "scan cursor is not valid")
+	}
+	return s.key(k.PK, k.SK), nil
+}
+
+// scanExpr is what a Query and a Scan of conversations share: the
+// expression's attribute names and values, the conditions the filter adds,
+// and the projection (scanProjection under placeholder names, since some of
+// its attributes are reserved words in DynamoDB expressions).
+type scanExpr struct {
+	names   map[string]string
+	values  map[string]types.AttributeValue
+	filters []string // conditions beyond "is a conversation", ANDed
+	proj    string
+}
+
+func newScanExpr(f recall.ScanFilter) scanExpr {
+	e := scanExpr{
+		names:  map[string]string{"#sk": AttrSK},
+		values: map[string]types.AttributeValue{":conv": str(convPrefix)},
+	}
 	if f.Status != "" {
-		names["#st"] = attrStatus
-		values[":st"] = str(string(f.Status))
-		filters = append(filters, "#st = :st")
+		e.names["#st"] = attrStatus
+		e.values[":st"] = str(string(f.Status))
+		e.filters = append(e.filters, "#st = :st")
 	}
 	if !f.Since.IsZero() {
 		// updated_at is RFC 3339 with trimmed fractions, whose string order
 		// is time order only to the second; a bound one second early keeps
 		// every match, and Match drops the few extra.
-		names["#up"] = attrUpdatedAt
-		values[":since"] = str(f.Since.UTC().Truncate(time.Second).Add(-time.Second).Format(time.RFC3339))
-		filters = append(filters, "#up >= :since")
+		e.names["#up"] = attrUpdatedAt
+		e.values[":since"] = str(f.Since.UTC().Truncate(time.Second).Add(-time.Second).Format(time.RFC3339))
+		e.filters = append(e.filters, "#up >= :since")
 	}
 	proj := make([]string, len(scanProjection))
 	for i, a := range scanProjection {
 		proj[i] = "#p" + fmt.Sprint(i)
-		names[proj[i]] = a
+		e.names[proj[i]] = a
 	}
+	e.proj = strings.Join(proj, ", ")
+	return e
+}
 
-	// next runs one request from start and returns its items and the key
-	// it stopped at.
-	var next func(n int32) ([]map[string]types.AttributeValue, map[string]types.AttributeValue, error)
-	if f.Owner != "" {
-		names["#pk"] = AttrPK
-		values[":pk"] = str(ownerPK(f.Owner))
-		in := &dynamodb.QueryInput{
-			TableName:                 aws.String(s.table),
-			KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :conv)"),
-			ProjectionExpression:      aws.String(strings.Join(proj, ", ")),
-			ExpressionAttributeNames:  names,
-			ExpressionAttributeValues: values,
-		}
-		if len(filters) > 0 {
-			in.FilterExpression = aws.String(strings.Join(filters, " AND "))
-		}
-		next = func(n int32) ([]map[string]types.AttributeValue, map[string]types.AttributeValue, error) {
-			in.Limit, in.ExclusiveStartKey = aws.Int32(n), start
-			out, err := s.client.Query(ctx, in)
-			if err != nil {
-				return nil, nil, err
-			}
-			return out.Items, out.LastEvaluatedKey, nil
-		}
-	} else {
-		in := &dynamodb.ScanInput{
-			TableName:                 aws.String(s.table),
-			FilterExpression:          aws.String(strings.Join(append([]string{"begins_with(#sk, :conv)"}, filters...), " AND ")),
-			ProjectionExpression:      aws.String(strings.Join(proj, ", ")),
-			ExpressionAttributeNames:  names,
-			ExpressionAttributeValues: values,
-		}
-		next = func(n int32) ([]map[string]types.AttributeValue, map[string]types.AttributeValue, error) {
-			in.Limit, in.ExclusiveStartKey = aws.Int32(n), start
-			out, err := s.client.Scan(ctx, in)
-			if err != nil {
-				return nil, nil, err
-			}
-			return out.Items, out.LastEvaluatedKey, nil
-		}
+// scanRead makes one request for at most n items after start and returns
+// the items and the key it stopped at (nil at the end). It hides whether a
+// page is a Query or a Scan from the loop that fills the page.
+type scanRead func(start map[string]types.AttributeValue, n int32) ([]map[string]types.AttributeValue, map[string]types.AttributeValue, error)
+
+// queryOwner reads one owner's conversations: a Query of their partition,
+// billed for that partition only.
+func (s *Store) queryOwner(ctx context.Context, owner string, e scanExpr) scanRead {
+	e.names["#pk"] = AttrPK
+	e.values[":pk"] = str(ownerPK(owner))
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :conv)"),
+		ProjectionExpression:      aws.String(e.proj),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
 	}
+	if len(e.filters) > 0 {
+		in.FilterExpression = aws.String(strings.Join(e.filters, " AND "))
+	}
+	return func(start map[string]types.AttributeValue, n int32) ([]map[string]types.AttributeValue, map[string]types.AttributeValue, error) {
+		in.Limit, in.ExclusiveStartKey = aws.Int32(n), start
+		out, err := s.client.Query(ctx, in)
+		if err != nil {
+			return nil, nil, err
+		}
+		return out.Items, out.LastEvaluatedKey, nil
+	}
+}
 
+// scanTable reads every owner's conversations: a table Scan, which reads
+// every item (idempotency keys and item rows too) and filters the
+// conversations out, since no key condition can pick them.
+func (s *Store) scanTable(ctx context.Context, e scanExpr) scanRead {
+	in := &dynamodb.ScanInput{
+		TableName:                 aws.String(s.table),
+		FilterExpression:          aws.String(strings.Join(append([]string{"begins_with(#sk, :conv)"}, e.filters...), " AND ")),
+		ProjectionExpression:      aws.String(e.proj),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
+	}
+	return func(start map[string]types.AttributeValue, n int32) ([]map[string]types.AttributeValue, map[string]types.AttributeValue, error) {
+		in.Limit, in.ExclusiveStartKey = aws.Int32(n), start
+		out, err := s.client.Scan(ctx, in)
+		if err != nil {
+			return nil, nil, err
+		}
+		return out.Items, out.LastEvaluatedKey, nil
+	}
+}
+
+// readScanPage fills one page with read, from start, until it holds limit
+// matches, the reads reach the end, or scanRequestsPerPage requests have
+// been made. The last bound returns a short (even empty) page with a
+// cursor, so a filter that matches little still shows progress.
+func readScanPage(f recall.ScanFilter, read scanRead, start map[string]types.AttributeValue, limit int) (recall.ScanPage, error) {
 	var page recall.ScanPage
 	for range scanRequestsPerPage {
 		// Limit counts items read, not matched, so asking for what is left
 		// of the page never returns more than limit matches.
-		items, last, err := next(int32(limit - len(page.Items)))
+		items, last, err := read(start, int32(limit-len(page.Items)))
 		if err != nil {
 			return recall.ScanPage{}, fmt.Errorf("dynamo: scan: %w", err)
 		}

@@ -682,101 +682,155 @@ func queueStats(t *testing.T, open OpenQueue) {
 func queueConcurrent(t *testing.T, open OpenQueue) {
 	q := open(t, qLongVisibility)
 	const producers, perProducer, consumers = 4, 75, 4
-	total := producers * perProducer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	var mu sync.Mutex
-	seen := map[string]int{}
-	want := map[string]bool{}
-	var wg sync.WaitGroup
-	errc := make(chan error, producers+consumers)
-	for range producers {
-		var jobs []recall.Job
-		for i := range perProducer {
-			j := qNewJob(recall.Priorities[i%3])
-			jobs = append(jobs, j)
-			want[j.Key()] = true
-		}
-		wg.Go(func() {
-			for _, j := range jobs {
-				if err := q.Enqueue(ctx, j); err != nil {
-					errc <- fmt.Errorf("Enqueue: %w", err)
-					return
-				}
-			}
-		})
+	batches, want := qConcurrentJobs(producers, perProducer)
+	r := &qConcurrentRun{
+		total: len(want),
+		seen:  map[string]int{},
+		errc:  make(chan error, producers+consumers),
+		done:  make(chan struct{}),
+		stop:  make(chan struct{}),
 	}
-	done := make(chan struct{}) // closed when every job was seen once
-	stop := make(chan struct{})
+	for _, jobs := range batches {
+		r.wg.Go(func() { r.produce(ctx, q, jobs) })
+	}
 	for range consumers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				jobs, err := q.Receive(ctx, 8, 200*time.Millisecond)
-				if err != nil {
-					errc <- fmt.Errorf("Receive: %w", err)
-					return
-				}
-				if len(jobs) == 0 {
-					continue
-				}
-				if err := q.Ack(ctx, jobs...); err != nil {
-					errc <- fmt.Errorf("Ack: %w", err)
-					return
-				}
-				mu.Lock()
-				for _, j := range jobs {
-					seen[j.Key()]++
-				}
-				if len(seen) == total && !qClosed(done) {
-					close(done)
-				}
-				mu.Unlock()
-			}
-		})
+		r.wg.Go(func() { r.consume(ctx, q) })
 	}
-	select {
-	case <-done:
-	case err := <-errc:
-		close(stop)
-		cancel()
-		wg.Wait()
-		t.Fatal(err)
-	case <-ctx.Done():
-		close(stop)
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("only %d of %d jobs delivered", len(seen), total)
-	}
+	r.waitAllSeen(t, ctx, cancel)
 	// Let consumers look once more for duplicates, then stop.
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	r.finish(t)
+	r.checkExactlyOnce(t, want)
+	if st := qStats(t, q); st.InFlight != 0 {
+		t.Errorf("in flight after all acked = %d", st.InFlight)
+	}
+}
+
+// qConcurrentJobs makes each producer's jobs, in all three priorities, and
+// the set of keys the consumers must see between them.
+func qConcurrentJobs(producers, perProducer int) ([][]recall.Job, map[string]bool) {
+	want := map[string]bool{}
+	batches := make([][]recall.Job, producers)
+	for p := range batches {
+		for i := range perProducer {
+			j := qNewJob(recall.Priorities[i%3])
+			batches[p] = append(batches[p], j)
+			want[j.Key()] = true
+		}
+	}
+	return batches, want
+}
+
+// qConcurrentRun is the state queueConcurrent's producers and consumers
+// share: how often each job was delivered, and the first error of each
+// goroutine, which ends the test from the test's own goroutine.
+type qConcurrentRun struct {
+	total int
+	mu    sync.Mutex
+	seen  map[string]int // job key → deliveries acked
+	wg    sync.WaitGroup
+	errc  chan error    // room for one error per goroutine
+	done  chan struct{} // closed when every job was seen once
+	stop  chan struct{} // closed to stop the consumers
+}
+
+// produce enqueues jobs one by one, as concurrent clients would.
+func (r *qConcurrentRun) produce(ctx context.Context, q recall.Queue, jobs []recall.Job) {
+	for _, j := range jobs {
+		if err := q.Enqueue(ctx, j); err != nil {
+			r.errc <- fmt.Errorf("Enqueue: %w", err)
+			return
+		}
+	}
+}
+
+// consume receives, acks and records batches until stopped. It records
+// after the ack, so a job counts as delivered only when the queue took the
+// ack, and keeps going after every job was seen so a duplicate has a chance
+// to show up.
+func (r *qConcurrentRun) consume(ctx context.Context, q recall.Queue) {
+	for {
+		select {
+		case <-r.stop:
+			return
+		default:
+		}
+		jobs, err := q.Receive(ctx, 8, 200*time.Millisecond)
+		if err != nil {
+			r.errc <- fmt.Errorf("Receive: %w", err)
+			return
+		}
+		if len(jobs) == 0 {
+			continue
+		}
+		if err := q.Ack(ctx, jobs...); err != nil {
+			r.errc <- fmt.Errorf("Ack: %w", err)
+			return
+		}
+		r.mu.Lock()
+		for _, j := range jobs {
+			r.seen[j.Key()]++
+		}
+		if len(r.seen) == r.total && !qClosed(r.done) {
+			close(r.done)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// waitAllSeen returns once every job was delivered at least once, and fails
+// the test, after stopping every goroutine, on the first error or when ctx
+// runs out first.
+func (r *qConcurrentRun) waitAllSeen(t *testing.T, ctx context.Context, cancel context.CancelFunc) {
+	t.Helper()
 	select {
-	case err := <-errc:
+	case <-r.done:
+	case err := <-r.errc:
+		close(r.stop)
+		cancel()
+		r.wg.Wait()
+		t.Fatal(err)
+	case <-ctx.Done():
+		close(r.stop)
+		r.wg.Wait()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		t.Fatalf("only %d of %d jobs delivered", len(r.seen), r.total)
+	}
+}
+
+// finish stops the consumers, waits for every goroutine and fails on an
+// error that came after the last job was seen.
+func (r *qConcurrentRun) finish(t *testing.T) {
+	t.Helper()
+	close(r.stop)
+	r.wg.Wait()
+	select {
+	case err := <-r.errc:
 		t.Fatal(err)
 	default:
 	}
-	mu.Lock()
-	defer mu.Unlock()
+}
+
+// checkExactlyOnce fails for a job delivered other than once, and for a
+// delivery of a job nobody enqueued (one leaked from another subtest's
+// queue, or a garbled key).
+func (r *qConcurrentRun) checkExactlyOnce(t *testing.T, want map[string]bool) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for k := range want {
-		if seen[k] != 1 {
-			t.Errorf("job %s delivered %d times, want once", k, seen[k])
+		if r.seen[k] != 1 {
+			t.Errorf("job %s delivered %d times, want once", k, r.seen[k])
 		}
 	}
-	for k := range seen {
+	for k := range r.seen {
 		if !want[k] {
 			t.Errorf("delivered unknown job %s", k)
 		}
-	}
-	if st := qStats(t, q); st.InFlight != 0 {
-		t.Errorf("in flight after all acked = %d", st.InFlight)
 	}
 }
 

@@ -265,113 +265,162 @@ func storeOwnerIsolation(t *testing.T, s recall.Store) {
 	EqualConversation(t, mustGetConv(t, s, "alice", c.ID), c)
 }
 
+// storeIdempotency checks the promises an idempotency key makes, one
+// subtest each, against one store in which alice's first conversation was
+// created with key-1. The subtests run in order and share the store, so
+// each uses keys and timestamps of its own.
 func storeIdempotency(t *testing.T, s recall.Store) {
-	ctx := storeCtx(t)
-	future := time.Now().Add(time.Hour)
-	idem := &recall.Idempotency{Key: "key-1", Fingerprint: "fp-1", Expires: future}
-
-	first := NewConversation("alice", storeBase)
-	got, created, err := s.Create(ctx, first, idem)
+	x := idemFixture{s: s, future: time.Now().Add(time.Hour)}
+	x.first = NewConversation("alice", storeBase)
+	got, created, err := s.Create(storeCtx(t), x.first, &recall.Idempotency{Key: "key-1", Fingerprint: "fp-1", Expires: x.future})
 	if err != nil || !created {
 		t.Fatalf("first Create = (created %v, %v)", created, err)
 	}
-	EqualConversation(t, got, first)
+	EqualConversation(t, got, x.first)
 
-	t.Run("ReplayReturnsFirst", func(t *testing.T) {
-		again := NewConversation("alice", storeBase.Add(time.Second))
-		got, created, err := s.Create(ctx, again, &recall.Idempotency{Key: "key-1", Fingerprint: "fp-1", Expires: future})
-		if err != nil || created {
-			t.Fatalf("replay = (created %v, %v), want the first conversation", created, err)
-		}
-		EqualConversation(t, got, first)
-		_, err = s.Get(ctx, "alice", again.ID)
-		WantCode(t, err, recall.ENOTFOUND)
-	})
-	t.Run("DifferentFingerprintConflicts", func(t *testing.T) {
-		other := NewConversation("alice", storeBase.Add(2*time.Second))
-		_, _, err := s.Create(ctx, other, &recall.Idempotency{Key: "key-1", Fingerprint: "fp-2", Expires: future})
-		WantCode(t, err, recall.ECONFLICT)
-		_, err = s.Get(ctx, "alice", other.ID)
-		WantCode(t, err, recall.ENOTFOUND)
-	})
-	t.Run("KeysArePerOwner", func(t *testing.T) {
-		bobs := NewConversation("bob", storeBase.Add(3*time.Second))
-		got, created, err := s.Create(ctx, bobs, &recall.Idempotency{Key: "key-1", Fingerprint: "fp-other", Expires: future})
+	for _, tt := range []struct {
+		name string
+		fn   func(*testing.T, idemFixture)
+	}{
+		{"ReplayReturnsFirst", idemReplayReturnsFirst},
+		{"DifferentFingerprintConflicts", idemDifferentFingerprintConflicts},
+		{"KeysArePerOwner", idemKeysArePerOwner},
+		{"ExpiredKeyIsAbsent", idemExpiredKeyIsAbsent},
+		{"ConflictWritesNothing", idemConflictWritesNothing},
+		{"ConcurrentSameKey", idemConcurrentSameKey},
+	} {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, x) })
+	}
+}
+
+// idemFixture is the store storeIdempotency's subtests share: first was
+// created by alice with key-1 and fingerprint fp-1, and future is the live
+// expiry every key that should hold is given.
+type idemFixture struct {
+	s      recall.Store
+	first  *recall.Conversation
+	future time.Time
+}
+
+// idemReplayReturnsFirst: the same request again (same key, same
+// fingerprint) returns the first conversation and creates nothing, which
+// is what makes a client's retry safe.
+func idemReplayReturnsFirst(t *testing.T, x idemFixture) {
+	ctx := storeCtx(t)
+	again := NewConversation("alice", storeBase.Add(time.Second))
+	got, created, err := x.s.Create(ctx, again, &recall.Idempotency{Key: "key-1", Fingerprint: "fp-1", Expires: x.future})
+	if err != nil || created {
+		t.Fatalf("replay = (created %v, %v), want the first conversation", created, err)
+	}
+	EqualConversation(t, got, x.first)
+	_, err = x.s.Get(ctx, "alice", again.ID)
+	WantCode(t, err, recall.ENOTFOUND)
+}
+
+// idemDifferentFingerprintConflicts: a key reused for a different request
+// is refused and creates nothing, rather than answering with a conversation
+// the request did not describe.
+func idemDifferentFingerprintConflicts(t *testing.T, x idemFixture) {
+	ctx := storeCtx(t)
+	other := NewConversation("alice", storeBase.Add(2*time.Second))
+	_, _, err := x.s.Create(ctx, other, &recall.Idempotency{Key: "key-1", Fingerprint: "fp-2", Expires: x.future})
+	WantCode(t, err, recall.ECONFLICT)
+	_, err = x.s.Get(ctx, "alice", other.ID)
+	WantCode(t, err, recall.ENOTFOUND)
+}
+
+// idemKeysArePerOwner: one owner's key never answers another's request, so
+// owners cannot collide on (or probe) each other's keys.
+func idemKeysArePerOwner(t *testing.T, x idemFixture) {
+	bobs := NewConversation("bob", storeBase.Add(3*time.Second))
+	got, created, err := x.s.Create(storeCtx(t), bobs, &recall.Idempotency{Key: "key-1", Fingerprint: "fp-other", Expires: x.future})
+	if err != nil || !created {
+		t.Fatalf("bob's Create with alice's key = (created %v, %v), want created", created, err)
+	}
+	EqualConversation(t, got, bobs)
+}
+
+// idemExpiredKeyIsAbsent: an expired key is as if never used, whatever the
+// fingerprint, until a create renews it with a live expiry.
+func idemExpiredKeyIsAbsent(t *testing.T, x idemFixture) {
+	ctx := storeCtx(t)
+	past := time.Now().Add(-time.Minute)
+	old := NewConversation("alice", storeBase.Add(4*time.Second))
+	if _, created, err := x.s.Create(ctx, old, &recall.Idempotency{Key: "key-old", Fingerprint: "fp-1", Expires: past}); err != nil || !created {
+		t.Fatalf("Create = (created %v, %v)", created, err)
+	}
+	for i, fp := range []string{"fp-1", "fp-changed"} {
+		fresh := NewConversation("alice", storeBase.Add(time.Duration(5+i)*time.Second))
+		got, created, err := x.s.Create(ctx, fresh, &recall.Idempotency{Key: "key-old", Fingerprint: fp, Expires: past})
 		if err != nil || !created {
-			t.Fatalf("bob's Create with alice's key = (created %v, %v), want created", created, err)
-		}
-		EqualConversation(t, got, bobs)
-	})
-	t.Run("ExpiredKeyIsAbsent", func(t *testing.T) {
-		past := time.Now().Add(-time.Minute)
-		old := NewConversation("alice", storeBase.Add(4*time.Second))
-		if _, created, err := s.Create(ctx, old, &recall.Idempotency{Key: "key-old", Fingerprint: "fp-1", Expires: past}); err != nil || !created {
-			t.Fatalf("Create = (created %v, %v)", created, err)
-		}
-		for i, fp := range []string{"fp-1", "fp-changed"} {
-			fresh := NewConversation("alice", storeBase.Add(time.Duration(5+i)*time.Second))
-			got, created, err := s.Create(ctx, fresh, &recall.Idempotency{Key: "key-old", Fingerprint: fp, Expires: past})
-			if err != nil || !created {
-				t.Fatalf("Create with an expired key (%s) = (created %v, %v), want a new conversation", fp, created, err)
-			}
-			EqualConversation(t, got, fresh)
-		}
-		// Once renewed with a live expiry the key holds again.
-		renewed := NewConversation("alice", storeBase.Add(8*time.Second))
-		if _, created, err := s.Create(ctx, renewed, &recall.Idempotency{Key: "key-old", Fingerprint: "fp-3", Expires: future}); err != nil || !created {
-			t.Fatalf("Create = (created %v, %v)", created, err)
-		}
-		got, created, err := s.Create(ctx, NewConversation("alice", storeBase.Add(9*time.Second)), &recall.Idempotency{Key: "key-old", Fingerprint: "fp-3", Expires: future})
-		if err != nil || created {
-			t.Fatalf("replay of renewed key = (created %v, %v)", created, err)
-		}
-		EqualConversation(t, got, renewed)
-	})
-	t.Run("ConflictWritesNothing", func(t *testing.T) {
-		// A create refused for its ID must not leave its key behind.
-		dup := NewConversationWithID(first)
-		_, _, err := s.Create(ctx, dup, &recall.Idempotency{Key: "key-dup", Fingerprint: "fp-dup", Expires: future})
-		WantCode(t, err, recall.ECONFLICT)
-		fresh := NewConversation("alice", storeBase.Add(10*time.Second))
-		got, created, err := s.Create(ctx, fresh, &recall.Idempotency{Key: "key-dup", Fingerprint: "fp-dup", Expires: future})
-		if err != nil || !created {
-			t.Fatalf("Create after a refused create with the same key = (created %v, %v), want created", created, err)
+			t.Fatalf("Create with an expired key (%s) = (created %v, %v), want a new conversation", fp, created, err)
 		}
 		EqualConversation(t, got, fresh)
-	})
-	t.Run("ConcurrentSameKey", func(t *testing.T) {
-		const n = 8
-		var (
-			wg      sync.WaitGroup
-			mu      sync.Mutex
-			ids     = map[string]int{}
-			created int
-		)
-		for i := range n {
-			wg.Go(func() {
-				c := NewConversation("carol", storeBase.Add(time.Duration(i)*time.Millisecond))
-				got, ok, err := s.Create(ctx, c, &recall.Idempotency{Key: "race", Fingerprint: "fp", Expires: future})
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					t.Errorf("Create: %v", err)
-					return
-				}
-				ids[got.ID]++
-				if ok {
-					created++
-				}
-			})
-		}
-		wg.Wait()
-		if len(ids) != 1 || created != 1 {
-			t.Fatalf("%d concurrent creates with one key made %d conversations (%d created=true), want 1", n, len(ids), created)
-		}
-		items, _, err := s.List(ctx, "carol", "", 100)
-		if err != nil || len(items) != 1 {
-			t.Fatalf("List(carol) = %d items, %v; want 1", len(items), err)
-		}
-	})
+	}
+	// Once renewed with a live expiry the key holds again.
+	renewed := NewConversation("alice", storeBase.Add(8*time.Second))
+	if _, created, err := x.s.Create(ctx, renewed, &recall.Idempotency{Key: "key-old", Fingerprint: "fp-3", Expires: x.future}); err != nil || !created {
+		t.Fatalf("Create = (created %v, %v)", created, err)
+	}
+	got, created, err := x.s.Create(ctx, NewConversation("alice", storeBase.Add(9*time.Second)), &recall.Idempotency{Key: "key-old", Fingerprint: "fp-3", Expires: x.future})
+	if err != nil || created {
+		t.Fatalf("replay of renewed key = (created %v, %v)", created, err)
+	}
+	EqualConversation(t, got, renewed)
+}
+
+// idemConflictWritesNothing: a create refused for its ID must not leave its
+// key behind, or the key would later answer with a conversation it never
+// created.
+func idemConflictWritesNothing(t *testing.T, x idemFixture) {
+	ctx := storeCtx(t)
+	dup := NewConversationWithID(x.first)
+	_, _, err := x.s.Create(ctx, dup, &recall.Idempotency{Key: "key-dup", Fingerprint: "fp-dup", Expires: x.future})
+	WantCode(t, err, recall.ECONFLICT)
+	fresh := NewConversation("alice", storeBase.Add(10*time.Second))
+	got, created, err := x.s.Create(ctx, fresh, &recall.Idempotency{Key: "key-dup", Fingerprint: "fp-dup", Expires: x.future})
+	if err != nil || !created {
+		t.Fatalf("Create after a refused create with the same key = (created %v, %v), want created", created, err)
+	}
+	EqualConversation(t, got, fresh)
+}
+
+// idemConcurrentSameKey: creates racing with one key make one conversation
+// between them, and exactly one of them reports creating it; the key is
+// checked and written in one atomic step.
+func idemConcurrentSameKey(t *testing.T, x idemFixture) {
+	ctx := storeCtx(t)
+	const n = 8
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		ids     = map[string]int{}
+		created int
+	)
+	for i := range n {
+		wg.Go(func() {
+			c := NewConversation("carol", storeBase.Add(time.Duration(i)*time.Millisecond))
+			got, ok, err := x.s.Create(ctx, c, &recall.Idempotency{Key: "race", Fingerprint: "fp", Expires: x.future})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Errorf("Create: %v", err)
+				return
+			}
+			ids[got.ID]++
+			if ok {
+				created++
+			}
+		})
+	}
+	wg.Wait()
+	if len(ids) != 1 || created != 1 {
+		t.Fatalf("%d concurrent creates with one key made %d conversations (%d created=true), want 1", n, len(ids), created)
+	}
+	items, _, err := x.s.List(ctx, "carol", "", 100)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("List(carol) = %d items, %v; want 1", len(items), err)
+	}
 }
 
 func storeList(t *testing.T, s recall.Store) {
