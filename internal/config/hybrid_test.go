@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -288,5 +290,51 @@ func TestOpenHybrid(t *testing.T) {
 	_, err = FromLookup(Local, lookup(map[string]string{"RECALL_VECTOR_BUCKET": "v", "RECALL_VECTOR_INDEX": "i"}))
 	if err == nil || !strings.Contains(err.Error(), "RECALL_VECTOR_BUCKET") || !strings.Contains(err.Error(), "DYNAMODB_TABLE") {
 		t.Errorf("FromLookup(vector bucket, no table) = %v; want an error naming both variables", err)
+	}
+}
+
+// TestOpenSharesEmbeddingUsage: Open, as the functions call it, wires
+// search on AWS to the Redis it opens, so an embedding's tokens reach the
+// shared usage totals. (The index was once opened before the queue, when
+// there was no Redis yet, and no function recorded any.) The environment
+// holds one set of credentials, the Bedrock fake's, so the vector write
+// that follows the embedding goes to a server that refuses it: the usage
+// is recorded by then.
+func TestOpenSharesEmbeddingUsage(t *testing.T) {
+	embeds := bedrocktest.NewEmbedServer(t, "")
+	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"message":"refused"}`, http.StatusForbidden)
+	}))
+	t.Cleanup(refuse.Close)
+	rdb := testenv.StartRedis(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", bedrocktest.AccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", bedrocktest.SecretAccessKey)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", testenv.StartDynalite(t))
+	t.Setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", embeds.URL)
+	t.Setenv("AWS_ENDPOINT_URL_S3VECTORS", refuse.URL)
+	cfg := Config{
+		Region: embeds.Region(),
+		Store:  Store{DynamoTable: fmt.Sprintf("usage-%d", time.Now().UnixNano()), CreateTable: true},
+		Redis:  Redis{URL: rdb.URL()},
+		Search: Search{VectorBucket: s3vectest.Bucket, VectorIndex: s3vectest.IndexName, EmbedModel: bedrock.EmbedModelID},
+	}
+	b, err := Open(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	c := searchtest.Conv("alice", "Vendor call", "Priya called Umbrella about the contract renewal.")
+	c.Status = recall.StatusDone
+	b.Index.Index(t.Context(), c) // the vector write fails; see above
+	if len(embeds.Inputs()) != 1 {
+		t.Fatalf("%d embedding calls, want 1", len(embeds.Inputs()))
+	}
+	totals, err := redisq.NewUsage(rdb.Client(), "").Totals(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(totals.Models) != 1 || totals.Models[0].Model != bedrock.EmbedModelID || totals.Models[0].Calls != 1 {
+		t.Errorf("usage totals %+v; want the embedding call under %s", totals.Models, bedrock.EmbedModelID)
 	}
 }

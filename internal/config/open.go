@@ -55,15 +55,17 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) 
 		b.Close()
 		return nil, err
 	}
+	// The queue before the index: search on AWS records its embeddings in
+	// the usage totals of the Redis the queue opens (openHybrid).
+	if err := b.openQueue(); err != nil {
+		b.Close()
+		return nil, err
+	}
 	if err := b.OpenIndex(ctx); err != nil {
 		b.Close()
 		return nil, err
 	}
 	if err := b.catchUp(ctx); err != nil {
-		b.Close()
-		return nil, err
-	}
-	if err := b.openQueue(); err != nil {
 		b.Close()
 		return nil, err
 	}

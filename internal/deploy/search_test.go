@@ -1,7 +1,10 @@
 package deploy
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,16 +26,19 @@ var embedModelARN = fmt.Sprintf("arn:aws:bedrock:%s::foundation-model/%s", fakeR
 var indexARN = symbol("VectorIndex.IndexArn")
 
 // searchGrants is what each role may do for search on AWS, by function:
-// create writes a new conversation's keyword items; get serves search and
-// the index side of a delete (httpapi's routing today); process indexes
-// an analysed conversation (and forgets a deleted one); health pings the
-// index. Web holds nothing of it.
+// create writes a new conversation's keyword items and, serving DELETE
+// (httpapi.RouteTable), removes a deleted conversation's vector and keyword
+// items; get serves search, which embeds the query, queries vectors and
+// keywords, and removes the entries of hits the store no longer has (the
+// Service's search repairs the index); process indexes an analysed
+// conversation (and forgets a deleted one); health pings the index. Web
+// holds nothing of it.
 var searchGrants = map[string]struct {
 	vectors  []string // on the index
 	embed    bool     // InvokeModel on the embedding model
 	keywords []string // on the table, KW# partitions only
 }{
-	httpapi.FunctionCreate:   {keywords: []string{"dynamodb:BatchWriteItem"}},
+	httpapi.FunctionCreate:   {vectors: []string{"s3vectors:DeleteVectors"}, keywords: []string{"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem"}},
 	httpapi.FunctionGet:      {vectors: []string{"s3vectors:DeleteVectors", "s3vectors:GetVectors", "s3vectors:QueryVectors"}, embed: true, keywords: []string{"dynamodb:BatchWriteItem", "dynamodb:DeleteItem"}},
 	lambdafn.FunctionProcess: {vectors: []string{"s3vectors:DeleteVectors", "s3vectors:PutVectors"}, embed: true, keywords: []string{"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem"}},
 	httpapi.FunctionHealth:   {vectors: []string{"s3vectors:GetIndex"}},
@@ -167,4 +173,133 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestEmbeddingUsageIsShared: config records each embedding call in the
+// usage totals in Redis (config.embedUsage), and only there, so a
+// function that may embed (search's query, indexing's conversation) must
+// reach the cache: in the VPC, with REDIS_URL. Otherwise its spend never
+// reaches `recall usage` or the per-owner token budget.
+func TestEmbeddingUsageIsShared(t *testing.T) {
+	t.Parallel()
+	fns := appFunctions(t)
+	embeds := 0
+	for _, st := range statements(t) {
+		if !slices.Equal(st.Resources, []string{embedModelARN}) {
+			continue
+		}
+		embeds++
+		name := strings.ToLower(strings.TrimSuffix(st.Role, "Role"))
+		f, ok := fns[name]
+		if !ok {
+			t.Errorf("%s/%s may embed, but no function %s uses it", st.Role, st.Sid, name)
+			continue
+		}
+		if _, redis := f.Env["REDIS_URL"]; !redis || f.F.VpcConfig == nil {
+			t.Errorf("%s may embed but has REDIS_URL %v, VpcConfig %v: its embedding tokens would never reach the shared usage totals", name, redis, f.F.VpcConfig != nil)
+		}
+	}
+	if embeds == 0 {
+		t.Fatal("no role may invoke the embedding model")
+	}
+}
+
+// tableActions returns, by role, the DynamoDB actions granted on the whole
+// table without a condition: what a role may do to conversations, keys
+// and item rows, not only to keyword partitions.
+func tableActions(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	out := map[string]map[string]bool{}
+	for _, st := range statements(t) {
+		if st.Condition != nil || !slices.Equal(st.Resources, []string{symbol("Table.Arn")}) {
+			continue
+		}
+		for _, a := range st.Actions {
+			if strings.HasPrefix(a, "dynamodb:") {
+				if out[st.Role] == nil {
+					out[st.Role] = map[string]bool{}
+				}
+				out[st.Role][a] = true
+			}
+		}
+	}
+	return out
+}
+
+// TestWritesFollowTheRoutes: IAM follows httpapi.RouteTable. The function
+// that serves DELETE /api/conversations/{id} may do what the store's
+// Delete calls (internal/dynamo/delete.go: read, delete the key and the
+// record, lock the record and delete its item rows) and what search on AWS
+// then removes (searchGrants: the vector, the keyword items); a function
+// that serves only GET routes may read the table and nothing more.
+func TestWritesFollowTheRoutes(t *testing.T) {
+	t.Parallel()
+	table := tableActions(t)
+	methods := map[string]map[string]bool{} // function -> its routes' methods
+	deleter := ""
+	for _, rt := range httpapi.RouteTable() {
+		if methods[rt.Function] == nil {
+			methods[rt.Function] = map[string]bool{}
+		}
+		methods[rt.Function][rt.Method] = true
+		if rt.Name == httpapi.RouteDelete {
+			deleter = rt.Function
+		}
+	}
+	if deleter == "" {
+		t.Fatal("httpapi.RouteTable has no delete route")
+	}
+	need := append(clientCalls(t, "dynamodb:", "internal/dynamo/delete.go"), "dynamodb:UpdateItem", "dynamodb:BatchWriteItem") // deleteRows: updateRecord, batchWrite
+	for _, a := range need {
+		if !table[roleOf(deleter)][a] {
+			t.Errorf("%s serves DELETE but its role lacks %s on the table; the store's Delete calls it", deleter, a)
+		}
+	}
+	if !slices.Contains(searchGrants[deleter].vectors, "s3vectors:DeleteVectors") || !slices.Contains(searchGrants[deleter].keywords, "dynamodb:DeleteItem") {
+		t.Errorf("%s serves DELETE but searchGrants lets it remove no vector or keyword item: a deleted conversation would stay findable", deleter)
+	}
+	for name, ms := range methods {
+		if len(ms) != 1 || !ms["GET"] {
+			continue
+		}
+		for a := range table[roleOf(name)] {
+			if a != "dynamodb:GetItem" && a != "dynamodb:Query" {
+				t.Errorf("%s serves only GET routes, but its role grants %s on the whole table", roleOf(name), a)
+			}
+		}
+	}
+}
+
+// TestLocalEnvMatchesTemplate: `sam local invoke --env-vars env.json`
+// passes a function only the variables the template declares for it, so a
+// variable env.json gives a function the template does not is silently
+// dropped; and a function given the local Redis (plain, not a cluster)
+// must say so, or it keeps the template's RECALL_REDIS_CLUSTER=true.
+func TestLocalEnvMatchesTemplate(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "env.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var local map[string]map[string]string
+	if err := json.Unmarshal(b, &local); err != nil {
+		t.Fatalf("env.json: %v", err)
+	}
+	fns := appFunctions(t)
+	for id, vars := range local {
+		name := strings.ToLower(strings.TrimSuffix(id, "Function"))
+		f, ok := fns[name]
+		if !ok {
+			t.Errorf("env.json: %s is no function of the template", id)
+			continue
+		}
+		for k := range vars {
+			if _, ok := f.Env[k]; !ok && k != "AWS_REGION" { // AWS_REGION: sam local sets it
+				t.Errorf("env.json: %s sets %s, which the template does not declare for it; sam local drops it", id, k)
+			}
+		}
+		if _, redis := vars["REDIS_URL"]; redis && f.Env["RECALL_REDIS_CLUSTER"] == "true" && vars["RECALL_REDIS_CLUSTER"] != "false" {
+			t.Errorf("env.json: %s reaches the local Redis but keeps RECALL_REDIS_CLUSTER=true", id)
+		}
+	}
 }

@@ -236,9 +236,11 @@ var (
 	allFns = []string{"*"}
 	// serviceFns open the store (and the queue): every function but web.
 	serviceFns = []string{httpapi.FunctionCreate, httpapi.FunctionGet, httpapi.FunctionHealth, lambdafn.FunctionProcess}
-	queueFns   = []string{httpapi.FunctionCreate, httpapi.FunctionHealth, lambdafn.FunctionProcess}
-	procFn     = []string{lambdafn.FunctionProcess}
-	webFn      = []string{httpapi.FunctionWeb}
+	// queueFns reach Redis: the queue, and the usage totals and per-owner
+	// limits every function that embeds or counts must share.
+	queueFns = []string{httpapi.FunctionCreate, httpapi.FunctionGet, httpapi.FunctionHealth, lambdafn.FunctionProcess}
+	procFn   = []string{lambdafn.FunctionProcess}
+	webFn    = []string{httpapi.FunctionWeb}
 )
 
 // webOnly is why the RECALL_OIDC_* variables are the web function's alone.
