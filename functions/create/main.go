@@ -1,6 +1,8 @@
-// Command create is the Lambda function behind POST /api/conversations and
-// POST /api/conversations/{id}/reprocess: it stores the conversation,
-// enqueues its analysis and nudges the process function to start it.
+// Command create is the Lambda function behind the API's writes:
+// POST /api/conversations and POST /api/conversations/{id}/reprocess (it
+// stores the conversation, enqueues its analysis and nudges the process
+// function to start it), PATCH of an action item, and
+// DELETE /api/conversations/{id} (httpapi.FunctionCreate names its routes).
 package main
 
 import (

@@ -1,7 +1,7 @@
 // Command get is the Lambda function behind GET /api/conversations,
-// GET /api/conversations/{id}, GET /api/search and
-// DELETE /api/conversations/{id}: it reads, finds and deletes the caller's
-// conversations (httpapi.FunctionGet names its routes).
+// GET /api/conversations/{id}, GET /api/search and GET /api/action-items:
+// it reads and finds the caller's conversations and action items
+// (httpapi.FunctionGet names its routes).
 package main
 
 import (
