@@ -295,7 +295,9 @@ func TestHangEndsWhenTheClientGivesUp(t *testing.T) {
 	s := bedrocktest.NewServer(t, bedrocktest.Options{})
 	c := client(t, s, "us-east-1", nil)
 	s.Enqueue(bedrocktest.Hang())
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// Long enough for the request to reach the server on a loaded machine:
+	// a client that gives up before sending leaves nothing to record.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if _, err := c.Converse(ctx, input(haiku45, "hi", true)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
