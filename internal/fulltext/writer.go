@@ -116,10 +116,12 @@ func (w *writer) submit(ctx context.Context, ch *change) (uint64, error) {
 	return ch.seq, nil
 }
 
-// wait returns once every change up to seq is settled, or ctx ends.
+// wait returns once every change up to seq is settled, or ctx ends, or
+// the index is closing (whatever Close cannot write will not be written by
+// this process, so waiting for it could last forever).
 func (w *writer) wait(ctx context.Context, seq uint64) error {
 	w.mu.Lock()
-	for w.settled < seq {
+	for w.settled < seq && !w.closed {
 		ch := w.changed
 		w.mu.Unlock()
 		select {
