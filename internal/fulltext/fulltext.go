@@ -130,7 +130,9 @@ type Index struct {
 	markMu sync.Mutex
 	mark   Watermark
 
-	group group
+	// writer queues and writes every change (writer.go); nil on an index
+	// only Rebuild writes.
+	writer *writer
 }
 
 var _ recall.Index = (*Index)(nil)
@@ -156,6 +158,8 @@ func Open(path string, opts Options) (*Index, error) {
 		_ = idx.Close()
 		return nil, err
 	}
+	x.writer = newWriter()
+	go x.writeLoop()
 	return x, nil
 }
 
@@ -317,8 +321,14 @@ func (x *Index) adopt(idx bleve.Index) error {
 	return nil
 }
 
-// Close flushes and closes the index.
+// Close writes what is queued, flushes and closes the index. A change it
+// cannot write (the index failing) is not lost: the watermark does not
+// cover it, so CatchUp at the next start indexes it from the store.
 func (x *Index) Close() error {
+	var werr error
+	if x.writer != nil {
+		werr = x.writer.stop(closeFlushTimeout)
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.idx == nil {
@@ -327,7 +337,7 @@ func (x *Index) Close() error {
 	ferr := x.flush(closeFlushTimeout)
 	err := x.idx.Close()
 	x.idx = nil
-	if err = errors.Join(ferr, err); err != nil {
+	if err = errors.Join(werr, ferr, err); err != nil {
 		return fmt.Errorf("fulltext: close: %w", err)
 	}
 	return nil
@@ -396,74 +406,82 @@ func (x *Index) document(c *recall.Conversation) *document.Document {
 	return d
 }
 
-// Index implements recall.Index. The change is searchable when it returns.
-//
-// Concurrent calls are written together (group commit): one caller leads,
-// writing every conversation waiting at that moment in one batch, then
-// hands the lead to the first that arrived meanwhile. A bleve batch costs
-// a segment and a snapshot whatever it holds, so one batch per create cut
-// creates per second by two thirds; grouped, the cost is shared by
-// everyone who waited, and each caller still returns only once its own
-// conversation is searchable. A leader writes one batch, so no caller
-// waits behind more than the batch in flight and its own.
+// Index implements recall.Index. The change is queued behind every change
+// accepted before it (see writer.go) and Index returns once it is written
+// and searchable, or with the error of the batch that could not write it
+// (that batch is retried all the same). The worker indexes a finished run
+// with it, so a failure reaches its retry (IndexRetries).
 func (x *Index) Index(ctx context.Context, c *recall.Conversation) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fulltext: index: %w", err)
 	}
-	w := &groupWrite{c: c, done: make(chan error, 1)}
-	g := &x.group
-	g.mu.Lock()
-	g.waiting = append(g.waiting, w)
-	lead := !g.busy
-	g.busy = true
-	g.mu.Unlock()
-	if !lead {
-		if err := <-w.done; err != errLead {
-			return err
+	return x.submitAndWait(ctx, &change{c: c, size: sizeOf(c)}, "index "+c.ID)
+}
+
+// Accept queues c to be indexed and returns without waiting for the write:
+// what a create calls, so it answers after the store write, not after the
+// index's. A Search that begins after Accept returns finds c (it waits for
+// the write first). While the queue is full Accept waits for room, until
+// ctx ends; it never drops a change it accepted.
+func (x *Index) Accept(ctx context.Context, c *recall.Conversation) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fulltext: accept %s: %w", c.ID, err)
+	}
+	if _, err := x.writer.submit(ctx, &change{c: c, size: sizeOf(c)}); err != nil {
+		return fmt.Errorf("fulltext: accept %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// submitAndWait queues ch and waits for the batch that writes it.
+func (x *Index) submitAndWait(ctx context.Context, ch *change, doing string) error {
+	done := make(chan error, 1)
+	ch.done = done
+	if _, err := x.writer.submit(ctx, ch); err != nil {
+		return fmt.Errorf("fulltext: %s: %w", doing, err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("fulltext: %s: %w", doing, err)
 		}
+		return nil
+	case <-ctx.Done():
+		// Still queued: it will be written; only this caller stops waiting.
+		return fmt.Errorf("fulltext: %s: %w", doing, ctx.Err())
 	}
-	g.mu.Lock()
-	ws := g.waiting
-	g.waiting = nil
-	g.mu.Unlock()
-	cs := make([]*recall.Conversation, len(ws))
-	for i, o := range ws {
-		cs[i] = o.c
-	}
-	// The batch is everyone's: one caller giving up must not fail it.
-	err := x.indexBatch(context.WithoutCancel(ctx), cs)
-	for _, o := range ws {
-		if o != w {
-			o.done <- err
-		}
-	}
-	g.mu.Lock()
-	if len(g.waiting) > 0 {
-		g.waiting[0].done <- errLead
-	} else {
-		g.busy = false
-	}
-	g.mu.Unlock()
-	return err
 }
 
-// group is the Index calls waiting to be written (see Index).
-type group struct {
-	mu      sync.Mutex
-	waiting []*groupWrite
-	busy    bool // a leader is writing
+// sizeOf is what c weighs in the queue (maxQueuedBytes).
+func sizeOf(c *recall.Conversation) int {
+	n := len(c.Title) + len(c.Content) + len(c.Summary)
+	for _, s := range c.ActionItems {
+		n += len(s)
+	}
+	for _, s := range c.Keywords {
+		n += len(s)
+	}
+	return n
 }
 
-type groupWrite struct {
-	c    *recall.Conversation
-	done chan error // the batch's outcome, or errLead
+// Settle returns once every change accepted before it was called is
+// written (or, if its batch failed, put back to be retried), or ctx ends.
+// Search does this first; benchmarks and tests use it to wait for the
+// queue.
+func (x *Index) Settle(ctx context.Context) error {
+	w := x.writer
+	w.mu.Lock()
+	target := w.accepted
+	w.mu.Unlock()
+	if err := w.wait(ctx, target); err != nil {
+		return recall.Wrap(fmt.Errorf("fulltext: wait for the index queue: %w", err), recall.EUNAVAILABLE, "the search index is behind")
+	}
+	return nil
 }
-
-// errLead tells a waiting Index call to lead the next batch.
-var errLead = errors.New("fulltext: lead the next batch")
 
 // indexBatch indexes cs in one bleve batch that also records the advanced
-// watermark.
+// watermark. CatchUp and Rebuild write with it directly, not through the
+// writer: they run before serving, or on an index nothing else writes.
 func (x *Index) indexBatch(ctx context.Context, cs []*recall.Conversation) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fulltext: index: %w", err)
@@ -471,6 +489,19 @@ func (x *Index) indexBatch(ctx context.Context, cs []*recall.Conversation) error
 	if len(cs) == 0 {
 		return nil
 	}
+	return x.write(len(cs), func(b *bleveBatch, next *Watermark) {
+		for _, c := range cs {
+			b.IndexAdvanced(x.document(c)) // errors only for an empty ID; a docID never is
+			*next = next.Max(markOf(c))
+		}
+	})
+}
+
+type bleveBatch = bleve.Batch
+
+// write builds a batch with fill, which adds n changes and advances the
+// watermark it is given, and writes it with that watermark.
+func (x *Index) write(n int, fill func(b *bleveBatch, next *Watermark)) error {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if x.idx == nil {
@@ -478,34 +509,23 @@ func (x *Index) indexBatch(ctx context.Context, cs []*recall.Conversation) error
 	}
 	b := x.idx.NewBatch()
 	next := x.Watermark()
-	for _, c := range cs {
-		if err := b.IndexAdvanced(x.document(c)); err != nil {
-			return fmt.Errorf("fulltext: index %s: %w", c.ID, err)
-		}
-		next = next.Max(markOf(c))
-	}
+	fill(b, &next)
 	b.SetInternal(keyWatermark, next.encode())
 	if err := x.idx.Batch(b); err != nil {
-		return recall.Wrap(fmt.Errorf("fulltext: index %d conversation(s): %w", len(cs), err), recall.EUNAVAILABLE, "the search index could not be written")
+		return recall.Wrap(fmt.Errorf("fulltext: write %d change(s): %w", n, err), recall.EUNAVAILABLE, "the search index could not be written")
 	}
 	x.advance(next)
 	return nil
 }
 
-// Delete implements recall.Index.
+// Delete implements recall.Index. It goes through the queue like Index, so
+// a write accepted before it cannot bring the entry back, and returns once
+// the entry is gone.
 func (x *Index) Delete(ctx context.Context, owner, id string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fulltext: delete %s: %w", id, err)
 	}
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	if x.idx == nil {
-		return recall.Errorf(recall.EUNAVAILABLE, "the search index is closed")
-	}
-	if err := x.idx.Delete(docID(owner, id)); err != nil {
-		return recall.Wrap(fmt.Errorf("fulltext: delete %s: %w", id, err), recall.EUNAVAILABLE, "the search index could not be written")
-	}
-	return nil
+	return x.submitAndWait(ctx, &change{owner: owner, id: id}, "delete "+id)
 }
 
 // Ping implements recall.Index: the index is open and answers a count.
@@ -520,6 +540,12 @@ func (x *Index) Ping(ctx context.Context) error {
 	}
 	if _, err := x.idx.DocCount(); err != nil {
 		return recall.Wrap(fmt.Errorf("fulltext: ping: %w", err), recall.EUNAVAILABLE, "the search index does not answer")
+	}
+	x.writer.mu.Lock()
+	failing := x.writer.failing
+	x.writer.mu.Unlock()
+	if failing != nil {
+		return recall.Wrap(fmt.Errorf("fulltext: ping: the last write failed: %w", failing), recall.EUNAVAILABLE, "the search index cannot be written")
 	}
 	return nil
 }

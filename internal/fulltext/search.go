@@ -297,7 +297,11 @@ func decodeCursor(s string) (cursor, error) {
 // storedFields are loaded for the hits of a page, for highlights.
 var storedFields = []string{fieldTitle, fieldContent, fieldSummary, fieldActions}
 
-// Search implements recall.Index.
+// Search implements recall.Index. It first waits (up to ctx) until every
+// change accepted before it began is written, so a conversation whose
+// create has answered is found; a change whose write failed does not hold
+// it up (the search answers from what the index has, as it would had the
+// create's write failed outright), and ctx ending is EUNAVAILABLE.
 func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery) (recall.SearchPage, error) {
 	q, err := recall.ParseQuery(sq.Text)
 	if err != nil {
@@ -308,6 +312,13 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 		return recall.SearchPage{}, err
 	}
 	limit := recall.NormalizeLimit(sq.Limit)
+	// Read-your-writes: a create answers before its index write, so wait
+	// for every change accepted before this search began (writer.go).
+	if x.writer != nil {
+		if err := x.Settle(ctx); err != nil {
+			return recall.SearchPage{}, err
+		}
+	}
 
 	x.mu.RLock()
 	defer x.mu.RUnlock()

@@ -8,10 +8,16 @@ import (
 // How the Service keeps Config.Index in step with the store, so that no
 // conversation is lost from search for good:
 //
-//   - Create indexes the new conversation before answering, so it is found
-//     by title and content as soon as the client has its 201. A failure
-//     is logged, not returned (the conversation is stored): the run's end
-//     indexes it again.
+//   - Create hands the new conversation to the index before answering.
+//     An index that can queue (accepter) takes it without writing it
+//     yet, and its Search waits for what was queued before the search
+//     began, so the conversation is found by title and content as soon as
+//     the client has its 201 without the create paying for the write; the
+//     index retries a failed write itself, and its watermark never covers
+//     a queued change, so a crash before the write is caught up at start.
+//     Any other index is written before answering. A failure is logged,
+//     not returned (the conversation is stored): the run's end indexes it
+//     again.
 //   - When a run ends (done or failed), the worker indexes the stored
 //     result before the job leaves the queue (indexFresh). If that fails,
 //     the job is put back with IndexRetries counted, with backoff and
@@ -25,14 +31,28 @@ import (
 //     under it removes what it made; a search drops a hit it cannot load
 //     and removes that entry too.
 
+// accepter is an Index that can queue a change and write it in the
+// background, in order with everything else it is given; a Search that
+// begins after Accept returned sees the change.
+type accepter interface {
+	Accept(ctx context.Context, c *Conversation) error
+}
+
 // indexCreated indexes a conversation just created. It runs before the
-// job is enqueued, so a worker's indexing of the finished run can never be
-// overwritten by this older version.
+// job is enqueued, so a worker's indexing of the finished run (queued
+// behind it, or written after it) can never be overwritten by this older
+// version.
 func (s *Service) indexCreated(ctx context.Context, c *Conversation) {
 	if s.cfg.Index == nil {
 		return
 	}
-	if err := s.cfg.Index.Index(ctx, c); err != nil {
+	var err error
+	if a, ok := s.cfg.Index.(accepter); ok {
+		err = a.Accept(ctx, c)
+	} else {
+		err = s.cfg.Index.Index(ctx, c)
+	}
+	if err != nil {
 		s.log.WarnContext(ctx, "index failed; the run's end indexes it again",
 			"conversation_id", c.ID, "error", err.Error())
 	}
