@@ -8,13 +8,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"recall/internal/config"
 	"recall/internal/httpapi"
 	"recall/internal/lambdafn"
 	"recall/internal/web"
@@ -22,26 +18,14 @@ import (
 
 func main() {
 	ctx := context.Background()
-	log := lambdacontext.NewLogger()
-	cfg, err := config.FromEnv(config.Lambda)
-	exitOn(log, "configuration", err)
-	log = lambdafn.Leveled(log, cfg.Log.Level)
+	log, cfg := lambdafn.Boot(httpapi.FunctionWeb)
 	log.InfoContext(ctx, "recall function starting", "function", httpapi.FunctionWeb, "oidc_issuer", cfg.Web.Issuer, "oidc_client_id", cfg.Web.ClientID)
 	if cfg.Web.Issuer == "" {
-		exitOn(log, "configuration", fmt.Errorf("RECALL_OIDC_ISSUER is not set: on AWS the web app signs people in with OpenID Connect (template.yaml sets it)"))
+		lambdafn.ExitOn(log, httpapi.FunctionWeb, "configuration", fmt.Errorf("RECALL_OIDC_ISSUER is not set: on AWS the web app signs people in with OpenID Connect (template.yaml sets it)"))
 	}
 	app, err := web.New(web.Config{Auth: web.AuthOIDC, Issuer: cfg.Web.Issuer, ClientID: cfg.Web.ClientID, Scopes: cfg.Web.Scopes,
 		TokenEndpoint: cfg.Web.TokenEndpoint, TokenUse: cfg.Web.TokenUse})
-	exitOn(log, "web app", err)
+	lambdafn.ExitOn(log, httpapi.FunctionWeb, "web app", err)
 	routes := httpapi.Routes(nil, httpapi.Options{Logger: log, Only: []string{httpapi.FunctionWeb}, Web: app})
 	lambda.Start(lambdafn.HTTP(routes, lambdafn.WithLogger(log)))
-}
-
-// exitOn logs why the function cannot start and exits, so Lambda reports
-// an init error, when err is not nil.
-func exitOn(log *slog.Logger, what string, err error) {
-	if err != nil {
-		log.Error("web: start", "error", fmt.Sprintf("%s: %v", what, err))
-		os.Exit(1)
-	}
 }
