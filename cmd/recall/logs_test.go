@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"recall/internal/config"
+	"recall/internal/testenv"
 )
 
 // TestLogsCarryContextNotSecrets runs a whole life through the local
@@ -27,7 +28,7 @@ import (
 func TestLogsCarryContextNotSecrets(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Log = config.Log{Format: "json", Level: slog.LevelDebug}
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	r := startRunner(t, cfg, newLogger(cfg.Log, logs))
 	tok, err := r.Token("alice", time.Hour)
 	if err != nil {

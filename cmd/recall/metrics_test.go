@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	"recall/internal/config"
 	"recall/internal/recall"
+	"recall/internal/testenv"
 )
 
 // scriptedAnalyzer fails for good on post_type "doomed" and otherwise
@@ -246,24 +246,6 @@ func TestMetricsEndpointAfterKnownRun(t *testing.T) {
 	}
 }
 
-// syncBuffer collects log output written from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestMetricsListener: RECALL_METRICS_ADDR off serves no metrics; an
 // address set on purpose that is taken stops the runner from starting,
 // naming the variable; the default address taken (another runner on this
@@ -293,7 +275,7 @@ func TestMetricsListener(t *testing.T) {
 
 	cfg = testConfig(t)
 	cfg.Metrics = config.Metrics{Addr: busy, Optional: true}
-	var logs logBuffer
+	var logs testenv.Buffer
 	r := startRunner(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if r.MetricsURL != "" || !strings.Contains(logs.String(), "metrics not served") {
 		t.Errorf("default address taken: metrics at %q, logs %s", r.MetricsURL, logs.String())

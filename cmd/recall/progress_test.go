@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"recall/internal/testenv"
 )
 
 func TestProgressMode(t *testing.T) {
@@ -43,7 +45,7 @@ func TestProgressMode(t *testing.T) {
 }
 
 func TestProgressBar(t *testing.T) {
-	var buf logBuffer
+	var buf testenv.Buffer
 	p := startProgress(&buf, progressBar, "create", 10, func() string { return "errors 1" })
 	for range 4 {
 		p.Add(1)
@@ -63,7 +65,7 @@ func TestProgressBar(t *testing.T) {
 }
 
 func TestProgressPlainAndNone(t *testing.T) {
-	var buf logBuffer
+	var buf testenv.Buffer
 	p := startProgress(&buf, progressPlain, "reprocess", 0, nil)
 	p.Add(7)
 	p.Finish()
@@ -72,7 +74,7 @@ func TestProgressPlainAndNone(t *testing.T) {
 		t.Errorf("plain progress = %q", out)
 	}
 
-	var quiet logBuffer
+	var quiet testenv.Buffer
 	p = startProgress(&quiet, progressNone, "x", 3, nil)
 	p.Add(3)
 	p.Finish()

@@ -13,6 +13,7 @@ import (
 
 	"recall/internal/boltstore"
 	"recall/internal/recall"
+	"recall/internal/testenv"
 )
 
 // seeded is one conversation the reprocess tests put in the store.
@@ -217,7 +218,7 @@ func TestReprocessInterruptAndResume(t *testing.T) {
 	seeds := seedStore(t, dir, "alice", "bob", "carol")
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(400*time.Millisecond, cancel)
-	var out, errOut logBuffer
+	var out, errOut testenv.Buffer
 	code := run(ctx, []string{"reprocess", "--data", dir, "--status", "any", "--rate", "10/s", "--progress", "none"}, &out, &errOut)
 	if code != 130 || !strings.Contains(out.String(), "interrupted; continue with: recall reprocess --resume") {
 		t.Fatalf("exit %d, want 130\n%s%s", code, out.String(), errOut.String())
@@ -320,7 +321,7 @@ func TestReprocessErrorsWithProgress(t *testing.T) {
 	dir := t.TempDir()
 	seeds := seedStore(t, dir, "alice")
 	seedUnreprocessable(t, dir, "bob", 12)
-	var out, errOut logBuffer
+	var out, errOut testenv.Buffer
 	code := run(t.Context(), []string{"reprocess", "--data", dir, "--rate", "25/s", "--progress", "bar"}, &out, &errOut)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (errors)\n%s%s", code, out.String(), errOut.String())

@@ -41,23 +41,11 @@ type server struct {
 	cmd     *exec.Cmd
 	base    string
 	token   string
-	logs    *syncBuffer
+	logs    *testenv.Buffer
 	exited  chan error
 	dataDir string
 	env     []string
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -78,7 +66,7 @@ func startServe(t *testing.T, dataDir string, env ...string) *server {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	s := &server{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, exited: make(chan error, 1), dataDir: dataDir}
+	s := &server{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &testenv.Buffer{}, exited: make(chan error, 1), dataDir: dataDir}
 	// The tests post hundreds of conversations as one owner, far past the
 	// per-owner limits, which have tests of their own; and nobody scrapes
 	// these runners, which would otherwise contend for the metrics port.

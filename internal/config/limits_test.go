@@ -91,7 +91,7 @@ func (p process) drain() {
 func TestOwnerLimitsSharedThroughRedis(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartRedis(t)
-	var logs syncBuffer
+	var logs testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	env := func() map[string]string {
 		return map[string]string{"REDIS_URL": srv.URL(), "RECALL_OWNER_RPS": "0.01", "RECALL_OWNER_BURST": "3", "RECALL_OWNER_TOKENS_PER_DAY": "100"}

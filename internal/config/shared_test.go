@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"reflect"
@@ -31,24 +30,6 @@ func redisClient(t *testing.T, url string) redis.UniversalClient {
 	return c
 }
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // countingState counts the calls that reach the shared state.
 type countingState struct {
 	ratelimit.State
@@ -73,7 +54,7 @@ func TestFallbackState(t *testing.T) {
 	srv := testenv.StartRedis(t, testenv.WithAppendOnly())
 	rs := redisq.NewState(redisClient(t, srv.URL()), "fallback")
 	shared := &countingState{State: rs}
-	var logs syncBuffer
+	var logs testenv.Buffer
 	clock := testenv.NewClock()
 	f := newFallbackState("pacing", shared, slog.New(slog.NewTextHandler(&logs, nil)))
 	f.now = clock.Now
@@ -213,7 +194,7 @@ func TestWorkersShareBedrockState(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	s := bedrocktest.NewServer(t, bedrocktest.Options{})
 	cfg := Config{Bedrock: Bedrock{Model: bedrock.DefaultModelID, RPM: 2}, Region: s.Region()}
-	var logs syncBuffer
+	var logs testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	worker := func() *bedrock.Analyzer {
 		c, err := bedrock.NewClient(context.Background(), s.Region(), bedrock.WithBaseEndpoint(s.URL), bedrock.WithCredentials(s.Credentials()))
@@ -265,7 +246,7 @@ func TestWorkersShareBedrockState(t *testing.T) {
 func TestUsageRecorderRedisDown(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartRedis(t, testenv.WithAppendOnly())
-	var logs syncBuffer
+	var logs testenv.Buffer
 	r := usageRecorder{usage: redisq.NewUsage(redisClient(t, srv.URL()), ""), log: slog.New(slog.NewTextHandler(&logs, nil))}
 	srv.Stop()
 	r.RecordUsage(context.Background(), bedrock.ModelTotals{Model: "m", Calls: 1})

@@ -63,28 +63,11 @@ type emulator struct {
 	name    string
 	cmd     *exec.Cmd
 	addr    string
-	out     *lockedBuffer
+	out     *testenv.Buffer
 	started time.Time // process start
 	ready   time.Time // listening
 	exited  chan struct{}
 	stopped bool
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func freeAddr(t testing.TB) string {
@@ -104,7 +87,7 @@ func freeAddr(t testing.TB) string {
 func startEmulator(t testing.TB, name, bootstrap string, env map[string]string) *emulator {
 	t.Helper()
 	rie := rieBinary(t)
-	e := &emulator{name: name, addr: freeAddr(t), out: &lockedBuffer{}, exited: make(chan struct{})}
+	e := &emulator{name: name, addr: freeAddr(t), out: &testenv.Buffer{}, exited: make(chan struct{})}
 	runtimeAPI := freeAddr(t)
 	e.cmd = exec.Command(rie, "--runtime-interface-emulator-address", e.addr, "--runtime-api-address", runtimeAPI, bootstrap)
 	e.cmd.Dir = filepath.Dir(bootstrap)

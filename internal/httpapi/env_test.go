@@ -20,6 +20,7 @@ import (
 	"recall/internal/httpapi/contract"
 	"recall/internal/memq"
 	"recall/internal/recall"
+	"recall/internal/testenv"
 )
 
 // secret signs the tokens of every test.
@@ -32,7 +33,7 @@ type env struct {
 	store   *boltstore.Store
 	queue   *memq.Queue
 	handler http.Handler
-	logs    *syncBuffer
+	logs    *testenv.Buffer
 }
 
 type envOption func(*httpapi.Options)
@@ -66,7 +67,7 @@ func buildEnv(t testing.TB, checked bool, svcOpt func(*recall.Config), opts ...e
 	t.Cleanup(func() { store.Close() })
 	queue := memq.New(memq.Options{})
 	t.Cleanup(func() { queue.Close() })
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	sc := recall.Config{
 		Logger:         logger,
@@ -238,26 +239,8 @@ func checkJSONHeaders(t testing.TB, h http.Header) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// lines returns the JSON log records written so far.
-func (s *syncBuffer) lines(t testing.TB) []map[string]any {
+// logLines returns the JSON log records written to s so far.
+func logLines(t testing.TB, s *testenv.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(s.String()), "\n") {

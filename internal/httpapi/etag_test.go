@@ -14,6 +14,7 @@ import (
 	"recall/internal/auth"
 	"recall/internal/httpapi"
 	"recall/internal/recall"
+	"recall/internal/testenv"
 )
 
 // A poller sends back the ETag it holds: the answer is 304 with no body
@@ -202,7 +203,7 @@ func TestRoutesWithoutService(t *testing.T) {
 	}
 
 	t.Run("web function", func(t *testing.T) {
-		logs := &syncBuffer{}
+		logs := &testenv.Buffer{}
 		h := httpapi.Routes(nil, httpapi.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Only: []string{httpapi.FunctionWeb}, Web: web})
 		if logs.String() != "" {
 			t.Errorf("the web function's handler complained at start: %s", logs)
@@ -222,7 +223,7 @@ func TestRoutesWithoutService(t *testing.T) {
 	})
 
 	t.Run("service routes without a service", func(t *testing.T) {
-		logs := &syncBuffer{}
+		logs := &testenv.Buffer{}
 		hs, err := auth.NewHS256(secret)
 		if err != nil {
 			t.Fatal(err)

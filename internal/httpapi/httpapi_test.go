@@ -630,7 +630,7 @@ func TestRequestIDAndLog(t *testing.T) {
 			t.Errorf("log contains %q", secret)
 		}
 	}
-	lines := e.logs.lines(t)
+	lines := logLines(t, e.logs)
 	if len(lines) != 3 {
 		t.Fatalf("%d log lines, want one per request:\n%s", len(lines), logs)
 	}

@@ -30,3 +30,25 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return strings.TrimSpace(b.buf.String())
 }
+
+// Buffer collects output that many goroutines write and a test reads while
+// they do: a logger's records, a child process's standard output. Unlike
+// the start-up buffer above it keeps everything and trims nothing, since
+// tests look for exact lines in it.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

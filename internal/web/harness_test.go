@@ -144,20 +144,6 @@ var buildRecall = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // recallServer is a `recall serve` process and the checking proxy the
 // browser reaches it through.
 type recallServer struct {
@@ -165,8 +151,8 @@ type recallServer struct {
 	url    string // what the browser opens: the proxy
 	direct string // the server itself
 	link   string // the sign-in link it printed, pointed at the proxy
-	stdout *syncBuffer
-	logs   *syncBuffer // its log (standard error)
+	stdout *testenv.Buffer
+	logs   *testenv.Buffer // its log (standard error)
 	proxy  *proxy
 }
 
@@ -184,7 +170,7 @@ func startRecall(t testing.TB, env ...string) *recallServer {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := &recallServer{t: t, direct: "http://" + addr, stdout: &syncBuffer{}, logs: &syncBuffer{}}
+	s := &recallServer{t: t, direct: "http://" + addr, stdout: &testenv.Buffer{}, logs: &testenv.Buffer{}}
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", t.TempDir(), "--user", "alice", "--grace", "2s")
 	cmd.Env = append(os.Environ(), "RECALL_JWT_SECRET="+secret, "RECALL_LOG_FORMAT=json", "RECALL_SWEEP_EVERY=1s")
 	cmd.Env = append(cmd.Env, env...)
