@@ -192,7 +192,7 @@ func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall
 	if err := ctx.Err(); err != nil {
 		return nil, false, fmt.Errorf("boltstore: create %s: %w", c.ID, err)
 	}
-	rec := normalize(c)
+	rec := c.InUTC()
 	rec.Items = nil // an analysis brings them
 	val, err := encode(rec)
 	if err != nil {
@@ -431,7 +431,7 @@ func (s *Store) Transition(ctx context.Context, ref recall.Ref, t recall.Transit
 			derr = err
 			return nil
 		}
-		c = normalize(c)
+		c = c.InUTC()
 		val, err := encode(c)
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
@@ -530,21 +530,6 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("boltstore: ping: %w", err)
 	}
 	return nil
-}
-
-// normalize returns a copy of c with every time in UTC, so what Create
-// returns is exactly what a later Get decodes.
-func normalize(c *recall.Conversation) *recall.Conversation {
-	n := *c
-	n.CreatedAt = n.CreatedAt.UTC()
-	n.UpdatedAt = n.UpdatedAt.UTC()
-	if !n.ProcessedAt.IsZero() {
-		n.ProcessedAt = n.ProcessedAt.UTC()
-	}
-	if !n.LeaseUntil.IsZero() {
-		n.LeaseUntil = n.LeaseUntil.UTC()
-	}
-	return &n
 }
 
 func getConv(b *bolt.Bucket, key []byte) (*recall.Conversation, error) {

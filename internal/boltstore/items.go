@@ -108,7 +108,7 @@ func (s *Store) SetItemDone(ctx context.Context, owner, convID, itemID string, d
 			item, derr = it, err
 			return nil
 		}
-		val, err := encode(normalize(c))
+		val, err := encode(c.InUTC())
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
 		}

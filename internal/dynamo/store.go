@@ -88,7 +88,7 @@ func (s *Store) key(pk, sk string) map[string]types.AttributeValue {
 
 // Create implements recall.Store.
 func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall.Idempotency) (*recall.Conversation, bool, error) {
-	rec := normalize(c)
+	rec := c.InUTC()
 	rec.Items = nil // an analysis brings them
 	if idem == nil {
 		if err := s.putConversation(ctx, rec, ""); err != nil {
@@ -658,17 +658,3 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// normalize returns a copy of c with every time in UTC, as it will be read
-// back.
-func normalize(c *recall.Conversation) *recall.Conversation {
-	n := *c
-	n.CreatedAt = n.CreatedAt.UTC()
-	n.UpdatedAt = n.UpdatedAt.UTC()
-	if !n.ProcessedAt.IsZero() {
-		n.ProcessedAt = n.ProcessedAt.UTC()
-	}
-	if !n.LeaseUntil.IsZero() {
-		n.LeaseUntil = n.LeaseUntil.UTC()
-	}
-	return &n
-}

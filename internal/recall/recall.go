@@ -391,6 +391,21 @@ type Ref struct {
 // Ref returns the reference to c's current run.
 func (c *Conversation) Ref() Ref { return Ref{ID: c.ID, Owner: c.Owner, Run: c.Run} }
 
+// InUTC returns a copy of c with every time in UTC. Stores keep times in
+// UTC, so what a Create returns is exactly what a later Get reads back.
+func (c *Conversation) InUTC() *Conversation {
+	n := *c
+	n.CreatedAt = n.CreatedAt.UTC()
+	n.UpdatedAt = n.UpdatedAt.UTC()
+	if !n.ProcessedAt.IsZero() {
+		n.ProcessedAt = n.ProcessedAt.UTC()
+	}
+	if !n.LeaseUntil.IsZero() {
+		n.LeaseUntil = n.LeaseUntil.UTC()
+	}
+	return &n
+}
+
 // Job is one unit of work in the queue: analyse run Run of a conversation.
 type Job struct {
 	ConversationID string    `json:"conversation_id"`
