@@ -657,4 +657,3 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
-
