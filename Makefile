@@ -39,7 +39,8 @@ lint-openapi: deps
 
 # Faults, hostile input and load against real processes and servers on
 # loopback (internal/chaos), at full size; prints a table of every scenario
-# and fails on any loss, duplicate result or model call, 500 or panic.
+# and fails on any loss, duplicate result or model call, resurrected
+# (deleted, then found again) conversation, 500 or panic.
 chaos: deps
 	RECALL_CHAOS=1 RECALL_CHAOS_REPORT=chaos-report.txt $(GO) test -count=1 -v -timeout 20m ./internal/chaos
 

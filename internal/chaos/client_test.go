@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"net/url"
@@ -190,9 +191,24 @@ type stamped struct {
 func (p *producer) title(i int) string { return fmt.Sprintf("%s-%05d", p.prefix, i) }
 
 // content is what conversation i says; it carries its title so a listing
-// can be matched to what was sent.
+// can be matched to what was sent, and its codeword, a word no other
+// conversation has, so a search can find it alone.
 func (p *producer) content(i int) string {
-	return fmt.Sprintf("%s. Alice: I will send the budget deck to finance by Friday. Bob: we need to fix the login bug before the release. Carol: please review the onboarding draft.", p.title(i))
+	return fmt.Sprintf("%s. Alice: I will send the budget deck to finance by Friday. Bob: we need to fix the login bug before the release. Carol: please review the onboarding draft. Codeword %s.", p.title(i), codeword(p.title(i)))
+}
+
+// codeword is a word made of the title alone: twelve letters from its
+// hash, which an English analyzer keeps as one term.
+func codeword(title string) string {
+	h := fnv.New64a()
+	h.Write([]byte(title))
+	v := h.Sum64()
+	b := []byte("zq")
+	for range 10 {
+		b = append(b, byte('a'+v%26))
+		v /= 26
+	}
+	return string(b)
 }
 
 // produce starts n creates at rate per second (0: as fast as the workers

@@ -33,7 +33,14 @@
 //     direct process calls on the same conversations, two workers started
 //     from one directory (and one of them SIGKILLed), one owner's backlog
 //     beside another's ten, and 20 reprocesses of one conversation in a
-//     second.
+//     second;
+//   - delete racing processing: a random half of the conversations deleted
+//     while queued, while their model call is in flight, just as it
+//     answers, or at random, on the embedded default and on Redis +
+//     dynalite with a separate worker; nothing of a deleted one may be
+//     found again (GET, listing, action items, search, the index itself),
+//     after the queue drains and after restarts, and the resurrected
+//     column counts any that is.
 //
 // A plain `go test ./...` runs every scenario at a reduced size (nothing is
 // skipped, `-short` aside); RECALL_CHAOS=1 runs them at full size, which is

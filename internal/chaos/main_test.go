@@ -35,6 +35,9 @@ type size struct {
 	leaseConvs, leaseRound    int           // conversations drains and direct calls race on, and how many per round
 	pairConvs                 int           // conversations through two workers started from one directory
 	fairN                     int           // the big owner's backlog in the fair-share scenario (the other posts 10)
+	deleteConvs               int           // conversations posted in the delete race (a random half deleted)
+	deleteLatency             time.Duration // how long the model takes per call there
+	deleteSpread              time.Duration // the window a "random" delete falls in after the 201
 }
 
 var (
@@ -51,6 +54,7 @@ func chosenSize() (size, error) {
 		slowConns: 200, slowWindow: 3 * time.Second, loadN: 500, loadC: 16,
 		loadTimeout: 2 * time.Minute, settleWithin: 2 * time.Minute, noQuotaWithin: 90 * time.Second,
 		leaseConvs: 16, leaseRound: 8, pairConvs: 60, fairN: 200,
+		deleteConvs: 120, deleteLatency: 150 * time.Millisecond, deleteSpread: 3 * time.Second,
 	}
 	if v := os.Getenv("RECALL_CHAOS"); v != "" && v != "0" {
 		s = size{
@@ -60,6 +64,7 @@ func chosenSize() (size, error) {
 			slowConns: 200, slowWindow: 8 * time.Second, loadN: 10_000, loadC: 64,
 			loadTimeout: 5 * time.Minute, settleWithin: 4 * time.Minute, noQuotaWithin: 2 * time.Minute,
 			leaseConvs: 100, leaseRound: 10, pairConvs: 300, fairN: 1000,
+			deleteConvs: 450, deleteLatency: 200 * time.Millisecond, deleteSpread: 10 * time.Second,
 		}
 	}
 	if v := os.Getenv("RECALL_CHAOS_REDIS_OUTAGE"); v != "" {

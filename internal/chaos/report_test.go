@@ -28,6 +28,10 @@ type result struct {
 	ModelCalls, DupCalls int
 	Counted              string // "wire" or "log"
 	HTTP500, Panics      int
+	// Deleted counts the conversations a scenario deleted; Resurrected
+	// those of them found again anywhere (GET, the listing, action items,
+	// search, the index) after their delete answered 204.
+	Deleted, Resurrected int
 	Notes                []string
 	Took                 time.Duration
 	Broken               bool // the scenario's test failed
@@ -63,22 +67,28 @@ func finalReport(total time.Duration) string {
 	for _, r := range results {
 		w = max(w, len(r.Name))
 	}
-	fmt.Fprintf(&b, "%-*s %9s %6s %7s %5s %12s %12s %10s %5s %7s %8s  %s\n", w, "scenario", "accepted", "done", "failed", "lost",
-		"dup results", "model calls", "dup calls", "500s", "panics", "time", "result")
+	fmt.Fprintf(&b, "%-*s %9s %6s %7s %5s %12s %12s %10s %8s %12s %5s %7s %8s  %s\n", w, "scenario", "accepted", "done", "failed", "lost",
+		"dup results", "model calls", "dup calls", "deleted", "resurrected", "500s", "panics", "time", "result")
 	for _, r := range results {
 		verdict := "PASS"
 		if r.Broken {
 			verdict = "FAIL"
 		}
 		calls := fmt.Sprintf("%d %s", r.ModelCalls, r.Counted)
-		fmt.Fprintf(&b, "%-*s %9d %6d %7d %5d %12d %12s %10d %5d %7d %8s  %s\n", w, r.Name, r.Accepted, r.Done, r.Failed, r.Lost,
-			r.DupResults, calls, r.DupCalls, r.HTTP500, r.Panics, r.Took.Round(100*time.Millisecond), verdict)
+		deleted, resurrected := "-", "-"
+		if r.Deleted > 0 {
+			deleted, resurrected = fmt.Sprint(r.Deleted), fmt.Sprint(r.Resurrected)
+		}
+		fmt.Fprintf(&b, "%-*s %9d %6d %7d %5d %12d %12s %10d %8s %12s %5d %7d %8s  %s\n", w, r.Name, r.Accepted, r.Done, r.Failed, r.Lost,
+			r.DupResults, calls, r.DupCalls, deleted, resurrected, r.HTTP500, r.Panics, r.Took.Round(100*time.Millisecond), verdict)
 	}
 	b.WriteString("\nlost: accepted (answered 201) but missing or unfinished at the end. dup results: conversations with more\n" +
 		"than one result written, or that no create answered with. model calls: analyses run for the accepted\n" +
 		"conversations, counted at the Bedrock wire fake (wire: successful calls) or from the workers' job lines\n" +
 		"(log: local analyses). dup calls: calls beyond one per conversation and run; any fails the scenario unless\n" +
-		"the first answer was lost to a fault seen where it happened (a SIGKILLed caller, a result the store refused).\n")
+		"the first answer was lost to a fault seen where it happened (a SIGKILLed caller, a result the store refused).\n" +
+		"deleted: conversations deleted (then done counts the kept ones); resurrected: deleted ones found again anywhere\n" +
+		"afterwards (GET, listing, action items, search, the index itself, also after restarts); any fails the scenario.\n")
 	for _, r := range results {
 		if len(r.Notes) == 0 {
 			continue

@@ -104,19 +104,41 @@ type resource struct {
 	etag        string
 }
 
-// New checks cfg and prepares every response.
+// New checks cfg and prepares every response, so serving one is only a
+// copy: the assets with the hash their URLs carry, the page that links to
+// them, /config.json, and the security headers every response gets.
 func New(cfg Config) (*Handler, error) {
 	pub, connect, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{assets: map[string]resource{}}
+	h := &Handler{assets: map[string]resource{}, security: securityHeaders(connect)}
 	// One compressor for every response: each new one allocates about a
 	// megabyte, which a Lambda cold start would pay per file.
 	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestCompression)
-	sum := sha256.New()
+	files, err := assetFiles()
+	if err != nil {
+		return nil, err
+	}
+	if err := h.loadAssets(zw, files); err != nil {
+		return nil, err
+	}
+	if err := h.renderPage(zw, files); err != nil {
+		return nil, err
+	}
+	cj, err := json.Marshal(pub)
+	if err != nil {
+		return nil, fmt.Errorf("web: encode config: %w", err)
+	}
+	h.config = newResource(zw, append(cj, '\n'), "application/json")
+	return h, nil
+}
+
+// assetFiles lists the embedded assets (everything but the page), sorted,
+// so the hash over them is the same for the same build.
+func assetFiles() ([]string, error) {
 	var files []string
-	err = fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || p == "static/index.html" {
 			return err
 		}
@@ -127,31 +149,51 @@ func New(cfg Config) (*Handler, error) {
 		return nil, fmt.Errorf("web: list assets: %w", err)
 	}
 	slices.Sort(files)
+	return files, nil
+}
+
+// loadAssets reads files into h.assets, ready to send, and sets the hash
+// of the whole set and the URL prefix it makes (see the package doc for
+// why one hash for all). Names and lengths go into the hash with the
+// bytes, so moving content between files changes it too.
+func (h *Handler) loadAssets(zw *gzip.Writer, files []string) error {
+	sum := sha256.New()
 	for _, p := range files {
 		b, err := static.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("web: read %s: %w", p, err)
+			return fmt.Errorf("web: read %s: %w", p, err)
 		}
 		name := strings.TrimPrefix(p, "static/")
 		fmt.Fprintf(sum, "%s\x00%d\x00", name, len(b))
 		sum.Write(b)
-		ct := mime.TypeByExtension(path.Ext(name))
-		switch path.Ext(name) {
-		case ".js":
-			ct = "text/javascript; charset=utf-8"
-		case ".css":
-			ct = "text/css; charset=utf-8"
-		case ".svg":
-			ct = "image/svg+xml"
-		}
-		h.assets[name] = newResource(zw, b, ct)
+		h.assets[name] = newResource(zw, b, contentType(name))
 	}
 	h.hash = hex.EncodeToString(sum.Sum(nil))[:16]
 	h.prefix = "/assets/" + h.hash + "/"
+	return nil
+}
 
+// contentType is the Content-Type of an asset by its extension, fixed for
+// the types the app ships so it does not depend on the host's MIME table.
+func contentType(name string) string {
+	switch path.Ext(name) {
+	case ".js":
+		return "text/javascript; charset=utf-8"
+	case ".css":
+		return "text/css; charset=utf-8"
+	case ".svg":
+		return "image/svg+xml"
+	}
+	return mime.TypeByExtension(path.Ext(name))
+}
+
+// renderPage renders the page with the hashed URLs of its stylesheet, icon
+// and entry module, and a preload link for every other module. It needs
+// h.prefix (loadAssets).
+func (h *Handler) renderPage(zw *gzip.Writer, files []string) error {
 	tmpl, err := template.ParseFS(static, "static/index.html")
 	if err != nil {
-		return nil, fmt.Errorf("web: parse the page: %w", err)
+		return fmt.Errorf("web: parse the page: %w", err)
 	}
 	var preload []string
 	for _, p := range files {
@@ -167,18 +209,18 @@ func New(cfg Config) (*Handler, error) {
 		"Preload": preload,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("web: render the page: %w", err)
+		return fmt.Errorf("web: render the page: %w", err)
 	}
 	h.page = newResource(zw, page.Bytes(), "text/html; charset=utf-8")
-	cj, err := json.Marshal(pub)
-	if err != nil {
-		return nil, fmt.Errorf("web: encode config: %w", err)
-	}
-	h.config = newResource(zw, append(cj, '\n'), "application/json")
+	return nil
+}
 
-	h.security = map[string]string{
-		// No inline script, no eval, nothing from another origin except,
-		// in OIDC mode, the calls to the sign-in provider.
+// securityHeaders are set on every response: a Content-Security-Policy
+// with no inline script, no eval and nothing from another origin except,
+// in OIDC mode, the calls to the sign-in provider (connect), and the
+// headers that keep the page out of frames and its referrer private.
+func securityHeaders(connect []string) map[string]string {
+	return map[string]string{
 		"Content-Security-Policy": strings.Join([]string{
 			"default-src 'self'",
 			"script-src 'self'",
@@ -195,7 +237,6 @@ func New(cfg Config) (*Handler, error) {
 		"X-Frame-Options":            "DENY",
 		"Cross-Origin-Opener-Policy": "same-origin",
 	}
-	return h, nil
 }
 
 // resolve checks cfg and returns /config.json's content and the origins
