@@ -383,8 +383,15 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 // from.
 func (x *Index) run(ctx context.Context, q query.Query, size, from int, fields bool) (*bleve.SearchResult, error) {
 	req := bleve.NewSearchRequestOptions(q, size, from, false)
+	stats, err := x.scoringStats()
+	if err != nil {
+		return nil, recall.Wrap(fmt.Errorf("fulltext: search: %w", err), recall.EUNAVAILABLE, "the search index failed")
+	}
+	req.PreSearchData = map[string]any{search.BM25PreSearchDataKey: stats}
 	// By score alone: a document-ID tie-break would load every match's
-	// ID. Equal scores keep the index's order, stable between pages.
+	// ID. Scores do not move between pages (scoringStats); only hits with
+	// exactly equal scores keep the index's order, which a merge between
+	// two pages can change.
 	if fields {
 		req.Fields = storedFields
 		req.IncludeLocations = false
@@ -499,4 +506,42 @@ func phraseAt(toks analysis.TokenStream, i int, ph []posTerm) (int, bool) {
 		end = toks[j].End
 	}
 	return end, true
+}
+
+// Typical field lengths, in indexed terms (stems plus the words as written
+// beside them), that BM25 compares each conversation's length with.
+// Bleve's own figure is the sum of every segment's distinct terms over the
+// document count: it changes whenever background merges join segments, so
+// the same search scored, ordered and paged differently a moment later (a
+// page repeated one hit and lost another), and in a large merged index it
+// falls towards one term, which punishes every long conversation. A fixed
+// length depends on nothing but the document. The evaluation set averages
+// 52 head terms and 84 content terms; content is set longer because meeting
+// notes and transcripts in real use run longer than the set's.
+var typicalLength = map[string]float64{
+	fieldOwner:   1,
+	fieldHead:    headLength,
+	fieldContent: contentLength,
+	fieldTitle:   headLength,
+	fieldSummary: headLength,
+	fieldActions: headLength,
+}
+
+const (
+	headLength    = 48
+	contentLength = 256
+)
+
+// scoringStats are the statistics BM25 reads for every search: the
+// document count as it is, and each field's typical length (above).
+func (x *Index) scoringStats() (*search.BM25Stats, error) {
+	n, err := x.idx.DocCount()
+	if err != nil {
+		return nil, err
+	}
+	st := &search.BM25Stats{DocCount: float64(n), FieldCardinality: make(map[string]int, len(typicalLength))}
+	for f, l := range typicalLength {
+		st.FieldCardinality[f] = int(math.Round(l * float64(n)))
+	}
+	return st, nil
 }
