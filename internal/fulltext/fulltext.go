@@ -169,8 +169,22 @@ func runtimeConfig() map[string]any {
 		// in the background. The watermark makes that safe (see package doc).
 		"unsafe_batch": true,
 		"bolt_timeout": "1s",
+		// The persister waits this long after a change before writing a
+		// segment file, so the small segments of many batches are merged in
+		// memory and written as one, not each written and then merged again
+		// on disk. Without it the background merges of tiny files cost about
+		// as much CPU as the creates themselves; with it indexing a create
+		// costs well under half as much (see BenchmarkCreateIndexing). What
+		// it delays is only durability, which the watermark already covers,
+		// and Close by up to as long (its flush waits for the persister).
+		"scorchPersisterOptions": map[string]any{"PersisterNapTimeMSec": persisterNap},
 	}
 }
+
+// persisterNap is how long, in milliseconds, the persister lets batches
+// gather in memory (see runtimeConfig). Measured at 100, 250, 500, 1000
+// and 2000: the CPU saved levels off at 500.
+const persisterNap = 500
 
 // openOrCreate opens the index at path, or creates it. The index is
 // derived data (the store is the truth and Open catches up with it), so an
@@ -212,8 +226,10 @@ func create(path string) (bleve.Index, error) {
 	}
 	// Created without unsafe_batch: the mapping and the schema mark are
 	// written before Close returns, so the renamed index always opens.
+	// Nor does it nap: its one write waits for the persister.
 	safe := runtimeConfig()
 	delete(safe, "unsafe_batch")
+	delete(safe, "scorchPersisterOptions")
 	tmp := fmt.Sprintf("%s.new-%d-%d", path, os.Getpid(), time.Now().UnixNano())
 	idx, err := bleve.NewUsing(tmp, m, scorch.Name, scorch.Name, safe)
 	if err != nil {
