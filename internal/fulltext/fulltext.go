@@ -61,7 +61,7 @@ import (
 // schema names the document layout and analysis. Opening an index written
 // with another schema moves it aside and starts empty, so CatchUp rebuilds
 // it from the store: changing a field or analyzer needs no migration step.
-const schema = "recall-fulltext-3"
+const schema = "recall-fulltext-4"
 
 // Internal (non-document) keys in the index.
 var (
@@ -397,17 +397,20 @@ func convID(doc string) string { return doc[strings.LastIndexByte(doc, 0x1f)+1:]
 // document builds the bleve document of c.
 func (x *Index) document(c *recall.Conversation) *document.Document {
 	d := document.NewDocument(docID(c.Owner, c.ID))
-	const stored = index.IndexField | index.StoreField | index.IncludeTermVectors
-	text := func(name, value string, pos []uint64) {
+	// Positions (term vectors) are for phrase queries. Content is stored
+	// for highlights; head is not, since its parts are stored on their own
+	// below and a second copy of them was never read.
+	const searched = index.IndexField | index.IncludeTermVectors
+	text := func(name, value string, pos []uint64, opts index.FieldIndexingOptions) {
 		if value != "" {
-			d.AddField(document.NewTextFieldCustom(name, pos, []byte(value), stored, x.written))
+			d.AddField(document.NewTextFieldCustom(name, pos, []byte(value), opts, x.written))
 		}
 	}
 	d.AddField(document.NewTextFieldCustom(fieldOwner, nil, []byte(c.Owner), index.IndexField, nil))
-	text(fieldContent, c.Content, nil)
+	text(fieldContent, c.Content, nil, searched|index.StoreField)
 	head := slices.Concat([]string{c.Title, c.Summary}, c.Keywords, c.ActionItems)
 	for i, h := range head {
-		text(fieldHead, h, []uint64{uint64(i)})
+		text(fieldHead, h, []uint64{uint64(i)}, searched)
 	}
 	keep := func(name, value string, pos []uint64) {
 		if value != "" {
