@@ -274,17 +274,36 @@ const asWritten = "\x01"
 type keepWritten struct{ stem analysis.TokenFilter }
 
 func (k keepWritten) Filter(in analysis.TokenStream) analysis.TokenStream {
-	out := make(analysis.TokenStream, 0, len(in)+len(in)/2)
-	one := make(analysis.TokenStream, 1)
-	for _, t := range in {
-		orig := t.Term // the stemmer sets a new slice; this one stays as written
-		one[0] = t
-		k.stem.Filter(one)
+	// The stemmer sets a new slice on the tokens it changes, so the slices
+	// taken before it stay as written. One pass over the stream, and the
+	// written copies share one buffer: this runs for every indexed word.
+	orig := make([][]byte, len(in))
+	for i, t := range in {
+		orig[i] = t.Term
+	}
+	k.stem.Filter(in)
+	changed, size := 0, 0
+	for i, t := range in {
+		if !bytes.Equal(orig[i], t.Term) {
+			changed++
+			size += len(asWritten) + len(orig[i])
+		}
+	}
+	if changed == 0 {
+		return in
+	}
+	out := make(analysis.TokenStream, 0, len(in)+changed)
+	copies := make([]analysis.Token, 0, changed)
+	buf := make([]byte, 0, size)
+	for i, t := range in {
 		out = append(out, t)
-		if !bytes.Equal(orig, t.Term) {
-			w := *t
-			w.Term = append([]byte(asWritten), orig...)
-			out = append(out, &w)
+		if !bytes.Equal(orig[i], t.Term) {
+			start := len(buf)
+			buf = append(append(buf, asWritten...), orig[i]...)
+			copies = append(copies, *t)
+			w := &copies[len(copies)-1]
+			w.Term = buf[start:len(buf):len(buf)]
+			out = append(out, w)
 		}
 	}
 	return out
