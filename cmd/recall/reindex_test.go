@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"recall/internal/backends"
 	"recall/internal/config"
 	"recall/internal/extract"
 	"recall/internal/memq"
@@ -21,7 +22,7 @@ func storeOnly(t *testing.T, dir string, n int) {
 		t.Fatal(err)
 	}
 	cfg.Store.DataDir = dir
-	b, err := config.OpenStore(t.Context(), cfg, discardLog)
+	b, err := backends.OpenStore(t.Context(), cfg, discardLog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestReindexAndDoctorSeeAnIndexBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Store.DataDir = dir
-	b, err := config.OpenStore(t.Context(), cfg, discardLog)
+	b, err := backends.OpenStore(t.Context(), cfg, discardLog)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package config
+package backends
 
 import (
 	"context"
@@ -16,12 +16,12 @@ const SearchIndexDir = "search.bleve"
 
 // OpenIndex opens the search index for b's store: on the embedded store,
 // the full-text index in the data directory (b.Fulltext), which it closes
-// with the Backends; on DynamoDB, search on AWS (openHybrid) when
+// with the Set; on DynamoDB, search on AWS (openHybrid) when
 // RECALL_VECTOR_BUCKET configures it. It does not catch up with the store;
 // Open does. A DynamoDB deployment without search on AWS has no index:
 // GET /api/search answers 501 not_implemented, health shows "search":
 // "not_configured", and creates and deletes skip indexing.
-func (b *Backends) OpenIndex(ctx context.Context) error {
+func (b *Set) OpenIndex(ctx context.Context) error {
 	if b.Index != nil {
 		return nil
 	}
@@ -38,7 +38,7 @@ func (b *Backends) OpenIndex(ctx context.Context) error {
 	path := filepath.Join(b.Config.Store.DataDir, SearchIndexDir)
 	x, err := fulltext.Open(path, fulltext.Options{Logger: b.Log})
 	if err != nil {
-		return fmt.Errorf("config: open the search index %s: %w (another recall process may hold it: stop recall serve)", path, err)
+		return fmt.Errorf("backends: open the search index %s: %w (another recall process may hold it: stop recall serve)", path, err)
 	}
 	b.closers = append(b.closers, x.Close)
 	b.Fulltext, b.Index = x, x
@@ -49,7 +49,7 @@ func (b *Backends) OpenIndex(ctx context.Context) error {
 // anything is served: after a crash or an outage it indexes whatever
 // changed after the index's watermark, and a new index (a first start, or
 // a schema change) is filled from the whole store.
-func (b *Backends) catchUp(ctx context.Context) error {
+func (b *Set) catchUp(ctx context.Context) error {
 	src, ok := b.Store.(fulltext.Source)
 	if b.Fulltext == nil || !ok {
 		return nil
@@ -57,7 +57,7 @@ func (b *Backends) catchUp(ctx context.Context) error {
 	start := time.Now()
 	n, err := b.Fulltext.CatchUp(ctx, src)
 	if err != nil {
-		return fmt.Errorf("config: bring the search index up to date: %w (recall reindex rebuilds it)", err)
+		return fmt.Errorf("backends: bring the search index up to date: %w (recall reindex rebuilds it)", err)
 	}
 	if n > 0 {
 		b.Log.InfoContext(ctx, "search index caught up", "indexed", n, "took", time.Since(start).Round(time.Millisecond).String())
@@ -67,16 +67,16 @@ func (b *Backends) catchUp(ctx context.Context) error {
 
 // errNoEmbeddedIndex is what the index commands answer on a configuration
 // without the embedded index.
-var errNoEmbeddedIndex = errors.New("config: this configuration has no embedded search index (it uses DynamoDB); recall reindex and the index check work on the embedded store")
+var errNoEmbeddedIndex = errors.New("backends: this configuration has no embedded search index (it uses DynamoDB); recall reindex and the index check work on the embedded store")
 
 // indexSource is the store as the embedded index reads it.
-func (b *Backends) indexSource() (fulltext.Source, error) {
+func (b *Set) indexSource() (fulltext.Source, error) {
 	if b.Fulltext == nil {
 		return nil, errNoEmbeddedIndex
 	}
 	src, ok := b.Store.(fulltext.Source)
 	if !ok {
-		return nil, fmt.Errorf("config: the %T store cannot be scanned to fill the search index", b.Store)
+		return nil, fmt.Errorf("backends: the %T store cannot be scanned to fill the search index", b.Store)
 	}
 	return src, nil
 }
@@ -84,7 +84,7 @@ func (b *Backends) indexSource() (fulltext.Source, error) {
 // Reindex rebuilds the embedded index from every conversation in the
 // store (fulltext.Index.Rebuild), calling progress with the count so far.
 // It needs the store and the index open (OpenStore, then OpenIndex).
-func (b *Backends) Reindex(ctx context.Context, progress func(n int)) (int, error) {
+func (b *Set) Reindex(ctx context.Context, progress func(n int)) (int, error) {
 	src, err := b.indexSource()
 	if err != nil {
 		return 0, err
@@ -95,7 +95,7 @@ func (b *Backends) Reindex(ctx context.Context, progress func(n int)) (int, erro
 // IndexBehind counts the conversations the store changed after the
 // embedded index's watermark: what the index has certainly not seen (the
 // next start catches up with them; recall reindex rebuilds everything).
-func (b *Backends) IndexBehind(ctx context.Context) (int, error) {
+func (b *Set) IndexBehind(ctx context.Context) (int, error) {
 	src, err := b.indexSource()
 	if err != nil {
 		return 0, err
