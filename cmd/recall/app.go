@@ -10,6 +10,7 @@ import (
 	"recall/internal/awslambda"
 	"recall/internal/backends"
 	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/recall"
 )
 
@@ -35,7 +36,7 @@ type appOptions struct {
 // derived from the local secret, so cursors survive a restart and one
 // process's cursors work in another on the same data directory.
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOptions) (*localApp, error) {
-	b, err := backends.Open(ctx, cfg, log)
+	b, err := backends.Open(ctx, cfg, log, embedded.Openers())
 	if err != nil {
 		return nil, err
 	}

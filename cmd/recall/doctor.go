@@ -18,6 +18,7 @@ import (
 	"recall/internal/bedrock"
 	"recall/internal/boltstore"
 	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/recall"
 )
 
@@ -189,11 +190,11 @@ func checkStore(ctx context.Context, cfg config.Config) check {
 			where += " in " + cfg.Region
 		}
 	} else {
-		where = "embedded store " + filepath.Join(cfg.Store.DataDir, "recall.db")
+		where = "embedded store " + filepath.Join(cfg.Store.DataDir, embedded.StoreFile)
 	}
 	// The commonest fault, recall serve holding the embedded file, comes
 	// back as boltstore.ErrInUse, which storeFix names with its fix.
-	b, err := backends.OpenStore(ctx, cfg, discardLog)
+	b, err := backends.OpenStore(ctx, cfg, discardLog, embedded.Openers())
 	if err != nil {
 		return check{detail: where + ": " + err.Error(), fix: storeFix(cfg, err)}
 	}
@@ -423,7 +424,7 @@ func checkSearch(ctx context.Context, cfg config.Config) check {
 	if cfg.Store.DynamoTable != "" {
 		return check{ok: true, detail: "no search index is configured for DynamoDB: GET /api/search answers 501 not_implemented and health shows search not_configured"}
 	}
-	where := "embedded index " + filepath.Join(cfg.Store.DataDir, backends.SearchIndexDir)
+	where := "embedded index " + filepath.Join(cfg.Store.DataDir, embedded.IndexDir)
 	b, err := openForIndex(ctx, cfg)
 	if err != nil {
 		fix := "check that " + cfg.Store.DataDir + " is a writable directory on a local disk; recall reindex rebuilds a damaged index"

@@ -11,6 +11,7 @@ import (
 
 	"recall/internal/backends"
 	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/recall"
 )
 
@@ -56,11 +57,13 @@ func cmdQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "recall queue: REDIS_URL is not set; the in-process queue lives inside 'recall serve' (see its /metrics)")
 		return exitCode(1)
 	}
-	open := backends.OpenQueue
+	log := newLogger(cfg.Log, stderr)
+	var app *backends.Set
 	if sub == "redrive" {
-		open = backends.Open // it restarts runs in the store
+		app, err = backends.Open(ctx, cfg, log, embedded.Openers()) // it restarts runs in the store
+	} else {
+		app, err = backends.OpenQueue(ctx, cfg, log)
 	}
-	app, err := open(ctx, cfg, newLogger(cfg.Log, stderr))
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"recall/internal/backends"
 	"recall/internal/boltstore"
 	"recall/internal/config"
+	"recall/internal/embedded"
 )
 
 const reindexUsage = `
@@ -78,7 +79,7 @@ func openForIndex(ctx context.Context, cfg config.Config) (*backends.Set, error)
 	if cfg.Store.DynamoTable != "" {
 		return nil, errors.New("DYNAMODB_TABLE is set: there is no embedded search index to work on (search on AWS is not served from the data directory)")
 	}
-	b, err := backends.OpenStore(ctx, cfg, discardLog)
+	b, err := backends.OpenStore(ctx, cfg, discardLog, embedded.Openers())
 	if errors.Is(err, boltstore.ErrInUse) {
 		return nil, fmt.Errorf("%w: stop recall serve or point --data elsewhere", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"recall/internal/backends"
 	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/extract"
 	"recall/internal/memq"
 	"recall/internal/recall"
@@ -22,7 +23,7 @@ func storeOnly(t *testing.T, dir string, n int) {
 		t.Fatal(err)
 	}
 	cfg.Store.DataDir = dir
-	b, err := backends.OpenStore(t.Context(), cfg, discardLog)
+	b, err := backends.OpenStore(t.Context(), cfg, discardLog, embedded.Openers())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestReindexAndDoctorSeeAnIndexBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Store.DataDir = dir
-	b, err := backends.OpenStore(t.Context(), cfg, discardLog)
+	b, err := backends.OpenStore(t.Context(), cfg, discardLog, embedded.Openers())
 	if err != nil {
 		t.Fatal(err)
 	}

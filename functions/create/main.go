@@ -23,7 +23,8 @@ func main() {
 	ctx := context.Background()
 	log, cfg := lambdafn.Boot(httpapi.FunctionCreate)
 	log.InfoContext(ctx, "recall function starting", append([]any{"function", httpapi.FunctionCreate}, cfg.LogAttrs()...)...)
-	b, err := backends.Open(ctx, cfg, log)
+	// No embedded store in Lambda: conversations live in DynamoDB.
+	b, err := backends.Open(ctx, cfg, log, backends.Embedded{})
 	lambdafn.ExitOn(log, httpapi.FunctionCreate, "open", err)
 	emf := lambdafn.EMF(log)
 	sc := b.ServiceConfig(backends.StandIn(cfg))

@@ -20,7 +20,8 @@ func main() {
 	ctx := context.Background()
 	log, cfg := lambdafn.Boot(httpapi.FunctionGet)
 	log.InfoContext(ctx, "recall function starting", append([]any{"function", httpapi.FunctionGet}, cfg.LogAttrs()...)...)
-	b, err := backends.Open(ctx, cfg, log)
+	// No embedded store in Lambda: conversations live in DynamoDB.
+	b, err := backends.Open(ctx, cfg, log, backends.Embedded{})
 	lambdafn.ExitOn(log, httpapi.FunctionGet, "open", err)
 	emf := lambdafn.EMF(log)
 	sc := b.ServiceConfig(backends.StandIn(cfg))

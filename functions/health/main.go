@@ -18,7 +18,8 @@ func main() {
 	ctx := context.Background()
 	log, cfg := lambdafn.Boot(httpapi.FunctionHealth)
 	log.InfoContext(ctx, "recall function starting", append([]any{"function", httpapi.FunctionHealth}, cfg.LogAttrs()...)...)
-	b, err := backends.Open(ctx, cfg, log)
+	// No embedded store in Lambda: conversations live in DynamoDB.
+	b, err := backends.Open(ctx, cfg, log, backends.Embedded{})
 	lambdafn.ExitOn(log, httpapi.FunctionHealth, "open", err)
 	emf := lambdafn.EMF(log)
 	sc := b.ServiceConfig(backends.StandIn(cfg))

@@ -17,7 +17,8 @@ func main() {
 	ctx := context.Background()
 	log, cfg := lambdafn.Boot(lambdafn.FunctionProcess)
 	log.InfoContext(ctx, "recall function starting", append([]any{"function", lambdafn.FunctionProcess}, cfg.LogAttrs()...)...)
-	b, err := backends.Open(ctx, cfg, log)
+	// No embedded store in Lambda: conversations live in DynamoDB.
+	b, err := backends.Open(ctx, cfg, log, backends.Embedded{})
 	lambdafn.ExitOn(log, lambdafn.FunctionProcess, "open", err)
 	analyzer, err := b.OpenAnalyzer(ctx)
 	lambdafn.ExitOn(log, lambdafn.FunctionProcess, "analyzer", err)

@@ -11,6 +11,7 @@ import (
 
 	"recall/internal/backends"
 	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/recall"
 )
 
@@ -24,7 +25,7 @@ func BenchmarkReindexFromStore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	be, err := backends.OpenStore(b.Context(), cfg, slog.New(slog.DiscardHandler))
+	be, err := backends.OpenStore(b.Context(), cfg, slog.New(slog.DiscardHandler), embedded.Openers())
 	if err != nil {
 		b.Fatal(err)
 	}

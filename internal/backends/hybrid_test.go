@@ -314,7 +314,7 @@ func TestOpenSharesEmbeddingUsage(t *testing.T) {
 		Redis:  config.Redis{URL: rdb.URL()},
 		Search: config.Search{VectorBucket: s3vectest.Bucket, VectorIndex: s3vectest.IndexName, EmbedModel: bedrock.EmbedModelID},
 	}
-	b, err := Open(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	b, err := Open(t.Context(), cfg, slog.New(slog.DiscardHandler), Embedded{})
 	if err != nil {
 		t.Fatal(err)
 	}

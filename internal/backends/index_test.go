@@ -6,6 +6,7 @@ import (
 
 	"recall/internal/backends"
 	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/extract"
 	"recall/internal/memq"
 	"recall/internal/recall"
@@ -47,7 +48,7 @@ func TestOpenCatchesUpWithTheStore(t *testing.T) {
 		return ids
 	}
 
-	b, err := backends.Open(t.Context(), cfg, log)
+	b, err := backends.Open(t.Context(), cfg, log, embedded.Openers())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestOpenCatchesUpWithTheStore(t *testing.T) {
 	b.Close()
 
 	// The store gets the write; the index never hears of it.
-	s, err := backends.OpenStore(t.Context(), cfg, log)
+	s, err := backends.OpenStore(t.Context(), cfg, log, embedded.Openers())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestOpenCatchesUpWithTheStore(t *testing.T) {
 	lost := create(s, "zebra")
 	s.Close()
 
-	b, err = backends.Open(t.Context(), cfg, log)
+	b, err = backends.Open(t.Context(), cfg, log, embedded.Openers())
 	if err != nil {
 		t.Fatal(err)
 	}

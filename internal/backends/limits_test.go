@@ -13,6 +13,7 @@ import (
 	"recall/internal/auth"
 	"recall/internal/backends"
 	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/httpapi"
 	"recall/internal/recall"
 	"recall/internal/testenv"
@@ -46,7 +47,7 @@ func openProcess(t *testing.T, env map[string]string, log *slog.Logger) process 
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := backends.Open(t.Context(), cfg, log)
+	b, err := backends.Open(t.Context(), cfg, log, embedded.Openers())
 	if err != nil {
 		t.Fatal(err)
 	}

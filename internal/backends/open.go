@@ -2,15 +2,17 @@
 // or the embedded store), its search index, the queue (Redis or
 // in-process) and the analyzer (Bedrock or local), with Open, or one part
 // with OpenStore, OpenQueue or OpenAnalyzer. It is the one package that
-// knows every backend, and it knows nothing else: loggers, HTTP handlers
-// and Lambda handlers are built by the mains, each opening only what it
-// uses.
+// knows every backend (the embedded store and index aside, see below), and
+// it knows nothing else: loggers, HTTP handlers and Lambda handlers are
+// built by the mains, each opening only what it uses.
 //
-// It is not part of package config because a package's imports are linked
-// with it, whether or not their code is called: every package's
-// initialisation and package-level variables stay in the binary. The web
-// function reads its configuration and opens nothing; were the opening
-// code in config, it would still link every store, queue and analyzer.
+// A package's imports are linked with it whether or not their code is
+// called: every package's initialisation and package-level variables stay
+// in the binary. Two things follow. This package is not part of package
+// config, so the web function, which reads its configuration and opens
+// nothing, links no backend. And it does not import the embedded store
+// and search index, which only run locally: the caller hands them in
+// (Embedded, from package embedded), so no Lambda function links them.
 package backends
 
 import (
@@ -18,18 +20,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/redis/go-redis/v9"
 
-	"recall/internal/boltstore"
 	"recall/internal/config"
 	"recall/internal/dynamo"
-	"recall/internal/fulltext"
 	"recall/internal/memq"
 	"recall/internal/ratelimit"
 	"recall/internal/recall"
@@ -52,19 +50,22 @@ type Set struct {
 	// after OpenStore); Fulltext is the same index when it is the embedded
 	// one, for the commands that rebuild it or ask how far behind it is.
 	Index    recall.Index
-	Fulltext *fulltext.Index
+	Fulltext EmbeddedIndex
 
-	closers []func() error
-	awsCfg  *aws.Config
-	limiter recall.Limiter
+	embedded Embedded
+	closers  []func() error
+	awsCfg   *aws.Config
+	limiter  recall.Limiter
 }
 
 // Open opens the store, its search index (brought up to date with the
-// store) and the queue cfg selects. Close the Set when done. In a
-// Lambda function it refuses to open the store without RECALL_CURSOR_KEY
-// (see errNoCursorKey).
-func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Set, error) {
-	b := &Set{Config: cfg, Log: log}
+// store) and the queue cfg selects, the embedded store and index through
+// emb (the zero Embedded in a Lambda function). Close the Set when done.
+// It refuses to open the store in a Lambda function without
+// RECALL_CURSOR_KEY (see errNoCursorKey), and without DYNAMODB_TABLE when
+// emb opens nothing (see errNoTable).
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger, emb Embedded) (*Set, error) {
+	b := &Set{Config: cfg, Log: log, embedded: emb}
 	if err := b.openStore(ctx); err != nil {
 		b.Close()
 		return nil, err
@@ -86,10 +87,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Set, error
 	return b, nil
 }
 
-// OpenStore opens only the store cfg selects, for commands that check it
-// alone (recall doctor).
-func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*Set, error) {
-	b := &Set{Config: cfg, Log: log}
+// OpenStore opens only the store cfg selects, the embedded one through
+// emb, for commands that check it alone (recall doctor) or open its index
+// next (recall reindex).
+func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger, emb Embedded) (*Set, error) {
+	b := &Set{Config: cfg, Log: log, embedded: emb}
 	if err := b.openStore(ctx); err != nil {
 		b.Close()
 		return nil, err
@@ -218,10 +220,10 @@ func (b *Set) openStore(ctx context.Context) error {
 		b.Store = st
 		return nil
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("backends: create data dir %s: %w", cfg.DataDir, err)
+	if b.embedded.Store == nil {
+		return errNoTable
 	}
-	st, err := boltstore.Open(filepath.Join(cfg.DataDir, "recall.db"), boltstore.Options{})
+	st, err := b.embedded.Store(cfg.DataDir)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"recall/internal/backends"
 	"recall/internal/bedrock"
 	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/recall"
 )
 
@@ -30,39 +31,49 @@ func TestDefaultModelsAgree(t *testing.T) {
 	}
 }
 
-// TestLambdaStoreNeedsCursorKey: a Lambda function that opens the store
-// signs list cursors, which every function must be able to check, so it
-// does not start without the shared key; one that opens nothing (the web
-// function) does not need it.
-func TestLambdaStoreNeedsCursorKey(t *testing.T) {
+// TestOpenRefusesWhatItCannotServe: a Lambda function that opens the
+// store signs list cursors, which every function must be able to check,
+// so it does not start without the shared key; and it is given no
+// embedded store (its disk is its own and lost with it), so it does not
+// start without DYNAMODB_TABLE. Each refusal names the variable. Reading
+// the configuration needs neither: the web function opens nothing.
+func TestOpenRefusesWhatItCannotServe(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.DiscardHandler)
 	for _, tt := range []struct {
 		name string
+		mode config.Mode
 		env  map[string]string
-		open bool
+		emb  backends.Embedded
+		want string // what the error says; "" opens
 	}{
-		{"no key", map[string]string{"RECALL_DATA_DIR": t.TempDir()}, false},
-		{"key", map[string]string{"RECALL_DATA_DIR": t.TempDir(), "RECALL_CURSOR_KEY": "ck"}, true},
+		{"lambda without a cursor key", config.Lambda, map[string]string{"DYNAMODB_TABLE": "recall"}, backends.Embedded{}, "RECALL_CURSOR_KEY is not set"},
+		{"lambda without a table", config.Lambda, map[string]string{"RECALL_CURSOR_KEY": "ck"}, backends.Embedded{}, "DYNAMODB_TABLE is not set"},
+		{"no embedded store and no table", config.Local, map[string]string{"RECALL_DATA_DIR": t.TempDir()}, backends.Embedded{}, "DYNAMODB_TABLE is not set"},
+		{"lambda on an embedded store a test gives it", config.Lambda, map[string]string{"RECALL_DATA_DIR": t.TempDir(), "RECALL_CURSOR_KEY": "ck"}, embedded.Openers(), ""},
+		{"local", config.Local, map[string]string{"RECALL_DATA_DIR": t.TempDir()}, embedded.Openers(), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := config.FromLookup(config.Lambda, lookup(tt.env))
+			cfg, err := config.FromLookup(tt.mode, lookup(tt.env))
 			if err != nil {
-				t.Fatalf("FromLookup: %v; reading the configuration needs no cursor key", err)
+				t.Fatalf("FromLookup: %v; reading the configuration needs neither a cursor key nor a store", err)
 			}
-			b, err := backends.Open(t.Context(), cfg, log)
-			if err == nil {
-				b.Close()
+			check := func(what string, b *backends.Set, err error) {
+				t.Helper()
+				if err == nil {
+					b.Close()
+				}
+				switch {
+				case tt.want == "" && err != nil:
+					t.Errorf("%s: %v; want it to open", what, err)
+				case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+					t.Errorf("%s: %v; want an error saying %q", what, err, tt.want)
+				}
 			}
-			if (err == nil) != tt.open {
-				t.Fatalf("Open: %v; want it to open: %v", err, tt.open)
-			}
-			if !tt.open && !strings.Contains(err.Error(), "RECALL_CURSOR_KEY is not set") {
-				t.Errorf("Open: %v; want the error to name RECALL_CURSOR_KEY", err)
-			}
-			if _, err := backends.OpenStore(t.Context(), cfg, log); (err == nil) != tt.open {
-				t.Errorf("OpenStore: %v; want it to open: %v", err, tt.open)
-			}
+			b, err := backends.Open(t.Context(), cfg, log, tt.emb)
+			check("Open", b, err)
+			b, err = backends.OpenStore(t.Context(), cfg, log, tt.emb)
+			check("OpenStore", b, err)
 		})
 	}
 }

@@ -26,7 +26,8 @@ import (
 
 // Mode says who is running: the local runner or a Lambda function. The two
 // differ in defaults (data directory, consumer name) and in what they demand
-// (a Lambda function that opens the store needs RECALL_CURSOR_KEY).
+// (a Lambda function that opens the store needs RECALL_CURSOR_KEY, and,
+// having no embedded store, DYNAMODB_TABLE).
 type Mode int
 
 // The modes.
@@ -59,7 +60,7 @@ type Config struct {
 
 // Store selects and sets up the conversation store.
 type Store struct {
-	DataDir     string // RECALL_DATA_DIR: embedded store and local secret (./.recall; /tmp/recall in Lambda)
+	DataDir     string // RECALL_DATA_DIR: the local runner's embedded store, search index and secret (./.recall; none in Lambda)
 	DynamoTable string // DYNAMODB_TABLE: selects the DynamoDB store
 	CreateTable bool   // RECALL_CREATE_TABLE: create the table when missing (local use)
 }
@@ -237,10 +238,13 @@ func FromLookup(mode Mode, lookup func(string) (string, bool)) (Config, error) {
 	return c, errors.Join(e.errs...)
 }
 
+// readStore reads the store's settings. A Lambda function has no data
+// directory: it keeps conversations in DynamoDB, and package backends
+// refuses to start one without DYNAMODB_TABLE.
 func readStore(e *env, mode Mode) Store {
 	dataDir := "./.recall"
 	if mode == Lambda {
-		dataDir = "/tmp/recall"
+		dataDir = ""
 	}
 	return Store{
 		DataDir:     e.get("RECALL_DATA_DIR", dataDir),

@@ -24,7 +24,7 @@ func TestFromLookupDefaults(t *testing.T) {
 		dataDir string
 	}{
 		{"local", Local, nil, "./.recall"},
-		{"lambda", Lambda, map[string]string{"RECALL_CURSOR_KEY": "k"}, "/tmp/recall"},
+		{"lambda", Lambda, map[string]string{"RECALL_CURSOR_KEY": "k"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
