@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"recall/internal/backends"
 	"recall/internal/config"
 	"recall/internal/recall"
 )
@@ -50,7 +51,7 @@ func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("configuration: %w", err)
 	}
 	log := newLogger(cfg.Log, stderr)
-	analyzer, err := config.OpenAnalyzer(ctx, cfg, log)
+	analyzer, err := backends.OpenAnalyzer(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

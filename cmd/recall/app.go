@@ -8,7 +8,9 @@ import (
 
 	"recall/internal/auth"
 	"recall/internal/awslambda"
+	"recall/internal/backends"
 	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/recall"
 )
 
@@ -16,7 +18,7 @@ import (
 // command that runs it needs: the runner (serve, worker, bench), invoke and
 // reprocess. Its Close closes the backends.
 type localApp struct {
-	*config.Backends
+	*backends.Set
 	Service *recall.Service
 	secret  []byte
 }
@@ -34,11 +36,11 @@ type appOptions struct {
 // derived from the local secret, so cursors survive a restart and one
 // process's cursors work in another on the same data directory.
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOptions) (*localApp, error) {
-	b, err := config.Open(ctx, cfg, log)
+	b, err := backends.Open(ctx, cfg, log, embedded.Openers())
 	if err != nil {
 		return nil, err
 	}
-	a := &localApp{Backends: b}
+	a := &localApp{Set: b}
 	if err := a.wire(ctx, opts); err != nil {
 		b.Close()
 		return nil, err

@@ -14,9 +14,11 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
+	"recall/internal/backends"
 	"recall/internal/bedrock"
 	"recall/internal/boltstore"
 	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/recall"
 )
 
@@ -82,7 +84,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // runDoctor runs the checks concurrently and returns them in a fixed order.
-// Each component is opened on its own (config.OpenStore, OpenQueue,
+// Each component is opened on its own (backends.OpenStore, OpenQueue,
 // OpenAnalyzer), so one broken component neither hides nor blames another.
 func runDoctor(ctx context.Context, cfg config.Config, live bool, timeout time.Duration) []check {
 	store, queue, ai := cfg.Backends()
@@ -188,11 +190,11 @@ func checkStore(ctx context.Context, cfg config.Config) check {
 			where += " in " + cfg.Region
 		}
 	} else {
-		where = "embedded store " + filepath.Join(cfg.Store.DataDir, "recall.db")
+		where = "embedded store " + filepath.Join(cfg.Store.DataDir, embedded.StoreFile)
 	}
 	// The commonest fault, recall serve holding the embedded file, comes
 	// back as boltstore.ErrInUse, which storeFix names with its fix.
-	b, err := config.OpenStore(ctx, cfg, discardLog)
+	b, err := backends.OpenStore(ctx, cfg, discardLog, embedded.Openers())
 	if err != nil {
 		return check{detail: where + ": " + err.Error(), fix: storeFix(cfg, err)}
 	}
@@ -258,7 +260,7 @@ func checkQueue(ctx context.Context, cfg config.Config) check {
 		return check{ok: true, detail: "in-process queue: it lives inside recall serve (its depth is on serve's /metrics); nothing to check"}
 	}
 	where := "Redis " + config.RedactURL(cfg.Redis.URL)
-	b, err := config.OpenQueue(ctx, cfg, discardLog)
+	b, err := backends.OpenQueue(ctx, cfg, discardLog)
 	if err != nil {
 		return check{detail: where + ": " + err.Error(), fix: queueFix(cfg, err)}
 	}
@@ -330,7 +332,7 @@ func queueTimeoutFix(cfg config.Config) string {
 
 func checkAnalyzer(ctx context.Context, cfg config.Config, live bool) check {
 	if cfg.Analyzer.Kind != "bedrock" {
-		analyzer, err := config.OpenAnalyzer(ctx, cfg, discardLog)
+		analyzer, err := backends.OpenAnalyzer(ctx, cfg, discardLog)
 		if err != nil {
 			return check{detail: "local analyzer: " + err.Error(), fix: "report this: the local analyzer has nothing to configure"}
 		}
@@ -357,7 +359,7 @@ func checkAnalyzer(ctx context.Context, cfg config.Config, live bool) check {
 	if ep := os.Getenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME"); ep != "" {
 		detail += ", endpoint " + ep
 	}
-	analyzer, err := config.OpenAnalyzer(ctx, cfg, discardLog)
+	analyzer, err := backends.OpenAnalyzer(ctx, cfg, discardLog)
 	if err != nil {
 		return check{detail: where + ": " + err.Error(), fix: "fix the setting the error names (BEDROCK_* variables, AWS_REGION)"}
 	}
@@ -422,7 +424,7 @@ func checkSearch(ctx context.Context, cfg config.Config) check {
 	if cfg.Store.DynamoTable != "" {
 		return check{ok: true, detail: "no search index is configured for DynamoDB: GET /api/search answers 501 not_implemented and health shows search not_configured"}
 	}
-	where := "embedded index " + filepath.Join(cfg.Store.DataDir, config.SearchIndexDir)
+	where := "embedded index " + filepath.Join(cfg.Store.DataDir, embedded.IndexDir)
 	b, err := openForIndex(ctx, cfg)
 	if err != nil {
 		fix := "check that " + cfg.Store.DataDir + " is a writable directory on a local disk; recall reindex rebuilds a damaged index"

@@ -29,8 +29,10 @@ process, wired exactly as functions/FUNCTION wires it, on the event in FILE
 ('-' for standard input), and prints the handler's response as JSON. This is
 what 'sam local invoke' does, without Docker. Sample events are in events/.
 
-The embedded store can be open in one process at a time: stop 'recall serve'
-before invoking a function against the same data directory.`
+It reads the local configuration, so without DYNAMODB_TABLE the function
+runs on the embedded store in the data directory, which the function on AWS
+never has. The embedded store can be open in one process at a time: stop
+'recall serve' before invoking a function against the same data directory.`
 
 func cmdInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "" || args[0][0] == '-' {

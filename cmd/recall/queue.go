@@ -9,7 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"recall/internal/backends"
 	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/recall"
 )
 
@@ -55,11 +57,13 @@ func cmdQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "recall queue: REDIS_URL is not set; the in-process queue lives inside 'recall serve' (see its /metrics)")
 		return exitCode(1)
 	}
-	open := config.OpenQueue
+	log := newLogger(cfg.Log, stderr)
+	var app *backends.Set
 	if sub == "redrive" {
-		open = config.Open // it restarts runs in the store
+		app, err = backends.Open(ctx, cfg, log, embedded.Openers()) // it restarts runs in the store
+	} else {
+		app, err = backends.OpenQueue(ctx, cfg, log)
 	}
-	app, err := open(ctx, cfg, newLogger(cfg.Log, stderr))
 	if err != nil {
 		return err
 	}
@@ -121,12 +125,12 @@ func queueDLQ(ctx context.Context, q recall.Queue, limit int, asJSON bool, stdou
 
 // queueRedrive gives the conversations of the dead letters ids names (all
 // of them when ids is empty) a new run, and removes the letters.
-func queueRedrive(ctx context.Context, app *config.Backends, ids []string, stdout io.Writer) error {
+func queueRedrive(ctx context.Context, app *backends.Set, ids []string, stdout io.Writer) error {
 	dl, ok := app.Queue.(recall.DeadLetters)
 	if !ok {
 		return fmt.Errorf("this queue keeps no dead letters")
 	}
-	svc := recall.NewService(app.ServiceConfig(config.StandIn(app.Config)))
+	svc := recall.NewService(app.ServiceConfig(backends.StandIn(app.Config)))
 	rep, err := svc.Redrive(ctx, dl, ids)
 	if err != nil {
 		return fmt.Errorf("redrive: %w", err)

@@ -9,8 +9,10 @@ import (
 	"syscall"
 	"time"
 
+	"recall/internal/backends"
 	"recall/internal/boltstore"
 	"recall/internal/config"
+	"recall/internal/embedded"
 )
 
 const reindexUsage = `
@@ -73,11 +75,11 @@ func cmdReindex(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // openForIndex opens the embedded store and its index without catching
 // up: reindex rebuilds it anyway, and doctor wants to see how far behind
 // it is.
-func openForIndex(ctx context.Context, cfg config.Config) (*config.Backends, error) {
+func openForIndex(ctx context.Context, cfg config.Config) (*backends.Set, error) {
 	if cfg.Store.DynamoTable != "" {
 		return nil, errors.New("DYNAMODB_TABLE is set: there is no embedded search index to work on (search on AWS is not served from the data directory)")
 	}
-	b, err := config.OpenStore(ctx, cfg, discardLog)
+	b, err := backends.OpenStore(ctx, cfg, discardLog, embedded.Openers())
 	if errors.Is(err, boltstore.ErrInUse) {
 		return nil, fmt.Errorf("%w: stop recall serve or point --data elsewhere", err)
 	}

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"recall/internal/backends"
 	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/extract"
 	"recall/internal/memq"
 	"recall/internal/recall"
@@ -21,7 +23,7 @@ func storeOnly(t *testing.T, dir string, n int) {
 		t.Fatal(err)
 	}
 	cfg.Store.DataDir = dir
-	b, err := config.OpenStore(t.Context(), cfg, discardLog)
+	b, err := backends.OpenStore(t.Context(), cfg, discardLog, embedded.Openers())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func TestReindexAndDoctorSeeAnIndexBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Store.DataDir = dir
-	b, err := config.OpenStore(t.Context(), cfg, discardLog)
+	b, err := backends.OpenStore(t.Context(), cfg, discardLog, embedded.Openers())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"recall/internal/backends"
 	"recall/internal/bedrock"
 	"recall/internal/config"
 	"recall/internal/redisq"
@@ -42,7 +43,7 @@ func cmdUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "recall usage: REDIS_URL is not set; without it the totals live in 'recall serve' (see its /metrics)")
 		return exitCode(1)
 	}
-	app, err := config.OpenQueue(ctx, cfg, newLogger(cfg.Log, stderr))
+	app, err := backends.OpenQueue(ctx, cfg, newLogger(cfg.Log, stderr))
 	if err != nil {
 		return err
 	}

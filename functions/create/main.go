@@ -13,7 +13,7 @@ import (
 
 	"recall/internal/auth"
 	"recall/internal/awslambda"
-	"recall/internal/config"
+	"recall/internal/backends"
 	"recall/internal/httpapi"
 	"recall/internal/lambdafn"
 	"recall/internal/recall"
@@ -23,10 +23,11 @@ func main() {
 	ctx := context.Background()
 	log, cfg := lambdafn.Boot(httpapi.FunctionCreate)
 	log.InfoContext(ctx, "recall function starting", append([]any{"function", httpapi.FunctionCreate}, cfg.LogAttrs()...)...)
-	b, err := config.Open(ctx, cfg, log)
+	// No embedded store in Lambda: conversations live in DynamoDB.
+	b, err := backends.Open(ctx, cfg, log, backends.Embedded{})
 	lambdafn.ExitOn(log, httpapi.FunctionCreate, "open", err)
 	emf := lambdafn.EMF(log)
-	sc := b.ServiceConfig(config.StandIn(cfg))
+	sc := b.ServiceConfig(backends.StandIn(cfg))
 	sc.Observer = emf
 	if fn := cfg.Worker.ProcessFunction; fn != "" {
 		awsCfg, err := b.AWS(ctx)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"recall/internal/config"
+	"recall/internal/backends"
 	"recall/internal/lambdafn"
 	"recall/internal/recall"
 )
@@ -17,7 +17,8 @@ func main() {
 	ctx := context.Background()
 	log, cfg := lambdafn.Boot(lambdafn.FunctionProcess)
 	log.InfoContext(ctx, "recall function starting", append([]any{"function", lambdafn.FunctionProcess}, cfg.LogAttrs()...)...)
-	b, err := config.Open(ctx, cfg, log)
+	// No embedded store in Lambda: conversations live in DynamoDB.
+	b, err := backends.Open(ctx, cfg, log, backends.Embedded{})
 	lambdafn.ExitOn(log, lambdafn.FunctionProcess, "open", err)
 	analyzer, err := b.OpenAnalyzer(ctx)
 	lambdafn.ExitOn(log, lambdafn.FunctionProcess, "analyzer", err)

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/fulltext"
 	"recall/internal/httpapi"
 	"recall/internal/recall"
@@ -99,7 +99,7 @@ func TestDeleteRacesProcessing(t *testing.T) {
 	env := recallEnv(append(fake.env(), "RECALL_CONCURRENCY=8", "RECALL_SWEEP_EVERY=500ms", "RECALL_STALE_AFTER=5s")...)
 	addr := freeAddr(t)
 	var api *proc
-	rig := &delRig{s: s, base: "http://" + addr, fake: fake, indexDir: filepath.Join(data, config.SearchIndexDir),
+	rig := &delRig{s: s, base: "http://" + addr, fake: fake, indexDir: filepath.Join(data, embedded.IndexDir),
 		start: func() { api = s.serve(addr, env, "--data", data, "--grace", "5s") },
 		stop:  func() { stopClean(t, api, 15*time.Second) },
 	}

@@ -1,10 +1,9 @@
 // Package config reads Recall's configuration from the environment, grouped
 // by concern (store, Redis, analyzer, Bedrock, worker, search, limits, log,
-// auth, web), and opens the backends it names (OpenStore, OpenQueue,
-// OpenAnalyzer, or Open for the store, its search index and the queue
-// together). It is the one package that knows every
-// backend, and it knows nothing else: loggers, HTTP handlers and Lambda
-// handlers are built by the mains, each opening only what it uses.
+// auth, web), and checks it, reporting every mistake at once. It reads and
+// opens nothing else: package backends opens what the configuration
+// selects, so a function that only reads it (the web function) links no
+// backend.
 package config
 
 import (
@@ -21,14 +20,14 @@ import (
 	"strings"
 	"time"
 
-	"recall/internal/bedrock"
 	"recall/internal/duedate"
 	"recall/internal/recall"
 )
 
 // Mode says who is running: the local runner or a Lambda function. The two
 // differ in defaults (data directory, consumer name) and in what they demand
-// (a Lambda function that opens the store needs RECALL_CURSOR_KEY).
+// (a Lambda function that opens the store needs RECALL_CURSOR_KEY, and,
+// having no embedded store, DYNAMODB_TABLE).
 type Mode int
 
 // The modes.
@@ -61,7 +60,7 @@ type Config struct {
 
 // Store selects and sets up the conversation store.
 type Store struct {
-	DataDir     string // RECALL_DATA_DIR: embedded store and local secret (./.recall; /tmp/recall in Lambda)
+	DataDir     string // RECALL_DATA_DIR: the local runner's embedded store, search index and secret (./.recall; none in Lambda)
 	DynamoTable string // DYNAMODB_TABLE: selects the DynamoDB store
 	CreateTable bool   // RECALL_CREATE_TABLE: create the table when missing (local use)
 }
@@ -85,10 +84,21 @@ type Analyzer struct {
 	Dates duedate.Options
 }
 
+// The models Recall uses when BEDROCK_MODEL_ID and RECALL_EMBED_MODEL are
+// unset: package bedrock's DefaultModelID and EmbedModelID, written here
+// again because importing bedrock for two strings would link the Bedrock
+// client into every function that reads its configuration, the web
+// function included. Package backends, which imports both, tests that
+// they agree.
+const (
+	DefaultBedrockModel = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+	DefaultEmbedModel   = "amazon.titan-embed-text-v2:0"
+)
+
 // Bedrock tunes the Bedrock analyzer (RECALL_AI=bedrock). A zero number
 // leaves the analyzer's own default.
 type Bedrock struct {
-	Model       string        // BEDROCK_MODEL_ID (bedrock.DefaultModelID)
+	Model       string        // BEDROCK_MODEL_ID (DefaultBedrockModel)
 	MaxTokens   int           // BEDROCK_MAX_TOKENS: bound on each reply
 	InputBudget int           // BEDROCK_INPUT_BUDGET_TOKENS: content per call before splitting
 	RPM         int           // BEDROCK_RPM: requests-per-minute quota to pace under (0: no pacing; throttles are retried)
@@ -103,7 +113,7 @@ type Bedrock struct {
 type Search struct {
 	VectorBucket string // RECALL_VECTOR_BUCKET: the S3 Vectors vector bucket; selects search on AWS
 	VectorIndex  string // RECALL_VECTOR_INDEX: the vector index in it (512 dimensions, cosine)
-	// EmbedModel is RECALL_EMBED_MODEL (bedrock.EmbedModelID): a model
+	// EmbedModel is RECALL_EMBED_MODEL (DefaultEmbedModel): a model
 	// that speaks Titan Text Embeddings V2's request format.
 	EmbedModel string
 }
@@ -228,10 +238,13 @@ func FromLookup(mode Mode, lookup func(string) (string, bool)) (Config, error) {
 	return c, errors.Join(e.errs...)
 }
 
+// readStore reads the store's settings. A Lambda function has no data
+// directory: it keeps conversations in DynamoDB, and package backends
+// refuses to start one without DYNAMODB_TABLE.
 func readStore(e *env, mode Mode) Store {
 	dataDir := "./.recall"
 	if mode == Lambda {
-		dataDir = "/tmp/recall"
+		dataDir = ""
 	}
 	return Store{
 		DataDir:     e.get("RECALL_DATA_DIR", dataDir),
@@ -246,7 +259,7 @@ func readSearch(e *env, st Store) Search {
 	s := Search{
 		VectorBucket: e.get("RECALL_VECTOR_BUCKET", ""),
 		VectorIndex:  e.get("RECALL_VECTOR_INDEX", ""),
-		EmbedModel:   e.get("RECALL_EMBED_MODEL", bedrock.EmbedModelID),
+		EmbedModel:   e.get("RECALL_EMBED_MODEL", DefaultEmbedModel),
 	}
 	switch {
 	case s.VectorBucket == "" && s.VectorIndex != "":
@@ -284,7 +297,7 @@ func readAnalyzer(e *env) Analyzer {
 
 func readBedrock(e *env) Bedrock {
 	return Bedrock{
-		Model:       e.get("BEDROCK_MODEL_ID", bedrock.DefaultModelID),
+		Model:       e.get("BEDROCK_MODEL_ID", DefaultBedrockModel),
 		MaxTokens:   e.optNum("BEDROCK_MAX_TOKENS"),
 		InputBudget: e.optNum("BEDROCK_INPUT_BUDGET_TOKENS"),
 		RPM:         e.optNum("BEDROCK_RPM"),
@@ -358,7 +371,8 @@ func readLog(e *env) Log {
 const minSecretBytes = 32
 
 // readAuth reads the keys. Whether the cursor key is required depends on
-// what the process opens (see Open), not on the configuration alone.
+// what the process opens (package backends), not on the configuration
+// alone.
 func readAuth(e *env) Auth {
 	a := Auth{
 		JWTSecret: e.get("RECALL_JWT_SECRET", ""),
@@ -369,12 +383,6 @@ func readAuth(e *env) Auth {
 	}
 	return a
 }
-
-// errNoCursorKey is why a Lambda function without RECALL_CURSOR_KEY does
-// not start: it has no local secret to derive a key from, every function
-// must share the key, and a fixed default would let anyone who reads the
-// source forge cursors.
-var errNoCursorKey = errors.New("RECALL_CURSOR_KEY is not set: every function that opens the store signs and checks list cursors with it, so set the same long random value on each (e.g. openssl rand -hex 32; template.yaml passes one from Secrets Manager)")
 
 // words splits a list written with spaces (as OAuth writes scopes) or
 // commas (as a CloudFormation list parameter joins); nil when empty.

@@ -10,11 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"recall/internal/httpapi"
 	"recall/internal/testenv"
 )
 
@@ -258,4 +260,77 @@ func TestHostBinaries(t *testing.T) {
 		sizes = append(sizes, fmt.Sprintf("%s %.1f MB", name, float64(size)/1e6))
 	}
 	t.Logf("linux/%s bootstrap sizes (target < 15 MB): %s", runtime.GOARCH, strings.Join(sizes, ", "))
+}
+
+// localOnly are the packages that run only where Recall runs on one
+// machine: the embedded store and search index and what they are built
+// on, each with the packages under it. A function that imported any of
+// them would carry it whether or not it ever ran it (a Go binary links
+// every imported package's initialisation and package-level variables);
+// bleve alone, with its segment formats, more than doubled each
+// function's size. (Search on AWS stems keywords with the Porter stemmer
+// bleve's authors publish on its own, which is not bleve.)
+var localOnly = []string{
+	"recall/internal/embedded", "recall/internal/boltstore", "recall/internal/fulltext",
+	"go.etcd.io/bbolt", "github.com/blevesearch/bleve/v2", "github.com/blevesearch/bleve_index_api",
+	"github.com/blevesearch/zapx",
+}
+
+// backendPackages are every store, queue, analyzer and search backend, and
+// the clients they wrap, each with the packages under it: what the web
+// function, which serves the page and opens nothing, must not link.
+var backendPackages = []string{
+	"recall/internal/backends", "recall/internal/dynamo", "recall/internal/redisq", "recall/internal/memq",
+	"recall/internal/bedrock", "recall/internal/extract", "recall/internal/s3vec", "recall/internal/hybrid",
+	"github.com/redis/go-redis/v9", "github.com/aws/aws-sdk-go-v2/service/dynamodb",
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime", "github.com/aws/aws-sdk-go-v2/service/s3vectors",
+}
+
+// TestFunctionsLinkOnlyWhatRunsOnAWS lists what each function links, as
+// `sam build` builds it, and fails on a package that cannot run there:
+// the embedded store and index in any function, any backend in web.
+func TestFunctionsLinkOnlyWhatRunsOnAWS(t *testing.T) {
+	t.Parallel()
+	for _, name := range lambdaFunctions {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			forbidden := localOnly
+			if name == httpapi.FunctionWeb {
+				forbidden = append(slices.Clip(localOnly), backendPackages...)
+			}
+			var bad []string
+			for _, dep := range linkedPackages(t, name) {
+				for _, f := range forbidden {
+					if dep == f || strings.HasPrefix(dep, f+"/") {
+						bad = append(bad, dep)
+					}
+				}
+			}
+			if len(bad) > 0 {
+				t.Errorf("functions/%s links %s; it must not (go list -deps ./functions/%s shows who imports them)", name, strings.Join(bad, ", "), name)
+			}
+		})
+	}
+}
+
+// linkedPackages is `go list -deps` of functions/name for linux/arm64
+// with the build tags the Makefile uses.
+func linkedPackages(t *testing.T, name string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goTool(t), "list", "-deps", "-tags", "lambda.norpc", "./functions/"+name)
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("deploy: go list -deps ./functions/%s: %v\n%s", name, err, stderr.String())
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "recall/functions/"+name) {
+		t.Fatalf("deploy: go list -deps ./functions/%s does not list the function itself:\n%s", name, out)
+	}
+	return deps
 }

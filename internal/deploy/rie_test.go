@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"recall/internal/dynamo"
 	"recall/internal/testenv"
 )
 
@@ -135,8 +136,8 @@ func startEmulator(t testing.TB, name, bootstrap string, env map[string]string) 
 	}
 }
 
-// stop kills the emulator and the bootstrap and waits for both, so the next
-// function can open the same embedded store.
+// stop kills the emulator and the bootstrap and waits for both, so neither
+// outlives the test that started them.
 func (e *emulator) stop() {
 	if e.stopped {
 		return
@@ -407,22 +408,43 @@ func requireEmulator(t *testing.T) {
 	testenv.SkipShort(t, "builds the functions and the emulator")
 }
 
+// dynamoEnv is what a function needs to keep conversations in a new table
+// on the DynamoDB API at endpoint (dynalite): the table, created here, the
+// endpoint, and credentials, which dynalite accepts whatever they are. A
+// Lambda function has no embedded store.
+func dynamoEnv(t testing.TB, endpoint string) map[string]string {
+	t.Helper()
+	table := fmt.Sprintf("recall-emulator-%d", time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := dynamo.New(testenv.DynamoClient(t, endpoint), table, dynamo.Options{}).CreateTable(ctx); err != nil {
+		t.Fatalf("deploy: create table: %v", err)
+	}
+	return map[string]string{
+		"DYNAMODB_TABLE":            table,
+		"AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+		"AWS_ACCESS_KEY_ID":         "emulator",
+		"AWS_SECRET_ACCESS_KEY":     "emulator",
+	}
+}
+
 // TestFunctionsUnderEmulator runs each function binary, built as for
 // Lambda, under the Runtime Interface Emulator with the sample events, on
-// the embedded store (one process at a time, as bbolt allows): create two
-// conversations, analyse one with a direct invocation of process and the
-// other with a scheduled one (sweep + drain), then read both back.
+// a DynamoDB table in dynalite and each function's in-process queue:
+// create two conversations, analyse one with a direct invocation of
+// process and the other with a scheduled one (the sweep finds it, the
+// drain finishes it), then read both back.
 func TestFunctionsUnderEmulator(t *testing.T) {
 	requireEmulator(t)
 	bins := buildFunctions(t, runtime.GOARCH)
-	env := map[string]string{
-		"RECALL_DATA_DIR":   t.TempDir(),
+	env := dynamoEnv(t, testenv.StartDynalite(t))
+	maps.Copy(env, map[string]string{
 		"RECALL_CURSOR_KEY": "deploy-test-cursor-key",
 		"RECALL_LOG_LEVEL":  "warn",
 		"RECALL_AI":         "local",
 		// The scheduled run must find the second conversation stale at once.
 		"RECALL_STALE_AFTER": "1ms",
-	}
+	})
 	figs := &figures{}
 	defer func() {
 		t.Logf("under the emulator (linux/%s):\n\t%s", runtime.GOARCH, strings.Join(figs.rows, "\n\t"))
@@ -433,14 +455,17 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 	t.Run("no cursor key", func(t *testing.T) {
 		noKey := maps.Clone(env)
 		delete(noKey, "RECALL_CURSOR_KEY")
-		e := startEmulator(t, "get", bins["get"], noKey)
-		resp, err := http.Post("http://"+e.addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(mustJSON(t, sampleEvent(t, "get"))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK || !strings.Contains(e.out.String(), "RECALL_CURSOR_KEY is not set") {
-			t.Errorf("get without RECALL_CURSOR_KEY: the emulator answered %d; want an init failure naming the variable:\n%s", resp.StatusCode, e.out.String())
+		refusesToStart(t, bins, "get", noKey, "RECALL_CURSOR_KEY is not set")
+	})
+
+	// A function without a table refuses to start, saying to set it: it
+	// has no embedded store to fall back on (and would lose what it kept
+	// on its own disk).
+	t.Run("no table", func(t *testing.T) {
+		noTable := maps.Clone(env)
+		delete(noTable, "DYNAMODB_TABLE")
+		for _, name := range []string{"create", "get", "health", "process"} {
+			refusesToStart(t, bins, name, noTable, "DYNAMODB_TABLE is not set")
 		}
 	})
 
@@ -540,13 +565,31 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 	})
 }
 
+// refusesToStart invokes function name under the emulator with env and
+// checks that it failed to start, logging why.
+func refusesToStart(t *testing.T, bins map[string]string, name string, env map[string]string, why string) {
+	t.Helper()
+	e := startEmulator(t, name, bins[name], env)
+	defer e.stop()
+	ev := map[string]string{"create": "create", "get": "get", "health": "health", "process": "process-direct"}[name]
+	resp, err := http.Post("http://"+e.addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(mustJSON(t, sampleEvent(t, ev))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK || !strings.Contains(e.out.String(), why) {
+		t.Errorf("%s: the emulator answered %d; want an init failure saying %q:\n%s", name, resp.StatusCode, why, e.out.String())
+	}
+}
+
 // BenchmarkColdStart starts each function cold under the emulator, b.N
 // times, and reports medians: ns/op and first-response-ms are the time from
 // the emulator's process start to the function's first response (the
 // emulator's own start-up included), cold-invoke-ms the first invocation
 // alone (bootstrap start, Go runtime and config init, the handler), rss-MB
-// the bootstrap's VmRSS after it. The functions run on the embedded store
-// and the local analyzer, so no network is involved.
+// the bootstrap's VmRSS after it. The functions run on a table in
+// dynalite on loopback and the local analyzer; the store is not contacted
+// before the first request.
 func BenchmarkColdStart(b *testing.B) {
 	if runtime.GOOS != "linux" {
 		b.Skip("the Lambda Runtime Interface Emulator runs only on Linux")
@@ -559,11 +602,15 @@ func BenchmarkColdStart(b *testing.B) {
 		"process": mustJSON(b, sampleEvent(b, "process-direct")),
 		"web":     mustJSON(b, sampleEvent(b, "web-page")),
 	}
+	store := dynamoEnv(b, testenv.StartDynalite(b))
 	for _, name := range lambdaFunctions {
 		b.Run(name, func(b *testing.B) {
-			env := map[string]string{"RECALL_DATA_DIR": b.TempDir(), "RECALL_CURSOR_KEY": "bench", "RECALL_LOG_LEVEL": "error",
+			env := map[string]string{"RECALL_CURSOR_KEY": "bench", "RECALL_LOG_LEVEL": "error",
 				"RECALL_OIDC_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEfGhI", "RECALL_OIDC_CLIENT_ID": "4example5client6id7",
 				"RECALL_OIDC_TOKEN_ENDPOINT": "https://recall-123456789012.auth.us-east-1.amazoncognito.com/oauth2/token"}
+			if name != "web" {
+				maps.Copy(env, store)
+			}
 			var firsts, colds, rss []float64
 			for b.Loop() {
 				e := startEmulator(b, name, bins[name], env)

@@ -176,7 +176,7 @@ func sortedKeys(m map[string]bool) []string {
 }
 
 // TestEmbeddingUsageIsShared: config records each embedding call in the
-// usage totals in Redis (config.embedUsage), and only there, so a
+// usage totals in Redis (backends.embedUsage), and only there, so a
 // function that may embed (search's query, indexing's conversation) must
 // reach the cache: in the VPC, with REDIS_URL. Otherwise its spend never
 // reaches `recall usage` or the per-owner token budget.

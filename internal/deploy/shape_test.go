@@ -92,7 +92,7 @@ func TestDeployedShapeUnderEmulator(t *testing.T) {
 				// Search on AWS is off here: it needs one Bedrock
 				// endpoint serving Converse and Titan's InvokeModel,
 				// and an S3 Vectors fake taking these credentials.
-				// internal/config tests it against its fakes.
+				// internal/backends tests it against its fakes.
 				v = ""
 			case strings.Contains(v, "${") || strings.Contains(v, "{{resolve:"):
 				t.Fatalf("%s: %s=%q names a deployed resource this test does not replace", name, k, v)

@@ -250,7 +250,7 @@ const webOnly = "only the web function serves the page that signs in"
 // reading fails TestEnvironment until it is added here, so nobody forgets to
 // set it in template.yaml.
 var lambdaEnv = map[string]envRule{
-	"RECALL_DATA_DIR":             {Absent: "the embedded store is for the local runner; Lambda uses DynamoDB"},
+	"RECALL_DATA_DIR":             {Absent: "the embedded store is for the local runner; a Lambda function has none and uses DynamoDB"},
 	"RECALL_JWT_SECRET":           {Absent: "the local runner's HS256 secret; behind API Gateway the JWT authorizer verifies tokens"},
 	"RECALL_CURSOR_KEY":           {In: serviceFns, Only: "a secret: only the functions that open the store sign or check cursors (web opens nothing)"},
 	"REDIS_URL":                   {In: queueFns, Only: "it carries the cache user's password"},

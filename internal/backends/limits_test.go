@@ -1,4 +1,4 @@
-package config
+package backends_test
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"recall/internal/auth"
+	"recall/internal/backends"
+	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/httpapi"
 	"recall/internal/recall"
 	"recall/internal/testenv"
@@ -40,11 +43,11 @@ type process struct {
 func openProcess(t *testing.T, env map[string]string, log *slog.Logger) process {
 	t.Helper()
 	env["RECALL_DATA_DIR"] = t.TempDir()
-	cfg, err := FromLookup(Local, lookup(env))
+	cfg, err := config.FromLookup(config.Local, lookup(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Open(t.Context(), cfg, log)
+	b, err := backends.Open(t.Context(), cfg, log, embedded.Openers())
 	if err != nil {
 		t.Fatal(err)
 	}

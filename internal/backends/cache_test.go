@@ -1,4 +1,4 @@
-package config
+package backends
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"recall/internal/bedrock"
 	"recall/internal/bedrock/bedrocktest"
+	"recall/internal/config"
 	"recall/internal/recall"
 	"recall/internal/testenv"
 )
@@ -42,7 +43,7 @@ func TestWorkersShareTheRunsParts(t *testing.T) {
 		}
 		return nil
 	})
-	cfg := Config{Bedrock: Bedrock{Model: bedrock.DefaultModelID, InputBudget: 100}, Region: s.Region()}
+	cfg := config.Config{Bedrock: config.Bedrock{Model: bedrock.DefaultModelID, InputBudget: 100}, Region: s.Region()}
 	log := slog.New(slog.DiscardHandler)
 	worker := func() *bedrock.Analyzer {
 		c, err := bedrock.NewClient(context.Background(), s.Region(), bedrock.WithBaseEndpoint(s.URL), bedrock.WithCredentials(s.Credentials()))

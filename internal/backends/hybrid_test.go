@@ -1,4 +1,4 @@
-package config
+package backends
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"recall/internal/bedrock"
 	"recall/internal/bedrock/bedrocktest"
+	"recall/internal/config"
 	"recall/internal/dynamo"
 	"recall/internal/hybrid"
 	"recall/internal/recall"
@@ -35,7 +36,7 @@ type awsSearch struct {
 	store   *dynamo.Store
 	embeds  *bedrocktest.EmbedServer
 	vectors *s3vectest.Server
-	b       *Backends
+	b       *Set
 }
 
 func startAWSSearch(t *testing.T, withRedis bool) *awsSearch {
@@ -51,10 +52,10 @@ func startAWSSearch(t *testing.T, withRedis bool) *awsSearch {
 	if err := a.store.CreateTable(ctx); err != nil {
 		t.Fatal(err)
 	}
-	a.b = &Backends{Log: slog.New(slog.DiscardHandler), Store: a.store, Config: Config{
+	a.b = &Set{Log: slog.New(slog.DiscardHandler), Store: a.store, Config: config.Config{
 		Region: "us-east-1",
-		Store:  Store{DynamoTable: name},
-		Search: Search{VectorBucket: s3vectest.Bucket, VectorIndex: s3vectest.IndexName, EmbedModel: bedrock.EmbedModelID},
+		Store:  config.Store{DynamoTable: name},
+		Search: config.Search{VectorBucket: s3vectest.Bucket, VectorIndex: s3vectest.IndexName, EmbedModel: bedrock.EmbedModelID},
 	}}
 	if withRedis {
 		a.b.Redis = testenv.StartRedis(t).Client()
@@ -268,26 +269,20 @@ func TestOpenHybrid(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.DiscardHandler)
 	// Not configured: nothing, and no error.
-	b := &Backends{Log: log, Config: Config{Region: "us-east-1"}}
+	b := &Set{Log: log, Config: config.Config{Region: "us-east-1"}}
 	if idx, err := b.openHybrid(t.Context()); idx != nil || err != nil {
 		t.Errorf("openHybrid without RECALL_VECTOR_BUCKET = %v, %v; want nil, nil", idx, err)
 	}
-	// Configured over a store that is not DynamoDB: refused, naming why.
-	cfg, err := FromLookup(Local, lookup(map[string]string{"RECALL_DATA_DIR": t.TempDir()}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err = OpenStore(t.Context(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	b.Config.Search = Search{VectorBucket: "v", VectorIndex: "i", EmbedModel: bedrock.EmbedModelID}
+	// Configured over a store that is not DynamoDB (the embedded one, say):
+	// refused, naming why.
+	b = &Set{Log: log, Store: struct{ recall.Store }{}, Config: config.Config{Region: "us-east-1",
+		Search: config.Search{VectorBucket: "v", VectorIndex: "i", EmbedModel: bedrock.EmbedModelID}}}
 	if idx, err := b.openHybrid(t.Context()); idx != nil || recall.ErrorCode(err) != recall.EINVALID || !strings.Contains(err.Error(), "DYNAMODB_TABLE") {
 		t.Errorf("openHybrid over the embedded store = %v, %v; want EINVALID naming DYNAMODB_TABLE", idx, err)
 	}
 	// The configuration refuses it first.
-	_, err = FromLookup(Local, lookup(map[string]string{"RECALL_VECTOR_BUCKET": "v", "RECALL_VECTOR_INDEX": "i"}))
+	env := map[string]string{"RECALL_VECTOR_BUCKET": "v", "RECALL_VECTOR_INDEX": "i"}
+	_, err := config.FromLookup(config.Local, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err == nil || !strings.Contains(err.Error(), "RECALL_VECTOR_BUCKET") || !strings.Contains(err.Error(), "DYNAMODB_TABLE") {
 		t.Errorf("FromLookup(vector bucket, no table) = %v; want an error naming both variables", err)
 	}
@@ -313,13 +308,13 @@ func TestOpenSharesEmbeddingUsage(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", testenv.StartDynalite(t))
 	t.Setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", embeds.URL)
 	t.Setenv("AWS_ENDPOINT_URL_S3VECTORS", refuse.URL)
-	cfg := Config{
+	cfg := config.Config{
 		Region: embeds.Region(),
-		Store:  Store{DynamoTable: fmt.Sprintf("usage-%d", time.Now().UnixNano()), CreateTable: true},
-		Redis:  Redis{URL: rdb.URL()},
-		Search: Search{VectorBucket: s3vectest.Bucket, VectorIndex: s3vectest.IndexName, EmbedModel: bedrock.EmbedModelID},
+		Store:  config.Store{DynamoTable: fmt.Sprintf("usage-%d", time.Now().UnixNano()), CreateTable: true},
+		Redis:  config.Redis{URL: rdb.URL()},
+		Search: config.Search{VectorBucket: s3vectest.Bucket, VectorIndex: s3vectest.IndexName, EmbedModel: bedrock.EmbedModelID},
 	}
-	b, err := Open(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	b, err := Open(t.Context(), cfg, slog.New(slog.DiscardHandler), Embedded{})
 	if err != nil {
 		t.Fatal(err)
 	}

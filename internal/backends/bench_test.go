@@ -1,4 +1,4 @@
-package config
+package backends_test
 
 import (
 	"fmt"
@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"recall/internal/backends"
+	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/recall"
 )
 
@@ -18,11 +21,11 @@ import (
 // each, in conversations per second. Target: at least 2,000/s.
 func BenchmarkReindexFromStore(b *testing.B) {
 	const n = 20_000
-	cfg, err := FromLookup(Local, lookup(map[string]string{"RECALL_DATA_DIR": b.TempDir()}))
+	cfg, err := config.FromLookup(config.Local, lookup(map[string]string{"RECALL_DATA_DIR": b.TempDir()}))
 	if err != nil {
 		b.Fatal(err)
 	}
-	be, err := OpenStore(b.Context(), cfg, slog.New(slog.DiscardHandler))
+	be, err := backends.OpenStore(b.Context(), cfg, slog.New(slog.DiscardHandler), embedded.Openers())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,9 +1,12 @@
-package config
+package backends_test
 
 import (
 	"log/slog"
 	"testing"
 
+	"recall/internal/backends"
+	"recall/internal/config"
+	"recall/internal/embedded"
 	"recall/internal/extract"
 	"recall/internal/memq"
 	"recall/internal/recall"
@@ -14,13 +17,13 @@ import (
 // the index behind the store; the next Open catches up before serving.
 func TestOpenCatchesUpWithTheStore(t *testing.T) {
 	t.Parallel()
-	cfg, err := FromLookup(Local, lookup(map[string]string{"RECALL_DATA_DIR": t.TempDir()}))
+	cfg, err := config.FromLookup(config.Local, lookup(map[string]string{"RECALL_DATA_DIR": t.TempDir()}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
 	ai := extract.New(extract.Options{})
-	create := func(b *Backends, title string) *recall.Conversation {
+	create := func(b *backends.Set, title string) *recall.Conversation {
 		t.Helper()
 		sc := b.ServiceConfig(ai)
 		if sc.Queue == nil { // OpenStore opens no queue
@@ -32,7 +35,7 @@ func TestOpenCatchesUpWithTheStore(t *testing.T) {
 		}
 		return c
 	}
-	found := func(b *Backends, q string) []string {
+	found := func(b *backends.Set, q string) []string {
 		t.Helper()
 		res, err := recall.NewService(b.ServiceConfig(ai)).Search(t.Context(), "alice", q, 10, "")
 		if err != nil {
@@ -45,7 +48,7 @@ func TestOpenCatchesUpWithTheStore(t *testing.T) {
 		return ids
 	}
 
-	b, err := Open(t.Context(), cfg, log)
+	b, err := backends.Open(t.Context(), cfg, log, embedded.Openers())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +59,7 @@ func TestOpenCatchesUpWithTheStore(t *testing.T) {
 	b.Close()
 
 	// The store gets the write; the index never hears of it.
-	s, err := OpenStore(t.Context(), cfg, log)
+	s, err := backends.OpenStore(t.Context(), cfg, log, embedded.Openers())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +69,7 @@ func TestOpenCatchesUpWithTheStore(t *testing.T) {
 	lost := create(s, "zebra")
 	s.Close()
 
-	b, err = Open(t.Context(), cfg, log)
+	b, err = backends.Open(t.Context(), cfg, log, embedded.Openers())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package config
+package backends
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"recall/internal/bedrock"
+	"recall/internal/config"
 	"recall/internal/extract"
 	"recall/internal/recall"
 	"recall/internal/redisq"
@@ -16,7 +17,7 @@ import (
 // OpenAnalyzer builds only the analyzer cfg selects, for commands that need
 // no store or queue (recall analyze). It uses a process-local cache and
 // limiter even when REDIS_URL is set.
-func OpenAnalyzer(ctx context.Context, cfg Config, log *slog.Logger) (recall.Analyzer, error) {
+func OpenAnalyzer(ctx context.Context, cfg config.Config, log *slog.Logger) (recall.Analyzer, error) {
 	return openAnalyzer(ctx, cfg, log, nil, openBedrock)
 }
 
@@ -25,8 +26,8 @@ func OpenAnalyzer(ctx context.Context, cfg Config, log *slog.Logger) (recall.Ana
 // are shared by every worker: an identical conversation costs no tokens on
 // any worker, the fleet as a whole stays under the model's quota, and
 // `recall usage` sees every worker's spend.
-func openAnalyzer(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient,
-	bedrockFn func(context.Context, Config, *slog.Logger, redis.UniversalClient) (recall.Analyzer, error)) (recall.Analyzer, error) {
+func openAnalyzer(ctx context.Context, cfg config.Config, log *slog.Logger, rdb redis.UniversalClient,
+	bedrockFn func(context.Context, config.Config, *slog.Logger, redis.UniversalClient) (recall.Analyzer, error)) (recall.Analyzer, error) {
 	if cfg.Analyzer.Kind != "bedrock" {
 		return localAnalyzer(cfg), nil
 	}
@@ -34,14 +35,14 @@ func openAnalyzer(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.U
 }
 
 // localAnalyzer is the extractive analyzer cfg describes.
-func localAnalyzer(cfg Config) *extract.Analyzer {
+func localAnalyzer(cfg config.Config) *extract.Analyzer {
 	return extract.New(extract.Options{Latency: cfg.Analyzer.Latency, Location: cfg.Analyzer.Dates.Location, DateOrder: cfg.Analyzer.Dates.Order})
 }
 
-func openBedrock(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.UniversalClient) (recall.Analyzer, error) {
+func openBedrock(ctx context.Context, cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) (recall.Analyzer, error) {
 	client, err := bedrock.NewClient(ctx, cfg.Region)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("backends: %w", err)
 	}
 	return bedrock.New(client, bedrockOptions(cfg, log, rdb)), nil
 }
@@ -49,7 +50,7 @@ func openBedrock(ctx context.Context, cfg Config, log *slog.Logger, rdb redis.Un
 // bedrockOptions are the analyzer's options for cfg. The limiter paces
 // under BEDROCK_RPM/BEDROCK_TPM (no quota: no pacing); with Redis its
 // buckets, the cache and the usage totals are shared by every worker.
-func bedrockOptions(cfg Config, log *slog.Logger, rdb redis.UniversalClient) bedrock.Options {
+func bedrockOptions(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) bedrock.Options {
 	lim := bedrock.LimiterOptions{RequestsPerMinute: cfg.Bedrock.RPM, TokensPerMinute: cfg.Bedrock.TPM, Model: cfg.Bedrock.Model}
 	o := bedrock.Options{
 		ModelID: cfg.Bedrock.Model, Region: cfg.Region,

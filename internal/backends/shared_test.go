@@ -1,4 +1,4 @@
-package config
+package backends
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"recall/internal/bedrock"
 	"recall/internal/bedrock/bedrocktest"
+	"recall/internal/config"
 	"recall/internal/ratelimit"
 	"recall/internal/recall"
 	"recall/internal/redisq"
@@ -193,7 +194,7 @@ func TestWorkersShareBedrockState(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartRedis(t)
 	s := bedrocktest.NewServer(t, bedrocktest.Options{})
-	cfg := Config{Bedrock: Bedrock{Model: bedrock.DefaultModelID, RPM: 2}, Region: s.Region()}
+	cfg := config.Config{Bedrock: config.Bedrock{Model: bedrock.DefaultModelID, RPM: 2}, Region: s.Region()}
 	var logs testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	worker := func() *bedrock.Analyzer {

@@ -1,4 +1,4 @@
-package config
+package backends
 
 import (
 	"context"
@@ -32,7 +32,7 @@ var (
 // keyword items and conversations in the DynamoDB store b opened. It
 // returns (nil, nil) when search on AWS is not configured. It contacts
 // nothing: an unreachable index shows in health, not as a failure to start.
-func (b *Backends) openHybrid(ctx context.Context) (recall.Index, error) {
+func (b *Set) openHybrid(ctx context.Context) (recall.Index, error) {
 	if b.Config.Search.VectorBucket == "" {
 		return nil, nil
 	}
@@ -41,11 +41,11 @@ func (b *Backends) openHybrid(ctx context.Context) (recall.Index, error) {
 	// point them at a local stack.
 	embed, err := bedrock.NewClient(ctx, b.Config.Region)
 	if err != nil {
-		return nil, fmt.Errorf("config: search: %w", err)
+		return nil, fmt.Errorf("backends: search: %w", err)
 	}
 	vectors, err := s3vec.NewClient(ctx, b.Config.Region, s3vec.ClientOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("config: search: %w", err)
+		return nil, fmt.Errorf("backends: search: %w", err)
 	}
 	idx, err := b.newHybrid(embed, vectors)
 	if err != nil {
@@ -55,7 +55,7 @@ func (b *Backends) openHybrid(ctx context.Context) (recall.Index, error) {
 }
 
 // newHybrid builds search on AWS over b's store with the given clients.
-func (b *Backends) newHybrid(embed *bedrockruntime.Client, vectors *s3vectors.Client) (*hybrid.Index, error) {
+func (b *Set) newHybrid(embed *bedrockruntime.Client, vectors *s3vectors.Client) (*hybrid.Index, error) {
 	s := b.Config.Search
 	st, ok := b.Store.(*dynamo.Store)
 	if !ok {

@@ -1,33 +1,45 @@
-package config
+// Package backends opens what a config.Config selects: the store (DynamoDB
+// or the embedded store), its search index, the queue (Redis or
+// in-process) and the analyzer (Bedrock or local), with Open, or one part
+// with OpenStore, OpenQueue or OpenAnalyzer. It is the one package that
+// knows every backend (the embedded store and index aside, see below), and
+// it knows nothing else: loggers, HTTP handlers and Lambda handlers are
+// built by the mains, each opening only what it uses.
+//
+// A package's imports are linked with it whether or not their code is
+// called: every package's initialisation and package-level variables stay
+// in the binary. Two things follow. This package is not part of package
+// config, so the web function, which reads its configuration and opens
+// nothing, links no backend. And it does not import the embedded store
+// and search index, which only run locally: the caller hands them in
+// (Embedded, from package embedded), so no Lambda function links them.
+package backends
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/redis/go-redis/v9"
 
-	"recall/internal/boltstore"
+	"recall/internal/config"
 	"recall/internal/dynamo"
-	"recall/internal/fulltext"
 	"recall/internal/memq"
 	"recall/internal/ratelimit"
 	"recall/internal/recall"
 	"recall/internal/redisq"
 )
 
-// Backends are the store and the queue a configuration opened, and what
+// Set is the store and the queue a configuration opened, and what
 // must be closed when the process stops. The open functions do not wait for
 // remote backends to answer: a Redis or DynamoDB outage at start-up shows in
 // health checks, not as a failure to start, so creates keep being accepted.
-type Backends struct {
-	Config Config
+type Set struct {
+	Config config.Config
 	Log    *slog.Logger
 	Store  recall.Store // nil after OpenQueue
 	Queue  recall.Queue // nil after OpenStore
@@ -38,19 +50,22 @@ type Backends struct {
 	// after OpenStore); Fulltext is the same index when it is the embedded
 	// one, for the commands that rebuild it or ask how far behind it is.
 	Index    recall.Index
-	Fulltext *fulltext.Index
+	Fulltext EmbeddedIndex
 
-	closers []func() error
-	awsCfg  *aws.Config
-	limiter recall.Limiter
+	embedded Embedded
+	closers  []func() error
+	awsCfg   *aws.Config
+	limiter  recall.Limiter
 }
 
 // Open opens the store, its search index (brought up to date with the
-// store) and the queue cfg selects. Close the Backends when done. In a
-// Lambda function it refuses to open the store without RECALL_CURSOR_KEY
-// (see errNoCursorKey).
-func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) {
-	b := &Backends{Config: cfg, Log: log}
+// store) and the queue cfg selects, the embedded store and index through
+// emb (the zero Embedded in a Lambda function). Close the Set when done.
+// It refuses to open the store in a Lambda function without
+// RECALL_CURSOR_KEY (see errNoCursorKey), and without DYNAMODB_TABLE when
+// emb opens nothing (see errNoTable).
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger, emb Embedded) (*Set, error) {
+	b := &Set{Config: cfg, Log: log, embedded: emb}
 	if err := b.openStore(ctx); err != nil {
 		b.Close()
 		return nil, err
@@ -72,10 +87,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) 
 	return b, nil
 }
 
-// OpenStore opens only the store cfg selects, for commands that check it
-// alone (recall doctor).
-func OpenStore(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) {
-	b := &Backends{Config: cfg, Log: log}
+// OpenStore opens only the store cfg selects, the embedded one through
+// emb, for commands that check it alone (recall doctor) or open its index
+// next (recall reindex).
+func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger, emb Embedded) (*Set, error) {
+	b := &Set{Config: cfg, Log: log, embedded: emb}
 	if err := b.openStore(ctx); err != nil {
 		b.Close()
 		return nil, err
@@ -85,8 +101,8 @@ func OpenStore(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, er
 
 // OpenQueue opens only the queue cfg selects, for commands that inspect the
 // queue without holding the store (recall queue, recall doctor).
-func OpenQueue(_ context.Context, cfg Config, log *slog.Logger) (*Backends, error) {
-	b := &Backends{Config: cfg, Log: log}
+func OpenQueue(_ context.Context, cfg config.Config, log *slog.Logger) (*Set, error) {
+	b := &Set{Config: cfg, Log: log}
 	if err := b.openQueue(); err != nil {
 		b.Close()
 		return nil, err
@@ -97,7 +113,7 @@ func OpenQueue(_ context.Context, cfg Config, log *slog.Logger) (*Backends, erro
 // OpenAnalyzer opens the analyzer b's configuration selects. With REDIS_URL
 // set, the Bedrock analyzer's cache, quota limiter and usage totals live in
 // b's Redis and are shared by every worker.
-func (b *Backends) OpenAnalyzer(ctx context.Context) (recall.Analyzer, error) {
+func (b *Set) OpenAnalyzer(ctx context.Context) (recall.Analyzer, error) {
 	return openAnalyzer(ctx, b.Config, b.Log, b.Redis, openBedrock)
 }
 
@@ -105,7 +121,7 @@ func (b *Backends) OpenAnalyzer(ctx context.Context) (recall.Analyzer, error) {
 // health): the local analyzer itself, which costs nothing, or for Bedrock a
 // stand-in whose health reports "configured" as the real one does until a
 // call fails. Such a function never links the Bedrock client.
-func StandIn(cfg Config) recall.Analyzer {
+func StandIn(cfg config.Config) recall.Analyzer {
 	if cfg.Analyzer.Kind == "bedrock" {
 		return configuredElsewhere{}
 	}
@@ -116,7 +132,7 @@ func StandIn(cfg Config) recall.Analyzer {
 // and analyzer a, with the per-owner limits. The caller adds what only it
 // knows: an Observer, a Nudger, and, locally, a cursor key derived from the
 // local secret when RECALL_CURSOR_KEY is unset.
-func (b *Backends) ServiceConfig(a recall.Analyzer) recall.Config {
+func (b *Set) ServiceConfig(a recall.Analyzer) recall.Config {
 	w := b.Config.Worker
 	var key []byte
 	if b.Config.Auth.CursorKey != "" {
@@ -131,11 +147,11 @@ func (b *Backends) ServiceConfig(a recall.Analyzer) recall.Config {
 }
 
 // ownerLimits is the per-owner limiter (RECALL_OWNER_*), built once per
-// Backends so every Service of the process shares it: its counts live in
+// Set so every Service of the process shares it: its counts live in
 // Redis when REDIS_URL is set, shared by every process and kept in-process
 // while Redis fails, and in this process otherwise. Nil when every limit
 // is off.
-func (b *Backends) ownerLimits() recall.Limiter {
+func (b *Set) ownerLimits() recall.Limiter {
 	l := b.Config.Limits
 	if l.OwnerRPS == 0 && l.OwnerTokensPerDay == 0 {
 		return nil
@@ -155,20 +171,20 @@ func (b *Backends) ownerLimits() recall.Limiter {
 // AWS loads the AWS SDK configuration once: credentials, region and the
 // SDK's own endpoint overrides (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB,
 // ...), so one binary talks to AWS, LocalStack or a test server alike.
-func (b *Backends) AWS(ctx context.Context) (aws.Config, error) {
+func (b *Set) AWS(ctx context.Context) (aws.Config, error) {
 	if b.awsCfg != nil {
 		return *b.awsCfg, nil
 	}
 	c, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(b.Config.Region))
 	if err != nil {
-		return aws.Config{}, fmt.Errorf("config: load AWS configuration: %w", err)
+		return aws.Config{}, fmt.Errorf("backends: load AWS configuration: %w", err)
 	}
 	b.awsCfg = &c
 	return c, nil
 }
 
 // Close releases the backends in reverse order of opening.
-func (b *Backends) Close() error {
+func (b *Set) Close() error {
 	var errs []error
 	for i := len(b.closers) - 1; i >= 0; i-- {
 		errs = append(errs, b.closers[i]())
@@ -177,10 +193,16 @@ func (b *Backends) Close() error {
 	return errors.Join(errs...)
 }
 
-func (b *Backends) openStore(ctx context.Context) error {
+// errNoCursorKey is why a Lambda function without RECALL_CURSOR_KEY does
+// not start: it has no local secret to derive a key from, every function
+// must share the key, and a fixed default would let anyone who reads the
+// source forge cursors.
+var errNoCursorKey = errors.New("RECALL_CURSOR_KEY is not set: every function that opens the store signs and checks list cursors with it, so set the same long random value on each (e.g. openssl rand -hex 32; template.yaml passes one from Secrets Manager)")
+
+func (b *Set) openStore(ctx context.Context) error {
 	// A Lambda function that holds the store lists conversations, and so
 	// signs cursors that any other function must be able to check.
-	if b.Config.Mode == Lambda && b.Config.Auth.CursorKey == "" {
+	if b.Config.Mode == config.Lambda && b.Config.Auth.CursorKey == "" {
 		return errNoCursorKey
 	}
 	cfg := b.Config.Store
@@ -192,16 +214,16 @@ func (b *Backends) openStore(ctx context.Context) error {
 		st := dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.DynamoTable, dynamo.Options{Logger: b.Log})
 		if cfg.CreateTable {
 			if err := st.CreateTable(ctx); err != nil {
-				return fmt.Errorf("config: create table %s: %w", cfg.DynamoTable, err)
+				return fmt.Errorf("backends: create table %s: %w", cfg.DynamoTable, err)
 			}
 		}
 		b.Store = st
 		return nil
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("config: create data dir %s: %w", cfg.DataDir, err)
+	if b.embedded.Store == nil {
+		return errNoTable
 	}
-	st, err := boltstore.Open(filepath.Join(cfg.DataDir, "recall.db"), boltstore.Options{})
+	st, err := b.embedded.Store(cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -210,13 +232,13 @@ func (b *Backends) openStore(ctx context.Context) error {
 	return nil
 }
 
-func (b *Backends) openQueue() error {
+func (b *Set) openQueue() error {
 	cfg := b.Config
 	if cfg.Redis.URL != "" {
 		consumer := cfg.ConsumerName()
 		client, err := redisq.NewClient(cfg.Redis.URL, redisq.ClientOptions{Cluster: cfg.Redis.Cluster, ClientName: "recall-" + consumer})
 		if err != nil {
-			return recall.Wrap(err, recall.EINVALID, "REDIS_URL ("+RedactURL(cfg.Redis.URL)+") is not usable: want redis://[user:password@]host:port[/db], or rediss:// for TLS")
+			return recall.Wrap(err, recall.EINVALID, "REDIS_URL ("+config.RedactURL(cfg.Redis.URL)+") is not usable: want redis://[user:password@]host:port[/db], or rediss:// for TLS")
 		}
 		q := redisq.New(client, redisq.Options{Consumer: consumer, Visibility: cfg.Worker.Visibility,
 			FairShare: cfg.Worker.FairShare, Logger: b.Log})
