@@ -15,23 +15,37 @@ import (
 )
 
 const analyzeUsage = `
-Usage: recall analyze [--json] [--title T] FILE|-
+Usage: recall analyze [--json] [--title T] [--date YYYY-MM-DD] FILE|-
 
 Runs the configured analyzer (RECALL_AI: local by default, or bedrock) once
 on the conversation in FILE ('-' for standard input) and prints the summary,
-action items, keywords and token usage. It touches no store or queue, so it
-is the quickest way to check model access and prompt behaviour.`
+action items (with owner and due date), keywords and token usage. It
+touches no store or queue, so it is the quickest way to check model access
+and prompt behaviour. Relative due dates ("by Friday") count from --date,
+the day the conversation was posted: today by default.`
 
 func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("analyze", analyzeUsage, stderr)
 	asJSON := fs.Bool("json", false, "print the analysis as JSON")
 	title := fs.String("title", "", "the conversation's title, if it has one")
+	date := fs.String("date", "", "the day the conversation was posted, YYYY-MM-DD (default today)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintln(stderr, "recall analyze: name one file, or - for standard input")
 		return errUsage
+	}
+	// Posted now, unless --date says otherwise: without a day, relative
+	// due dates could not be resolved at all.
+	posted := time.Now()
+	if *date != "" {
+		d, err := recall.ParseDate(*date)
+		if err != nil {
+			fmt.Fprintf(stderr, "recall analyze: --date %q is not a date (YYYY-MM-DD)\n", *date)
+			return errUsage
+		}
+		posted = time.Date(d.Year, d.Month, d.Day, 12, 0, 0, 0, time.UTC)
 	}
 	var content []byte
 	var err error
@@ -58,7 +72,8 @@ func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	ctx, cancel := context.WithTimeout(ctx, cfg.Worker.AnalyzeTimeout)
 	defer cancel()
 	start := time.Now()
-	a, err := analyzer.Analyze(ctx, recall.AnalysisInput{ConversationID: "cli", Title: *title, PostType: recall.DefaultPostType, Content: string(content)})
+	a, err := analyzer.Analyze(ctx, recall.AnalysisInput{ConversationID: "cli", Title: *title, PostType: recall.DefaultPostType,
+		Content: string(content), CreatedAt: posted})
 	took := time.Since(start)
 	if err != nil {
 		return fmt.Errorf("analysis failed (%s): %s", recall.ErrorCode(err), recall.ErrorMessage(err))
@@ -68,15 +83,38 @@ func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		enc.SetIndent("", "  ")
 		return enc.Encode(a)
 	}
-	fmt.Fprintf(stdout, "Summary:\n  %s\n\nAction items:\n", a.Summary)
-	if len(a.ActionItems) == 0 {
-		fmt.Fprintln(stdout, "  (none)")
-	}
-	for _, item := range a.ActionItems {
-		fmt.Fprintf(stdout, "  - %s\n", item)
-	}
-	fmt.Fprintf(stdout, "\nKeywords:\n  %s\n\n", strings.Join(a.Keywords, ", "))
+	printAnalysis(stdout, a)
+	fmt.Fprintf(stdout, "Keywords:\n  %s\n\n", strings.Join(a.Keywords, ", "))
 	fmt.Fprintf(stdout, "Model %s: %d call(s), %d input + %d output tokens, %s\n",
 		a.Model, a.Calls, a.Usage.InputTokens, a.Usage.OutputTokens, took.Round(time.Millisecond))
 	return nil
+}
+
+// printAnalysis prints the summary and the action items, structured (with
+// who and when) where the analyzer gave them, else as plain strings.
+func printAnalysis(w io.Writer, a recall.Analysis) {
+	fmt.Fprintf(w, "Summary:\n  %s\n\nAction items:\n", a.Summary)
+	if len(a.Items) == 0 && len(a.ActionItems) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	for _, it := range a.Items {
+		var about []string
+		if it.Owner != nil {
+			about = append(about, *it.Owner)
+		}
+		if it.Due != nil {
+			about = append(about, "due "+it.Due.String())
+		}
+		if len(about) > 0 {
+			fmt.Fprintf(w, "  - %s (%s)\n", it.Text, strings.Join(about, ", "))
+		} else {
+			fmt.Fprintf(w, "  - %s\n", it.Text)
+		}
+	}
+	if len(a.Items) == 0 {
+		for _, item := range a.ActionItems {
+			fmt.Fprintf(w, "  - %s\n", item)
+		}
+	}
+	fmt.Fprintln(w)
 }
