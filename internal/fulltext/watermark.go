@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -134,6 +135,7 @@ func (x *Index) CatchUp(ctx context.Context, src Source) (int, error) {
 // builds its segment on the caller's goroutine, so one writer leaves a core
 // idle.
 func (x *Index) fill(ctx context.Context, src Source, since time.Time, progress func(int)) (int, error) {
+	defer roomierGC()()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan []*recall.Conversation)
@@ -343,4 +345,41 @@ func (x *Index) swap(dir string) error {
 	}
 	_ = os.RemoveAll(old)
 	return nil
+}
+
+// fillGOGC is the garbage collector's target (GOGC) while fill runs.
+// Analysing and building segments allocates far more than an index batch
+// keeps, so at the default of 100 collection took about a tenth of a
+// rebuild's CPU; at 200 `recall reindex` runs about 10% faster
+// (BenchmarkReindexFromStore: 1,914 conversations/s at 100, 2,100–2,300 at
+// 200), for a heap that may grow to three times what is live instead of
+// twice, while the rebuild lasts.
+const fillGOGC = 200
+
+var gc struct {
+	sync.Mutex
+	users int // fills running
+	prev  int // the percentage before the first of them
+}
+
+// roomierGC sets the collector's target to fillGOGC until the returned
+// function is called, unless the operator chose one (GOGC). Overlapping
+// fills share one setting, and the last to finish restores the previous.
+func roomierGC() (restore func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	gc.Lock()
+	defer gc.Unlock()
+	if gc.users == 0 {
+		gc.prev = debug.SetGCPercent(fillGOGC)
+	}
+	gc.users++
+	return sync.OnceFunc(func() {
+		gc.Lock()
+		defer gc.Unlock()
+		if gc.users--; gc.users == 0 {
+			debug.SetGCPercent(gc.prev)
+		}
+	})
 }
