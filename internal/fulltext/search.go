@@ -180,14 +180,14 @@ func (x *Index) compile(owner string, q recall.Query) (plan, error) {
 
 // tier returns the query of tier n of p, or nil when the tier is not to be
 // asked (see tier2Below and commonShare).
-func (x *Index) tier(ctx context.Context, p plan, n int) (query.Query, error) {
+func (x *Index) tier(ctx context.Context, p plan, n int, stats *search.BM25Stats) (query.Query, error) {
 	if n == tierAll {
 		return p.all, nil
 	}
 	if len(p.words) < 2 {
 		return nil, nil
 	}
-	first, err := x.run(ctx, p.all, tier2Below, 0, false)
+	first, err := x.run(ctx, p.all, stats, tier2Below, 0, false)
 	if err != nil {
 		return nil, err
 	}
@@ -199,15 +199,11 @@ func (x *Index) tier(ctx context.Context, p plan, n int) (query.Query, error) {
 		return nil, err
 	}
 	defer r.Close()
-	docs, err := r.DocCount()
-	if err != nil {
-		return nil, recall.Wrap(fmt.Errorf("fulltext: count: %w", err), recall.EUNAVAILABLE, "the search index failed")
-	}
 	var rare []query.Query
 	for _, w := range p.words {
 		if df, err := x.docFreq(ctx, r, w.terms); err != nil {
 			return nil, err
-		} else if df <= commonMin || float64(df) <= commonShare*float64(docs) {
+		} else if df <= commonMin || float64(df) <= commonShare*stats.DocCount {
 			rare = append(rare, w.q)
 		}
 	}
@@ -329,9 +325,14 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 	if err != nil {
 		return recall.SearchPage{}, err
 	}
+	// One set of statistics for every request of this search.
+	stats, err := x.scoringStats()
+	if err != nil {
+		return recall.SearchPage{}, recall.Wrap(fmt.Errorf("fulltext: search: %w", err), recall.EUNAVAILABLE, "the search index failed")
+	}
 	var page recall.SearchPage
 	for tier := cur.Tier; tier <= tierSome; tier++ {
-		tq, err := x.tier(ctx, p, tier)
+		tq, err := x.tier(ctx, p, tier, stats)
 		if err != nil {
 			return recall.SearchPage{}, err
 		}
@@ -342,7 +343,7 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 		if want == 0 {
 			// The page is full and this tier is untouched: say there is
 			// more only if it has something.
-			res, err := x.run(ctx, tq, 1, 0, false)
+			res, err := x.run(ctx, tq, stats, 1, 0, false)
 			if err != nil {
 				return recall.SearchPage{}, err
 			}
@@ -355,7 +356,7 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 		if tier == cur.Tier {
 			from = cur.Offset
 		}
-		res, err := x.run(ctx, tq, want+1, from, true)
+		res, err := x.run(ctx, tq, stats, want+1, from, true)
 		if err != nil {
 			return recall.SearchPage{}, err
 		}
@@ -380,13 +381,9 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 }
 
 // run asks bleve for up to size hits of q by score, skipping the first
-// from.
-func (x *Index) run(ctx context.Context, q query.Query, size, from int, fields bool) (*bleve.SearchResult, error) {
+// from, scored with stats (scoringStats).
+func (x *Index) run(ctx context.Context, q query.Query, stats *search.BM25Stats, size, from int, fields bool) (*bleve.SearchResult, error) {
 	req := bleve.NewSearchRequestOptions(q, size, from, false)
-	stats, err := x.scoringStats()
-	if err != nil {
-		return nil, recall.Wrap(fmt.Errorf("fulltext: search: %w", err), recall.EUNAVAILABLE, "the search index failed")
-	}
 	req.PreSearchData = map[string]any{search.BM25PreSearchDataKey: stats}
 	// By score alone: a document-ID tie-break would load every match's
 	// ID. Scores do not move between pages (scoringStats); only hits with
