@@ -91,3 +91,39 @@ func TestConcurrentIndexIsSearchableOnReturn(t *testing.T) {
 		t.Fatalf("count %d, %v", n, err)
 	}
 }
+
+// Pages read across the two tiers hold each conversation once: the second
+// tier leaves out every conversation of the first, also those an earlier
+// page returned.
+func TestPagesAcrossTiersDoNotRepeat(t *testing.T) {
+	x := open(t)
+	ctx := t.Context()
+	at := time.Date(2025, 8, 1, 0, 0, 0, 0, time.UTC)
+	texts := []string{"budget review", "budget review again", "the budget review", "budget only", "just the budget", "budget talk"}
+	for i, text := range texts {
+		c := &recall.Conversation{ID: fmt.Sprintf("c%d", i), Owner: "alice", Title: "Note", Content: text, CreatedAt: at, UpdatedAt: at}
+		if err := x.Index(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	after := ""
+	for page := 0; page < 5; page++ {
+		res, err := x.Search(ctx, "alice", recall.SearchQuery{Text: "budget review", Limit: 2, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range res.Hits {
+			if seen[h.ID] {
+				t.Fatalf("page %d repeats %s", page, h.ID)
+			}
+			seen[h.ID] = true
+		}
+		if after = res.Next; after == "" {
+			break
+		}
+	}
+	if len(seen) != len(texts) {
+		t.Fatalf("pages hold %d of %d conversations", len(seen), len(texts))
+	}
+}

@@ -179,17 +179,21 @@ func (x *Index) compile(owner string, q recall.Query) (plan, error) {
 }
 
 // tier returns the query of tier n of p, or nil when the tier is not to be
-// asked (see tier2Below and commonShare).
-func (x *Index) tier(ctx context.Context, p plan, n int, stats *search.BM25Stats) (query.Query, error) {
+// asked (see tier2Below and commonShare). all is every tier-1 hit when the
+// search already holds them, else nil and tier 2 asks for them itself.
+func (x *Index) tier(ctx context.Context, p plan, n int, stats *search.BM25Stats, all *bleve.SearchResult) (query.Query, error) {
 	if n == tierAll {
 		return p.all, nil
 	}
 	if len(p.words) < 2 {
 		return nil, nil
 	}
-	first, err := x.run(ctx, p.all, stats, tier2Below, 0, false)
-	if err != nil {
-		return nil, err
+	first := all
+	if first == nil {
+		var err error
+		if first, err = x.run(ctx, p.all, stats, tier2Below, 0, false); err != nil {
+			return nil, err
+		}
 	}
 	if first.Total >= tier2Below {
 		return nil, nil
@@ -331,8 +335,9 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 		return recall.SearchPage{}, recall.Wrap(fmt.Errorf("fulltext: search: %w", err), recall.EUNAVAILABLE, "the search index failed")
 	}
 	var page recall.SearchPage
+	var all *bleve.SearchResult // every tier-1 hit, when one request returned them all
 	for tier := cur.Tier; tier <= tierSome; tier++ {
-		tq, err := x.tier(ctx, p, tier, stats)
+		tq, err := x.tier(ctx, p, tier, stats, all)
 		if err != nil {
 			return recall.SearchPage{}, err
 		}
@@ -360,24 +365,33 @@ func (x *Index) Search(ctx context.Context, owner string, sq recall.SearchQuery)
 		if err != nil {
 			return recall.SearchPage{}, err
 		}
-		for i, h := range res.Hits {
-			if i == want {
-				if from+want < maxOffset {
-					page.Next = cursor{Tier: tier, Offset: from + want}.encode()
-				}
-				break
-			}
-			page.Hits = append(page.Hits, recall.SearchHit{
-				ID:         convID(h.ID),
-				Score:      squash(tier, h.Score),
-				Highlights: p.match.highlights(x, h),
-			})
+		if tier == tierAll && from == 0 && len(res.Hits) <= want {
+			all = res
 		}
+		x.take(&page, p.match, res, tier, from, want)
 		if page.Next != "" {
 			break
 		}
 	}
 	return page, nil
+}
+
+// take adds to page up to want of res's hits, the hits of tier from offset
+// from on, and the cursor to the next when res holds one more.
+func (x *Index) take(page *recall.SearchPage, m matcher, res *bleve.SearchResult, tier, from, want int) {
+	for i, h := range res.Hits {
+		if i == want {
+			if from+want < maxOffset {
+				page.Next = cursor{Tier: tier, Offset: from + want}.encode()
+			}
+			return
+		}
+		page.Hits = append(page.Hits, recall.SearchHit{
+			ID:         convID(h.ID),
+			Score:      squash(tier, h.Score),
+			Highlights: m.highlights(x, h),
+		})
+	}
 }
 
 // run asks bleve for up to size hits of q by score, skipping the first
