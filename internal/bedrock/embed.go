@@ -135,12 +135,7 @@ func (e *Embedder) invoke(ctx context.Context, text string) ([]float32, int, err
 // tooLong recognises Titan refusing input over its token or character
 // limit.
 func tooLong(err error) bool {
-	var apiErr smithy.APIError
-	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ValidationException" {
-		return false
-	}
-	low := strings.ToLower(apiErr.ErrorMessage())
-	return strings.Contains(low, "too many input tokens") || strings.Contains(low, "maxlength")
+	return validationSays(err, "too many input tokens", "maxlength")
 }
 
 // classify maps an InvokeModel error to Recall's codes, by the same tables

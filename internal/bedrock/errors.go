@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -240,12 +241,18 @@ func minutes(d time.Duration) string {
 // The call can be made again without it; the reply is validated against the
 // schema either way.
 func strictRefused(err error) bool {
+	return validationSays(err, "strict", "structured output")
+}
+
+// validationSays reports whether err is a ValidationException whose message
+// holds one of the lower-case phrases.
+func validationSays(err error, phrases ...string) bool {
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ValidationException" {
 		return false
 	}
 	low := strings.ToLower(apiErr.ErrorMessage())
-	return strings.Contains(low, "strict") || strings.Contains(low, "structured output")
+	return slices.ContainsFunc(phrases, func(p string) bool { return strings.Contains(low, p) })
 }
 
 // validation words a ValidationException so a person knows what to change.
