@@ -542,15 +542,29 @@ func (x *Index) checkPhrases(ctx context.Context, owner string, all []*candidate
 	return kept, nil
 }
 
+// phrasesHold reports whether c's texts hold every phrase of p and no
+// excluded one. Each text is stemmed once, when a phrase first needs it.
 func phrasesHold(c *recall.Conversation, p queryPlan) bool {
 	texts := fields(c)
+	stemmed := make([][]string, len(texts))
+	holds := func(ph []string) bool {
+		for i, text := range texts {
+			if stemmed[i] == nil {
+				stemmed[i] = stems(text)
+			}
+			if containsPhrase(stemmed[i], ph) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, ph := range p.phrases {
-		if !containsPhrase(texts, ph) {
+		if !holds(ph) {
 			return false
 		}
 	}
 	for _, ph := range p.notPhr {
-		if containsPhrase(texts, ph) {
+		if holds(ph) {
 			return false
 		}
 	}

@@ -1,6 +1,7 @@
 package hybrid
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 
@@ -105,27 +106,15 @@ func Terms(c *recall.Conversation) []string {
 }
 
 // containsPhrase reports whether the stems of phrase occur consecutively
-// (stop words aside) in any of texts.
-func containsPhrase(texts []string, phrase []string) bool {
+// (stop words aside) in s, the stems of a text.
+func containsPhrase(s []string, phrase []string) bool {
 	if len(phrase) == 0 {
 		return false
 	}
-	for _, text := range texts {
-		s := stems(text)
-		for i := 0; i+len(phrase) <= len(s); i++ {
-			if equal(s[i:i+len(phrase)], phrase) {
-				return true
-			}
+	for i := 0; i+len(phrase) <= len(s); i++ {
+		if slices.Equal(s[i:i+len(phrase)], phrase) {
+			return true
 		}
 	}
 	return false
-}
-
-func equal(a, b []string) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
