@@ -46,6 +46,7 @@ func normaliseModelItems(items []modelItem, max int) []modelItem {
 	return out
 }
 
+// oneLine is s on one line: trimmed, each run of white space one space.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // itemLines are the items as the plain strings ai_action_items has always

@@ -239,7 +239,7 @@ func normaliseItems(items []string, max int) []string {
 	out := []string{}
 	seen := map[string]bool{}
 	for _, it := range items {
-		it = strings.Join(strings.Fields(it), " ")
+		it = oneLine(it)
 		it = capText(bullet.ReplaceAllString(it, ""), MaxItemChars)
 		if it == "" {
 			continue
@@ -269,7 +269,7 @@ func normaliseKeywords(kws []string, max int) []string {
 	out := []string{}
 	seen := map[string]bool{}
 	for _, k := range kws {
-		k = strings.Join(strings.Fields(k), " ")
+		k = oneLine(k)
 		k = strings.Trim(k, keywordTrim)
 		k = strings.TrimLeft(k, "#")
 		k = strings.TrimRight(k, ".")
@@ -290,7 +290,7 @@ func normaliseKeywords(kws []string, max int) []string {
 // dedupKey is the form two entries are compared in: lower case, single
 // spaces, no trailing punctuation.
 func dedupKey(s string) string {
-	s = strings.ToLower(strings.Join(strings.Fields(s), " "))
+	s = strings.ToLower(oneLine(s))
 	return strings.TrimRightFunc(s, func(r rune) bool { return unicode.IsPunct(r) || unicode.IsSpace(r) })
 }
 
