@@ -70,20 +70,19 @@ const (
 
 // Item attributes: on the record, and on item rows.
 const (
-	attrItems       = "items"     // the record's items: a list of maps
-	attrItemsVer    = "items_ver" // counts changes to items
-	attrItemRows    = "item_rows" // string set: row keys that may be stale
-	attrConvTitle   = "conversation_title"
-	attrPosition    = "position"
-	attrItemID      = "item_id"
-	attrItemText    = "text"
-	attrItemOwner   = "item_owner"
-	attrItemDue     = "due"
-	attrItemDone    = "done"
-	attrItemDoneAt  = "done_at"
-	attrSyncLock    = "sync_lock"  // who may write the rows now
-	attrSyncUntil   = "sync_until" // until when (Unix nanoseconds)
-	batchWriteLimit = 25           // requests per BatchWriteItem
+	attrItems      = "items"     // the record's items: a list of maps
+	attrItemsVer   = "items_ver" // counts changes to items
+	attrItemRows   = "item_rows" // string set: row keys that may be stale
+	attrConvTitle  = "conversation_title"
+	attrPosition   = "position"
+	attrItemID     = "item_id"
+	attrItemText   = "text"
+	attrItemOwner  = "item_owner"
+	attrItemDue    = "due"
+	attrItemDone   = "done"
+	attrItemDoneAt = "done_at"
+	attrSyncLock   = "sync_lock"  // who may write the rows now
+	attrSyncUntil  = "sync_until" // until when (Unix nanoseconds)
 	// syncLease is how long a sync lock holds: far longer than writing a
 	// conversation's rows takes, short enough that the sweeper finishes a
 	// crashed sync soon after.

@@ -125,38 +125,16 @@ func (s *Store) syncIfFree(ctx context.Context, c *recall.Conversation, st itemS
 }
 
 // batchWrite puts rows and deletes the rows with keys dels, in one
-// partition, 25 to a request, resending what DynamoDB leaves unprocessed.
+// partition, through writeBatches.
 func (s *Store) batchWrite(ctx context.Context, owner string, puts []map[string]types.AttributeValue, dels []string) error {
-	var reqs []types.WriteRequest
+	reqs := make([]types.WriteRequest, 0, len(puts)+len(dels))
 	for _, row := range puts {
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: row}})
 	}
 	for _, k := range dels {
 		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: s.key(ownerPK(owner), k)}})
 	}
-	for len(reqs) > 0 {
-		n := min(len(reqs), batchWriteLimit)
-		batch := reqs[:n]
-		reqs = reqs[n:]
-		for try := 0; len(batch) > 0; try++ {
-			if try == 8 {
-				return fmt.Errorf("%d row writes left unprocessed", len(batch))
-			}
-			if try > 0 {
-				if err := recall.Sleep(ctx, time.Duration(try*try)*20*time.Millisecond); err != nil {
-					return err
-				}
-			}
-			out, err := s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
-				RequestItems: map[string][]types.WriteRequest{s.table: batch},
-			})
-			if err != nil {
-				return err
-			}
-			batch = out.UnprocessedItems[s.table]
-		}
-	}
-	return nil
+	return s.writeBatches(ctx, reqs, recall.Sleep)
 }
 
 // RepairItems implements recall.ItemRepairer: it finishes the syncs whose
