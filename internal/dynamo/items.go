@@ -326,11 +326,17 @@ func (s *Store) getRecord(ctx context.Context, owner, id string) (*recall.Conver
 	if err != nil || out.Item == nil {
 		return nil, itemState{}, err
 	}
-	c, err := decodeConversation(out.Item)
+	return decodeRecord(out.Item)
+}
+
+// decodeRecord reads a conversation's record: the conversation and what
+// it says about its item rows.
+func decodeRecord(item map[string]types.AttributeValue) (*recall.Conversation, itemState, error) {
+	c, err := decodeConversation(item)
 	if err != nil {
 		return nil, itemState{}, err
 	}
-	st, err := decodeItemState(out.Item)
+	st, err := decodeItemState(item)
 	return c, st, err
 }
 
