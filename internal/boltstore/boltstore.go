@@ -187,6 +187,23 @@ type idemRecord struct {
 	Expires     time.Time `json:"expires"`
 }
 
+// getIdem reads idempotency key k (ownerKey + key) in tx; nil when absent.
+func getIdem(tx *bolt.Tx, k []byte) (*idemRecord, error) {
+	raw := tx.Bucket(bucketIdempotency).Get(k)
+	if raw == nil {
+		return nil, nil
+	}
+	return decodeIdem(raw)
+}
+
+func decodeIdem(raw []byte) (*idemRecord, error) {
+	var rec idemRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, fmt.Errorf("decode idempotency key: %w", err)
+	}
+	return &rec, nil
+}
+
 // Create implements recall.Store.
 func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall.Idempotency) (*recall.Conversation, bool, error) {
 	if err := ctx.Err(); err != nil {
@@ -266,16 +283,9 @@ func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall
 // was used for another body or names a conversation that is gone, or
 // nothing when the key is new or expired.
 func replay(tx *bolt.Tx, owner []byte, idem *recall.Idempotency, now time.Time) (got *recall.Conversation, derr, err error) {
-	raw := tx.Bucket(bucketIdempotency).Get(append(bytes.Clone(owner), idem.Key...))
-	if raw == nil {
-		return nil, nil, nil
-	}
-	var prev idemRecord
-	if err := json.Unmarshal(raw, &prev); err != nil {
-		return nil, nil, fmt.Errorf("decode idempotency key: %w", err)
-	}
-	if !prev.Expires.After(now) {
-		return nil, nil, nil
+	prev, err := getIdem(tx, append(bytes.Clone(owner), idem.Key...))
+	if err != nil || prev == nil || !prev.Expires.After(now) {
+		return nil, nil, err
 	}
 	if prev.Fingerprint != idem.Fingerprint {
 		return nil, recall.Errorf(recall.ECONFLICT, "Idempotency-Key %q was used for a different request.", idem.Key), nil
@@ -295,11 +305,11 @@ func replay(tx *bolt.Tx, owner []byte, idem *recall.Idempotency, now time.Time) 
 // and the way back from the conversation to it.
 func putIdemKey(tx *bolt.Tx, idemKey, val []byte, expires time.Time, convKey []byte) error {
 	keys, exp := tx.Bucket(bucketIdempotency), tx.Bucket(bucketIdemExpiry)
-	if raw := keys.Get(idemKey); raw != nil {
-		var prev idemRecord
-		if err := json.Unmarshal(raw, &prev); err != nil {
-			return fmt.Errorf("decode idempotency key: %w", err)
-		}
+	prev, err := getIdem(tx, idemKey)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
 		if err := exp.Delete(expiryKey(prev.Expires, idemKey)); err != nil {
 			return err
 		}
