@@ -436,7 +436,10 @@ func (s *Store) Transition(ctx context.Context, ref recall.Ref, t recall.Transit
 			return nil
 		}
 		oldKey, wasStuck := stuckKey(c.UpdatedAt, c.ID), c.Status.InProgress()
-		oldItems := recall.ListedItems(c)
+		var oldItems []recall.ListedItem
+		if t.Event == recall.EventDone { // the only event that changes items
+			oldItems = recall.ListedItems(c)
+		}
 		if err := c.Apply(ref.Run, t); err != nil {
 			derr = err
 			return nil
