@@ -126,15 +126,17 @@ func Open(path string, opts Options) (*Store, error) {
 				return err
 			}
 		}
-		return indexIdemKeys(tx)
+		if err := indexIdemKeys(tx); err != nil {
+			return err
+		}
+		if err := releaseHolds(tx); err != nil {
+			return fmt.Errorf("release holds: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("boltstore: create buckets in %s: %w", path, err)
-	}
-	if err := db.Update(releaseHolds); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("boltstore: release holds in %s: %w", path, err)
+		return nil, fmt.Errorf("boltstore: prepare %s: %w", path, err)
 	}
 	return &Store{db: db, now: opts.Now}, nil
 }
