@@ -126,15 +126,17 @@ func Open(path string, opts Options) (*Store, error) {
 				return err
 			}
 		}
-		return indexIdemKeys(tx)
+		if err := indexIdemKeys(tx); err != nil {
+			return err
+		}
+		if err := releaseHolds(tx); err != nil {
+			return fmt.Errorf("release holds: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("boltstore: create buckets in %s: %w", path, err)
-	}
-	if err := db.Update(releaseHolds); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("boltstore: release holds in %s: %w", path, err)
+		return nil, fmt.Errorf("boltstore: prepare %s: %w", path, err)
 	}
 	return &Store{db: db, now: opts.Now}, nil
 }
@@ -185,6 +187,23 @@ type idemRecord struct {
 	ID          string    `json:"id"`
 	Fingerprint string    `json:"fingerprint"`
 	Expires     time.Time `json:"expires"`
+}
+
+// getIdem reads idempotency key k (ownerKey + key) in tx; nil when absent.
+func getIdem(tx *bolt.Tx, k []byte) (*idemRecord, error) {
+	raw := tx.Bucket(bucketIdempotency).Get(k)
+	if raw == nil {
+		return nil, nil
+	}
+	return decodeIdem(raw)
+}
+
+func decodeIdem(raw []byte) (*idemRecord, error) {
+	var rec idemRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, fmt.Errorf("decode idempotency key: %w", err)
+	}
+	return &rec, nil
 }
 
 // Create implements recall.Store.
@@ -266,16 +285,9 @@ func (s *Store) Create(ctx context.Context, c *recall.Conversation, idem *recall
 // was used for another body or names a conversation that is gone, or
 // nothing when the key is new or expired.
 func replay(tx *bolt.Tx, owner []byte, idem *recall.Idempotency, now time.Time) (got *recall.Conversation, derr, err error) {
-	raw := tx.Bucket(bucketIdempotency).Get(append(bytes.Clone(owner), idem.Key...))
-	if raw == nil {
-		return nil, nil, nil
-	}
-	var prev idemRecord
-	if err := json.Unmarshal(raw, &prev); err != nil {
-		return nil, nil, fmt.Errorf("decode idempotency key: %w", err)
-	}
-	if !prev.Expires.After(now) {
-		return nil, nil, nil
+	prev, err := getIdem(tx, append(bytes.Clone(owner), idem.Key...))
+	if err != nil || prev == nil || !prev.Expires.After(now) {
+		return nil, nil, err
 	}
 	if prev.Fingerprint != idem.Fingerprint {
 		return nil, recall.Errorf(recall.ECONFLICT, "Idempotency-Key %q was used for a different request.", idem.Key), nil
@@ -295,11 +307,11 @@ func replay(tx *bolt.Tx, owner []byte, idem *recall.Idempotency, now time.Time) 
 // and the way back from the conversation to it.
 func putIdemKey(tx *bolt.Tx, idemKey, val []byte, expires time.Time, convKey []byte) error {
 	keys, exp := tx.Bucket(bucketIdempotency), tx.Bucket(bucketIdemExpiry)
-	if raw := keys.Get(idemKey); raw != nil {
-		var prev idemRecord
-		if err := json.Unmarshal(raw, &prev); err != nil {
-			return fmt.Errorf("decode idempotency key: %w", err)
-		}
+	prev, err := getIdem(tx, idemKey)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
 		if err := exp.Delete(expiryKey(prev.Expires, idemKey)); err != nil {
 			return err
 		}
@@ -426,7 +438,10 @@ func (s *Store) Transition(ctx context.Context, ref recall.Ref, t recall.Transit
 			return nil
 		}
 		oldKey, wasStuck := stuckKey(c.UpdatedAt, c.ID), c.Status.InProgress()
-		oldItems := recall.ListedItems(c)
+		var oldItems []recall.ListedItem
+		if t.Event == recall.EventDone { // the only event that changes items
+			oldItems = recall.ListedItems(c)
+		}
 		if err := c.Apply(ref.Run, t); err != nil {
 			derr = err
 			return nil

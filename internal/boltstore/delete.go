@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -70,19 +69,16 @@ func deleteIdemKeyOf(tx *bolt.Tx, convKey []byte, id string) error {
 	if idemKey == nil {
 		return nil
 	}
-	keys := tx.Bucket(bucketIdempotency)
-	if raw := keys.Get(idemKey); raw != nil {
-		var rec idemRecord
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			return fmt.Errorf("decode idempotency key: %w", err)
+	rec, err := getIdem(tx, idemKey)
+	if err != nil {
+		return err
+	}
+	if rec != nil && rec.ID == id {
+		if err := tx.Bucket(bucketIdemExpiry).Delete(expiryKey(rec.Expires, idemKey)); err != nil {
+			return err
 		}
-		if rec.ID == id {
-			if err := tx.Bucket(bucketIdemExpiry).Delete(expiryKey(rec.Expires, idemKey)); err != nil {
-				return err
-			}
-			if err := keys.Delete(idemKey); err != nil {
-				return err
-			}
+		if err := tx.Bucket(bucketIdempotency).Delete(idemKey); err != nil {
+			return err
 		}
 	}
 	return byConv.Delete(convKey)
@@ -91,13 +87,9 @@ func deleteIdemKeyOf(tx *bolt.Tx, convKey []byte, id string) error {
 // forgetIdemKey deletes the way from a conversation to idemKey, which is
 // about to be deleted, if it leads there.
 func forgetIdemKey(tx *bolt.Tx, idemKey []byte) error {
-	raw := tx.Bucket(bucketIdempotency).Get(idemKey)
-	if raw == nil {
-		return nil
-	}
-	var rec idemRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return fmt.Errorf("decode idempotency key: %w", err)
+	rec, err := getIdem(tx, idemKey)
+	if err != nil || rec == nil {
+		return err
 	}
 	prefix, ok := ownerPrefix(idemKey)
 	if !ok {
@@ -123,9 +115,9 @@ func indexIdemKeys(tx *bolt.Tx) error {
 		return err
 	}
 	return tx.Bucket(bucketIdempotency).ForEach(func(k, v []byte) error {
-		var rec idemRecord
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("decode idempotency key: %w", err)
+		rec, err := decodeIdem(v)
+		if err != nil {
+			return err
 		}
 		prefix, ok := ownerPrefix(k)
 		if !ok {

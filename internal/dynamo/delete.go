@@ -42,11 +42,7 @@ func (s *Store) Delete(ctx context.Context, owner, id string) (*recall.Conversat
 		if out.Item == nil {
 			return nil, recall.Errorf(recall.ENOTFOUND, "No conversation with id %q.", id)
 		}
-		c, err := decodeConversation(out.Item)
-		if err != nil {
-			return nil, fmt.Errorf("dynamo: delete %s: %w", id, err)
-		}
-		st, err := decodeItemState(out.Item)
+		c, st, err := decodeRecord(out.Item)
 		if err != nil {
 			return nil, fmt.Errorf("dynamo: delete %s: %w", id, err)
 		}

@@ -70,20 +70,19 @@ const (
 
 // Item attributes: on the record, and on item rows.
 const (
-	attrItems       = "items"     // the record's items: a list of maps
-	attrItemsVer    = "items_ver" // counts changes to items
-	attrItemRows    = "item_rows" // string set: row keys that may be stale
-	attrConvTitle   = "conversation_title"
-	attrPosition    = "position"
-	attrItemID      = "item_id"
-	attrItemText    = "text"
-	attrItemOwner   = "item_owner"
-	attrItemDue     = "due"
-	attrItemDone    = "done"
-	attrItemDoneAt  = "done_at"
-	attrSyncLock    = "sync_lock"  // who may write the rows now
-	attrSyncUntil   = "sync_until" // until when (Unix nanoseconds)
-	batchWriteLimit = 25           // requests per BatchWriteItem
+	attrItems      = "items"     // the record's items: a list of maps
+	attrItemsVer   = "items_ver" // counts changes to items
+	attrItemRows   = "item_rows" // string set: row keys that may be stale
+	attrConvTitle  = "conversation_title"
+	attrPosition   = "position"
+	attrItemID     = "item_id"
+	attrItemText   = "text"
+	attrItemOwner  = "item_owner"
+	attrItemDue    = "due"
+	attrItemDone   = "done"
+	attrItemDoneAt = "done_at"
+	attrSyncLock   = "sync_lock"  // who may write the rows now
+	attrSyncUntil  = "sync_until" // until when (Unix nanoseconds)
 	// syncLease is how long a sync lock holds: far longer than writing a
 	// conversation's rows takes, short enough that the sweeper finishes a
 	// crashed sync soon after.
@@ -327,11 +326,17 @@ func (s *Store) getRecord(ctx context.Context, owner, id string) (*recall.Conver
 	if err != nil || out.Item == nil {
 		return nil, itemState{}, err
 	}
-	c, err := decodeConversation(out.Item)
+	return decodeRecord(out.Item)
+}
+
+// decodeRecord reads a conversation's record: the conversation and what
+// it says about its item rows.
+func decodeRecord(item map[string]types.AttributeValue) (*recall.Conversation, itemState, error) {
+	c, err := decodeConversation(item)
 	if err != nil {
 		return nil, itemState{}, err
 	}
-	st, err := decodeItemState(out.Item)
+	st, err := decodeItemState(item)
 	return c, st, err
 }
 

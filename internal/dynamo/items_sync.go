@@ -125,38 +125,16 @@ func (s *Store) syncIfFree(ctx context.Context, c *recall.Conversation, st itemS
 }
 
 // batchWrite puts rows and deletes the rows with keys dels, in one
-// partition, 25 to a request, resending what DynamoDB leaves unprocessed.
+// partition, through writeBatches.
 func (s *Store) batchWrite(ctx context.Context, owner string, puts []map[string]types.AttributeValue, dels []string) error {
-	var reqs []types.WriteRequest
+	reqs := make([]types.WriteRequest, 0, len(puts)+len(dels))
 	for _, row := range puts {
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: row}})
 	}
 	for _, k := range dels {
 		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: s.key(ownerPK(owner), k)}})
 	}
-	for len(reqs) > 0 {
-		n := min(len(reqs), batchWriteLimit)
-		batch := reqs[:n]
-		reqs = reqs[n:]
-		for try := 0; len(batch) > 0; try++ {
-			if try == 8 {
-				return fmt.Errorf("%d row writes left unprocessed", len(batch))
-			}
-			if try > 0 {
-				if err := recall.Sleep(ctx, time.Duration(try*try)*20*time.Millisecond); err != nil {
-					return err
-				}
-			}
-			out, err := s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
-				RequestItems: map[string][]types.WriteRequest{s.table: batch},
-			})
-			if err != nil {
-				return err
-			}
-			batch = out.UnprocessedItems[s.table]
-		}
-	}
-	return nil
+	return s.writeBatches(ctx, reqs, recall.Sleep)
 }
 
 // RepairItems implements recall.ItemRepairer: it finishes the syncs whose
@@ -230,7 +208,7 @@ func (s *Store) finish(ctx context.Context, ref recall.Ref, t recall.Transition)
 		out, err := s.client.UpdateItem(ctx, in)
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
-			if old, st, err = s.refused(ctx, in.Key, ccf.Item, ref, t); err != nil {
+			if old, st, err = s.refused(ctx, ccf.Item, ref, t); err != nil {
 				return nil, err
 			}
 			continue
@@ -296,24 +274,24 @@ func (s *Store) finishItems(u *update, ref recall.Ref, t recall.Transition, old 
 // refused explains a refused transition from the record as it was (given
 // by DynamoDB with the refusal, or read): ENOTFOUND, Apply's refusal, or,
 // when Apply allows it, the record and its item state to try again with.
-func (s *Store) refused(ctx context.Context, key, item map[string]types.AttributeValue, ref recall.Ref, t recall.Transition) (*recall.Conversation, itemState, error) {
-	if item == nil {
-		got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key, ConsistentRead: aws.Bool(true)})
-		if err != nil {
+func (s *Store) refused(ctx context.Context, item map[string]types.AttributeValue, ref recall.Ref, t recall.Transition) (*recall.Conversation, itemState, error) {
+	var (
+		c   *recall.Conversation
+		st  itemState
+		err error
+	)
+	switch {
+	case item == nil:
+		if c, st, err = s.getRecord(ctx, ref.Owner, ref.ID); err != nil {
 			return nil, itemState{}, fmt.Errorf("dynamo: %s %s: read after refusal: %w", t.Event, ref.ID, err)
 		}
-		item = got.Item
+	case len(item) > 0:
+		if c, st, err = decodeRecord(item); err != nil {
+			return nil, itemState{}, fmt.Errorf("dynamo: %s %s: %w", t.Event, ref.ID, err)
+		}
 	}
-	if len(item) == 0 {
+	if c == nil {
 		return nil, itemState{}, recall.Errorf(recall.ENOTFOUND, "No conversation with id %q.", ref.ID)
-	}
-	c, err := decodeConversation(item)
-	if err != nil {
-		return nil, itemState{}, fmt.Errorf("dynamo: %s %s: %w", t.Event, ref.ID, err)
-	}
-	st, err := decodeItemState(item)
-	if err != nil {
-		return nil, itemState{}, fmt.Errorf("dynamo: %s %s: %w", t.Event, ref.ID, err)
 	}
 	probe := *c
 	if err := probe.Apply(ref.Run, t); err != nil {

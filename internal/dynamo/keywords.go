@@ -216,10 +216,17 @@ func (k *Keywords) Remove(ctx context.Context, owner, id string) error {
 	return nil
 }
 
-// batchWrite sends reqs in batches of batchSize, sending again what
-// DynamoDB returns unprocessed (it does so when throttled) with backoff,
-// up to batchAttempts calls per batch; then it is ETHROTTLED.
+// batchWrite sends reqs through the store's batched writes, waiting with
+// k.sleep between resends.
 func (k *Keywords) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {
+	return k.store.writeBatches(ctx, reqs, k.sleep)
+}
+
+// writeBatches sends reqs in batches of batchSize, sending again what
+// DynamoDB returns unprocessed (it does so when throttled) with backoff
+// (sleep waits), up to batchAttempts calls per batch; then it is
+// ETHROTTLED. The keyword index and the item rows both write through it.
+func (s *Store) writeBatches(ctx context.Context, reqs []types.WriteRequest, sleep func(context.Context, time.Duration) error) error {
 	for len(reqs) > 0 {
 		n := min(len(reqs), batchSize)
 		pending := reqs[:n]
@@ -227,21 +234,21 @@ func (k *Keywords) batchWrite(ctx context.Context, reqs []types.WriteRequest) er
 		wait := batchBackoff
 		for attempt := 1; len(pending) > 0; attempt++ {
 			if attempt > batchAttempts {
-				return recall.Errorf(recall.ETHROTTLED, "DynamoDB left %d keyword write(s) unprocessed after %d tries: table %s is throttled", len(pending), batchAttempts, k.table)
+				return recall.Errorf(recall.ETHROTTLED, "DynamoDB left %d write(s) unprocessed after %d tries: table %s is throttled", len(pending), batchAttempts, s.table)
 			}
 			if attempt > 1 {
-				if err := k.sleep(ctx, wait); err != nil {
+				if err := sleep(ctx, wait); err != nil {
 					return err
 				}
 				wait = min(2*wait, batchMaxWait)
 			}
-			out, err := k.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
-				RequestItems: map[string][]types.WriteRequest{k.table: pending},
+			out, err := s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+				RequestItems: map[string][]types.WriteRequest{s.table: pending},
 			})
 			if err != nil {
-				return fmt.Errorf("batch write: %w", k.store.classify(err))
+				return fmt.Errorf("batch write: %w", s.classify(err))
 			}
-			pending = out.UnprocessedItems[k.table]
+			pending = out.UnprocessedItems[s.table]
 		}
 	}
 	return nil

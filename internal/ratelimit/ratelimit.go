@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"strconv"
 	"strings"
@@ -52,9 +53,21 @@ type Buckets struct {
 	rates []Rate
 	state State
 	now   func() time.Time
-	// mu keeps this process's own callers from racing each other on the
-	// state; races against other processes are settled by CompareAndSwap.
-	mu sync.Mutex
+	// mus keep this process's own callers from racing each other on one
+	// key's state, so they queue rather than lose swaps; races against
+	// other processes are settled by CompareAndSwap. A key takes the mutex
+	// its hash picks, so callers on different keys (one owner and another)
+	// do not wait out each other's round trips to the state.
+	mus  [keyLocks]sync.Mutex
+	seed maphash.Seed
+}
+
+// keyLocks is how many mutexes the keys of one Buckets share.
+const keyLocks = 64
+
+// lockOf is the mutex of key.
+func (b *Buckets) lockOf(key string) *sync.Mutex {
+	return &b.mus[maphash.String(b.seed, key)%keyLocks]
 }
 
 // maxSwaps bounds how often one operation retries after another process
@@ -68,9 +81,9 @@ func New(state State, now func() time.Time, rates ...Rate) *Buckets {
 		now = time.Now
 	}
 	if state == nil {
-		state = &MemoryState{m: map[string]memoryEntry{}, now: now}
+		state = NewMemoryStateAt(now)
 	}
-	return &Buckets{rates: rates, state: state, now: now}
+	return &Buckets{rates: rates, state: state, now: now, seed: maphash.MakeSeed()}
 }
 
 // Limited reports whether any bucket has a limit; when none has, callers
@@ -179,8 +192,9 @@ func decode(v []byte, n int) (Levels, error) {
 // produced and whether they were stored. After maxSwaps lost races in a
 // row it gives up with ETHROTTLED (RetryAfter a second).
 func (b *Buckets) Update(ctx context.Context, key string, change func(levels []float64) bool) ([]float64, bool, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	mu := b.lockOf(key)
+	mu.Lock()
+	defer mu.Unlock()
 	for range maxSwaps {
 		old, err := b.state.Load(ctx, key)
 		if err != nil {

@@ -2,7 +2,10 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,5 +175,53 @@ func TestMemoryState(t *testing.T) {
 	c.Advance(time.Second)
 	if v, _ := s.Load(ctx, "k"); v != nil {
 		t.Errorf("Load after the ttl = %q, want nothing", v)
+	}
+}
+
+// meetingState is a State whose Load returns only once two Loads have
+// been under way at the same time (or, after a while, fails): a round trip
+// to Redis that two callers must be able to wait out together.
+type meetingState struct {
+	State
+	mu  sync.Mutex
+	n   int
+	met chan struct{}
+}
+
+func (s *meetingState) Load(ctx context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	if s.n++; s.n == 2 {
+		close(s.met)
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.met:
+	case <-time.After(5 * time.Second):
+		return nil, errors.New("no other Load came while this one waited")
+	}
+	return s.State.Load(ctx, key)
+}
+
+// TestKeysDoNotWaitForEachOther: callers on different keys (two owners)
+// read the state at the same time instead of queueing behind one lock,
+// so one owner's round trips do not hold up every other owner's requests.
+func TestKeysDoNotWaitForEachOther(t *testing.T) {
+	t.Parallel()
+	st := &meetingState{State: NewMemoryState(), met: make(chan struct{})}
+	b := New(st, nil, Rate{N: 1, Per: time.Second, Burst: 1})
+	keys := []string{"owner-a"}
+	for i := 0; len(keys) < 2; i++ { // a key under another of the locks
+		if k := fmt.Sprint("owner-", i); b.lockOf(k) != b.lockOf(keys[0]) {
+			keys = append(keys, k)
+		}
+	}
+	errs := make(chan error, len(keys))
+	for _, k := range keys {
+		go func() { _, _, err := b.Reserve(t.Context(), k, 0, 1); errs <- err }()
+	}
+	for range keys {
+		if err := <-errs; err != nil {
+			t.Fatalf("Reserve: %v", err)
+		}
 	}
 }
