@@ -232,19 +232,37 @@ const listEnvelopeBytes = 128
 
 // listQuery reads the list's limit and cursor.
 func listQuery(r *http.Request) (limit int, cursor string, err error) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
+	q, err := parseQuery(r.URL.RawQuery)
 	if err != nil {
-		return 0, "", recall.Errorf(recall.EINVALID, "The query string is malformed: %s.", recall.Truncate(err.Error(), 100))
+		return 0, "", err
 	}
-	limit = recall.DefaultPageSize
-	if q.Has("limit") {
-		n, err := strconv.Atoi(q.Get("limit"))
-		if err != nil || n < 1 || n > recall.MaxPageSize {
-			return 0, "", recall.Errorf(recall.EINVALID, "limit must be an integer from 1 to %d, not %q.", recall.MaxPageSize, recall.Truncate(q.Get("limit"), 20))
-		}
-		limit = n
+	if limit, err = limitParam(q, recall.DefaultPageSize, recall.MaxPageSize); err != nil {
+		return 0, "", err
 	}
 	return limit, q.Get("cursor"), nil
+}
+
+// parseQuery parses a request's query string, naming what is malformed.
+func parseQuery(raw string) (url.Values, error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, recall.Errorf(recall.EINVALID, "The query string is malformed: %s.", recall.Truncate(err.Error(), 100))
+	}
+	return q, nil
+}
+
+// limitParam reads q's limit: def when it is absent, else an integer from
+// 1 to most, refused by name when it is not. The listings and the search
+// each bound their pages this one way.
+func limitParam(q url.Values, def, most int) (int, error) {
+	if !q.Has("limit") {
+		return def, nil
+	}
+	n, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || n < 1 || n > most {
+		return 0, recall.Errorf(recall.EINVALID, "limit must be an integer from 1 to %d, not %q.", most, recall.Truncate(q.Get("limit"), 20))
+	}
+	return n, nil
 }
 
 // health serves GET /api/health, which needs no credentials. A failing
