@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"sync"
 )
 
@@ -76,11 +75,7 @@ func (s *Service) Search(ctx context.Context, owner, text string, limit int, cur
 // indexErr is storeErr for the index: its own domain errors pass, anything
 // else means it is unavailable.
 func indexErr(err error) error {
-	var e *Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return Wrap(err, EUNAVAILABLE, "The search index is unavailable; retry shortly.")
+	return unavailable(err, "The search index is unavailable; retry shortly.")
 }
 
 // loadWorkers bounds the concurrent store reads of one page of hits: a
