@@ -73,24 +73,30 @@ func (a *api) search(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// encodeSearch encodes page and counts how many of its items fit in
-// MaxListBytes (at least one, so a client always moves forward).
+// encodeSearch encodes page, each item once (pageBody), and counts how
+// many of its items fit in MaxListBytes (at least one, so a client always
+// moves forward).
 func (a *api) encodeSearch(page SearchList) ([]byte, int, error) {
+	items := make([][]byte, len(page.Items))
 	size, fit := listEnvelopeBytes, 0
-	for _, it := range page.Items {
+	for i, it := range page.Items {
 		b, err := marshal(it)
 		if err != nil {
 			return nil, 0, fmt.Errorf("httpapi: encode %s: %w", it.Conversation.ID, err)
 		}
-		if fit > 0 && size+len(b) > a.opts.MaxListBytes {
-			break
+		items[i] = b
+		if fit == i && (fit == 0 || size+len(b) <= a.opts.MaxListBytes) {
+			size += len(b)
+			fit++
 		}
-		size += len(b)
-		fit++
 	}
-	body, err := marshal(page)
+	next := ""
+	if page.NextCursor != nil {
+		next = *page.NextCursor
+	}
+	body, err := pageBody(items, next)
 	if err != nil {
-		return nil, 0, fmt.Errorf("httpapi: encode search page: %w", err)
+		return nil, 0, err
 	}
 	return body, fit, nil
 }
