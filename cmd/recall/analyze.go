@@ -93,28 +93,35 @@ func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // printAnalysis prints the summary and the action items, structured (with
 // who and when) where the analyzer gave them, else as plain strings.
 func printAnalysis(w io.Writer, a recall.Analysis) {
+	lines := a.ActionItems
+	if len(a.Items) > 0 {
+		lines = make([]string, len(a.Items))
+		for i, it := range a.Items {
+			lines[i] = itemLine(it)
+		}
+	}
 	fmt.Fprintf(w, "Summary:\n  %s\n\nAction items:\n", a.Summary)
-	if len(a.Items) == 0 && len(a.ActionItems) == 0 {
+	if len(lines) == 0 {
 		fmt.Fprintln(w, "  (none)")
 	}
-	for _, it := range a.Items {
-		var about []string
-		if it.Owner != nil {
-			about = append(about, *it.Owner)
-		}
-		if it.Due != nil {
-			about = append(about, "due "+it.Due.String())
-		}
-		if len(about) > 0 {
-			fmt.Fprintf(w, "  - %s (%s)\n", it.Text, strings.Join(about, ", "))
-		} else {
-			fmt.Fprintf(w, "  - %s\n", it.Text)
-		}
-	}
-	if len(a.Items) == 0 {
-		for _, item := range a.ActionItems {
-			fmt.Fprintf(w, "  - %s\n", item)
-		}
+	for _, l := range lines {
+		fmt.Fprintf(w, "  - %s\n", l)
 	}
 	fmt.Fprintln(w)
+}
+
+// itemLine is an action item with its owner and due date after it, where
+// it has them.
+func itemLine(it recall.ActionItem) string {
+	var about []string
+	if it.Owner != nil {
+		about = append(about, *it.Owner)
+	}
+	if it.Due != nil {
+		about = append(about, "due "+it.Due.String())
+	}
+	if len(about) == 0 {
+		return it.Text
+	}
+	return it.Text + " (" + strings.Join(about, ", ") + ")"
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	lambdaapi "github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -97,4 +98,18 @@ func localSecret(cfg config.Config) ([]byte, error) {
 		return []byte(cfg.Auth.JWTSecret), nil
 	}
 	return auth.LocalSecret(cfg.Store.DataDir)
+}
+
+// localConfig reads the local configuration, with the data directory a
+// command's --data names (dataDir) in place of the configured one when it
+// is set.
+func localConfig(dataDir string) (config.Config, error) {
+	cfg, err := config.FromEnv(config.Local)
+	if err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	if dataDir != "" {
+		cfg.Store.DataDir = dataDir
+	}
+	return cfg, nil
 }

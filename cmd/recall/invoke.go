@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"recall/internal/auth"
-	"recall/internal/config"
 	"recall/internal/httpapi"
 	"recall/internal/lambdafn"
 	"recall/internal/recall"
@@ -68,12 +67,9 @@ func cmdInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	// Local mode: the same data directory and defaults as 'recall serve', so
 	// what one created the other can read.
-	cfg, err := config.FromEnv(config.Local)
+	cfg, err := localConfig(*data)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	if *data != "" {
-		cfg.Store.DataDir = *data
+		return err
 	}
 	log := newLogger(cfg.Log, stderr)
 	a, err := openApp(ctx, cfg, log, appOptions{})

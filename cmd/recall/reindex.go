@@ -42,12 +42,9 @@ func cmdReindex(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stderr, "recall reindex: %v\n", err)
 		return errUsage
 	}
-	cfg, err := config.FromEnv(config.Local)
+	cfg, err := localConfig(*data)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	if *data != "" {
-		cfg.Store.DataDir = *data
+		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

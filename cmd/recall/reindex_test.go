@@ -6,27 +6,33 @@ import (
 	"testing"
 
 	"recall/internal/backends"
-	"recall/internal/config"
 	"recall/internal/embedded"
 	"recall/internal/extract"
 	"recall/internal/memq"
 	"recall/internal/recall"
 )
 
+// openStoreAt opens the embedded store in dir, for the caller to close
+// before a command opens it again.
+func openStoreAt(t *testing.T, dir string) *backends.Set {
+	t.Helper()
+	cfg, err := localConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := backends.OpenStore(t.Context(), cfg, discardLog, embedded.Openers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // storeOnly creates n conversations of alice's in dir's store without
 // indexing them, as a process that died between the two writes leaves
 // them.
 func storeOnly(t *testing.T, dir string, n int) {
 	t.Helper()
-	cfg, err := config.FromEnv(config.Local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Store.DataDir = dir
-	b, err := backends.OpenStore(t.Context(), cfg, discardLog, embedded.Openers())
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := openStoreAt(t, dir)
 	defer b.Close()
 	sc := b.ServiceConfig(extract.New(extract.Options{}))
 	sc.Queue = memq.New(memq.Options{})
@@ -60,15 +66,7 @@ func TestReindexAndDoctorSeeAnIndexBehind(t *testing.T) {
 	}
 
 	// The rebuilt index answers searches.
-	cfg, err := config.FromEnv(config.Local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Store.DataDir = dir
-	b, err := backends.OpenStore(t.Context(), cfg, discardLog, embedded.Openers())
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := openStoreAt(t, dir)
 	defer b.Close()
 	if err := b.OpenIndex(t.Context()); err != nil {
 		t.Fatal(err)

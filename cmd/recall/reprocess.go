@@ -68,12 +68,9 @@ func cmdReprocess(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 
-	cfg, err := config.FromEnv(config.Local)
+	cfg, err := localConfig(a.data)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	if a.data != "" {
-		cfg.Store.DataDir = a.data
+		return err
 	}
 	if a.cpPath == "" {
 		a.cpPath = filepath.Join(cfg.Store.DataDir, "reprocess.checkpoint")

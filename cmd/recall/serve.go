@@ -6,8 +6,6 @@ import (
 	"io"
 	"os/signal"
 	"syscall"
-
-	"recall/internal/config"
 )
 
 const serveUsage = `
@@ -37,12 +35,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.FromEnv(config.Local)
+	cfg, err := localConfig(*data)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	if *data != "" {
-		cfg.Store.DataDir = *data
+		return err
 	}
 	if *noWorker && cfg.Redis.URL == "" {
 		fmt.Fprintln(stderr, "recall serve: --no-worker needs REDIS_URL: the in-process queue is only worked by this process")

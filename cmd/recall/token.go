@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"recall/internal/auth"
-	"recall/internal/config"
 )
 
 const tokenUsage = `
@@ -38,12 +37,9 @@ func cmdToken(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintln(stderr, "recall token: --ttl must be positive")
 		return errUsage
 	}
-	cfg, err := config.FromEnv(config.Local)
+	cfg, err := localConfig(*data)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	if *data != "" {
-		cfg.Store.DataDir = *data
+		return err
 	}
 	secret, err := localSecret(cfg)
 	if err != nil {

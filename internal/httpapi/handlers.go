@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -189,8 +190,9 @@ func (a *api) reprocess(w http.ResponseWriter, r *http.Request) error {
 
 // list serves GET /api/conversations?limit=&cursor=. Items carry a preview
 // of their content (ListView), and the page is cut where it would outgrow
-// MaxListBytes, before it is encoded, with a cursor to the rest: one read
-// of the store and one encoding, whatever the conversations hold.
+// MaxListBytes, as it is encoded, with a cursor to the rest: one read of
+// the store and one encoding of each item (pageBody), whatever the
+// conversations hold.
 func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 	limit, cursor, err := listQuery(r)
 	if err != nil {
@@ -200,11 +202,10 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	items := make([]ListItem, 0, len(page.Items))
+	items := make([][]byte, 0, len(page.Items))
 	size := listEnvelopeBytes
 	for _, c := range page.Items {
-		item := ListView(c)
-		b, err := marshal(item)
+		b, err := marshal(ListView(c))
 		if err != nil {
 			return fmt.Errorf("httpapi: encode %s: %w", c.ID, err)
 		}
@@ -215,14 +216,43 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 			break
 		}
 		size += len(b)
-		items = append(items, item)
+		items = append(items, b)
 	}
-	out := ConversationList{Items: items}
-	if page.NextCursor != "" {
-		out.NextCursor = new(page.NextCursor)
+	body, err := pageBody(items, page.NextCursor)
+	if err != nil {
+		return err
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeRaw(w, http.StatusOK, body)
 	return nil
+}
+
+// pageBody is the answer of a page (ConversationList, SearchList) put
+// together from its items as marshal encoded them, byte for byte what
+// marshal makes of the whole page: the handlers encode each item to
+// measure it, and so encode none twice.
+func pageBody(items [][]byte, next string) ([]byte, error) {
+	cursor := []byte("null")
+	if next != "" {
+		var err error
+		if cursor, err = marshal(next); err != nil {
+			return nil, fmt.Errorf("httpapi: encode cursor: %w", err)
+		}
+	}
+	size := len(`{"items":[],"next_cursor":}`+"\n") + len(cursor)
+	for _, b := range items {
+		size += len(b)
+	}
+	body := make([]byte, 0, size)
+	body = append(body, `{"items":[`...)
+	for i, b := range items {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, bytes.TrimSuffix(b, []byte("\n"))...)
+	}
+	body = append(body, `],"next_cursor":`...)
+	body = append(body, bytes.TrimSuffix(cursor, []byte("\n"))...)
+	return append(body, "}\n"...), nil
 }
 
 // listEnvelopeBytes bounds what a list answer adds to its items: the
@@ -232,19 +262,37 @@ const listEnvelopeBytes = 128
 
 // listQuery reads the list's limit and cursor.
 func listQuery(r *http.Request) (limit int, cursor string, err error) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
+	q, err := parseQuery(r.URL.RawQuery)
 	if err != nil {
-		return 0, "", recall.Errorf(recall.EINVALID, "The query string is malformed: %s.", recall.Truncate(err.Error(), 100))
+		return 0, "", err
 	}
-	limit = recall.DefaultPageSize
-	if q.Has("limit") {
-		n, err := strconv.Atoi(q.Get("limit"))
-		if err != nil || n < 1 || n > recall.MaxPageSize {
-			return 0, "", recall.Errorf(recall.EINVALID, "limit must be an integer from 1 to %d, not %q.", recall.MaxPageSize, recall.Truncate(q.Get("limit"), 20))
-		}
-		limit = n
+	if limit, err = limitParam(q, recall.DefaultPageSize, recall.MaxPageSize); err != nil {
+		return 0, "", err
 	}
 	return limit, q.Get("cursor"), nil
+}
+
+// parseQuery parses a request's query string, naming what is malformed.
+func parseQuery(raw string) (url.Values, error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, recall.Errorf(recall.EINVALID, "The query string is malformed: %s.", recall.Truncate(err.Error(), 100))
+	}
+	return q, nil
+}
+
+// limitParam reads q's limit: def when it is absent, else an integer from
+// 1 to most, refused by name when it is not. The listings and the search
+// each bound their pages this one way.
+func limitParam(q url.Values, def, most int) (int, error) {
+	if !q.Has("limit") {
+		return def, nil
+	}
+	n, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || n < 1 || n > most {
+		return 0, recall.Errorf(recall.EINVALID, "limit must be an integer from 1 to %d, not %q.", most, recall.Truncate(q.Get("limit"), 20))
+	}
+	return n, nil
 }
 
 // health serves GET /api/health, which needs no credentials. A failing

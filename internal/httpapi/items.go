@@ -5,9 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"recall/internal/recall"
@@ -95,9 +93,9 @@ func (a *api) listItems(w http.ResponseWriter, r *http.Request) error {
 // fault. The service checks what needs more than one parameter (a date
 // range that is empty, a cursor from another listing).
 func itemFilter(raw string) (recall.ItemFilter, error) {
-	q, err := url.ParseQuery(raw)
+	q, err := parseQuery(raw)
 	if err != nil {
-		return recall.ItemFilter{}, recall.Errorf(recall.EINVALID, "The query string is malformed: %s.", recall.Truncate(err.Error(), 100))
+		return recall.ItemFilter{}, err
 	}
 	for k, v := range q {
 		switch {
@@ -107,7 +105,7 @@ func itemFilter(raw string) (recall.ItemFilter, error) {
 			return recall.ItemFilter{}, recall.Errorf(recall.EINVALID, "Query parameter %q is given %d times; give it once.", k, len(v))
 		}
 	}
-	f := recall.ItemFilter{Status: recall.ItemsOpen, Owner: q.Get("owner"), Limit: recall.DefaultItemPageSize, Cursor: q.Get("cursor")}
+	f := recall.ItemFilter{Status: recall.ItemsOpen, Owner: q.Get("owner"), Cursor: q.Get("cursor")}
 	if q.Has("status") {
 		switch st := recall.ItemStatus(q.Get("status")); st {
 		case recall.ItemsOpen, recall.ItemsDone, recall.ItemsAll:
@@ -132,12 +130,8 @@ func itemFilter(raw string) (recall.ItemFilter, error) {
 		}
 		*p.dst = &d
 	}
-	if q.Has("limit") {
-		n, err := strconv.Atoi(q.Get("limit"))
-		if err != nil || n < 1 || n > recall.MaxItemPageSize {
-			return f, recall.Errorf(recall.EINVALID, "limit must be an integer from 1 to %d, not %q.", recall.MaxItemPageSize, recall.Truncate(q.Get("limit"), 20))
-		}
-		f.Limit = n
+	if f.Limit, err = limitParam(q, recall.DefaultItemPageSize, recall.MaxItemPageSize); err != nil {
+		return f, err
 	}
 	if q.Has("cursor") && f.Cursor == "" {
 		return f, recall.Errorf(recall.EINVALID, "cursor is empty; leave it out to start from the beginning.")

@@ -3,8 +3,6 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
-	"net/url"
-	"strconv"
 
 	"recall/internal/recall"
 )
@@ -75,24 +73,30 @@ func (a *api) search(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// encodeSearch encodes page and counts how many of its items fit in
-// MaxListBytes (at least one, so a client always moves forward).
+// encodeSearch encodes page, each item once (pageBody), and counts how
+// many of its items fit in MaxListBytes (at least one, so a client always
+// moves forward).
 func (a *api) encodeSearch(page SearchList) ([]byte, int, error) {
+	items := make([][]byte, len(page.Items))
 	size, fit := listEnvelopeBytes, 0
-	for _, it := range page.Items {
+	for i, it := range page.Items {
 		b, err := marshal(it)
 		if err != nil {
 			return nil, 0, fmt.Errorf("httpapi: encode %s: %w", it.Conversation.ID, err)
 		}
-		if fit > 0 && size+len(b) > a.opts.MaxListBytes {
-			break
+		items[i] = b
+		if fit == i && (fit == 0 || size+len(b) <= a.opts.MaxListBytes) {
+			size += len(b)
+			fit++
 		}
-		size += len(b)
-		fit++
 	}
-	body, err := marshal(page)
+	next := ""
+	if page.NextCursor != nil {
+		next = *page.NextCursor
+	}
+	body, err := pageBody(items, next)
 	if err != nil {
-		return nil, 0, fmt.Errorf("httpapi: encode search page: %w", err)
+		return nil, 0, err
 	}
 	return body, fit, nil
 }
@@ -101,20 +105,15 @@ func (a *api) encodeSearch(page SearchList) ([]byte, int, error) {
 // The query text itself is checked by the Service (recall.ParseQuery), so
 // every way in refuses the same queries with the same words.
 func searchQuery(r *http.Request) (text string, limit int, cursor string, err error) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
+	q, err := parseQuery(r.URL.RawQuery)
 	if err != nil {
-		return "", 0, "", recall.Errorf(recall.EINVALID, "The query string is malformed: %s.", recall.Truncate(err.Error(), 100))
+		return "", 0, "", err
 	}
 	if !q.Has("q") {
 		return "", 0, "", recall.Errorf(recall.EINVALID, "q is required: the words to look for, 1 to %d characters.", recall.MaxQueryLen)
 	}
-	limit = recall.DefaultSearchLimit
-	if q.Has("limit") {
-		n, err := strconv.Atoi(q.Get("limit"))
-		if err != nil || n < 1 || n > recall.MaxSearchLimit {
-			return "", 0, "", recall.Errorf(recall.EINVALID, "limit must be an integer from 1 to %d, not %q.", recall.MaxSearchLimit, recall.Truncate(q.Get("limit"), 20))
-		}
-		limit = n
+	if limit, err = limitParam(q, recall.DefaultSearchLimit, recall.MaxSearchLimit); err != nil {
+		return "", 0, "", err
 	}
 	if q.Has("cursor") && q.Get("cursor") == "" {
 		return "", 0, "", recall.Errorf(recall.EINVALID, "cursor is empty; leave it out for the first page.")

@@ -320,24 +320,37 @@ func (q ItemQuery) signature() string {
 	return strings.Join([]string{"action-items", string(q.Status), q.Owner, date(q.DueAfter), date(q.DueBefore)}, "\x00")
 }
 
-// cursorMACLen is the length of the MAC cursorMAC makes.
+// cursorMACLen is the length of the MAC that signs a search or item
+// cursor (cursorMAC, searchMAC).
 const cursorMACLen = 16
+
+// signCursor is after behind mac, its MAC, in base64: the form of search
+// and item cursors.
+func signCursor(mac []byte, after string) string {
+	return base64.RawURLEncoding.EncodeToString(append(mac, after...))
+}
+
+// openCursor returns what a signCursor cursor carries, and whether mac
+// (the MAC the cursor's after must have) signs it.
+func openCursor(cursor string, mac func(after string) []byte) (string, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(raw) <= cursorMACLen {
+		return "", false
+	}
+	after := string(raw[cursorMACLen:])
+	return after, hmac.Equal(raw[:cursorMACLen], mac(after))
+}
 
 // An item cursor is a MAC binding the owner and the listing's signature to
 // the last SortKey of a page, then that key.
 func (s *Service) encodeItemCursor(owner, sig, after string) string {
-	return base64.RawURLEncoding.EncodeToString(append(s.cursorMAC(owner, sig+"\x00"+after), after...))
+	return signCursor(s.cursorMAC(owner, sig+"\x00"+after), after)
 }
 
 func (s *Service) decodeItemCursor(owner, sig, cursor string) (string, error) {
-	bad := Errorf(EINVALID, "cursor is not valid for this listing; start again without it")
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(raw) <= cursorMACLen {
-		return "", bad
-	}
-	mac, after := raw[:cursorMACLen], string(raw[cursorMACLen:])
-	if !validSortKey(after) || !hmac.Equal(mac, s.cursorMAC(owner, sig+"\x00"+after)) {
-		return "", bad
+	after, ok := openCursor(cursor, func(after string) []byte { return s.cursorMAC(owner, sig+"\x00"+after) })
+	if !ok || !validSortKey(after) {
+		return "", Errorf(EINVALID, "cursor is not valid for this listing; start again without it")
 	}
 	return after, nil
 }

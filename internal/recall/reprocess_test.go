@@ -2,13 +2,10 @@ package recall_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"recall/internal/boltstore"
-	"recall/internal/memq"
 	"recall/internal/recall"
 )
 
@@ -33,13 +30,7 @@ func (a *slowAnalyzer) Health(context.Context) (string, error) { return "slow", 
 // run and so one model call; every answer is that run.
 func TestRepeatedReprocessMakesOneModelCall(t *testing.T) {
 	t.Parallel()
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "recall.db"), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	q := memq.New(memq.Options{Visibility: time.Minute})
-	t.Cleanup(func() { q.Close() })
+	st, q := openStoreQueue(t)
 	ai := &slowAnalyzer{took: 2500 * time.Millisecond} // longer than the 20 requests take
 	svc := recall.NewService(recall.Config{Store: st, Queue: q, Analyzer: ai, AnalyzeTimeout: 5 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())

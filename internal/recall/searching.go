@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
-	"errors"
 	"sync"
 )
 
@@ -76,11 +74,7 @@ func (s *Service) Search(ctx context.Context, owner, text string, limit int, cur
 // indexErr is storeErr for the index: its own domain errors pass, anything
 // else means it is unavailable.
 func indexErr(err error) error {
-	var e *Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return Wrap(err, EUNAVAILABLE, "The search index is unavailable; retry shortly.")
+	return unavailable(err, "The search index is unavailable; retry shortly.")
 }
 
 // loadWorkers bounds the concurrent store reads of one page of hits: a
@@ -124,22 +118,16 @@ func (s *Service) load(ctx context.Context, owner string, hits []SearchHit) ([]S
 // owner and the query text, under a label that keeps it apart from list
 // cursors.
 func (s *Service) encodeSearchCursor(owner, text, after string) string {
-	return base64.RawURLEncoding.EncodeToString(append(s.searchMAC(owner, text, after), after...))
+	return signCursor(s.searchMAC(owner, text, after), after)
 }
 
 func (s *Service) decodeSearchCursor(owner, text, cursor string) (string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(raw) <= searchMACLen {
-		return "", Errorf(EINVALID, "cursor is not valid for this search; start again without it")
-	}
-	mac, after := raw[:searchMACLen], string(raw[searchMACLen:])
-	if !hmac.Equal(mac, s.searchMAC(owner, text, after)) {
+	after, ok := openCursor(cursor, func(after string) []byte { return s.searchMAC(owner, text, after) })
+	if !ok {
 		return "", Errorf(EINVALID, "cursor is not valid for this search; start again without it")
 	}
 	return after, nil
 }
-
-const searchMACLen = 16
 
 func (s *Service) searchMAC(owner, text, after string) []byte {
 	m := hmac.New(sha256.New, s.cfg.CursorKey)
@@ -147,5 +135,5 @@ func (s *Service) searchMAC(owner, text, after string) []byte {
 		m.Write([]byte(part))
 		m.Write([]byte{0})
 	}
-	return m.Sum(nil)[:searchMACLen]
+	return m.Sum(nil)[:cursorMACLen]
 }

@@ -286,11 +286,18 @@ func (s *Service) enqueue(ctx context.Context, c *Conversation) {
 // storeErr turns a store failure into what the caller should see: domain
 // errors pass through, anything else means the store is unavailable.
 func storeErr(err error, doing string) error {
+	return unavailable(err, "The conversation store is unavailable and could not "+doing+"; retry shortly.")
+}
+
+// unavailable passes err through when it is a domain error (an *Error in
+// its chain) and otherwise wraps it as EUNAVAILABLE with message: what a
+// backend's own failure means to the caller.
+func unavailable(err error, message string) error {
 	var e *Error
 	if errors.As(err, &e) {
 		return err
 	}
-	return Wrap(err, EUNAVAILABLE, "The conversation store is unavailable and could not "+doing+"; retry shortly.")
+	return Wrap(err, EUNAVAILABLE, message)
 }
 
 // createErr is storeErr for a create: a store that failed or did not
@@ -298,11 +305,7 @@ func storeErr(err error, doing string) error {
 // write that landed), so the message says only what is known, and how to
 // retry without making a second one.
 func createErr(err error) error {
-	var e *Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return Wrap(err, EUNAVAILABLE, "The conversation store is unavailable or did not confirm the write, so the conversation may or may not have been saved; retry with the same Idempotency-Key.")
+	return unavailable(err, "The conversation store is unavailable or did not confirm the write, so the conversation may or may not have been saved; retry with the same Idempotency-Key.")
 }
 
 // Get returns owner's conversation id.

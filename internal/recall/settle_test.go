@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,13 +159,7 @@ func TestSettleOrderAndFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			st, err := boltstore.Open(filepath.Join(t.TempDir(), "recall.db"), boltstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			q := memq.New(memq.Options{Visibility: time.Minute})
-			t.Cleanup(func() { q.Close() })
+			st, q := openStoreQueue(t)
 			tr := &trace{}
 			store, queue := &tracedStore{Store: st, tr: tr}, &tracedQueue{Queue: q, tr: tr}
 			var logs bytes.Buffer
@@ -251,13 +244,7 @@ func (s *failDoneOnce) Transition(ctx context.Context, ref recall.Ref, t recall.
 // leave the conversation processing for ever.
 func TestResultWriteFailureBringsTheJobBack(t *testing.T) {
 	t.Parallel()
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "recall.db"), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	q := memq.New(memq.Options{Visibility: time.Minute})
-	t.Cleanup(func() { q.Close() })
+	st, q := openStoreQueue(t)
 	store := &failDoneOnce{Store: st}
 	ai := &scripted{local: extract.New(extract.Options{})}
 	svc := recall.NewService(recall.Config{Store: store, Queue: q, Analyzer: ai,

@@ -85,9 +85,9 @@ func newHarness(t *testing.T, script ...error) *harness {
 	return newHarnessWith(t, nil, script...)
 }
 
-// newHarnessWith is newHarness with the service's configuration changed by
-// tune.
-func newHarnessWith(t *testing.T, tune func(*recall.Config), script ...error) *harness {
+// openStoreQueue returns an embedded store in a temporary directory and an
+// in-process queue with a minute's visibility, both closed at cleanup.
+func openStoreQueue(t *testing.T) (*boltstore.Store, *memq.Queue) {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "recall.db"), boltstore.Options{})
 	if err != nil {
@@ -96,6 +96,14 @@ func newHarnessWith(t *testing.T, tune func(*recall.Config), script ...error) *h
 	t.Cleanup(func() { st.Close() })
 	q := memq.New(memq.Options{Visibility: time.Minute})
 	t.Cleanup(func() { q.Close() })
+	return st, q
+}
+
+// newHarnessWith is newHarness with the service's configuration changed by
+// tune.
+func newHarnessWith(t *testing.T, tune func(*recall.Config), script ...error) *harness {
+	t.Helper()
+	st, q := openStoreQueue(t)
 	h := &harness{store: &flakyStore{Store: st}, queue: &flakyQueue{Queue: q}, ai: &scripted{script: script, local: extract.New(extract.Options{})}, now: &atomic.Int64{}}
 	cfg := recall.Config{
 		Store: h.store, Queue: h.queue, Analyzer: h.ai,
@@ -467,13 +475,7 @@ func TestRetryAfterTakesTheLargestHintInTheChain(t *testing.T) {
 // time.
 func TestDrainAndDirectCallRaceForOneRun(t *testing.T) {
 	t.Parallel()
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "recall.db"), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	q := memq.New(memq.Options{Visibility: time.Minute})
-	t.Cleanup(func() { q.Close() })
+	st, q := openStoreQueue(t)
 	recalltest.DrainRace(t, st, q, 100)
 }
 

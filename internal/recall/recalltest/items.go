@@ -22,10 +22,7 @@ import (
 // holds exactly the items the conversations hold.
 func Items(t *testing.T, open func(t *testing.T) recall.Store) {
 	t.Helper()
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s recall.Store)
-	}{
+	runStoreCases(t, open, []storeCase{
 		{"DoneStoresItems", itemsDoneStores},
 		{"Order", itemsOrder},
 		{"Filters", itemsFilters},
@@ -34,13 +31,7 @@ func Items(t *testing.T, open func(t *testing.T) recall.Store) {
 		{"Delete", itemsDelete},
 		{"OwnerIsolation", itemsOwnerIsolation},
 		{"ConcurrentTicks", itemsConcurrentTicks},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			tt.fn(t, open(t))
-		})
-	}
+	})
 }
 
 // storeItems are the structured items of storeAnalysis(tag): one with an

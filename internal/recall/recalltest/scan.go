@@ -19,24 +19,18 @@ import (
 // and that a cursor the store did not make is EINVALID.
 func Scanner(t *testing.T, open func(t *testing.T) recall.Store) {
 	t.Helper()
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s recall.Store)
-	}{
+	scanner := func(t *testing.T) recall.Store {
+		s := open(t)
+		if _, ok := s.(recall.Scanner); !ok {
+			t.Fatalf("%T does not implement recall.Scanner", s)
+		}
+		return s
+	}
+	runStoreCases(t, scanner, []storeCase{
 		{"Filters", scanFilters},
 		{"ResumeMidPage", scanResumeMidPage},
 		{"Errors", scanErrors},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			s := open(t)
-			if _, ok := s.(recall.Scanner); !ok {
-				t.Fatalf("%T does not implement recall.Scanner", s)
-			}
-			tt.fn(t, s)
-		})
-	}
+	})
 }
 
 // scanSeed stores conversations of three owners ("al" and "alice" share a

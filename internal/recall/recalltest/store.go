@@ -26,10 +26,7 @@ import (
 // at the size limit, and deletes.
 func Store(t *testing.T, open func(t *testing.T) recall.Store) {
 	t.Helper()
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s recall.Store)
-	}{
+	runStoreCases(t, open, []storeCase{
 		{"CreateGet", storeCreateGet},
 		{"OwnerIsolation", storeOwnerIsolation},
 		{"Idempotency", storeIdempotency},
@@ -44,11 +41,23 @@ func Store(t *testing.T, open func(t *testing.T) recall.Store) {
 		{"LargeContent", storeLargeContent},
 		{"Delete", storeDelete},
 		{"DeleteDone", storeDeleteDone},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	})
+}
+
+// storeCase is one subtest of a store suite (Store, Items, Scanner).
+type storeCase struct {
+	name string
+	fn   func(t *testing.T, s recall.Store)
+}
+
+// runStoreCases runs each case as a parallel subtest on a new store from
+// open.
+func runStoreCases(t *testing.T, open func(t *testing.T) recall.Store, cases []storeCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tt.fn(t, open(t))
+			tc.fn(t, open(t))
 		})
 	}
 }
